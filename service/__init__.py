@@ -1,0 +1,3 @@
+"""Thiqa: issue, verify and revoke digital identity credentials (SD-JWT VC)."""
+
+__version__ = "0.1.0"

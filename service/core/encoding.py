@@ -1,0 +1,108 @@
+"""Strict base64url and JSON, as every token Thiqa reads must be parsed.
+
+Lenient decoders are how tokens get two readings: padding or the standard alphabet accepted
+by one party and not another, a duplicated JSON member read as its first value here and its
+last value there. Thiqa reads exactly one form and refuses the rest:
+
+* base64url without padding, URL-safe alphabet only, unused trailing bits zero (RFC 7515 §2);
+* JSON (RFC 8259) with no duplicate member names, no NaN or Infinity, bounded nesting depth.
+
+Failures raise :class:`EncodingError`; callers translate it into their own error code.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+__all__ = [
+    "EncodingError",
+    "b64url_decode",
+    "b64url_encode",
+    "json_dumps",
+    "json_loads",
+]
+
+MAX_JSON_DEPTH = 16
+
+_B64URL_ALPHABET = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+_B64_VALUE = {c: i for i, c in enumerate(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")}
+
+
+class EncodingError(ValueError):
+    """The input is not in the one encoding Thiqa accepts."""
+
+
+def b64url_encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text: str | bytes) -> bytes:
+    try:
+        raw = text.encode("ascii") if isinstance(text, str) else text
+    except UnicodeEncodeError as exc:
+        raise EncodingError("not base64url") from exc
+    if not _B64URL_ALPHABET.issuperset(raw):
+        raise EncodingError("not base64url")
+    remainder = len(raw) % 4
+    if remainder == 1:
+        raise EncodingError("not base64url")
+    # A canonical encoding leaves the bits after the last whole byte at zero; anything else
+    # is a second spelling of the same bytes.
+    if remainder == 2 and _B64_VALUE[raw[-1]] & 0x0F:
+        raise EncodingError("not canonical base64url")
+    if remainder == 3 and _B64_VALUE[raw[-1]] & 0x03:
+        raise EncodingError("not canonical base64url")
+    try:
+        return base64.urlsafe_b64decode(raw + b"=" * (-len(raw) % 4))
+    except (binascii.Error, ValueError) as exc:  # pragma: no cover - alphabet checked above
+        raise EncodingError("not base64url") from exc
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise EncodingError("duplicate JSON member name")
+    return result
+
+
+def _reject_constant(name: str) -> Any:
+    raise EncodingError(f"{name} is not JSON")
+
+
+def _check_depth(value: Any, limit: int) -> None:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            raise EncodingError("JSON nested too deeply")
+        stack.extend((child, depth + 1) for child in children)
+
+
+def json_loads(data: str | bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    try:
+        value = json.loads(
+            data,
+            object_pairs_hook=_reject_duplicates,
+            parse_constant=_reject_constant,
+        )
+    except RecursionError as exc:
+        raise EncodingError("JSON nested too deeply") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise EncodingError("not JSON") from exc
+    _check_depth(value, max_depth)
+    return value
+
+
+def json_dumps(value: Any) -> str:
+    """Compact JSON that keeps Arabic as UTF-8: digests are over the exact text, and
+    escaping every letter would triple the size of a name for nothing."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)

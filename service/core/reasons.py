@@ -1,0 +1,82 @@
+"""Why a credential is not valid: the stable codes of a verdict.
+
+Government apps branch on these codes, so they never change meaning. Each message is fixed
+text: it never repeats a claim value, a key or which internal step tripped beyond the code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+__all__ = ["Failure", "Reason", "VerificationFailure"]
+
+
+class Reason(StrEnum):
+    MALFORMED = "malformed"
+    TOO_LARGE = "too_large"
+    WRONG_TYPE = "wrong_type"
+    UNSUPPORTED_ALGORITHM = "unsupported_algorithm"
+    UNKNOWN_ISSUER = "unknown_issuer"
+    UNKNOWN_KEY = "unknown_key"
+    UNTRUSTED_TYPE = "untrusted_type"
+    INVALID_SIGNATURE = "invalid_signature"
+    INVALID_DISCLOSURE = "invalid_disclosure"
+    EXPIRED = "expired"
+    NOT_YET_VALID = "not_yet_valid"
+    KEY_BINDING_REQUIRED = "key_binding_required"
+    INVALID_KEY_BINDING = "invalid_key_binding"
+    NONCE_MISMATCH = "nonce_mismatch"
+    AUDIENCE_MISMATCH = "audience_mismatch"
+    INVALID_STATUS_REFERENCE = "invalid_status_reference"
+    REVOKED = "revoked"
+    SUSPENDED = "suspended"
+    STATUS_UNAVAILABLE = "status_unavailable"
+
+
+MESSAGES: dict[Reason, str] = {
+    Reason.MALFORMED: "The credential is not a well-formed SD-JWT.",
+    Reason.TOO_LARGE: "The credential is larger than this service accepts.",
+    Reason.WRONG_TYPE: "The token's typ is not the one expected here.",
+    Reason.UNSUPPORTED_ALGORITHM: "The signature algorithm is not allowed.",
+    Reason.UNKNOWN_ISSUER: "The issuer is not trusted by this service.",
+    Reason.UNKNOWN_KEY: "The issuer has no key with this kid.",
+    Reason.UNTRUSTED_TYPE: "The issuer is not trusted for this credential type.",
+    Reason.INVALID_SIGNATURE: "The issuer's signature does not verify.",
+    Reason.INVALID_DISCLOSURE: "A disclosure is malformed, unreferenced or repeated.",
+    Reason.EXPIRED: "The credential has expired.",
+    Reason.NOT_YET_VALID: "The credential is not valid yet.",
+    Reason.KEY_BINDING_REQUIRED: "A key-binding JWT from the holder is required.",
+    Reason.INVALID_KEY_BINDING: "The key-binding JWT is invalid.",
+    Reason.NONCE_MISMATCH: "The key-binding JWT was made for another nonce.",
+    Reason.AUDIENCE_MISMATCH: "The key-binding JWT was made for another audience.",
+    Reason.INVALID_STATUS_REFERENCE: "The credential's status reference is invalid.",
+    Reason.REVOKED: "The credential has been revoked.",
+    Reason.SUSPENDED: "The credential is suspended.",
+    Reason.STATUS_UNAVAILABLE: "The credential's status could not be checked.",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """One failed check: a stable code and a human sentence safe to show anyone."""
+
+    reason: Reason
+    message: str
+
+    @classmethod
+    def of(cls, reason: Reason, detail: str | None = None) -> Failure:
+        text = MESSAGES[reason]
+        return cls(reason, f"{text} ({detail})" if detail else text)
+
+
+class VerificationFailure(Exception):
+    """Raised by a check that cannot go on; carries the :class:`Failure` it found."""
+
+    def __init__(self, reason: Reason, detail: str | None = None) -> None:
+        self.failure = Failure.of(reason, detail)
+        super().__init__(self.failure.message)
+
+    @property
+    def reason(self) -> Reason:
+        return self.failure.reason

@@ -1,0 +1,343 @@
+"""The verification pipeline: from a presented SD-JWT VC to a verdict with reasons.
+
+Checks run in a fixed order. Until the issuer's signature holds, nothing in the token is
+trusted, so the first failure ends the run: size and shape, header (``typ``, algorithm,
+``kid``), issuer and key, signature. After the signature every remaining check runs and each
+failure is recorded: disclosures, time claims (read after disclosures are applied), holder key
+binding, and finally status, which needs the store and is applied by :func:`conclude`.
+
+A verdict is valid exactly when it lists no failure; there is no boolean to forget to check.
+The clock is an argument: nothing here reads the time.
+"""
+
+from __future__ import annotations
+
+import hmac
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from . import jws
+from .credential import (
+    CREDENTIAL_TYP,
+    KB_TYP,
+    LEGACY_CREDENTIAL_TYP,
+    NEVER_DISCLOSABLE,
+    StatusReference,
+)
+from .keys import JWKError, VerificationKey, parse_public_jwk
+from .reasons import Failure, Reason, VerificationFailure
+from .sdjwt import Presentation, Resolved, digest, disclose, split
+from .status_list import StatusValue
+
+__all__ = [
+    "Expectations",
+    "Inspection",
+    "Policy",
+    "TrustedIssuer",
+    "Verdict",
+    "conclude",
+    "inspect",
+]
+
+#: Claims describing the credential rather than its holder; reported apart from the claims.
+_ENVELOPE: Final = frozenset({"iss", "iat", "nbf", "exp", "vct", "cnf", "status", "_sd_alg"})
+
+
+@dataclass(frozen=True, slots=True)
+class TrustedIssuer:
+    """An issuer whose credentials this verifier accepts, for the types it may issue."""
+
+    identifier: str
+    keys: Mapping[str, VerificationKey]
+    types: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Policy:
+    max_size: int = 16 * 1024
+    accept_legacy_typ: bool = True
+    clock_skew: int = 60
+    kb_max_age: int = 300
+    require_exp: bool = True
+
+    @property
+    def credential_typs(self) -> frozenset[str]:
+        if self.accept_legacy_typ:
+            return frozenset({CREDENTIAL_TYP, LEGACY_CREDENTIAL_TYP})
+        return frozenset({CREDENTIAL_TYP})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Expectations:
+    """What the verifying app asked the holder to bind the presentation to."""
+
+    nonce: str | None = None
+    audience: str | None = None
+
+    @property
+    def binding_required(self) -> bool:
+        return self.nonce is not None or self.audience is not None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Inspection:
+    """Everything decided without the store; :func:`conclude` adds the status."""
+
+    failures: tuple[Failure, ...]
+    issuer: str | None = None
+    vct: str | None = None
+    claims: dict[str, Any] | None = None
+    expires_at: int | None = None
+    status_ref: StatusReference | None = None
+    key_bound: bool = False
+
+    @property
+    def signature_verified(self) -> bool:
+        return self.issuer is not None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Verdict:
+    failures: tuple[Failure, ...]
+    credential_status: StatusValue | None = None
+    issuer: str | None = None
+    vct: str | None = None
+    claims: dict[str, Any] | None = None
+    expires_at: int | None = None
+    key_bound: bool = False
+    reasons: frozenset[Reason] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reasons", frozenset(f.reason for f in self.failures))
+
+    @property
+    def valid(self) -> bool:
+        return not self.failures
+
+
+def inspect(
+    presentation: str,
+    *,
+    trusted: Mapping[str, TrustedIssuer],
+    policy: Policy,
+    expect: Expectations,
+    now: int,
+) -> Inspection:
+    """Run every check that needs no store. Never raises for bad input."""
+    try:
+        return _inspect(presentation, trusted=trusted, policy=policy, expect=expect, now=now)
+    except VerificationFailure as failure:
+        return Inspection(failures=(failure.failure,))
+
+
+def conclude(
+    inspection: Inspection, status: StatusValue | None, *, unavailable: bool = False
+) -> Verdict:
+    """Fold the credential's status into the verdict.
+
+    ``status`` is None when no lookup was made; ``unavailable`` when it was attempted and the
+    store could not answer, which is never read as "valid".
+    """
+    failures = list(inspection.failures)
+    if unavailable:
+        failures.append(Failure.of(Reason.STATUS_UNAVAILABLE))
+    elif status is StatusValue.INVALID:
+        failures.append(Failure.of(Reason.REVOKED))
+    elif status is StatusValue.SUSPENDED:
+        failures.append(Failure.of(Reason.SUSPENDED))
+    elif status is StatusValue.APPLICATION_SPECIFIC:
+        failures.append(Failure.of(Reason.STATUS_UNAVAILABLE, "unknown status value"))
+    elif status is None and inspection.signature_verified and not failures:
+        # A verdict without a status lookup is never a "valid" one.
+        failures.append(Failure.of(Reason.STATUS_UNAVAILABLE))
+    valid = not failures
+    return Verdict(
+        failures=tuple(failures),
+        credential_status=status,
+        issuer=inspection.issuer,
+        vct=inspection.vct,
+        claims=inspection.claims if valid else None,
+        expires_at=inspection.expires_at,
+        key_bound=inspection.key_bound,
+    )
+
+
+def _inspect(
+    presentation: str,
+    *,
+    trusted: Mapping[str, TrustedIssuer],
+    policy: Policy,
+    expect: Expectations,
+    now: int,
+) -> Inspection:
+    # 1. Size and shape.
+    if len(presentation) > policy.max_size:
+        raise VerificationFailure(Reason.TOO_LARGE)
+    if not presentation.isascii():
+        raise VerificationFailure(Reason.MALFORMED, "not ASCII")
+    parts = split(presentation)
+    # 2. Header: typ, algorithm allow-list, kid.
+    token = jws.parse(parts.issuer_jwt, typ=policy.credential_typs)
+    # 3. Issuer and key. ``iss`` is read before the signature only to choose whose keys to use.
+    iss = token.payload.get("iss")
+    if not isinstance(iss, str):
+        raise VerificationFailure(Reason.MALFORMED, "iss missing")
+    issuer = trusted.get(iss)
+    if issuer is None:
+        raise VerificationFailure(Reason.UNKNOWN_ISSUER)
+    key = issuer.keys.get(token.kid) if token.kid is not None else None
+    if key is None:
+        raise VerificationFailure(Reason.UNKNOWN_KEY)
+    if key.alg != token.alg:
+        raise VerificationFailure(Reason.UNSUPPORTED_ALGORITHM, "not allowed for this key")
+    # 4. Signature.
+    if not key.verify(token.signature, token.signing_input):
+        raise VerificationFailure(Reason.INVALID_SIGNATURE)
+
+    # From here on the payload is the issuer's: collect every failure.
+    payload = token.payload
+    failures: list[Failure] = []
+    vct = payload.get("vct")
+    if not isinstance(vct, str) or not vct:
+        failures.append(Failure.of(Reason.MALFORMED, "vct missing"))
+        vct = None
+    elif vct not in issuer.types:
+        failures.append(Failure.of(Reason.UNTRUSTED_TYPE))
+
+    resolved: Resolved | None = None
+    try:
+        resolved = disclose(payload, parts.disclosures, never_disclosable=NEVER_DISCLOSABLE)
+    except VerificationFailure as failure:
+        failures.append(failure.failure)
+
+    # Time and status claims may never be disclosed, so the signed payload holds them; they
+    # are read only after disclosures were processed, as RFC 9901 §7.1 requires.
+    failures.extend(_check_times(payload, policy=policy, now=now))
+    status_ref, status_failure = _status_reference(payload)
+    if status_failure is not None:
+        failures.append(status_failure)
+
+    kb_failures = _check_key_binding(parts, payload, expect=expect, policy=policy, now=now)
+    failures.extend(kb_failures)
+
+    claims = None
+    if resolved is not None:
+        claims = {k: v for k, v in resolved.claims.items() if k not in _ENVELOPE}
+    exp = payload.get("exp")
+    return Inspection(
+        failures=tuple(failures),
+        issuer=iss,
+        vct=vct,
+        claims=claims,
+        expires_at=int(exp) if _is_numeric_date(exp) else None,
+        status_ref=status_ref,
+        key_bound=parts.kb_jwt is not None and not kb_failures,
+    )
+
+
+def _is_numeric_date(value: Any) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and 0 <= value < 2**53
+    )
+
+
+def _check_times(payload: Mapping[str, Any], *, policy: Policy, now: int) -> list[Failure]:
+    failures: list[Failure] = []
+    for name in ("iat", "nbf", "exp"):
+        if name in payload and not _is_numeric_date(payload[name]):
+            failures.append(Failure.of(Reason.MALFORMED, f"{name} is not a NumericDate"))
+    if failures:
+        return failures
+    skew = policy.clock_skew
+    if "exp" not in payload:
+        if policy.require_exp:
+            failures.append(Failure.of(Reason.MALFORMED, "exp missing"))
+    elif now >= payload["exp"] + skew:
+        failures.append(Failure.of(Reason.EXPIRED))
+    if ("nbf" in payload and payload["nbf"] > now + skew) or (
+        "iat" in payload and payload["iat"] > now + skew
+    ):
+        failures.append(Failure.of(Reason.NOT_YET_VALID))
+    return failures
+
+
+def _status_reference(
+    payload: Mapping[str, Any],
+) -> tuple[StatusReference | None, Failure | None]:
+    if "status" not in payload:
+        return None, Failure.of(Reason.INVALID_STATUS_REFERENCE, "no status")
+    status = payload["status"]
+    entry = status.get("status_list") if isinstance(status, dict) else None
+    if not isinstance(entry, dict):
+        return None, Failure.of(Reason.INVALID_STATUS_REFERENCE, "no status_list")
+    idx, uri = entry.get("idx"), entry.get("uri")
+    if not isinstance(idx, int) or isinstance(idx, bool) or idx < 0:
+        return None, Failure.of(Reason.INVALID_STATUS_REFERENCE, "idx is not an index")
+    if not isinstance(uri, str) or not uri:
+        return None, Failure.of(Reason.INVALID_STATUS_REFERENCE, "uri missing")
+    return StatusReference(uri=uri, idx=idx), None
+
+
+def _check_key_binding(
+    parts: Presentation,
+    payload: Mapping[str, Any],
+    *,
+    expect: Expectations,
+    policy: Policy,
+    now: int,
+) -> list[Failure]:
+    if parts.kb_jwt is None:
+        if expect.binding_required:
+            return [Failure.of(Reason.KEY_BINDING_REQUIRED)]
+        return []
+    cnf = payload.get("cnf")
+    jwk = cnf.get("jwk") if isinstance(cnf, dict) else None
+    if jwk is None:
+        return [Failure.of(Reason.INVALID_KEY_BINDING, "credential has no holder key")]
+    try:
+        holder_key = parse_public_jwk(jwk)
+        token = jws.parse(
+            parts.kb_jwt, typ=frozenset({KB_TYP}), failure=Reason.INVALID_KEY_BINDING
+        )
+    except JWKError:
+        return [Failure.of(Reason.INVALID_KEY_BINDING, "holder key is invalid")]
+    except VerificationFailure as failure:
+        # A wrong typ or algorithm in a KB-JWT is a bad key binding, whatever the step.
+        return [Failure.of(Reason.INVALID_KEY_BINDING, failure.reason.value)]
+    if token.alg != holder_key.alg or not holder_key.verify(token.signature, token.signing_input):
+        return [Failure.of(Reason.INVALID_KEY_BINDING, "signature")]
+    claims = token.payload
+    failures: list[Failure] = []
+    iat = claims.get("iat")
+    if not _is_numeric_date(iat):
+        failures.append(Failure.of(Reason.INVALID_KEY_BINDING, "iat"))
+    elif iat > now + policy.clock_skew or iat < now - policy.kb_max_age - policy.clock_skew:
+        failures.append(Failure.of(Reason.INVALID_KEY_BINDING, "iat outside the window"))
+    hash_alg = payload.get("_sd_alg", "sha-256")
+    sd_hash = claims.get("sd_hash")
+    try:
+        expected_hash = digest(parts.hashed_part, hash_alg)
+    except (KeyError, TypeError):
+        expected_hash = None
+    if (
+        not isinstance(sd_hash, str)
+        or expected_hash is None
+        or not hmac.compare_digest(sd_hash, expected_hash)
+    ):
+        failures.append(Failure.of(Reason.INVALID_KEY_BINDING, "sd_hash"))
+    nonce, aud = claims.get("nonce"), claims.get("aud")
+    if not isinstance(nonce, str) or not isinstance(aud, str):
+        failures.append(Failure.of(Reason.INVALID_KEY_BINDING, "nonce and aud required"))
+        return failures
+    if expect.nonce is not None and not hmac.compare_digest(
+        nonce.encode("utf-8"), expect.nonce.encode("utf-8")
+    ):
+        failures.append(Failure.of(Reason.NONCE_MISMATCH))
+    if expect.audience is not None and aud != expect.audience:
+        failures.append(Failure.of(Reason.AUDIENCE_MISMATCH))
+    return failures
