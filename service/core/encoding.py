@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from typing import Any
 
 __all__ = [
@@ -87,16 +88,30 @@ def _check_depth(value: Any, limit: int) -> None:
         stack.extend((child, depth + 1) for child in children)
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400 reads as inf: Infinity by another spelling
+        raise EncodingError("number out of range")
+    return value
+
+
 def json_loads(data: str | bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
     try:
+        # UTF-8 only (RFC 8259 §8.1): json.loads(bytes) would also take UTF-16/32, a BOM and
+        # encoded surrogates.
+        text = data.decode("utf-8") if isinstance(data, bytes | bytearray) else data
         value = json.loads(
-            data,
+            text,
             object_pairs_hook=_reject_duplicates,
             parse_constant=_reject_constant,
+            parse_float=_finite_float,
         )
     except RecursionError as exc:
         raise EncodingError("JSON nested too deeply") from exc
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except EncodingError:
+        raise
+    except (UnicodeDecodeError, ValueError) as exc:
+        # ValueError beyond JSONDecodeError: int() of more than 4300 digits.
         raise EncodingError("not JSON") from exc
     _check_depth(value, max_depth)
     return value

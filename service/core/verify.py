@@ -133,15 +133,22 @@ def inspect(
 
 
 def conclude(
-    inspection: Inspection, status: StatusValue | None, *, unavailable: bool = False
+    inspection: Inspection,
+    status: StatusValue | None,
+    *,
+    unavailable: bool = False,
+    status_failure: Failure | None = None,
 ) -> Verdict:
     """Fold the credential's status into the verdict.
 
     ``status`` is None when no lookup was made; ``unavailable`` when it was attempted and the
-    store could not answer, which is never read as "valid".
+    store could not answer, which is never read as "valid"; ``status_failure`` when the
+    reference itself could not be resolved (an unknown list, an index out of range).
     """
     failures = list(inspection.failures)
-    if unavailable:
+    if status_failure is not None:
+        failures.append(status_failure)
+    elif unavailable:
         failures.append(Failure.of(Reason.STATUS_UNAVAILABLE))
     elif status is StatusValue.INVALID:
         failures.append(Failure.of(Reason.REVOKED))

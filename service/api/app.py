@@ -1,0 +1,66 @@
+"""The FastAPI application: built by :func:`create_app` from one :class:`Settings`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from .. import __version__
+from ..runtime import build_runtime, load_keyring
+from ..settings import Settings
+from ..store.connection import connect
+from .limits import BodySizeLimit
+from .problems import install_handlers
+from .routes import credentials, public, verify
+
+__all__ = ["create_app"]
+
+DESCRIPTION = """
+**Thiqa** (ثقة, "trust") issues digital identity credentials as SD-JWT VC (RFC 9901) and
+verifies them for government apps: the issuer's signature, the citizen's proof of holding the
+credential (key binding), and its revocation status, kept in Redis.
+
+* Authenticate with an API key: `Authorization: Bearer thq_...` (`thiqa clients add`).
+* Errors are RFC 9457 problem details (`application/problem+json`) with a stable `code`.
+* Verification answers 200 with a verdict; `valid` is true exactly when `errors` is empty.
+"""
+
+
+def create_app(settings: Settings) -> FastAPI:
+    if settings.redis_url is None:
+        raise ValueError("create_app needs settings.redis_url (the CLI starts an embedded one)")
+    redis_url = settings.redis_url.get_secret_value()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        redis = connect(redis_url)
+        app.state.runtime = build_runtime(settings, redis, load_keyring(settings))
+        try:
+            yield
+        finally:
+            await redis.aclose()
+
+    app = FastAPI(
+        title="Thiqa",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_tags=[
+            {"name": "credentials", "description": "Issue credentials, change their status."},
+            {"name": "verification", "description": "Verify presented credentials."},
+            {"name": "public", "description": "Health and issuer metadata; no API key."},
+        ],
+    )
+    install_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.include_router(public.router)
+    metadata_paths = {"/.well-known/jwt-vc-issuer",
+                      public.issuer_metadata_path(settings.issuer_url)}
+    for path in sorted(metadata_paths):
+        app.add_api_route(path, public.jwt_vc_issuer, methods=["GET"], tags=["public"],
+                          summary="Issuer metadata (SD-JWT VC)")
+    app.include_router(credentials.router)
+    app.include_router(verify.router)
+    return app

@@ -1,0 +1,51 @@
+"""Dependencies shared by the routers, as ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from ..core.reasons import Failure, Reason
+from ..core.verify import Verdict
+from ..errors import InsufficientScope, StoreUnavailable, Unauthenticated
+from ..runtime import Runtime
+from ..store.clients import Client, Scope
+
+__all__ = ["RuntimeDep", "require_scope"]
+
+
+def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+_bearer = HTTPBearer(auto_error=False, description="An API key from `thiqa clients add`.")
+
+
+def require_scope(*accepted: Scope):  # noqa: ANN201 - returns a FastAPI dependency
+    """A dependency admitting clients whose key carries any of ``accepted``."""
+
+    async def dependency(
+        runtime: RuntimeDep,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Client:
+        if credentials is None:
+            raise Unauthenticated()
+        try:
+            client = await runtime.clients.authenticate(credentials.credentials)
+        except StoreUnavailable as exc:
+            if Scope.VERIFY in accepted:
+                # A verifying app always gets a verdict: not valid, status unavailable.
+                exc.extra["verdict"] = Verdict(
+                    failures=(Failure.of(Reason.STATUS_UNAVAILABLE),)
+                )
+            raise
+        if client is None:
+            raise Unauthenticated()
+        if not client.scopes & set(accepted):
+            raise InsufficientScope(f"This call needs the scope {' or '.join(accepted)}.")
+        return client
+
+    return dependency

@@ -1,0 +1,93 @@
+"""Issuing credentials and changing their status (issuing and revoking apps)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path
+
+from ...core.status_list import StatusValue
+from ...store.clients import Client, Scope
+from ..deps import RuntimeDep, require_scope
+from ..problems import PROBLEM_RESPONSES, Problem
+from ..schemas import (
+    CredentialInfo,
+    IssueRequest,
+    IssueResponse,
+    StatusChange,
+    StatusClaim,
+    StatusListRef,
+    status_name,
+    timestamp,
+)
+
+router = APIRouter(prefix="/v1/credentials", tags=["credentials"], responses=PROBLEM_RESPONSES)
+
+CredentialId = Annotated[str, Path(max_length=64, description="As returned at issuance.")]
+_NOT_FOUND = {404: {"model": Problem, "description": "`credential_not_found`"}}
+
+
+@router.post("", status_code=201, response_model=IssueResponse)
+async def issue_credential(
+    body: IssueRequest,
+    runtime: RuntimeDep,
+    client: Annotated[Client, Depends(require_scope(Scope.ISSUE))],
+) -> IssueResponse:
+    """Sign an SD-JWT VC for a citizen. Every claim is selectively disclosable; Thiqa keeps
+    only the credential's id, type, status position, times and signing key id."""
+    issued = await runtime.issuer.issue(
+        body.claims, vct=body.vct, holder_jwk=body.holder_jwk, valid_for_days=body.valid_for_days
+    )
+    return IssueResponse(
+        credential_id=issued.credential_id,
+        credential=issued.credential,
+        status=StatusClaim(status_list=StatusListRef(idx=issued.status.idx, uri=issued.status.uri)),
+        issued_at=timestamp(issued.issued_at),
+        expires_at=timestamp(issued.expires_at),
+    )
+
+
+@router.get("/{credential_id}", response_model=CredentialInfo, responses=_NOT_FOUND)
+async def get_credential(
+    credential_id: CredentialId,
+    runtime: RuntimeDep,
+    client: Annotated[Client, Depends(require_scope(Scope.ISSUE, Scope.REVOKE))],
+) -> CredentialInfo:
+    """The credential's current status and lifetime (no personal claims: none are kept)."""
+    record = await runtime.issuer.describe(credential_id)
+    return CredentialInfo(
+        credential_id=record.credential_id,
+        status=status_name(record.status),
+        vct=record.vct,
+        issued_at=timestamp(record.issued_at),
+        expires_at=timestamp(record.expires_at),
+        status_changed_at=timestamp(record.changed_at),
+    )
+
+
+def _status_route(target: StatusValue, summary: str, doc: str) -> None:
+    responses = {**_NOT_FOUND}
+    if target is not StatusValue.INVALID:
+        responses[409] = {"model": Problem, "description": "`status_conflict`: it is revoked."}
+
+    async def change(
+        credential_id: CredentialId,
+        runtime: RuntimeDep,
+        client: Annotated[Client, Depends(require_scope(Scope.REVOKE))],
+    ) -> StatusChange:
+        status = await runtime.issuer.set_status(credential_id, target)
+        return StatusChange(credential_id=credential_id, status=status_name(status))
+
+    change.__doc__ = doc
+    router.add_api_route(
+        f"/{{credential_id}}/{summary}", change, methods=["POST"], response_model=StatusChange,
+        responses=responses, name=f"{summary}_credential", summary=f"{summary.title()} a credential",
+    )
+
+
+_status_route(StatusValue.INVALID, "revoke",
+              "Revoke for good. The very next verification answers `revoked`.")
+_status_route(StatusValue.SUSPENDED, "suspend",
+              "Suspend until reinstated. Verifications answer `suspended` meanwhile.")
+_status_route(StatusValue.VALID, "reinstate",
+              "Lift a suspension. A revoked credential cannot be reinstated (409).")

@@ -1,0 +1,42 @@
+"""Verifying a presented credential (verifying apps)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+
+from ...store.clients import Client, Scope
+from ..deps import RuntimeDep, require_scope
+from ..problems import PROBLEM_RESPONSES
+from ..schemas import VerifyRequest, VerifyResponse, verdict_body
+
+router = APIRouter(tags=["verification"])
+
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **PROBLEM_RESPONSES,
+    503: {
+        "description": "Redis cannot answer: the body is a problem (`code` "
+        "`status_unavailable`) that is also a verdict with `valid: false`.",
+        "content": {"application/problem+json": {}},
+    },
+}
+
+
+@router.post("/v1/verify", response_model=VerifyResponse, responses=_RESPONSES)
+async def verify(
+    body: VerifyRequest,
+    runtime: RuntimeDep,
+    client: Annotated[Client, Depends(require_scope(Scope.VERIFY))],
+) -> VerifyResponse:
+    """Verify an SD-JWT VC presentation: signature, disclosures, validity period, the
+    holder's key binding and the credential's status, in that order.
+
+    The answer is 200 whether or not the credential is valid: `valid` is true exactly when
+    `errors` is empty, and each error has a stable `code`. Give `nonce` (and `audience`) to
+    require proof that the holder presented it to you just now.
+    """
+    verdict = await runtime.verifier.verify(
+        body.credential, nonce=body.nonce, audience=body.audience
+    )
+    return verdict_body(verdict)

@@ -1,0 +1,109 @@
+"""Issuing credentials and managing their status: core logic joined to the store."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from .core import credential
+from .core.claims import ClaimsError, check_national_id_claims, normalise_claims
+from .core.keys import JWKError, parse_public_jwk, public_jwk
+from .core.status_list import StatusValue
+from .errors import InvalidClaims, InvalidHolderKey, InvalidRequest, UnsupportedCredentialType
+from .keyring import KeyRing
+from .settings import Settings
+from .store.status import CredentialRecord, StatusStore
+
+__all__ = ["IssuedCredential", "Issuer"]
+
+DAY = 86_400
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedCredential:
+    credential_id: str
+    credential: str
+    status: credential.StatusReference
+    issued_at: int
+    expires_at: int
+
+
+class Issuer:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        keyring: KeyRing,
+        status: StatusStore,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._settings = settings
+        self._keyring = keyring
+        self._status = status
+        self._clock = clock
+        self.credential_types = frozenset({settings.national_id_vct})
+
+    async def issue(
+        self,
+        claims: Mapping[str, Any],
+        *,
+        vct: str | None = None,
+        holder_jwk: Mapping[str, Any] | None = None,
+        valid_for_days: int | None = None,
+    ) -> IssuedCredential:
+        settings = self._settings
+        vct = vct or settings.national_id_vct
+        if vct not in self.credential_types:
+            raise UnsupportedCredentialType()
+        days = valid_for_days if valid_for_days is not None else settings.default_validity_days
+        if not 1 <= days <= settings.max_validity_days:
+            raise InvalidRequest(f"valid_for_days must be 1 to {settings.max_validity_days}.")
+        now = int(self._clock())
+        try:
+            checked = normalise_claims(claims)
+            if vct == settings.national_id_vct:
+                check_national_id_claims(checked, today=datetime.fromtimestamp(now, UTC).date())
+        except ClaimsError as exc:
+            raise InvalidClaims(f"{exc.path}: {exc.problem}", path=exc.path) from exc
+        cnf_jwk = None
+        if holder_jwk is not None:
+            try:
+                parse_public_jwk(holder_jwk)
+            except JWKError as exc:
+                raise InvalidHolderKey(str(exc)) from exc
+            # Only the public members go into the credential, in canonical form.
+            cnf_jwk = public_jwk(parse_public_jwk(holder_jwk).key)
+        key = self._keyring.active
+        expires_at = now + days * DAY
+        record = await self._status.reserve(
+            vct=vct, issued_at=now, expires_at=expires_at, kid=key.kid
+        )
+        status_ref = credential.StatusReference(
+            uri=settings.status_list_uri(record.list_id), idx=record.idx
+        )
+        token = credential.issue(
+            checked,
+            issuer=settings.issuer_url,
+            vct=vct,
+            key=key,
+            status=status_ref,
+            issued_at=now,
+            expires_at=expires_at,
+            holder_jwk=cnf_jwk,
+        )
+        return IssuedCredential(
+            credential_id=record.credential_id,
+            credential=token,
+            status=status_ref,
+            issued_at=now,
+            expires_at=expires_at,
+        )
+
+    async def describe(self, credential_id: str) -> CredentialRecord:
+        return await self._status.get(credential_id)
+
+    async def set_status(self, credential_id: str, target: StatusValue) -> StatusValue:
+        return await self._status.change(credential_id, target, now=int(self._clock()))

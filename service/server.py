@@ -1,0 +1,89 @@
+"""Running the API: in the foreground (``thiqa serve``) or on a background thread (the demo
+and the tests, which talk to it over real HTTP)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from types import TracebackType
+
+import uvicorn
+
+from .api.app import create_app
+from .settings import Settings
+
+__all__ = ["BackgroundServer", "free_port", "from_environment", "serve"]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def from_environment():  # noqa: ANN201 - uvicorn factory for multi-worker serving
+    """App factory for ``uvicorn --factory``: each worker reads ``THIQA_*`` itself."""
+    return create_app(Settings())
+
+
+def serve(settings: Settings, *, workers: int = 1) -> None:
+    common = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "proxy_headers": False,
+        "server_header": False,
+    }
+    if workers > 1:
+        # Workers are separate processes: they rebuild Settings from the THIQA_* variables
+        # the CLI has exported.
+        uvicorn.run("service.server:from_environment", factory=True, workers=workers, **common)
+    else:
+        uvicorn.run(create_app(settings), **common)
+
+
+class BackgroundServer:
+    """Thiqa on a thread, listening on ``settings.host:settings.port``."""
+
+    def __init__(self, settings: Settings, *, log_level: str = "warning") -> None:
+        self.settings = settings
+        config = uvicorn.Config(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_level=log_level,
+            access_log=False,
+            lifespan="on",
+            server_header=False,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name="thiqa-server", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return self.settings.issuer_url
+
+    def start(self, timeout: float = 20.0) -> BackgroundServer:
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the Thiqa server did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+    def __enter__(self) -> BackgroundServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

