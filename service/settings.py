@@ -6,6 +6,7 @@ build their own. Nothing reads the environment anywhere else.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -74,6 +75,14 @@ class Settings(BaseSettings):
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
+    @field_validator("redis_url", "public_url", "key_passphrase", "redis_server_bin",
+                     mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # Compose files write ${VAR:-} for "not set"; an empty passphrase must never mean
+        # "encrypt with the empty string".
+        return None if value == "" else value
+
     @field_validator("public_url")
     @classmethod
     def _check_public_url(cls, value: str | None) -> str | None:
@@ -90,6 +99,16 @@ class Settings(BaseSettings):
         if value % 4:
             raise ValueError("must be a multiple of 4 (2-bit entries fill whole bytes)")
         return value
+
+    @classmethod
+    def unknown_variables(cls, environ: Mapping[str, str]) -> list[str]:
+        """``THIQA_*`` variables that name no setting: a typo would otherwise be ignored."""
+        known = {f"THIQA_{name.upper()}" for name in cls.model_fields}
+        return sorted(
+            name for name in environ
+            if name.startswith("THIQA_") and name not in known
+            and not name.startswith("THIQA_TEST_")
+        )
 
     def with_redis(self, url: str) -> Settings:
         """These settings, pointed at the Redis at ``url`` (an embedded one, say)."""

@@ -1,4 +1,10 @@
-"""Request body size limit as plain ASGI middleware: refused before it is read into memory."""
+"""Request body size limit as plain ASGI middleware.
+
+The body is read here, up to the limit, before the app sees the request: a declared
+``Content-Length`` over the limit is refused without reading, and a chunked body is refused
+as soon as it passes the limit. Bodies are small (64 KiB by default), so holding one in memory
+costs nothing, and the app never starts work on a request that will be refused.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +21,11 @@ class BodySizeLimit:
         self.app = app
         self.max_bytes = max_bytes
 
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem(413, RequestTooLarge.code, RequestTooLarge.title,
+                           f"The limit is {self.max_bytes} bytes.")
+        await response(scope, receive, send)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -22,24 +33,33 @@ class BodySizeLimit:
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
-                    too_large = int(value) > self.max_bytes
+                    declared = int(value)
                 except ValueError:
-                    too_large = True
-                if too_large:
-                    response = problem(413, RequestTooLarge.code, RequestTooLarge.title,
-                                       f"The limit is {self.max_bytes} bytes.")
-                    await response(scope, receive, send)
+                    declared = self.max_bytes + 1
+                if declared > self.max_bytes:
+                    await self._refuse(scope, receive, send)
                     return
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
+        chunks: list[bytes] = []
+        size = 0
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    # Raised inside the route's body read: the error handler answers 413.
-                    raise RequestTooLarge(f"The limit is {self.max_bytes} bytes.")
-            return message
+            if message["type"] != "http.request":  # the client went away
+                return
+            body = message.get("body", b"")
+            size += len(body)
+            if size > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            chunks.append(body)
+            if not message.get("more_body", False):
+                break
+        replayed = False
 
-        await self.app(scope, limited_receive, send)
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)

@@ -37,6 +37,10 @@ T = TypeVar("T")
 
 
 def _settings(**overrides: object) -> Settings:
+    unknown = Settings.unknown_variables(os.environ)
+    if unknown:
+        err.print(f"[red]Unknown settings:[/red] {', '.join(unknown)} (see README, Configuration)")
+        raise typer.Exit(2)
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:

@@ -1,0 +1,94 @@
+"""Shared fixtures: a real redis-server, a live Thiqa on real HTTP, and an API key.
+
+Redis is ``THIQA_TEST_REDIS_URL`` when given, else a private ``redis-server`` this suite starts
+on a unix socket and stops at the end. Each test gets its own key prefix, so tests never see
+each other's data, even on a shared server, and their keys are deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from service.server import BackgroundServer, free_port
+from service.settings import Settings
+from service.store.clients import ClientStore, Scope
+from service.store.connection import KeySpace, connect
+from service.store.embedded import EmbeddedRedis
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    given = os.environ.get("THIQA_TEST_REDIS_URL")
+    if given:
+        yield given
+        return
+    with EmbeddedRedis(tmp_path_factory.mktemp("redis"), durable=False) as embedded:
+        yield embedded.url
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, redis_url: str, redis_client: redis.Redis) -> Iterator[Settings]:
+    prefix = f"t{secrets.token_hex(6)}"
+    yield Settings(
+        redis_url=redis_url,
+        keys_dir=tmp_path / "keys",
+        data_dir=tmp_path / "data",
+        redis_prefix=prefix,
+        host="127.0.0.1",
+        port=free_port(),
+        status_list_size=4096,
+    )
+    for key in redis_client.scan_iter(match=f"{prefix}:*", count=1000):
+        redis_client.delete(key)
+
+
+def add_client(settings: Settings, name: str, scopes: frozenset[Scope]) -> str:
+    async def go() -> str:
+        assert settings.redis_url is not None
+        client = connect(settings.redis_url.get_secret_value())
+        try:
+            return await ClientStore(client, KeySpace(settings.redis_prefix)).add(name, scopes)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(go())
+
+
+@pytest.fixture
+def server(settings: Settings) -> Iterator[BackgroundServer]:
+    with BackgroundServer(settings) as running:
+        yield running
+
+
+@pytest.fixture
+def api_key(settings: Settings) -> str:
+    return add_client(settings, "test-app", frozenset(Scope))
+
+
+@pytest.fixture
+def http(server: BackgroundServer, api_key: str) -> Iterator[httpx.Client]:
+    with httpx.Client(
+        base_url=server.url, headers={"Authorization": f"Bearer {api_key}"}, timeout=10
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+def anonymous(server: BackgroundServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        yield client

@@ -1,0 +1,28 @@
+"""``thiqa demo`` as the README tells a newcomer to run it: no Redis given, nothing set up."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_demo_walks_the_flow_and_exits_zero(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("THIQA_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "service.cli", "demo", "--citizen", "0"],
+        env={**env, "COLUMNS": "120"}, cwd=tmp_path, capture_output=True, text=True,
+        timeout=120, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "Every step behaved as expected." in out
+    assert "✘" not in out
+    for expected in ("the credential is valid", "rejected: nonce_mismatch",
+                     "the very next verification says revoked", "rejected: invalid_disclosure",
+                     "rejected: invalid_signature", "a revoked credential cannot be reinstated"):
+        assert expected in out
+    # Names appear in both scripts.
+    assert "أمينة" in out and "الإدريسي" in out
+    assert list(tmp_path.iterdir()) == [], "the demo leaves nothing behind in the working folder"
