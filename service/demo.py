@@ -165,8 +165,9 @@ def _walk(steps: _Steps, console: Console, http: httpx.Client, person: dict[str,
     body = issued.json()
     credential, credential_id = body["credential"], body["credential_id"]
     payload = _payload(credential)
+    entry = body["status"]["status_list"]
     console.print(f"credential id [cyan]{credential_id}[/cyan]; status list entry "
-                  f"{body['status']['status_list']['idx']} of {body['status']['status_list']['uri']}")
+                  f"{entry['idx']} of {entry['uri']}")
     console.print(f"{len(credential)} characters; {credential.count('~') - 1} disclosures; "
                   f"in the clear only: {', '.join(k for k in payload if k != '_sd')}")
     steps.expect(not any(name in payload for name in person),
@@ -243,7 +244,7 @@ def _codes(result: dict[str, Any]) -> set[str]:
 def _tamper_disclosure(presentation: str) -> str:
     parts = presentation.split("~")
     for i, encoded in enumerate(parts[1:-1], start=1):
-        salt, name, value = json.loads(b64url_decode(encoded))
+        salt, name, _value = json.loads(b64url_decode(encoded))
         if name == "family_name":
             parts[i] = b64url_encode(json_dumps([salt, name, "Forged"]).encode())
             break

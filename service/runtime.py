@@ -36,7 +36,7 @@ class Runtime:
         try:
             async with translate_errors():
                 return bool(await self.redis.ping())
-        except Exception:  # noqa: BLE001 - any failure means "not ready"
+        except Exception:
             return False
 
 

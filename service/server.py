@@ -22,7 +22,7 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
-def from_environment():  # noqa: ANN201 - uvicorn factory for multi-worker serving
+def from_environment():
     """App factory for ``uvicorn --factory``: each worker reads ``THIQA_*`` itself."""
     return create_app(Settings())
 

@@ -24,7 +24,7 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 _bearer = HTTPBearer(auto_error=False, description="An API key from `thiqa clients add`.")
 
 
-def require_scope(*accepted: Scope):  # noqa: ANN201 - returns a FastAPI dependency
+def require_scope(*accepted: Scope):
     """A dependency admitting clients whose key carries any of ``accepted``."""
 
     async def dependency(

@@ -27,7 +27,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-clients_app = typer.Typer(help="API clients (government apps) and their keys.", no_args_is_help=True)
+clients_app = typer.Typer(
+    help="API clients (government apps) and their keys.", no_args_is_help=True
+)
 keys_app = typer.Typer(help="The issuer's signing keys.", no_args_is_help=True)
 app.add_typer(clients_app, name="clients")
 app.add_typer(keys_app, name="keys")

@@ -75,7 +75,7 @@ def normalise_claims(claims: Any, limits: ClaimLimits | None = None) -> dict[str
                 raise ClaimsError(path, "too many members")
             out: dict[str, Any] = {}
             for name, item in value.items():
-                if not isinstance(name, str) or not _CLAIM_NAME.match(name):
+                if not isinstance(name, str) or not _CLAIM_NAME.fullmatch(name):
                     raise ClaimsError(path, "invalid claim name")
                 if name in RESERVED_CLAIMS:
                     raise ClaimsError(f"{path}.{name}", "reserved claim name")
@@ -87,6 +87,7 @@ def normalise_claims(claims: Any, limits: ClaimLimits | None = None) -> dict[str
 
 
 _NATIONAL_ID = re.compile(r"^[A-Z]{1,2}[0-9]{5,7}$")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _REQUIRED_NATIONAL_ID: Final = ("given_name", "family_name", "birthdate", "national_id")
 _SEX: Final = frozenset({"F", "M"})
 
@@ -98,19 +99,20 @@ def check_national_id_claims(claims: Mapping[str, Any], *, today: date) -> None:
             raise ClaimsError(f"claims.{name}", "required")
     for name in ("given_name", "family_name", "given_name#ar", "family_name#ar"):
         value = claims.get(name)
-        if value is not None and (not isinstance(value, str) or not value.strip()):
+        if name in claims and (not isinstance(value, str) or not value.strip()):
             raise ClaimsError(f"claims.{name}", "must be a non-empty string")
     birthdate = claims["birthdate"]
     try:
         born = date.fromisoformat(birthdate) if isinstance(birthdate, str) else None
     except ValueError:
         born = None
-    if born is None or len(birthdate) != 10 or born > today:
+    # fullmatch: Python 3.11 fromisoformat also takes "2000-W01-1" and "20000101  ".
+    if born is None or not _DATE.fullmatch(birthdate) or born > today:
         raise ClaimsError("claims.birthdate", "must be a past date as YYYY-MM-DD")
     national_id = claims["national_id"]
-    if not isinstance(national_id, str) or not _NATIONAL_ID.match(national_id):
+    if not isinstance(national_id, str) or not _NATIONAL_ID.fullmatch(national_id):
         raise ClaimsError("claims.national_id", "must look like AB123456")
-    if "sex" in claims and claims["sex"] not in _SEX:
+    if "sex" in claims and (not isinstance(claims["sex"], str) or claims["sex"] not in _SEX):
         raise ClaimsError("claims.sex", "must be F or M")
     nationality = claims.get("nationality")
     if nationality is not None and (

@@ -28,8 +28,9 @@ __all__ = [
 
 MAX_JSON_DEPTH = 16
 
-_B64URL_ALPHABET = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
-_B64_VALUE = {c: i for i, c in enumerate(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")}
+_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_B64URL_ALPHABET = frozenset(_ALPHABET)
+_B64_VALUE = {c: i for i, c in enumerate(_ALPHABET)}
 
 
 class EncodingError(ValueError):

@@ -56,7 +56,7 @@ def parse(
     reported as ``invalid_key_binding`` rather than as a malformed credential.
     """
     parts = token.split(".")
-    if len(parts) != 3 or not all(parts):
+    if len(parts) != 3 or not parts[0] or not parts[1]:
         raise VerificationFailure(failure, "not a compact JWS")
     header_b64, payload_b64, signature_b64 = parts
     try:
@@ -78,6 +78,8 @@ def parse(
     # "b64": false (RFC 7797) would change what the signature covers.
     if "crit" in header or "b64" in header:
         raise VerificationFailure(failure, "unsupported header parameter")
+    if not signature:
+        raise VerificationFailure(failure, "no signature")
     kid = header.get("kid")
     if kid is not None and (
         not isinstance(kid, str) or not kid or len(kid) > MAX_KID_LENGTH or not kid.isprintable()

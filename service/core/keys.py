@@ -202,6 +202,11 @@ def parse_public_jwk(jwk: Any, *, kid: str | None = None) -> VerificationKey:
             y = int.from_bytes(_coordinate(jwk, "y", profile.size), "big")
             # cryptography refuses points that are not on the curve (invalid-curve attacks).
             key = ec.EllipticCurvePublicNumbers(x, y, profile.curve).public_key()
+            # It does reduce x and y modulo p, though: x + p would be a second spelling of
+            # the same key with another thumbprint.
+            numbers = key.public_numbers()
+            if (numbers.x, numbers.y) != (x, y):
+                raise JWKError("JWK coordinates out of range")
         else:
             raise JWKError("unsupported key type or curve")
     except ValueError as exc:

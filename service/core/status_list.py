@@ -68,6 +68,8 @@ def decode_list(lst: str, *, max_bytes: int = MAX_DECODED_BYTES) -> bytes:
         raise StatusListError("status list too large")
     if not inflater.eof:
         raise StatusListError("lst is truncated")
+    if inflater.unused_data:
+        raise StatusListError("data after the zlib stream")
     return data
 
 

@@ -64,7 +64,7 @@ class ClientStore:
 
     async def add(self, name: str, scopes: frozenset[Scope]) -> str:
         """Create a client and return its API key; the key is not stored and not shown again."""
-        if not _NAME.match(name):
+        if not _NAME.fullmatch(name):
             raise InvalidRequest("Client names are 1-64 of a-z, 0-9, '.', '_' and '-'.")
         key_id = secrets.token_hex(8)
         secret = secrets.token_urlsafe(32)
@@ -87,7 +87,7 @@ class ClientStore:
         return f"{KEY_PREFIX}{key_id}_{secret}"
 
     async def authenticate(self, api_key: str) -> Client | None:
-        match = _KEY.match(api_key)
+        match = _KEY.fullmatch(api_key)
         if match is None:
             return None
         key_id, secret = match.groups()

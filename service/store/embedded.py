@@ -24,6 +24,8 @@ __all__ = ["EmbeddedRedis", "EmbeddedRedisError", "find_redis_server"]
 
 #: sun_path is 108 bytes on Linux, 104 on macOS.
 _MAX_SOCKET_PATH = 100
+#: In a data folder too deep for the socket: names where the socket is, for running_at.
+_SOCKET_POINTER = "redis.sock.path"
 
 
 class EmbeddedRedisError(RuntimeError):
@@ -90,12 +92,19 @@ class EmbeddedRedis:
     def running_at(data_dir: Path) -> str | None:
         """The URL of an embedded Redis already serving ``data_dir``, if one answers."""
         socket_path = data_dir.resolve() / "redis.sock"
+        if len(str(socket_path)) > _MAX_SOCKET_PATH:
+            try:
+                socket_path = Path((data_dir.resolve() / _SOCKET_POINTER).read_text().strip())
+            except (OSError, UnicodeDecodeError):
+                return None
         if socket_path.exists() and _ping(str(socket_path)):
             return f"unix://{socket_path}"
         return None
 
     def start(self, timeout: float = 15.0) -> EmbeddedRedis:
         self.redis_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if self._socket_dir is not None:
+            (self.data_dir / _SOCKET_POINTER).write_text(str(self.socket_path))
         args = [
             str(self.binary),
             "--port", "0",
@@ -143,6 +152,9 @@ class EmbeddedRedis:
             process.stderr.close()
         if self._socket_dir is not None:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
+            pointer = self.data_dir / _SOCKET_POINTER
+            if pointer.exists() and pointer.read_text().strip() == str(self.socket_path):
+                pointer.unlink()
 
     def kill(self) -> None:
         """SIGKILL, as a crash would: for tests that prove acknowledged writes survive."""

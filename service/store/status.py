@@ -72,6 +72,17 @@ end
 return -3
 """
 
+# Points "current" at the new list ARGV[2] only while it still points at ARGV[1] (or nowhere):
+# of several workers that start or fill a list at the same moment, one moves "current" and the
+# others follow it, instead of each keeping a list of its own.
+_SET_CURRENT = """
+local current = redis.call('GET', KEYS[1])
+if current and current ~= ARGV[1] then return current end
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[2])
+return ARGV[2]
+"""
+
 _STATUS_OF = """
 local size = tonumber(redis.call('HGET', KEYS[1], 'size'))
 if not size then return -1 end
@@ -126,6 +137,7 @@ class StatusStore:
         self._list_size = list_size
         self._current: str | None = None
         self._create_list = redis.register_script(_CREATE_LIST)
+        self._set_current = redis.register_script(_SET_CURRENT)
         self._allocate = redis.register_script(_ALLOCATE)
         self._status_of = redis.register_script(_STATUS_OF)
         self._read_record = redis.register_script(_READ_RECORD)
@@ -133,14 +145,14 @@ class StatusStore:
 
     @staticmethod
     def parse_credential_id(credential_id: str) -> tuple[str, str]:
-        match = _CREDENTIAL_ID.match(credential_id)
+        match = _CREDENTIAL_ID.fullmatch(credential_id)
         if match is None:
             raise CredentialNotFound()
         return match.group(1), match.group(2)
 
     @staticmethod
     def is_list_id(list_id: str) -> bool:
-        return _LIST_ID.match(list_id) is not None
+        return _LIST_ID.fullmatch(list_id) is not None
 
     async def reserve(
         self, *, vct: str, issued_at: int, expires_at: int, kid: str
@@ -182,32 +194,35 @@ class StatusStore:
         if current is not None:
             self._current = current.decode("ascii")
             return self._current
-        return await self._new_list()
+        return await self._new_list(replacing="")
 
     async def _retire(self, list_id: str) -> None:
         self._current = None
         current = await self._redis.get(self._keys.current_list())
         if current is None or current.decode("ascii") == list_id:
-            await self._new_list()
+            await self._new_list(replacing=list_id)
 
-    async def _new_list(self) -> str:
+    async def _new_list(self, *, replacing: str) -> str:
+        """Create a list and make it current, unless another worker has just moved "current"
+        off ``replacing``: then drop the new list (nobody knows it) and follow theirs."""
         list_id = secrets.token_hex(6)
-        await self._create_list(
-            keys=[
-                self._keys.status_meta(list_id),
-                self._keys.status_bits(list_id),
-                self._keys.status_used(list_id),
-            ],
-            args=[self._list_size, int(time.time())],
-        )
-        await self._redis.sadd(self._keys.all_lists(), list_id)
-        await self._redis.set(self._keys.current_list(), list_id)
-        self._current = list_id
-        return list_id
+        list_keys = [
+            self._keys.status_meta(list_id),
+            self._keys.status_bits(list_id),
+            self._keys.status_used(list_id),
+        ]
+        await self._create_list(keys=list_keys, args=[self._list_size, int(time.time())])
+        current = (await self._set_current(
+            keys=[self._keys.current_list(), self._keys.all_lists()], args=[replacing, list_id]
+        )).decode("ascii")
+        if current != list_id:
+            await self._redis.delete(*list_keys)
+        self._current = current
+        return current
 
     async def status_of(self, list_id: str, idx: int) -> StatusValue:
         """The entry's status, read in one round trip. Raises UnknownStatusEntry."""
-        if not self.is_list_id(list_id):
+        if idx < 0 or not self.is_list_id(list_id):
             raise UnknownStatusEntry()
         async with translate_errors():
             result = await self._status_of(

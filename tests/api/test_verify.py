@@ -134,7 +134,7 @@ def test_suspension_and_reinstatement(
 
 def test_tampered_disclosure(http: httpx.Client, issued: dict[str, Any]) -> None:
     parts = issued["credential"].split("~")
-    salt, name, value = json.loads(b64url_decode(parts[1]))
+    salt, name, _value = json.loads(b64url_decode(parts[1]))
     parts[1] = b64url_encode(json_dumps([salt, name, "Forged"]).encode())
     body = _verify(http, "~".join(parts))
     assert codes(body) == ["invalid_disclosure"]
@@ -264,7 +264,8 @@ def test_invalid_verify_requests_are_422(http: httpx.Client, body: dict[str, Any
 
 
 def test_malformed_json_is_422(http: httpx.Client) -> None:
-    response = http.post("/v1/verify", content=b"{nope", headers={"content-type": "application/json"})
+    response = http.post("/v1/verify", content=b"{nope",
+                         headers={"content-type": "application/json"})
     assert response.status_code == 422
     assert response.json()["code"] == "invalid_request"
 

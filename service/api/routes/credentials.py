@@ -81,7 +81,8 @@ def _status_route(target: StatusValue, summary: str, doc: str) -> None:
     change.__doc__ = doc
     router.add_api_route(
         f"/{{credential_id}}/{summary}", change, methods=["POST"], response_model=StatusChange,
-        responses=responses, name=f"{summary}_credential", summary=f"{summary.title()} a credential",
+        responses=responses, name=f"{summary}_credential",
+        summary=f"{summary.title()} a credential",
     )
 
 
