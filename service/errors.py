@@ -12,7 +12,8 @@ Exception tree::
     ├── InsufficientScope           (403 insufficient_scope)
     ├── NotFound                    (404 not_found)
     │   ├── CredentialNotFound      (404 credential_not_found)
-    │   └── ClientNotFound          (404 client_not_found)
+    │   ├── ClientNotFound          (404 client_not_found)
+    │   └── StatusListNotFound      (404 status_list_not_found)
     ├── Conflict                    (409 conflict)
     │   ├── StatusConflict          (409 status_conflict)
     │   └── ClientExists            (409 client_exists)
@@ -38,6 +39,7 @@ __all__ = [
     "NotFound",
     "RequestTooLarge",
     "StatusConflict",
+    "StatusListNotFound",
     "StoreUnavailable",
     "ThiqaError",
     "Unauthenticated",
@@ -94,6 +96,10 @@ class CredentialNotFound(NotFound):
 
 class ClientNotFound(NotFound):
     code, title = "client_not_found", "No client with this name"
+
+
+class StatusListNotFound(NotFound):
+    code, title = "status_list_not_found", "No status list with this id"
 
 
 class Conflict(ThiqaError):

@@ -62,6 +62,15 @@ class Settings(BaseSettings):
         description="Entries per status list (2 bits each); a multiple of 4.",
     )
 
+    status_list_ttl_seconds: int = Field(
+        default=300, ge=1, le=86_400,
+        description="How long relying parties may cache a published status list (ttl).",
+    )
+    status_list_lifetime_seconds: int = Field(
+        default=86_400, ge=60, le=30 * 86_400,
+        description="exp of a published status list token, counted from its iat.",
+    )
+
     # Verification
     clock_skew_seconds: int = Field(default=60, ge=0, le=600)
     kb_max_age_seconds: int = Field(

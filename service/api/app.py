@@ -13,7 +13,7 @@ from ..settings import Settings
 from ..store.connection import connect
 from .limits import BodySizeLimit
 from .problems import install_handlers
-from .routes import credentials, public, verify
+from .routes import credentials, public, status_lists, verify
 
 __all__ = ["create_app"]
 
@@ -61,6 +61,7 @@ def create_app(settings: Settings) -> FastAPI:
     for path in sorted(metadata_paths):
         app.add_api_route(path, public.jwt_vc_issuer, methods=["GET"], tags=["public"],
                           summary="Issuer metadata (SD-JWT VC)")
+    app.include_router(status_lists.router)
     app.include_router(credentials.router)
     app.include_router(verify.router)
     return app

@@ -290,6 +290,11 @@ def _status_reference(
     return StatusReference(uri=uri, idx=idx), None
 
 
+def _utf8(text: str) -> bytes:
+    # JSON can carry a lone surrogate (\ud800), which strict UTF-8 refuses to encode.
+    return text.encode("utf-8", "surrogatepass")
+
+
 def _check_key_binding(
     parts: Presentation,
     payload: Mapping[str, Any],
@@ -334,16 +339,15 @@ def _check_key_binding(
     if (
         not isinstance(sd_hash, str)
         or expected_hash is None
-        or not hmac.compare_digest(sd_hash, expected_hash)
+        # As bytes: compare_digest raises TypeError on a str that is not ASCII.
+        or not hmac.compare_digest(_utf8(sd_hash), _utf8(expected_hash))
     ):
         failures.append(Failure.of(Reason.INVALID_KEY_BINDING, "sd_hash"))
     nonce, aud = claims.get("nonce"), claims.get("aud")
     if not isinstance(nonce, str) or not isinstance(aud, str):
         failures.append(Failure.of(Reason.INVALID_KEY_BINDING, "nonce and aud required"))
         return failures
-    if expect.nonce is not None and not hmac.compare_digest(
-        nonce.encode("utf-8"), expect.nonce.encode("utf-8")
-    ):
+    if expect.nonce is not None and not hmac.compare_digest(_utf8(nonce), _utf8(expect.nonce)):
         failures.append(Failure.of(Reason.NONCE_MISMATCH))
     if expect.audience is not None and aud != expect.audience:
         failures.append(Failure.of(Reason.AUDIENCE_MISMATCH))

@@ -51,7 +51,8 @@ def find_redis_server(explicit: Path | None = None) -> Path:
 
 
 def _ping(socket_path: str) -> bool:
-    client = redis.Redis(unix_socket_path=socket_path, socket_timeout=0.5)
+    # No retries: redis-py >= 6 otherwise retries a refused connection for seconds.
+    client = redis.Redis(unix_socket_path=socket_path, socket_timeout=0.5, retry=None)
     try:
         return bool(client.ping())
     except (redis.RedisError, OSError):

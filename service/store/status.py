@@ -105,7 +105,7 @@ if not idx then return -1 end
 local offset = offset_of(tonumber(idx))
 local current = redis.call('BITFIELD', KEYS[2], 'GET', 'u2', offset)[1]
 local target = tonumber(ARGV[1])
-if current == target then return current end
+-- y
 if current == 1 then return -2 end
 redis.call('BITFIELD', KEYS[2], 'SET', 'u2', offset, target)
 redis.call('HSET', KEYS[1], 'changed_at', ARGV[2])

@@ -1,0 +1,66 @@
+"""Publishing status lists (draft-ietf-oauth-status-list §8): public, signed, cacheable.
+
+The token is built from the very Redis string the online verifier reads, at request time,
+so a published list and an online answer can never disagree; ``Cache-Control`` allows caching
+for exactly the token's ``ttl``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request, Response
+from fastapi.responses import JSONResponse
+
+from ...core.status_token import sign_status_list, status_list_claims
+from ...errors import StatusListNotFound
+from ..deps import RuntimeDep
+from ..problems import Problem
+
+router = APIRouter(tags=["public"])
+
+TOKEN_MEDIA_TYPE = "application/statuslist+jwt"
+
+
+def _wants_json(accept: str) -> bool:
+    # The signed token is the default; the decoded form only when asked for by name.
+    return "application/json" in accept and "statuslist+jwt" not in accept
+
+
+@router.get(
+    "/status-lists/{list_id}",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "A Status List Token (`statuslist+jwt`, 2 bits per entry: 0 valid, "
+            "1 revoked, 2 suspended), or its claims as JSON for `Accept: application/json`.",
+            "content": {TOKEN_MEDIA_TYPE: {"schema": {"type": "string"}},
+                        "application/json": {"schema": {"type": "object"}}},
+        },
+        404: {"model": Problem, "description": "`status_list_not_found`"},
+    },
+)
+async def get_status_list(
+    list_id: Annotated[str, Path(max_length=32)], request: Request, runtime: RuntimeDep
+) -> Any:
+    data = await runtime.status.list_bytes(list_id)
+    if data is None:
+        raise StatusListNotFound()
+    settings = runtime.settings
+    claims = status_list_claims(
+        data,
+        uri=settings.status_list_uri(list_id),
+        issuer=settings.issuer_url,
+        now=int(time.time()),
+        ttl=settings.status_list_ttl_seconds,
+        lifetime=settings.status_list_lifetime_seconds,
+    )
+    headers = {
+        "Cache-Control": f"public, max-age={settings.status_list_ttl_seconds}",
+        "Vary": "Accept",
+    }
+    if _wants_json(request.headers.get("accept", "")):
+        return JSONResponse(claims, headers=headers)
+    token = sign_status_list(claims, runtime.keyring.active)
+    return Response(token, media_type=TOKEN_MEDIA_TYPE, headers=headers)

@@ -1,0 +1,106 @@
+"""Status List Tokens (draft-ietf-oauth-status-list §5): signing Thiqa's, reading others'.
+
+A Status List Token is a JWT of ``typ: statuslist+jwt`` whose ``sub`` is the URI credentials
+point to, carrying ``status_list: {bits, lst}``. Reading one checks, in order: the typ, the
+issuer's key (chosen by the caller, never by the token), the signature, ``sub`` against the
+URI that was fetched, the time claims, and the list itself. Any failure raises
+:class:`StatusListError`: a verifier that cannot read a list answers "status unavailable".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from . import jws
+from .keys import SigningKey, VerificationKey
+from .reasons import VerificationFailure
+from .status_list import ALLOWED_BITS, StatusListError, decode_list, encode_list
+
+__all__ = ["STATUS_LIST_TYP", "StatusListToken", "read_status_list", "sign_status_list"]
+
+STATUS_LIST_TYP: Final = "statuslist+jwt"
+
+
+@dataclass(frozen=True, slots=True)
+class StatusListToken:
+    sub: str
+    iat: int
+    exp: int | None
+    ttl: int | None
+    bits: int
+    data: bytes
+
+    def fresh_for(self, now: int, *, max_seconds: int) -> int:
+        """How long this list may be cached: never past ``exp`` or ``ttl``, nor the cap."""
+        limits = [max_seconds]
+        if self.ttl is not None:
+            limits.append(self.ttl)
+        if self.exp is not None:
+            limits.append(self.exp - now)
+        return max(0, min(limits))
+
+
+def status_list_claims(
+    data: bytes, *, uri: str, issuer: str, now: int, ttl: int, lifetime: int, bits: int = 2
+) -> dict[str, Any]:
+    return {
+        "sub": uri,
+        "iss": issuer,
+        "iat": now,
+        "exp": now + lifetime,
+        "ttl": ttl,
+        "status_list": {"bits": bits, "lst": encode_list(data)},
+    }
+
+
+def sign_status_list(claims: Mapping[str, Any], key: SigningKey) -> str:
+    return jws.encode(claims, key, typ=STATUS_LIST_TYP)
+
+
+def _numeric(value: Any) -> bool:
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value) and value >= 0)
+
+
+def read_status_list(
+    token: str,
+    *,
+    keys: Mapping[str, VerificationKey],
+    uri: str,
+    now: int,
+    clock_skew: int = 60,
+    max_bytes: int = 16 * 1024 * 1024,
+) -> StatusListToken:
+    try:
+        parsed = jws.parse(token, typ=frozenset({STATUS_LIST_TYP}))
+    except VerificationFailure as exc:
+        raise StatusListError(f"not a status list token: {exc.reason.value}") from exc
+    key = keys.get(parsed.kid) if parsed.kid is not None else None
+    if key is None or key.alg != parsed.alg:
+        raise StatusListError("status list signed by an unknown key")
+    if not key.verify(parsed.signature, parsed.signing_input):
+        raise StatusListError("status list signature does not verify")
+    claims = parsed.payload
+    if claims.get("sub") != uri:
+        raise StatusListError("status list sub is not the URI it was fetched from")
+    iat, exp, ttl = claims.get("iat"), claims.get("exp"), claims.get("ttl")
+    if not _numeric(iat) or iat > now + clock_skew:
+        raise StatusListError("status list iat missing or in the future")
+    if exp is not None and (not _numeric(exp) or exp <= now - clock_skew):
+        raise StatusListError("status list expired")
+    if ttl is not None and (not isinstance(ttl, int) or isinstance(ttl, bool) or ttl <= 0):
+        raise StatusListError("status list ttl is not a positive integer")
+    status_list = claims.get("status_list")
+    if not isinstance(status_list, dict):
+        raise StatusListError("status_list missing")
+    bits, lst = status_list.get("bits"), status_list.get("lst")
+    if bits not in ALLOWED_BITS or isinstance(bits, bool) or not isinstance(lst, str):
+        raise StatusListError("status_list needs bits 1, 2, 4 or 8 and lst")
+    data = decode_list(lst, max_bytes=max_bytes)
+    return StatusListToken(
+        sub=uri, iat=int(iat), exp=int(exp) if exp is not None else None, ttl=ttl,
+        bits=bits, data=data,
+    )
