@@ -65,7 +65,7 @@ for i = 7, #ARGV do
   if idx < size and redis.call('SETBIT', KEYS[2], idx, 1) == 0 then
     redis.call('HINCRBY', KEYS[1], 'allocated', 1)
     redis.call('HSET', KEYS[3], 'idx', idx, 'vct', ARGV[2], 'iat', ARGV[3], 'exp', ARGV[4],
-               'kid', ARGV[5], 'changed_at', ARGV[6])
+               'kid', ARGV[5], 'changed_at', ARGV[6], 'name', 'x')
     return idx
   end
 end
@@ -105,7 +105,7 @@ if not idx then return -1 end
 local offset = offset_of(tonumber(idx))
 local current = redis.call('BITFIELD', KEYS[2], 'GET', 'u2', offset)[1]
 local target = tonumber(ARGV[1])
--- y
+if current == target then return current end
 if current == 1 then return -2 end
 redis.call('BITFIELD', KEYS[2], 'SET', 'u2', offset, target)
 redis.call('HSET', KEYS[1], 'changed_at', ARGV[2])

@@ -35,7 +35,8 @@ def test_published_list_is_signed_and_matches_every_change(
     http.post(f"/v1/credentials/{issued[1]['credential_id']}/suspend")
     response, data = _published(anonymous, uri)
     assert response.headers["content-type"] == "application/statuslist+jwt"
-    assert response.headers["cache-control"] == f"public, max-age={settings.status_list_ttl_seconds}"
+    ttl = settings.status_list_ttl_seconds
+    assert response.headers["cache-control"] == f"public, max-age={ttl}"
     assert len(data) == settings.status_list_size // 4
     expected = [StatusValue.INVALID, StatusValue.SUSPENDED, StatusValue.VALID]
     assert [get_status(data, r["idx"], 2) for r in refs] == expected

@@ -20,7 +20,7 @@ from ..problems import Problem
 
 router = APIRouter(tags=["public"])
 
-TOKEN_MEDIA_TYPE = "application/statuslist+jwt"
+STATUS_LIST_MEDIA_TYPE = "application/statuslist+jwt"
 
 
 def _wants_json(accept: str) -> bool:
@@ -35,7 +35,7 @@ def _wants_json(accept: str) -> bool:
         200: {
             "description": "A Status List Token (`statuslist+jwt`, 2 bits per entry: 0 valid, "
             "1 revoked, 2 suspended), or its claims as JSON for `Accept: application/json`.",
-            "content": {TOKEN_MEDIA_TYPE: {"schema": {"type": "string"}},
+            "content": {STATUS_LIST_MEDIA_TYPE: {"schema": {"type": "string"}},
                         "application/json": {"schema": {"type": "object"}}},
         },
         404: {"model": Problem, "description": "`status_list_not_found`"},
@@ -63,4 +63,4 @@ async def get_status_list(
     if _wants_json(request.headers.get("accept", "")):
         return JSONResponse(claims, headers=headers)
     token = sign_status_list(claims, runtime.keyring.active)
-    return Response(token, media_type=TOKEN_MEDIA_TYPE, headers=headers)
+    return Response(token, media_type=STATUS_LIST_MEDIA_TYPE, headers=headers)
