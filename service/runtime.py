@@ -8,15 +8,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import httpx
 import redis.asyncio as aioredis
 
 from .core.verify import TrustedIssuer
+from .errors import StoreUnavailable
 from .issuing import Issuer
 from .keyring import KeyRing, load_or_create
+from .remote_status import RemoteStatus
 from .settings import Settings
 from .store.clients import ClientStore
 from .store.connection import KeySpace, translate_errors
+from .store.remote_lists import RemoteListCache
 from .store.status import StatusStore
+from .trust import load_trust_list
 from .verifying import Verifier
 
 __all__ = ["Runtime", "build_runtime", "load_keyring"]
@@ -31,13 +36,18 @@ class Runtime:
     status: StatusStore
     issuer: Issuer
     verifier: Verifier
+    http: httpx.AsyncClient
 
     async def ready(self) -> bool:
         try:
             async with translate_errors():
                 return bool(await self.redis.ping())
-        except Exception:
+        except StoreUnavailable:
             return False
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+        await self.redis.aclose()
 
 
 def load_keyring(settings: Settings) -> KeyRing:
@@ -48,15 +58,30 @@ def load_keyring(settings: Settings) -> KeyRing:
 
 
 def build_runtime(settings: Settings, redis: aioredis.Redis, keyring: KeyRing) -> Runtime:
+    """Wire the parts together. Reads the trust list; raises TrustListError if it is bad."""
     keys = KeySpace(settings.redis_prefix)
     status = StatusStore(redis, keys, list_size=settings.status_list_size)
     issuer = Issuer(settings=settings, keyring=keyring, status=status)
-    own = TrustedIssuer(
+    trusted = load_trust_list(settings.trusted_issuers) if settings.trusted_issuers else {}
+    trusted[settings.issuer_url] = TrustedIssuer(
         identifier=settings.issuer_url,
         keys=keyring.verification_keys(),
         types=issuer.credential_types,
     )
-    verifier = Verifier(settings=settings, trusted={own.identifier: own}, status=status)
+    http = httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.remote_status_timeout_seconds),
+        follow_redirects=False,
+        trust_env=False,
+        headers={"User-Agent": "Thiqa"},
+    )
+    remote = RemoteStatus(
+        cache=RemoteListCache(redis, keys),
+        http=http,
+        max_bytes=settings.remote_status_max_bytes,
+        max_cache_seconds=settings.remote_status_max_cache_seconds,
+        clock_skew=settings.clock_skew_seconds,
+    )
+    verifier = Verifier(settings=settings, trusted=trusted, status=status, remote=remote)
     return Runtime(
         settings=settings,
         redis=redis,
@@ -65,4 +90,5 @@ def build_runtime(settings: Settings, redis: aioredis.Redis, keyring: KeyRing) -
         status=status,
         issuer=issuer,
         verifier=verifier,
+        http=http,
     )

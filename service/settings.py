@@ -82,10 +82,22 @@ class Settings(BaseSettings):
     max_credential_bytes: int = Field(default=16 * 1024, ge=1024, le=60 * 1024)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=1024 * 1024)
 
+    # Other issuers
+    trusted_issuers: Path | None = Field(
+        default=None, description="Trust list (JSON or YAML) of other issuers to accept."
+    )
+    remote_status_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
+    remote_status_max_bytes: int = Field(default=2 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    remote_status_max_cache_seconds: int = Field(
+        default=300, ge=0, le=86_400,
+        description="Upper bound on caching another issuer's status list (also bounded by "
+        "its ttl and exp).",
+    )
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @field_validator("redis_url", "public_url", "key_passphrase", "redis_server_bin",
-                     mode="before")
+                     "trusted_issuers", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # Compose files write ${VAR:-} for "not set"; an empty passphrase must never mean

@@ -6,8 +6,10 @@ import time
 from collections.abc import Callable, Mapping
 
 from .core.reasons import Failure, Reason
+from .core.status_list import StatusValue
 from .core.verify import Expectations, Policy, TrustedIssuer, Verdict, conclude, inspect
 from .errors import StoreUnavailable
+from .remote_status import RemoteStatus, StatusLookupFailed
 from .settings import Settings
 from .store.status import StatusStore, UnknownStatusEntry
 
@@ -30,10 +32,13 @@ class Verifier:
         settings: Settings,
         trusted: Mapping[str, TrustedIssuer],
         status: StatusStore,
+        remote: RemoteStatus,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._trusted = trusted
+        self._own = settings.issuer_url
         self._status = status
+        self._remote = remote
         self._policy = policy_from(settings)
         self._own_lists = settings.status_list_uri("")
         self._clock = clock
@@ -51,21 +56,28 @@ class Verifier:
             now=int(self._clock()),
         )
         ref = inspection.status_ref
-        if ref is None or not inspection.signature_verified:
+        if ref is None or inspection.issuer is None:
             return conclude(inspection, None)
-        if not ref.uri.startswith(self._own_lists):
-            return conclude(
-                inspection, None,
-                status_failure=Failure.of(Reason.INVALID_STATUS_REFERENCE, "unknown list"),
-            )
         try:
-            status = await self._status.status_of(ref.uri.removeprefix(self._own_lists), ref.idx)
-        except UnknownStatusEntry:
-            return conclude(
-                inspection, None,
-                status_failure=Failure.of(Reason.INVALID_STATUS_REFERENCE, "unknown entry"),
-            )
+            if inspection.issuer == self._own:
+                status = await self._own_status(ref.uri, ref.idx)
+            else:
+                status = await self._remote.status_of(self._trusted[inspection.issuer], ref)
+        except StatusLookupFailed as failed:
+            return conclude(inspection, None, status_failure=failed.failure)
         except StoreUnavailable as exc:
             exc.extra["verdict"] = conclude(inspection, None, unavailable=True)
             raise
         return conclude(inspection, status)
+
+    async def _own_status(self, uri: str, idx: int) -> StatusValue:
+        if not uri.startswith(self._own_lists):
+            raise StatusLookupFailed(
+                Failure.of(Reason.INVALID_STATUS_REFERENCE, "not one of this issuer's lists")
+            )
+        try:
+            return await self._status.status_of(uri.removeprefix(self._own_lists), idx)
+        except UnknownStatusEntry:
+            raise StatusLookupFailed(
+                Failure.of(Reason.INVALID_STATUS_REFERENCE, "unknown list or index")
+            ) from None

@@ -35,12 +35,12 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        redis = connect(redis_url)
-        app.state.runtime = build_runtime(settings, redis, load_keyring(settings))
+        runtime = build_runtime(settings, connect(redis_url), load_keyring(settings))
+        app.state.runtime = runtime
         try:
             yield
         finally:
-            await redis.aclose()
+            await runtime.aclose()
 
     app = FastAPI(
         title="Thiqa",

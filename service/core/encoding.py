@@ -16,6 +16,7 @@ import base64
 import binascii
 import json
 import math
+import re
 from typing import Any
 
 __all__ = [
@@ -74,11 +75,22 @@ def _reject_constant(name: str) -> Any:
     raise EncodingError(f"{name} is not JSON")
 
 
-def _check_depth(value: Any, limit: int) -> None:
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _check_tree(value: Any, limit: int) -> None:
+    """Bounded depth, and no lone surrogates (``"\\ud800"`` parses, but is not text and
+    cannot be written back out as UTF-8)."""
     stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                raise EncodingError("lone surrogate in a JSON string")
+            continue
         if isinstance(item, dict):
+            if any(_SURROGATE.search(key) for key in item):
+                raise EncodingError("lone surrogate in a JSON member name")
             children = item.values()
         elif isinstance(item, list):
             children = item
@@ -114,7 +126,7 @@ def json_loads(data: str | bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
     except (UnicodeDecodeError, ValueError) as exc:
         # ValueError beyond JSONDecodeError: int() of more than 4300 digits.
         raise EncodingError("not JSON") from exc
-    _check_depth(value, max_depth)
+    _check_tree(value, max_depth)
     return value
 
 

@@ -47,11 +47,17 @@ _ENVELOPE: Final = frozenset({"iss", "iat", "nbf", "exp", "vct", "cnf", "status"
 
 @dataclass(frozen=True, slots=True)
 class TrustedIssuer:
-    """An issuer whose credentials this verifier accepts, for the types it may issue."""
+    """An issuer whose credentials this verifier accepts, for the types it may issue.
+
+    ``status_hosts`` are the only hosts (``host`` or ``host:port``) its status lists may be
+    fetched from; a status URI naming any other host is never fetched.
+    """
 
     identifier: str
     keys: Mapping[str, VerificationKey]
     types: frozenset[str]
+    status_hosts: frozenset[str] = frozenset()
+    name: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -146,6 +152,8 @@ def conclude(
     reference itself could not be resolved (an unknown list, an index out of range).
     """
     failures = list(inspection.failures)
+    if status is not None:
+        status = StatusValue(status)  # a raw int must not slip past the identity checks
     if status_failure is not None:
         failures.append(status_failure)
     elif unavailable:

@@ -65,6 +65,13 @@ class KeySpace:
     def all_lists(self) -> str:
         return f"{self.prefix}:{{lists}}:all"
 
+    # Status lists of other issuers, cached no longer than their ttl; data and bits together.
+    def remote_list_data(self, uri_hash: str) -> str:
+        return f"{self.prefix}:{{rsl:{uri_hash}}}:data"
+
+    def remote_list_bits(self, uri_hash: str) -> str:
+        return f"{self.prefix}:{{rsl:{uri_hash}}}:bits"
+
     # Clients: looked up by key id on every request; listed by name.
     def api_key(self, key_id: str) -> str:
         return f"{self.prefix}:{{clients}}:key:{key_id}"

@@ -65,7 +65,7 @@ for i = 7, #ARGV do
   if idx < size and redis.call('SETBIT', KEYS[2], idx, 1) == 0 then
     redis.call('HINCRBY', KEYS[1], 'allocated', 1)
     redis.call('HSET', KEYS[3], 'idx', idx, 'vct', ARGV[2], 'iat', ARGV[3], 'exp', ARGV[4],
-               'kid', ARGV[5], 'changed_at', ARGV[6], 'name', 'x')
+               'kid', ARGV[5], 'changed_at', ARGV[6])
     return idx
   end
 end

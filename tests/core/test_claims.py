@@ -1,0 +1,321 @@
+"""Claims as an issuing app sends them: names, shape, size, NFC, national-id rules."""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import date
+from typing import Any
+
+import pytest
+
+from service.core.claims import (
+    RESERVED_CLAIMS,
+    ClaimLimits,
+    ClaimsError,
+    check_national_id_claims,
+    normalise_claims,
+)
+
+TODAY = date(2025, 6, 1)
+VALID_ID = {
+    "given_name": "Amina",
+    "family_name": "Benali",
+    "birthdate": "1990-04-12",
+    "national_id": "AB123456",
+}
+
+
+def refused(claims: Any, limits: ClaimLimits | None = None) -> ClaimsError:
+    with pytest.raises(ClaimsError) as caught:
+        normalise_claims(claims, limits)
+    return caught.value
+
+
+# --- names -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["iss", "iat", "nbf", "exp", "jti", "aud", "cnf", "vct", "status"])
+def test_refuses_reserved_claim_names(name: str) -> None:
+    error = refused({name: "x", "given_name": "Amina"})
+    assert error.problem == "reserved claim name"
+    assert error.path == f"claims.{name}"
+
+
+@pytest.mark.parametrize("name", ["_sd", "_sd_alg", "...", "vct#integrity"])
+def test_refuses_sd_jwt_internal_names(name: str) -> None:
+    # Refused already by the name pattern; either way they never reach the signer.
+    assert name in RESERVED_CLAIMS
+    error = refused({name: ["x"]})
+    assert error.problem in {"invalid claim name", "reserved claim name"}
+
+
+def test_refuses_sd_jwt_internal_names_when_nested() -> None:
+    refused({"address": {"_sd": ["x"]}})
+    refused({"address": {"...": "x"}})
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "",
+        "1abc",
+        "given name",
+        "given-name",
+        "given_name\n",
+        "\ngiven_name",
+        "given_name ",
+        "اسم",
+        "é",
+        "a" * 65,
+        "name#",
+        "name#a",
+        "name#arabic",
+        "name#ar-",
+    ],
+)
+def test_refuses_names_outside_the_pattern(name: str) -> None:
+    assert refused({name: "x"}).problem == "invalid claim name"
+
+
+@pytest.mark.parametrize(
+    "name", ["a", "given_name", "given_name#ar", "family_name#ar-MA", "x" * 64, "A1_b2"]
+)
+def test_accepts_names_in_the_pattern(name: str) -> None:
+    assert normalise_claims({name: "x"}) == {name: "x"}
+
+
+def test_refuses_non_string_names() -> None:
+    assert refused({1: "x"}).problem == "invalid claim name"
+
+
+# --- shape -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("claims", [{}, [], "x", None, 1, [("a", 1)]])
+def test_refuses_claims_that_are_not_a_non_empty_object(claims: Any) -> None:
+    assert refused(claims).path == "claims"
+
+
+@pytest.mark.parametrize(
+    "value", [float("nan"), float("inf"), -float("inf"), b"bytes", {1, 2}, object(), (1j)]
+)
+def test_refuses_values_that_are_not_finite_json(value: Any) -> None:
+    refused({"a": value})
+
+
+def test_accepts_every_json_type() -> None:
+    claims = {"s": "x", "i": -3, "f": 1.5, "t": True, "f2": False, "n": None, "l": [1], "o": {}}
+    assert normalise_claims(claims) == claims
+
+
+def test_refuses_tuples_as_arrays() -> None:
+    # Tuples are refused: only JSON arrays (lists) are accepted as arrays.
+    refused({"a": (1, 2)})
+
+
+def test_depth_limit_is_exact() -> None:
+    limits = ClaimLimits(max_depth=4)
+    ok: Any = "leaf"
+    for _ in range(3):
+        ok = {"k": ok}
+    assert normalise_claims({"a": ok}, limits)  # a=1, k=2, k=3, k=4 (the leaf)
+    too_deep = {"k": ok}
+    error = refused({"a": too_deep}, limits)
+    assert error.problem == "nested too deeply"
+    assert error.path == "claims.a.k.k.k.k"
+
+
+def test_depth_limit_counts_arrays_too() -> None:
+    limits = ClaimLimits(max_depth=2)
+    assert normalise_claims({"a": ["x"]}, limits) == {"a": ["x"]}
+    assert refused({"a": [["x"]]}, limits).path == "claims.a[0][0]"
+
+
+def test_member_limit_is_exact() -> None:
+    limits = ClaimLimits(max_members=3)
+    assert normalise_claims({"a": 1, "b": 2, "c": 3}, limits)
+    assert refused({"a": 1, "b": 2, "c": 3, "d": 4}, limits).problem == "too many members"
+    assert normalise_claims({"l": [1, 2, 3]}, limits)
+    assert refused({"l": [1, 2, 3, 4]}, limits).problem == "too many elements"
+
+
+def test_string_limit_is_exact() -> None:
+    limits = ClaimLimits(max_string=5)
+    assert normalise_claims({"a": "abcde"}, limits) == {"a": "abcde"}
+    error = refused({"a": "abcdef"}, limits)
+    assert error.problem == "string too long"
+    assert error.path == "claims.a"
+
+
+def test_default_limits() -> None:
+    assert ClaimLimits() == ClaimLimits(max_depth=4, max_members=64, max_string=1024)
+    assert normalise_claims({"a": "x" * 1024})
+    refused({"a": "x" * 1025})
+
+
+def test_error_names_the_path_never_the_value() -> None:
+    error = refused({"address": {"street": "x" * 2000}})
+    assert error.path == "claims.address.street"
+    assert "xxx" not in str(error)
+
+
+# --- NFC -----------------------------------------------------------------------------------
+
+
+def test_normalises_decomposed_latin_to_nfc() -> None:
+    decomposed = "Rene\u0301e"
+    result = normalise_claims({"given_name": decomposed})
+    assert result == {"given_name": "Renée"}
+    assert result["given_name"] == unicodedata.normalize("NFC", decomposed)
+    assert len(result["given_name"]) == 5
+
+
+def test_normalises_e_with_combining_acute() -> None:
+    assert normalise_claims({"a": "e\u0301"}) == {"a": "\u00e9"}
+
+
+def test_normalises_arabic_with_combining_marks() -> None:
+    # ALEF + HAMZA ABOVE (U+0654) composes to U+0623; ALEF + MADDA ABOVE to U+0622.
+    decomposed = "\u0627\u0654\u0645\u064a\u0646\u0629 \u0627\u0653\u062f\u0645"
+    result = normalise_claims({"given_name#ar": decomposed})["given_name#ar"]
+    assert result == "\u0623\u0645\u064a\u0646\u0629 \u0622\u062f\u0645"
+    assert unicodedata.is_normalized("NFC", result)
+    # Harakat (short vowels) have no precomposed form and stay, in canonical order.
+    voweled = "\u0645\u064f\u062d\u064e\u0645\u0651\u064e\u062f"  # مُحَمَّد
+    assert normalise_claims({"n": voweled})["n"] == unicodedata.normalize("NFC", voweled)
+
+
+def test_normalises_strings_at_every_depth() -> None:
+    claims = {"address": {"locality": "Fe\u0300s", "lines": ["e\u0301"]}}
+    assert normalise_claims(claims) == {"address": {"locality": "Fès", "lines": ["é"]}}
+
+
+def test_two_keyboards_give_the_same_claims() -> None:
+    assert normalise_claims({"n": "Ame\u0301lie"}) == normalise_claims({"n": "Amélie"})
+
+
+def test_does_not_change_the_input() -> None:
+    claims = {"n": "e\u0301"}
+    normalise_claims(claims)
+    assert claims == {"n": "e\u0301"}
+
+
+# --- national identity rules -------------------------------------------------------------
+
+
+def test_optional_arabic_names_may_be_absent() -> None:
+    assert "given_name#ar" not in VALID_ID
+    check_national_id_claims(VALID_ID, today=TODAY)
+
+
+def test_accepts_a_complete_national_id() -> None:
+    check_national_id_claims(
+        {**VALID_ID, "sex": "F", "nationality": "MA", "given_name#ar": "أمينة"}, today=TODAY
+    )
+
+
+@pytest.mark.parametrize("name", ["given_name", "family_name", "birthdate", "national_id"])
+def test_requires_the_core_identity_claims(name: str) -> None:
+    claims = dict(VALID_ID)
+    del claims[name]
+    with pytest.raises(ClaimsError) as caught:
+        check_national_id_claims(claims, today=TODAY)
+    assert caught.value.path == f"claims.{name}"
+    assert caught.value.problem == "required"
+
+
+@pytest.mark.parametrize("name", ["given_name", "family_name", "given_name#ar", "family_name#ar"])
+@pytest.mark.parametrize("value", ["", "   ", 1, None, ["Amina"]])
+def test_names_must_be_non_empty_strings(name: str, value: Any) -> None:
+    # Present means a non-empty string: a null given_name is no name.
+    with pytest.raises(ClaimsError) as caught:
+        check_national_id_claims({**VALID_ID, name: value}, today=TODAY)
+    assert caught.value.path == f"claims.{name}"
+
+
+@pytest.mark.parametrize(
+    "birthdate",
+    [
+        "1990-4-12",
+        "12/04/1990",
+        "1990-13-01",
+        "1990-02-30",
+        "19900412",
+        "1990-04-12T00:00",
+        "2000-W01-1",  # ISO week date: date.fromisoformat takes it on Python 3.11
+        "2000-001",  # ordinal date
+        "20000101  ",
+        " 1990-04-12",
+        "1990-04-12\n",
+        "١٩٩٠-٠٤-١٢",  # Arabic-Indic digits
+        19900412,
+        None,
+        "",
+    ],
+)
+def test_birthdate_must_be_yyyy_mm_dd(birthdate: Any) -> None:
+    with pytest.raises(ClaimsError) as caught:
+        check_national_id_claims({**VALID_ID, "birthdate": birthdate}, today=TODAY)
+    assert caught.value.path == "claims.birthdate"
+
+
+def test_birthdate_may_be_today_but_not_tomorrow() -> None:
+    check_national_id_claims({**VALID_ID, "birthdate": "2025-06-01"}, today=TODAY)
+    with pytest.raises(ClaimsError):
+        check_national_id_claims({**VALID_ID, "birthdate": "2025-06-02"}, today=TODAY)
+
+
+def test_accepts_a_leap_day_birthdate() -> None:
+    check_national_id_claims({**VALID_ID, "birthdate": "2000-02-29"}, today=TODAY)
+
+
+@pytest.mark.parametrize("national_id", ["A12345", "AB1234567", "A123456", "AB12345"])
+def test_accepts_national_id_pattern(national_id: str) -> None:
+    check_national_id_claims({**VALID_ID, "national_id": national_id}, today=TODAY)
+
+
+@pytest.mark.parametrize(
+    "national_id",
+    [
+        "ab123456",
+        "ABC123456",
+        "AB1234",
+        "AB12345678",
+        "123456",
+        "AB 123456",
+        "AB123456\n",
+        "AB١٢٣٤٥٦",
+        "ＡＢ123456",
+        123456,
+        "",
+    ],
+)
+def test_refuses_national_id_outside_the_pattern(national_id: Any) -> None:
+    with pytest.raises(ClaimsError) as caught:
+        check_national_id_claims({**VALID_ID, "national_id": national_id}, today=TODAY)
+    assert caught.value.path == "claims.national_id"
+
+
+@pytest.mark.parametrize("sex", ["F", "M"])
+def test_accepts_sex_f_or_m(sex: str) -> None:
+    check_national_id_claims({**VALID_ID, "sex": sex}, today=TODAY)
+
+
+@pytest.mark.parametrize("sex", ["f", "X", "", "female", 1, None, ["F"], {"F": 1}])
+def test_refuses_other_sex_values(sex: Any) -> None:
+    with pytest.raises(ClaimsError) as caught:
+        check_national_id_claims({**VALID_ID, "sex": sex}, today=TODAY)
+    assert caught.value.path == "claims.sex"
+
+
+@pytest.mark.parametrize("nationality", ["ma", "MAR", "M", "", 1, "M1"])
+def test_refuses_nationality_that_is_not_alpha_2(nationality: Any) -> None:
+    with pytest.raises(ClaimsError) as caught:
+        check_national_id_claims({**VALID_ID, "nationality": nationality}, today=TODAY)
+    assert caught.value.path == "claims.nationality"
+
+
+def test_normalised_claims_pass_the_national_id_rules() -> None:
+    claims = normalise_claims({**VALID_ID, "given_name#ar": "\u0627\u0654\u0645\u064a\u0646\u0629"})
+    check_national_id_claims(claims, today=TODAY)
+    assert claims["given_name#ar"] == "أمينة"
