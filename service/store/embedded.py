@@ -105,6 +105,7 @@ class EmbeddedRedis:
     def start(self, timeout: float = 15.0) -> EmbeddedRedis:
         self.redis_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         if self._socket_dir is not None:
+            Path(self._socket_dir).mkdir(mode=0o700, exist_ok=True)  # stop() removed it
             (self.data_dir / _SOCKET_POINTER).write_text(str(self.socket_path))
         args = [
             str(self.binary),
