@@ -14,6 +14,7 @@ from ..store.connection import connect
 from .limits import BodySizeLimit
 from .problems import install_handlers
 from .routes import credentials, public, status_lists, verify
+from .routes.types import install_type_metadata
 
 __all__ = ["create_app"]
 
@@ -62,6 +63,8 @@ def create_app(settings: Settings) -> FastAPI:
         app.add_api_route(path, public.jwt_vc_issuer, methods=["GET"], tags=["public"],
                           summary="Issuer metadata (SD-JWT VC)")
     app.include_router(status_lists.router)
+    install_type_metadata(app, settings.national_id_vct,
+                          settings.national_id_vct.removeprefix(settings.issuer_url))
     app.include_router(credentials.router)
     app.include_router(verify.router)
     return app
