@@ -1,0 +1,122 @@
+"""The wallet file: the holder's private keys and the credentials bound to them.
+
+One JSON file (mode 0600, written atomically) so a tester can keep a wallet between commands.
+Each credential gets its own key: two verifiers comparing notes cannot link two credentials
+through a shared ``cnf`` key. Private keys never leave this file; they are a test wallet's,
+not a citizen's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from ..core.encoding import b64url_decode, b64url_encode
+from ..core.keys import SigningKey, generate_signing_key, jwk_thumbprint, public_jwk
+
+__all__ = ["StoredCredential", "Wallet", "WalletError"]
+
+
+class WalletError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCredential:
+    id: str
+    credential: str
+    key_id: str
+    issuer: str
+    vct: str
+    received_at: int
+    format: str = "dc+sd-jwt"
+
+    def payload(self) -> dict[str, Any]:
+        """The issuer-signed claims (digests for the personal ones)."""
+        return json.loads(b64url_decode(self.credential.split("~", 1)[0].split(".")[1]))
+
+
+def _private_jwk(key: SigningKey) -> dict[str, str]:
+    if not isinstance(key.key, ec.EllipticCurvePrivateKey) or key.alg != "ES256":
+        raise WalletError("the test wallet keeps ES256 keys only")
+    d = key.key.private_numbers().private_value.to_bytes(32, "big")
+    return {**public_jwk(key.key), "d": b64url_encode(d)}
+
+
+def _load_private(jwk: dict[str, str]) -> SigningKey:
+    d = int.from_bytes(b64url_decode(jwk["d"]), "big")
+    key = ec.derive_private_key(d, ec.SECP256R1())
+    kid = jwk_thumbprint(public_jwk(key))
+    return SigningKey(kid=kid, alg="ES256", key=key)
+
+
+class Wallet:
+    def __init__(self, path: Path, keys: dict[str, SigningKey],
+                 credentials: list[StoredCredential]) -> None:
+        self.path = path
+        self._keys = keys
+        self._credentials = credentials
+
+    @classmethod
+    def open(cls, path: Path) -> Wallet:
+        if not path.exists():
+            return cls(path, {}, [])
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            keys = {k.kid: k for k in map(_load_private, data.get("keys", []))}
+            credentials = [StoredCredential(**c) for c in data.get("credentials", [])]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise WalletError(f"{path} is not a Thiqa wallet file") from exc
+        return cls(path, keys, credentials)
+
+    def new_key(self) -> SigningKey:
+        key = generate_signing_key("ES256")
+        self._keys[key.kid] = key
+        return key
+
+    def key(self, key_id: str) -> SigningKey:
+        try:
+            return self._keys[key_id]
+        except KeyError:
+            raise WalletError("the wallet has no key for this credential") from None
+
+    def add(self, credential: str, key: SigningKey) -> StoredCredential:
+        payload = json.loads(b64url_decode(credential.split("~", 1)[0].split(".")[1]))
+        stored = StoredCredential(
+            id=hashlib.sha256(credential.encode("ascii")).hexdigest()[:12],
+            credential=credential,
+            key_id=key.kid,
+            issuer=str(payload.get("iss", "")),
+            vct=str(payload.get("vct", "")),
+            received_at=int(time.time()),
+        )
+        self._credentials = [c for c in self._credentials if c.id != stored.id] + [stored]
+        return stored
+
+    def credentials(self) -> list[StoredCredential]:
+        return list(self._credentials)
+
+    def get(self, credential_id: str) -> StoredCredential:
+        matches = [c for c in self._credentials if c.id.startswith(credential_id)]
+        if len(matches) != 1:
+            raise WalletError(f"no single credential matches {credential_id!r}")
+        return matches[0]
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        document = {
+            "keys": [_private_jwk(k) for k in self._keys.values()],
+            "credentials": [asdict(c) for c in self._credentials],
+        }
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(document, handle, ensure_ascii=False, indent=2)
+        tmp.replace(self.path)
