@@ -17,6 +17,7 @@ Exception tree::
     ├── Conflict                    (409 conflict)
     │   ├── StatusConflict          (409 status_conflict)
     │   └── ClientExists            (409 client_exists)
+    ├── RateLimited                 (429 rate_limited, with Retry-After)
     └── StoreUnavailable            (503 store_unavailable)
 
 One handler turns any of them into an RFC 9457 problem; ``detail`` is written for people and
@@ -37,6 +38,7 @@ __all__ = [
     "InvalidHolderKey",
     "InvalidRequest",
     "NotFound",
+    "RateLimited",
     "RequestTooLarge",
     "StatusConflict",
     "StatusListNotFound",
@@ -112,6 +114,13 @@ class StatusConflict(Conflict):
 
 class ClientExists(Conflict):
     code, title = "client_exists", "A client with this name exists"
+
+
+class RateLimited(ThiqaError):
+    code, status, title = "rate_limited", 429, "Too many requests for this API key"
+
+    def __init__(self, *, retry_after: int) -> None:
+        super().__init__(f"Retry after {retry_after} seconds.", retry_after=retry_after)
 
 
 class StoreUnavailable(ThiqaError):

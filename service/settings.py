@@ -6,6 +6,7 @@ build their own. Nothing reads the environment anywhere else.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
@@ -81,6 +82,10 @@ class Settings(BaseSettings):
     )
     max_credential_bytes: int = Field(default=16 * 1024, ge=1024, le=60 * 1024)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=1024 * 1024)
+    rate_limit_per_minute: int = Field(
+        default=6000, ge=0, le=1_000_000,
+        description="Requests per API key per minute; 0 turns the limit off.",
+    )
 
     # Other issuers
     trusted_issuers: Path | None = Field(
@@ -95,6 +100,17 @@ class Settings(BaseSettings):
     )
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    # Operations
+    audit_max_entries: int = Field(
+        default=1_000_000, ge=100, le=100_000_000,
+        description="Entries the audit stream keeps (trimmed approximately, oldest first).",
+    )
+    cors_origins: str = Field(
+        default="",
+        description="Comma-separated origins (scheme://host[:port]) allowed to call the API "
+        "from a browser. Empty: no CORS headers at all.",
+    )
 
     @field_validator("redis_url", "public_url", "key_passphrase", "redis_server_bin",
                      "trusted_issuers", mode="before")
@@ -120,6 +136,22 @@ class Settings(BaseSettings):
         if value % 4:
             raise ValueError("must be a multiple of 4 (2-bit entries fill whole bytes)")
         return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _check_cors_origins(cls, value: str) -> str:
+        # Exact origins only: a browser sends "scheme://host[:port]", lower-case, no path.
+        # "*" is refused: CORS stays closed unless each allowed site is named.
+        origins = [o.strip().rstrip("/").lower() for o in value.split(",") if o.strip()]
+        for origin in origins:
+            if not re.fullmatch(r"https?://[a-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9a-f:]+\]"
+                                r"(:[0-9]{1,5})?", origin):
+                raise ValueError("each origin must be scheme://host[:port], without path or *")
+        return ",".join(origins)
+
+    @property
+    def cors_origin_list(self) -> tuple[str, ...]:
+        return tuple(o for o in self.cors_origins.split(",") if o)
 
     @classmethod
     def unknown_variables(cls, environ: Mapping[str, str]) -> list[str]:

@@ -34,7 +34,9 @@ def require_scope(*accepted: Scope):
         if credentials is None:
             raise Unauthenticated()
         try:
-            client = await runtime.clients.authenticate(credentials.credentials)
+            client = await runtime.clients.authenticate(
+                credentials.credentials, per_minute=runtime.settings.rate_limit_per_minute
+            )
         except StoreUnavailable as exc:
             if Scope.VERIFY in accepted:
                 # A verifying app always gets a verdict: not valid, status unavailable.

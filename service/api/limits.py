@@ -1,19 +1,32 @@
-"""Request body size limit as plain ASGI middleware.
+"""Request body limits as plain ASGI middleware: size, and strict JSON.
 
 The body is read here, up to the limit, before the app sees the request: a declared
 ``Content-Length`` over the limit is refused without reading, and a chunked body is refused
 as soon as it passes the limit. Bodies are small (64 KiB by default), so holding one in memory
 costs nothing, and the app never starts work on a request that will be refused.
+
+A JSON body must also be strict JSON (no duplicate member names, no NaN, nesting at most 16
+deep): the framework's parser would read the last of two duplicated members and recurse until
+the interpreter gives up, so the body is checked here, once, with Thiqa's own reader.
 """
 
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..core.encoding import EncodingError, json_loads
 from ..errors import RequestTooLarge
 from .problems import problem
 
 __all__ = ["BodySizeLimit"]
+
+
+def _is_json(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            media = value.split(b";", 1)[0].strip().lower()
+            return media == b"application/json" or media.endswith(b"+json")
+    return False
 
 
 class BodySizeLimit:
@@ -53,6 +66,14 @@ class BodySizeLimit:
             chunks.append(body)
             if not message.get("more_body", False):
                 break
+        if _is_json(scope) and chunks != [b""]:
+            try:
+                json_loads(b"".join(chunks))
+            except EncodingError as exc:
+                await problem(400, "invalid_json", "The body is not strict JSON", str(exc))(
+                    scope, receive, send
+                )
+                return
         replayed = False
 
         async def replay() -> Message:

@@ -49,7 +49,9 @@ def problem(status: int, code: str, title: str, detail: str | None = None,
         "detail": detail or title,
         **extra,
     }
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if "retry_after" in extra:
+        headers["Retry-After"] = str(extra["retry_after"])
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
@@ -103,9 +105,11 @@ def _doc(description: str) -> dict[str, Any]:
 
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _doc("`invalid_json`: the body is not strict JSON (duplicate names, NaN, too deep)."),
     401: _doc(f"`{Unauthenticated.code}`: no API key, or an unknown one."),
     403: _doc("`insufficient_scope`: the API key lacks the scope this call needs."),
     413: _doc("`request_too_large`: the body is larger than the limit."),
+    429: _doc("`rate_limited`: too many requests for this API key; see `Retry-After`."),
     422: _doc("`invalid_request` and more specific codes: the body is not valid."),
     503: _doc("`store_unavailable`: Redis cannot answer; nothing was changed."),
 }

@@ -20,7 +20,7 @@ from enum import StrEnum
 
 import redis.asyncio as aioredis
 
-from ..errors import ClientExists, ClientNotFound, InvalidRequest
+from ..errors import ClientExists, ClientNotFound, InvalidRequest, RateLimited
 from .connection import KeySpace, translate_errors
 
 __all__ = ["Client", "ClientStore", "Scope"]
@@ -86,18 +86,32 @@ class ClientStore:
                 await pipe.execute()
         return f"{KEY_PREFIX}{key_id}_{secret}"
 
-    async def authenticate(self, api_key: str) -> Client | None:
+    async def authenticate(
+        self, api_key: str, *, per_minute: int = 0, now: float | None = None
+    ) -> Client | None:
+        """The client holding ``api_key``, or None. With ``per_minute`` > 0, also counts the
+        request in the key's fixed one-minute window and raises RateLimited past the limit;
+        lookup and count share one round trip."""
         match = _KEY.fullmatch(api_key)
         if match is None:
             return None
         key_id, secret = match.groups()
-        async with translate_errors():
-            row = await self._redis.hmget(self._keys.api_key(key_id), "name", "hash", "scopes")
-        name, stored_hash, scopes = row
+        moment = time.time() if now is None else now
+        window = int(moment // 60)
+        async with translate_errors(), self._redis.pipeline(transaction=False) as pipe:
+            pipe.hmget(self._keys.api_key(key_id), "name", "hash", "scopes")
+            if per_minute > 0:
+                counter = self._keys.rate_window(key_id, window)
+                pipe.set(counter, 0, ex=61, nx=True)
+                pipe.incr(counter)
+            results = await pipe.execute()
+        name, stored_hash, scopes = results[0]
         if name is None or stored_hash is None:
             return None
         if not hmac.compare_digest(stored_hash.decode("ascii"), _hash(secret)):
             return None
+        if per_minute > 0 and results[2] > per_minute:
+            raise RateLimited(retry_after=max(1, int((window + 1) * 60 - moment)))
         return Client(
             name=name.decode("utf-8"),
             scopes=frozenset(Scope(s) for s in scopes.decode("ascii").split(",") if s),

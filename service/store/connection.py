@@ -79,5 +79,12 @@ class KeySpace:
     def client(self, name: str) -> str:
         return f"{self.prefix}:{{clients}}:client:{name}"
 
+    def rate_window(self, key_id: str, window: int) -> str:
+        return f"{self.prefix}:{{clients}}:rate:{key_id}:{window}"
+
     def client_names(self) -> str:
         return f"{self.prefix}:{{clients}}:names"
+
+    # The audit trail: one stream in a slot of its own, never written by a status script.
+    def audit_stream(self) -> str:
+        return f"{self.prefix}:{{audit}}:stream"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
@@ -105,3 +107,25 @@ def test_wrong_method_is_a_problem(anonymous: httpx.Client) -> None:
     response = anonymous.get("/v1/verify")
     assert response.status_code == 405
     assert response.json()["code"] == "method_not_allowed"
+
+
+def test_rate_limit_per_api_key(tmp_path, redis_url) -> None:
+    from service.server import free_port
+
+    settings = Settings(redis_url=redis_url, keys_dir=tmp_path / "k", port=free_port(),
+                        redis_prefix=f"rl{tmp_path.name[-8:].lower().replace('_', '')}",
+                        rate_limit_per_minute=5)
+    key = add_client(settings, "busy", frozenset({Scope.VERIFY}))
+    other = add_client(settings, "quiet", frozenset({Scope.VERIFY}))
+    with BackgroundServer(settings) as server, httpx.Client(base_url=server.url) as c:
+        if time.time() % 60 > 57:  # windows are whole minutes: start well inside one
+            time.sleep(60 - time.time() % 60 + 0.1)
+        answers = [c.post("/v1/verify", json={"credential": "x"},
+                          headers={"Authorization": f"Bearer {key}"}) for _ in range(7)]
+        assert [a.status_code for a in answers] == [200] * 5 + [429] * 2
+        assert answers[5].json()["code"] == "rate_limited"
+        assert answers[5].headers["content-type"] == "application/problem+json"
+        assert 1 <= int(answers[5].headers["retry-after"]) <= 60
+        # Another client's quota is its own.
+        assert c.post("/v1/verify", json={"credential": "x"},
+                      headers={"Authorization": f"Bearer {other}"}).status_code == 200

@@ -263,11 +263,18 @@ def test_invalid_verify_requests_are_422(http: httpx.Client, body: dict[str, Any
     assert response.json()["code"] == "invalid_request"
 
 
-def test_malformed_json_is_422(http: httpx.Client) -> None:
-    response = http.post("/v1/verify", content=b"{nope",
-                         headers={"content-type": "application/json"})
-    assert response.status_code == 422
-    assert response.json()["code"] == "invalid_request"
+@pytest.mark.parametrize(
+    "body",
+    [b"{nope", b'{"credential": "a", "credential": "b"}', b'{"credential": NaN}',
+     b'{"credential": ' + b"[" * 17 + b"]" * 17 + b"}",
+     b'{"credential": ' + b"[" * 30000 + b"]" * 30000 + b"}"],
+    ids=["syntax", "duplicate", "nan", "deep", "very-deep"],
+)
+def test_body_that_is_not_strict_json_is_400(http: httpx.Client, body: bytes) -> None:
+    response = http.post("/v1/verify", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "invalid_json"
 
 
 @pytest.fixture
