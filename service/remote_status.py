@@ -72,26 +72,20 @@ class RemoteStatus:
             raise StatusLookupFailed(
                 Failure.of(Reason.INVALID_STATUS_REFERENCE, "status host not trusted")
             )
-        try:
-            return self._value(await self._cache.status_of(ref.uri, ref.idx))
-        except CacheMiss:
-            pass
-        except IndexOutOfRange:
-            raise StatusLookupFailed(
-                Failure.of(Reason.INVALID_STATUS_REFERENCE, "index out of range")
-            ) from None
+        cached = await self._cached(ref)
+        if cached is not None:
+            return cached
         # One fetch per list at a time in this process; the others wait and read its result.
         lock = self._inflight.setdefault(ref.uri, asyncio.Lock())
-        async with lock:
-            try:
-                return self._value(await self._cache.status_of(ref.uri, ref.idx))
-            except CacheMiss:
-                pass
-            except IndexOutOfRange:
-                raise StatusLookupFailed(
-                    Failure.of(Reason.INVALID_STATUS_REFERENCE, "index out of range")
-                ) from None
-            token = await self._fetch(issuer, ref.uri)
+        try:
+            async with lock:
+                cached = await self._cached(ref)
+                if cached is not None:
+                    return cached
+                token = await self._fetch(issuer, ref.uri)
+        finally:
+            if not lock.locked():
+                self._inflight.pop(ref.uri, None)  # keep the table as small as the traffic
         try:
             value = get_status(token.data, ref.idx, token.bits)
         except StatusListError:
@@ -99,6 +93,16 @@ class RemoteStatus:
                 Failure.of(Reason.INVALID_STATUS_REFERENCE, "index out of range")
             ) from None
         return self._value(value)
+
+    async def _cached(self, ref: StatusReference) -> StatusValue | None:
+        try:
+            return self._value(await self._cache.status_of(ref.uri, ref.idx))
+        except CacheMiss:
+            return None
+        except IndexOutOfRange:
+            raise StatusLookupFailed(
+                Failure.of(Reason.INVALID_STATUS_REFERENCE, "index out of range")
+            ) from None
 
     @staticmethod
     def _value(value: int) -> StatusValue:
