@@ -13,10 +13,14 @@ Exception tree::
     ├── NotFound                    (404 not_found)
     │   ├── CredentialNotFound      (404 credential_not_found)
     │   ├── ClientNotFound          (404 client_not_found)
-    │   └── StatusListNotFound      (404 status_list_not_found)
+    │   ├── StatusListNotFound      (404 status_list_not_found)
+    │   └── PresentationRequestNotFound (404 presentation_request_not_found)
     ├── Conflict                    (409 conflict)
     │   ├── StatusConflict          (409 status_conflict)
     │   └── ClientExists            (409 client_exists)
+    ├── PresentationRequestGone     (410 gone)
+    │   ├── PresentationRequestExpired  (410 request_expired)
+    │   └── PresentationRequestAnswered (410 request_answered)
     ├── RateLimited                 (429 rate_limited, with Retry-After)
     └── StoreUnavailable            (503 store_unavailable)
 
@@ -38,6 +42,10 @@ __all__ = [
     "InvalidHolderKey",
     "InvalidRequest",
     "NotFound",
+    "PresentationRequestAnswered",
+    "PresentationRequestExpired",
+    "PresentationRequestGone",
+    "PresentationRequestNotFound",
     "RateLimited",
     "RequestTooLarge",
     "StatusConflict",
@@ -102,6 +110,22 @@ class ClientNotFound(NotFound):
 
 class StatusListNotFound(NotFound):
     code, title = "status_list_not_found", "No status list with this id"
+
+
+class PresentationRequestNotFound(NotFound):
+    code, title = "presentation_request_not_found", "No presentation request with this id"
+
+
+class PresentationRequestGone(ThiqaError):
+    code, status, title = "gone", 410, "The presentation request can no longer be answered"
+
+
+class PresentationRequestExpired(PresentationRequestGone):
+    code, title = "request_expired", "The presentation request has expired"
+
+
+class PresentationRequestAnswered(PresentationRequestGone):
+    code, title = "request_answered", "The presentation request has already been answered"
 
 
 class Conflict(ThiqaError):

@@ -17,9 +17,18 @@ from .keyring import KeyRing
 from .settings import Settings
 from .store.status import CredentialRecord, StatusStore
 
-__all__ = ["IssuedCredential", "Issuer"]
+__all__ = ["CheckedRequest", "IssuedCredential", "Issuer"]
 
 DAY = 86_400
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedRequest:
+    """Claims normalised and checked for their type, with the type and lifetime resolved."""
+
+    claims: dict[str, Any]
+    vct: str
+    valid_for_days: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +38,9 @@ class IssuedCredential:
     status: credential.StatusReference
     issued_at: int
     expires_at: int
+    #: Type and signing key, for the audit trail (a key's credentials can then be found).
+    vct: str = ""
+    kid: str = ""
 
 
 class Issuer:
@@ -36,24 +48,27 @@ class Issuer:
         self,
         *,
         settings: Settings,
-        keyring: KeyRing,
+        keys: Callable[[], KeyRing],
         status: StatusStore,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
-        self._keyring = keyring
+        # A callable, not a ring: the signing key can change while the server runs.
+        self._keys = keys
         self._status = status
         self._clock = clock
         self.credential_types = frozenset({settings.national_id_vct})
 
-    async def issue(
+    def check(
         self,
         claims: Mapping[str, Any],
         *,
         vct: str | None = None,
-        holder_jwk: Mapping[str, Any] | None = None,
         valid_for_days: int | None = None,
-    ) -> IssuedCredential:
+    ) -> CheckedRequest:
+        """Every check :meth:`issue` makes on the request but the holder key, with nothing
+        signed or stored: a credential offer is checked when it is made, not when the wallet
+        comes for it minutes later."""
         settings = self._settings
         vct = vct or settings.national_id_vct
         if vct not in self.credential_types:
@@ -68,6 +83,20 @@ class Issuer:
                 check_national_id_claims(checked, today=datetime.fromtimestamp(now, UTC).date())
         except ClaimsError as exc:
             raise InvalidClaims(f"{exc.path}: {exc.problem}", path=exc.path) from exc
+        return CheckedRequest(claims=checked, vct=vct, valid_for_days=days)
+
+    async def issue(
+        self,
+        claims: Mapping[str, Any],
+        *,
+        vct: str | None = None,
+        holder_jwk: Mapping[str, Any] | None = None,
+        valid_for_days: int | None = None,
+    ) -> IssuedCredential:
+        settings = self._settings
+        request = self.check(claims, vct=vct, valid_for_days=valid_for_days)
+        checked, vct, days = request.claims, request.vct, request.valid_for_days
+        now = int(self._clock())
         cnf_jwk = None
         if holder_jwk is not None:
             try:
@@ -76,7 +105,7 @@ class Issuer:
                 raise InvalidHolderKey(str(exc)) from exc
             # Only the public members go into the credential, in canonical form.
             cnf_jwk = public_jwk(parse_public_jwk(holder_jwk).key)
-        key = self._keyring.active
+        key = self._keys().active
         expires_at = now + days * DAY
         record = await self._status.reserve(
             vct=vct, issued_at=now, expires_at=expires_at, kid=key.kid
@@ -100,6 +129,8 @@ class Issuer:
             status=status_ref,
             issued_at=now,
             expires_at=expires_at,
+            vct=vct,
+            kid=key.kid,
         )
 
     async def describe(self, credential_id: str) -> CredentialRecord:

@@ -11,32 +11,49 @@ from dataclasses import dataclass
 import httpx
 import redis.asyncio as aioredis
 
-from .core.verify import TrustedIssuer
 from .errors import StoreUnavailable
 from .issuing import Issuer
 from .keyring import KeyRing, load_or_create
+from .keyring_holder import KeyRingHolder, LiveTrust
+from .openid4vci import WalletIssuance
+from .presenting import Presenter
 from .remote_status import RemoteStatus
 from .settings import Settings
+from .store.audit import AuditLog
 from .store.clients import ClientStore
 from .store.connection import KeySpace, translate_errors
+from .store.offers import NonceStore, OfferStore
+from .store.presentations import PresentationStore
 from .store.remote_lists import RemoteListCache
 from .store.status import StatusStore
 from .trust import load_trust_list
 from .verifying import Verifier
 
-__all__ = ["Runtime", "build_runtime", "load_keyring"]
+__all__ = ["Runtime", "build_runtime", "key_passphrase", "load_keyring", "open_keyring"]
 
 
 @dataclass(frozen=True, slots=True)
 class Runtime:
     settings: Settings
     redis: aioredis.Redis
-    keyring: KeyRing
+    #: Follows keys/ while the server runs (``thiqa keys rotate`` / ``revoke``).
+    keys: KeyRingHolder
     clients: ClientStore
     status: StatusStore
     issuer: Issuer
     verifier: Verifier
     http: httpx.AsyncClient
+    #: The audit trail: issuances, status changes and verifications (service.store.audit).
+    audit: AuditLog
+    #: Issuance to wallets over OpenID4VCI (service.openid4vci).
+    wallet_issuance: WalletIssuance
+    #: Presentation requests to wallets over OpenID4VP (service.presenting).
+    presentations: Presenter
+
+    @property
+    def keyring(self) -> KeyRing:
+        """The key ring as it stands now: read it per request, never keep it."""
+        return self.keys.current()
 
     async def ready(self) -> bool:
         try:
@@ -50,23 +67,34 @@ class Runtime:
         await self.redis.aclose()
 
 
+def key_passphrase(settings: Settings) -> bytes | None:
+    if settings.key_passphrase:
+        return settings.key_passphrase.get_secret_value().encode()
+    return None
+
+
 def load_keyring(settings: Settings) -> KeyRing:
-    passphrase = settings.key_passphrase.get_secret_value().encode() if (
-        settings.key_passphrase
-    ) else None
-    return load_or_create(settings.keys_dir, alg=settings.signing_alg, passphrase=passphrase)
+    return load_or_create(
+        settings.keys_dir, alg=settings.signing_alg, passphrase=key_passphrase(settings)
+    )
 
 
-def build_runtime(settings: Settings, redis: aioredis.Redis, keyring: KeyRing) -> Runtime:
+def open_keyring(settings: Settings) -> KeyRingHolder:
+    """The ring a server uses: created on first start, then followed as it changes."""
+    return KeyRingHolder(
+        settings.keys_dir, alg=settings.signing_alg, passphrase=key_passphrase(settings)
+    )
+
+
+def build_runtime(settings: Settings, redis: aioredis.Redis, keyring: KeyRingHolder) -> Runtime:
     """Wire the parts together. Reads the trust list; raises TrustListError if it is bad."""
     keys = KeySpace(settings.redis_prefix)
     status = StatusStore(redis, keys, list_size=settings.status_list_size)
-    issuer = Issuer(settings=settings, keyring=keyring, status=status)
-    trusted = load_trust_list(settings.trusted_issuers) if settings.trusted_issuers else {}
-    trusted[settings.issuer_url] = TrustedIssuer(
-        identifier=settings.issuer_url,
-        keys=keyring.verification_keys(),
-        types=issuer.credential_types,
+    issuer = Issuer(settings=settings, keys=keyring.current, status=status)
+    others = load_trust_list(settings.trusted_issuers) if settings.trusted_issuers else {}
+    # This issuer's own keys come from the live ring, not a copy made at start.
+    trusted = LiveTrust(
+        others, own=settings.issuer_url, types=issuer.credential_types, keys=keyring
     )
     http = httpx.AsyncClient(
         timeout=httpx.Timeout(settings.remote_status_timeout_seconds),
@@ -85,10 +113,21 @@ def build_runtime(settings: Settings, redis: aioredis.Redis, keyring: KeyRing) -
     return Runtime(
         settings=settings,
         redis=redis,
-        keyring=keyring,
+        keys=keyring,
         clients=ClientStore(redis, keys),
         status=status,
         issuer=issuer,
         verifier=verifier,
         http=http,
+        audit=AuditLog(redis, keys, max_entries=settings.audit_max_entries),
+        wallet_issuance=WalletIssuance(
+            settings=settings,
+            issuer=issuer,
+            offers=OfferStore(redis, keys),
+            nonces=NonceStore(redis, keys),
+            signing_algs=lambda: [keyring.current().active.alg],
+        ),
+        presentations=Presenter(
+            settings=settings, store=PresentationStore(redis, keys), verifier=verifier
+        ),
     )

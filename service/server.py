@@ -11,6 +11,7 @@ from types import TracebackType
 import uvicorn
 
 from .api.app import create_app
+from .logs import logging_config
 from .settings import Settings
 
 __all__ = ["BackgroundServer", "free_port", "from_environment", "serve"]
@@ -34,6 +35,10 @@ def serve(settings: Settings, *, workers: int = 1) -> None:
         "log_level": settings.log_level,
         "proxy_headers": False,
         "server_header": False,
+        # JSON lines on stderr, applied by uvicorn in every worker process too; no uvicorn
+        # access log: the request middleware writes one line per request, with its id.
+        "log_config": logging_config(settings.log_level),
+        "access_log": False,
     }
     if workers > 1:
         # Workers are separate processes: they rebuild Settings from the THIQA_* variables

@@ -54,6 +54,14 @@ class Settings(BaseSettings):
     key_passphrase: SecretStr | None = Field(
         default=None, description="Encrypts private keys at rest when set."
     )
+    # A day: a planned rotation loses nothing by waiting, while a key that signs before a
+    # verifier knows it makes that verifier refuse good credentials. The JWKS says max-age=300,
+    # but JWKS caches in the wild refresh on their own schedules (hours, for some), and a
+    # peer that pins keys in a trust list needs a person to add the new one.
+    key_publish_seconds: int = Field(
+        default=86_400, ge=0, le=30 * 86_400,
+        description="How long `thiqa keys rotate` publishes a new key before it signs.",
+    )
 
     # Issuance
     default_validity_days: int = Field(default=365, ge=1, le=3650)
@@ -72,6 +80,29 @@ class Settings(BaseSettings):
         description="exp of a published status list token, counted from its iat.",
     )
 
+    # Issuance to a wallet (OpenID4VCI, pre-authorized code flow)
+    offer_ttl_seconds: int = Field(
+        default=600, ge=1, le=86_400,
+        description="How long a credential offer (and its pre-authorized code) can be "
+        "redeemed; its claims are deleted from Redis then at the latest.",
+    )
+    tx_code_length: int = Field(
+        default=6, ge=4, le=12, description="Digits of an offer's transaction code (PIN)."
+    )
+    tx_code_max_attempts: int = Field(
+        default=3, ge=1, le=10,
+        description="Wrong transaction codes allowed per offer; the last one deletes the offer.",
+    )
+    # OpenID4VCI §13.9: bearer tokens living longer than five minutes count as long-lived.
+    access_token_ttl_seconds: int = Field(
+        default=300, ge=1, le=300,
+        description="Lifetime of an access token from the token endpoint (never past its offer).",
+    )
+    c_nonce_ttl_seconds: int = Field(
+        default=300, ge=1, le=3600,
+        description="Lifetime of a c_nonce; also how old a key proof's iat may be.",
+    )
+
     # Verification
     clock_skew_seconds: int = Field(default=60, ge=0, le=600)
     kb_max_age_seconds: int = Field(
@@ -87,6 +118,22 @@ class Settings(BaseSettings):
         description="Requests per API key per minute; 0 turns the limit off.",
     )
 
+    # Presentation requests to a wallet (OpenID4VP)
+    presentation_ttl_seconds: int = Field(
+        default=300, ge=1, le=86_400,
+        description="How long a wallet may answer a presentation request that names no "
+        "expires_in.",
+    )
+    presentation_max_ttl_seconds: int = Field(
+        default=3600, ge=1, le=86_400,
+        description="The largest expires_in a relying party may ask for.",
+    )
+    presentation_result_ttl_seconds: int = Field(
+        default=600, ge=1, le=86_400,
+        description="How long a presentation's result (requested claims only) is kept for "
+        "the relying party after the wallet answered.",
+    )
+
     # Other issuers
     trusted_issuers: Path | None = Field(
         default=None, description="Trust list (JSON or YAML) of other issuers to accept."
@@ -100,6 +147,14 @@ class Settings(BaseSettings):
     )
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    # The browser demo at /demo: an issuer console, a verifier console and a test wallet in
+    # one page, for trying the flow without a phone. On by default so `thiqa serve` and
+    # `thiqa demo` show it; operators switch it off in production (README).
+    demo_ui: bool = Field(
+        default=True, description="Serve the browser demo page at /demo (switch off in "
+        "production).",
+    )
 
     # Operations
     audit_max_entries: int = Field(

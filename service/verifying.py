@@ -43,6 +43,11 @@ class Verifier:
         self._own_lists = settings.status_list_uri("")
         self._clock = clock
 
+    def trusts_type(self, vct: str) -> bool:
+        """Whether some trusted issuer may issue ``vct``: asking a wallet for any other type
+        could only ever end in ``untrusted_type``."""
+        return any(vct in issuer.types for issuer in self._trusted.values())
+
     async def verify(
         self, presentation: str, *, nonce: str | None = None, audience: str | None = None
     ) -> Verdict:

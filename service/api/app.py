@@ -8,12 +8,18 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from .. import __version__
-from ..runtime import build_runtime, load_keyring
+from ..runtime import build_runtime, open_keyring
 from ..settings import Settings
 from ..store.connection import connect
+from .headers import SecurityHeaders, docs_paths, install_cors
 from .limits import BodySizeLimit
+from .metrics import Metrics, metrics_endpoint
+from .openapi_problems import document_problems
 from .problems import install_handlers
-from .routes import credentials, public, status_lists, verify
+from .requests import RequestObserver
+from .routes import credentials, openid4vp, public, status_lists, verify
+from .routes.demo import DEMO_PREFIX, install_demo
+from .routes.openid4vci import OWN_JSON_PATHS, install_openid4vci
 from .routes.types import install_type_metadata
 
 __all__ = ["create_app"]
@@ -36,7 +42,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = build_runtime(settings, connect(redis_url), load_keyring(settings))
+        runtime = build_runtime(settings, connect(redis_url), open_keyring(settings))
         app.state.runtime = runtime
         try:
             yield
@@ -52,10 +58,27 @@ def create_app(settings: Settings) -> FastAPI:
             {"name": "credentials", "description": "Issue credentials, change their status."},
             {"name": "verification", "description": "Verify presented credentials."},
             {"name": "public", "description": "Health and issuer metadata; no API key."},
+            {"name": "wallet issuance", "description": "Offer credentials to wallets over "
+             "OpenID4VCI 1.0 (pre-authorized code flow). The wallet-facing endpoints answer "
+             "OAuth 2.0 errors (`{\"error\", \"error_description\"}`), not problem details."},
+            {"name": "presentation requests", "description": "Ask a citizen's wallet for "
+             "claims over OpenID4VP 1.0 (DCQL, `direct_post`) and read the verdict. The "
+             "wallet-facing response endpoint answers OAuth-style errors, not problem details."},
         ],
     )
     install_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    document_problems(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
+                       own_json_paths=OWN_JSON_PATHS)
+    # Added last, so outermost: every answer, a refused body or a CORS preflight included,
+    # gets a request id, a log line, metrics and the security headers.
+    install_cors(app, settings.cors_origin_list)
+    app.state.metrics = Metrics()
+    app.add_middleware(RequestObserver, metrics=app.state.metrics)
+    app.add_middleware(SecurityHeaders, docs=docs_paths(app),
+                       demo=DEMO_PREFIX if settings.demo_ui else None)
+    # Operators keep /metrics away from the public (README, Operations); not API surface.
+    app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
     app.include_router(public.router)
     metadata_paths = {"/.well-known/jwt-vc-issuer",
                       public.issuer_metadata_path(settings.issuer_url)}
@@ -67,4 +90,9 @@ def create_app(settings: Settings) -> FastAPI:
                           settings.national_id_vct.removeprefix(settings.issuer_url))
     app.include_router(credentials.router)
     app.include_router(verify.router)
+    install_openid4vci(app, settings)
+    app.include_router(openid4vp.relying_party)
+    app.include_router(openid4vp.wallet)
+    if settings.demo_ui:
+        install_demo(app, settings)
     return app

@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from ..core.reasons import Failure, Reason
 from ..core.verify import Verdict
 from ..errors import InsufficientScope, StoreUnavailable, Unauthenticated
+from ..logs import bind_client
 from ..runtime import Runtime
 from ..store.clients import Client, Scope
 
@@ -46,6 +47,7 @@ def require_scope(*accepted: Scope):
             raise
         if client is None:
             raise Unauthenticated()
+        bind_client(client.name)  # this request's log lines name who made it
         if not client.scopes & set(accepted):
             raise InsufficientScope(f"This call needs the scope {' or '.join(accepted)}.")
         return client

@@ -12,6 +12,8 @@ the interpreter gives up, so the body is checked here, once, with Thiqa's own re
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..core.encoding import EncodingError, json_loads
@@ -30,9 +32,14 @@ def _is_json(scope: Scope) -> bool:
 
 
 class BodySizeLimit:
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int,
+                 own_json_paths: Iterable[str] = ()) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # Routes that read their JSON with the strict reader themselves, because their
+        # protocol defines the error for a bad body (OpenID4VCI's credential endpoint answers
+        # ``invalid_credential_request``, not a problem document).
+        self.own_json_paths = frozenset(own_json_paths)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = problem(413, RequestTooLarge.code, RequestTooLarge.title,
@@ -66,7 +73,7 @@ class BodySizeLimit:
             chunks.append(body)
             if not message.get("more_body", False):
                 break
-        if _is_json(scope) and chunks != [b""]:
+        if _is_json(scope) and chunks != [b""] and scope["path"] not in self.own_json_paths:
             try:
                 json_loads(b"".join(chunks))
             except EncodingError as exc:

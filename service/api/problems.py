@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import StoreUnavailable, ThiqaError, Unauthenticated
+from .metrics import metrics_of
 from .schemas import verdict_body
 
 __all__ = ["PROBLEM_RESPONSES", "Problem", "install_handlers", "problem"]
@@ -60,8 +61,11 @@ def _thiqa_error(request: Request, exc: Exception) -> JSONResponse:
     extra = {k: v for k, v in exc.extra.items() if k != "verdict"}
     if isinstance(exc, StoreUnavailable):
         log.warning("store unavailable on %s %s", request.method, request.url.path)
+        metrics = metrics_of(request)
+        metrics.store_errors.inc()
         verdict = exc.extra.get("verdict")
         if verdict is not None:
+            metrics.observe_verdict(verdict)
             # A verification that could not reach the status store is a verdict too:
             # never valid, and saying why.
             return problem(503, "status_unavailable", "The credential's status could not be "
@@ -84,7 +88,10 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
-    return problem(exc.status_code, code, str(exc.detail))
+    response = problem(exc.status_code, code, str(exc.detail))
+    # Starlette's own headers, such as the Allow of a 405 (RFC 9110 §15.5.6 requires it).
+    response.headers.update(exc.headers or {})
+    return response
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:

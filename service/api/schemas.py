@@ -40,7 +40,9 @@ def timestamp(seconds: int) -> str:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # No unknown member, and no coercion ("5" for 5, 1 for true): a request the documented
+    # schema refuses is refused.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class IssueRequest(_Strict):

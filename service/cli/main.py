@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Awaitable, Callable
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -14,12 +16,16 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import ThiqaError
-from ..keyring import KeyRingError
-from ..runtime import load_keyring
+from ..keyring import KeyRingError, KeyStatus
+from ..runtime import key_passphrase, load_keyring
 from ..settings import Settings
+from ..store.audit import AuditAction, AuditLog
 from ..store.clients import ClientStore, parse_scopes
 from ..store.connection import KeySpace, connect
+from .audit_tail import audit_commands
+from .key_audit import record_key_events
 from .redis_access import redis_for
+from .wallet import wallet_app
 
 app = typer.Typer(
     name="thiqa",
@@ -33,8 +39,10 @@ clients_app = typer.Typer(
 keys_app = typer.Typer(help="The issuer's signing keys.", no_args_is_help=True)
 app.add_typer(clients_app, name="clients")
 app.add_typer(keys_app, name="keys")
+app.add_typer(wallet_app, name="wallet")
 console = Console()
 err = Console(stderr=True)
+app.add_typer(audit_commands(lambda: _settings(), console, err), name="audit")
 T = TypeVar("T")
 
 
@@ -50,14 +58,29 @@ def _settings(**overrides: object) -> Settings:
         raise typer.Exit(2) from None
 
 
-def _run_store(settings: Settings, action: Callable[[ClientStore], Awaitable[T]]) -> T:
+def _run_store(
+    settings: Settings,
+    action: Callable[[ClientStore], Awaitable[T]],
+    *,
+    audit: tuple[AuditAction, dict[str, Any]] | None = None,
+) -> T:
+    """``action`` on the client store; then, if it succeeded, the ``audit`` entry."""
     with redis_for(settings) as ready:
         assert ready.redis_url is not None
 
         async def go() -> T:
             redis = connect(ready.redis_url.get_secret_value())
+            keys = KeySpace(ready.redis_prefix)
             try:
-                return await action(ClientStore(redis, KeySpace(ready.redis_prefix)))
+                result = await action(ClientStore(redis, keys))
+                # The change is made; an entry that cannot be written is warned about, the
+                # change is not undone (as for key changes, service/cli/key_audit.py).
+                if audit is not None and not await AuditLog(
+                    redis, keys, max_entries=ready.audit_max_entries
+                ).record(audit[0], via="cli", **audit[1]):
+                    err.print("[yellow]Warning:[/yellow] done, but the audit entry could not "
+                              "be written.")
+                return result
             finally:
                 await redis.aclose()
 
@@ -76,9 +99,11 @@ def serve(
 ) -> None:
     """Run the HTTP API. Without THIQA_REDIS_URL a private redis-server is started under
     THIQA_DATA_DIR (append-only, fsync on every write) and stopped on exit."""
+    from ..logs import configure_logging
     from ..server import serve as run
 
     settings = _settings(host=host, port=port)
+    configure_logging(settings.log_level)  # JSON lines on stderr from here on
     try:
         keyring = load_keyring(settings)
     except KeyRingError as exc:
@@ -119,7 +144,8 @@ def clients_add(
     except ThiqaError as exc:
         err.print(f"[red]{exc.code}:[/red] {exc.detail}")
         raise typer.Exit(2) from None
-    key = _run_store(settings, lambda store: store.add(name, wanted))
+    key = _run_store(settings, lambda store: store.add(name, wanted),
+                     audit=(AuditAction.CLIENT_ADDED, {"client": name, "scopes": wanted}))
     console.print(f"Client [bold]{name}[/bold] with scopes {', '.join(sorted(wanted))}.")
     console.print("API key (shown once, keep it secret):")
     console.print(key, markup=False, highlight=False, soft_wrap=True)
@@ -141,25 +167,136 @@ def clients_list() -> None:
 @clients_app.command("revoke")
 def clients_revoke(name: Annotated[str, typer.Argument(help="The client to remove.")]) -> None:
     """Delete a client; its key stops working immediately."""
-    _run_store(_settings(), lambda store: store.revoke(name))
+    _run_store(_settings(), lambda store: store.revoke(name),
+               audit=(AuditAction.CLIENT_REVOKED, {"client": name}))
     console.print(f"Client [bold]{name}[/bold] revoked.")
+
+
+def _utc(seconds: int | None) -> str:
+    if seconds is None:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(seconds))
+
+
+class _Alg(StrEnum):
+    ES256 = "ES256"
+    EdDSA = "EdDSA"
+
+
+def _keys_failed(exc: KeyRingError) -> typer.Exit:
+    err.print(f"[red]Keys:[/red] {exc}", markup=True, highlight=False)
+    return typer.Exit(1)
+
+
+def _audit_keys(settings: Settings, events: list[tuple[AuditAction, str]]) -> None:
+    # The single call site for the audit entries of key changes (service/cli/key_audit.py).
+    if not record_key_events(settings, events):
+        err.print("[yellow]Warning:[/yellow] the key change is made, but its audit entry "
+                  "could not be written (Redis unavailable).")
 
 
 @keys_app.command("show")
 def keys_show() -> None:
-    """Show the issuer's public keys (JWKS) and which one signs. Never prints private keys."""
+    """Show the issuer's keys, their status and the published JWKS (never private keys)."""
     settings = _settings()
     try:
         keyring = load_keyring(settings)
     except KeyRingError as exc:
-        err.print(f"[red]Keys:[/red] {exc}")
-        raise typer.Exit(1) from None
-    table = Table("kid", "alg", "active")
-    for kid, key in keyring.keys.items():
-        table.add_row(kid, key.alg, "yes" if kid == keyring.active.kid else "")
+        raise _keys_failed(exc) from None
+    table = Table("kid", "alg", "status", "created", "signs from", "retired / revoked")
+    table.columns[0].no_wrap = True  # a kid is copied into `keys revoke`: never fold it
+    for entry in keyring.entries:
+        status = entry.status.value + (" (signing)" if entry.kid == keyring.active.kid else "")
+        table.add_row(entry.kid, entry.alg, status, _utc(entry.created_at),
+                      _utc(entry.activate_after), _utc(entry.revoked_at or entry.retired_at))
     console.print(f"Issuer: {settings.issuer_url}  (keys in {settings.keys_dir.resolve()})")
     console.print(table)
+    console.print("Published (pending, active and retired keys):")
     console.print_json(data=keyring.jwks())
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    alg: Annotated[_Alg | None, typer.Option(
+        help="Algorithm of the new key [THIQA_SIGNING_ALG].")] = None,
+    activate_now: Annotated[bool, typer.Option(
+        "--activate-now",
+        help="Sign with the new key at once, skipping THIQA_KEY_PUBLISH_SECONDS. Only when "
+        "no verifier caches this issuer's JWKS.",
+    )] = False,
+) -> None:
+    """Add a new signing key, published before it signs.
+
+    The key is in the JWKS at once and signs after THIQA_KEY_PUBLISH_SECONDS (a day by
+    default), so verifiers that cache the JWKS learn it first. The key it replaces is then
+    retired: it signs nothing new, and what it signed verifies until it expires. Running
+    servers pick the change up within a second; no restart."""
+    from ..key_rotation import rotate
+
+    settings = _settings()
+    try:
+        entry = rotate(
+            settings.keys_dir,
+            alg=(alg.value if alg else settings.signing_alg),
+            passphrase=key_passphrase(settings),
+            publish_seconds=settings.key_publish_seconds,
+            activate_now=activate_now,
+        )
+    except KeyRingError as exc:
+        raise _keys_failed(exc) from None
+    if entry.status is KeyStatus.ACTIVE:
+        console.print(f"New key [cyan]{entry.kid}[/cyan] ({entry.alg}) signs from now on; the "
+                      "previous key is retired (what it signed keeps verifying).")
+        if activate_now:
+            console.print("Verifiers that cached the JWKS do not know the new key until they "
+                          "fetch it again.")
+    else:
+        console.print(f"New key [cyan]{entry.kid}[/cyan] ({entry.alg}) is published now and "
+                      f"signs from {_utc(entry.activate_after)}; until then the current key "
+                      "signs.")
+    _audit_keys(settings, [(AuditAction.KEY_ROTATED, entry.kid)])
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    kid: Annotated[str, typer.Argument(help="The kid of the key (thiqa keys show).")],
+    compromised: Annotated[bool, typer.Option(
+        "--compromised", help="Confirm the key is compromised: required.")] = False,
+) -> None:
+    """Revoke a compromised key: what it signed stops verifying (key_revoked).
+
+    The key leaves the JWKS. If it was the signing key, another key signs at once (an
+    emergency rotation, with no publication delay): the pending key if there is one, else a
+    new THIQA_SIGNING_ALG key. Running servers apply this within a second; no restart."""
+    from ..key_rotation import revoke
+
+    if not compromised:
+        err.print(
+            "Refused: only a compromised key is revoked, and then everything it signed stops "
+            "verifying. Say so with --compromised.\nTo stop a key signing in the normal "
+            "course, rotate instead (thiqa keys rotate): the old key is retired and what it "
+            "signed keeps verifying until it expires.",
+            markup=False, highlight=False,
+        )
+        raise typer.Exit(2)
+    settings = _settings()
+    try:
+        result = revoke(settings.keys_dir, kid, alg=settings.signing_alg,
+                        passphrase=key_passphrase(settings))
+    except KeyRingError as exc:
+        raise _keys_failed(exc) from None
+    if result.already:
+        console.print(f"Key {kid} was already revoked ({_utc(result.revoked.revoked_at)}).")
+        return
+    console.print(f"Key [cyan]{kid}[/cyan] revoked: credentials it signed fail verification "
+                  "with key_revoked. Running servers apply this within a second.")
+    events = [(AuditAction.KEY_REVOKED, kid)]
+    if result.replacement is not None:
+        origin = "a new key" if result.generated else "the pending key, brought forward"
+        console.print(f"[cyan]{result.replacement.kid}[/cyan] ({result.replacement.alg}, "
+                      f"{origin}) signs from now on, with no publication delay.")
+        events.append((AuditAction.KEY_ROTATED, result.replacement.kid))
+    _audit_keys(settings, events)
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ from .encoding import EncodingError, b64url_decode, b64url_encode, json_dumps, j
 from .keys import ALGORITHMS, SigningKey
 from .reasons import Reason, VerificationFailure
 
-__all__ = ["Jws", "encode", "normalise_typ", "parse"]
+__all__ = ["Jws", "decode_compact", "encode", "normalise_typ", "parse"]
 
 MAX_KID_LENGTH = 256
 
@@ -55,18 +55,13 @@ def parse(
     ``failure`` is the code for a token that is not a JWS at all, so a bad key-binding JWT is
     reported as ``invalid_key_binding`` rather than as a malformed credential.
     """
-    parts = token.split(".")
-    if len(parts) != 3 or not parts[0] or not parts[1]:
-        raise VerificationFailure(failure, "not a compact JWS")
-    header_b64, payload_b64, signature_b64 = parts
+    header, payload_bytes, signing_input, signature = decode_compact(token, failure=failure)
     try:
-        header = json_loads(b64url_decode(header_b64))
-        payload = json_loads(b64url_decode(payload_b64))
-        signature = b64url_decode(signature_b64)
+        payload = json_loads(payload_bytes)
     except EncodingError as exc:
         raise VerificationFailure(failure, str(exc)) from exc
-    if not isinstance(header, dict) or not isinstance(payload, dict):
-        raise VerificationFailure(failure, "header and payload must be JSON objects")
+    if not isinstance(payload, dict):
+        raise VerificationFailure(failure, "payload must be a JSON object")
 
     alg = header.get("alg")
     if not isinstance(alg, str) or alg not in ALGORITHMS:
@@ -85,12 +80,32 @@ def parse(
         not isinstance(kid, str) or not kid or len(kid) > MAX_KID_LENGTH or not kid.isprintable()
     ):
         raise VerificationFailure(failure, "invalid kid")
-    return Jws(
-        header=header,
-        payload=payload,
-        signing_input=f"{header_b64}.{payload_b64}".encode("ascii"),
-        signature=signature,
-    )
+    return Jws(header=header, payload=payload, signing_input=signing_input, signature=signature)
+
+
+def decode_compact(
+    token: str, *, failure: Reason = Reason.MALFORMED
+) -> tuple[dict[str, Any], bytes, bytes, bytes]:
+    """The first half of :func:`parse`: split a compact JWS and decode its parts strictly.
+
+    Returns the header (a JSON object), the payload bytes, the signing input and the
+    signature bytes. It checks no header member and does not read the payload as JSON, so
+    only :func:`parse` may stand between a token and a verdict; this half exists on its own
+    so that signature test vectors with non-JSON payloads go through the same decoding.
+    """
+    parts = token.split(".")
+    if len(parts) != 3 or not parts[0] or not parts[1]:
+        raise VerificationFailure(failure, "not a compact JWS")
+    header_b64, payload_b64, signature_b64 = parts
+    try:
+        header = json_loads(b64url_decode(header_b64))
+        payload = b64url_decode(payload_b64)
+        signature = b64url_decode(signature_b64)
+    except EncodingError as exc:
+        raise VerificationFailure(failure, str(exc)) from exc
+    if not isinstance(header, dict):
+        raise VerificationFailure(failure, "header must be a JSON object")
+    return header, payload, f"{header_b64}.{payload_b64}".encode("ascii"), signature
 
 
 def encode(

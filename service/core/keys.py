@@ -180,7 +180,8 @@ def parse_public_jwk(jwk: Any, *, kid: str | None = None) -> VerificationKey:
     """Parse a public JWK strictly into a key bound to its algorithm.
 
     Refuses private members (a holder that publishes ``d`` has no key left to protect),
-    wrong coordinate sizes, points off the curve, and an ``alg`` that contradicts the curve.
+    wrong coordinate sizes, points off the curve, an ``alg`` that contradicts the curve, and
+    a ``use`` or ``key_ops`` that says the key is not for verifying signatures.
     """
     if not isinstance(jwk, dict):
         raise JWKError("JWK is not an object")
@@ -216,6 +217,12 @@ def parse_public_jwk(jwk: Any, *, kid: str | None = None) -> VerificationKey:
     declared = jwk.get("alg")
     if declared is not None and declared != alg:
         raise JWKError("JWK alg does not match its curve")
+    # RFC 7517 §4.2-4.3: a key its owner published for encryption is not a signature key.
+    use, key_ops = jwk.get("use"), jwk.get("key_ops")
+    if use is not None and use != "sig":
+        raise JWKError("JWK use is not sig")
+    if key_ops is not None and (not isinstance(key_ops, list) or "verify" not in key_ops):
+        raise JWKError("JWK key_ops do not include verify")
     thumbprint = jwk_thumbprint(jwk)
     return VerificationKey(kid=kid if kid is not None else thumbprint, alg=alg, key=key)
 

@@ -19,6 +19,7 @@ class Reason(StrEnum):
     UNSUPPORTED_ALGORITHM = "unsupported_algorithm"
     UNKNOWN_ISSUER = "unknown_issuer"
     UNKNOWN_KEY = "unknown_key"
+    KEY_REVOKED = "key_revoked"
     UNTRUSTED_TYPE = "untrusted_type"
     INVALID_SIGNATURE = "invalid_signature"
     INVALID_DISCLOSURE = "invalid_disclosure"
@@ -32,6 +33,11 @@ class Reason(StrEnum):
     REVOKED = "revoked"
     SUSPENDED = "suspended"
     STATUS_UNAVAILABLE = "status_unavailable"
+    # A presentation answering an OpenID4VP request (service.core.openid4vp).
+    VCT_MISMATCH = "vct_mismatch"
+    MISSING_CLAIMS = "missing_claims"
+    INVALID_VP_TOKEN = "invalid_vp_token"  # noqa: S105 - a code, not a secret
+    WALLET_ERROR = "wallet_error"
 
 
 MESSAGES: dict[Reason, str] = {
@@ -41,6 +47,7 @@ MESSAGES: dict[Reason, str] = {
     Reason.UNSUPPORTED_ALGORITHM: "The signature algorithm is not allowed.",
     Reason.UNKNOWN_ISSUER: "The issuer is not trusted by this service.",
     Reason.UNKNOWN_KEY: "The issuer has no key with this kid.",
+    Reason.KEY_REVOKED: "The issuer revoked the key that signed this credential.",
     Reason.UNTRUSTED_TYPE: "The issuer is not trusted for this credential type.",
     Reason.INVALID_SIGNATURE: "The issuer's signature does not verify.",
     Reason.INVALID_DISCLOSURE: "A disclosure is malformed, unreferenced or repeated.",
@@ -54,6 +61,10 @@ MESSAGES: dict[Reason, str] = {
     Reason.REVOKED: "The credential has been revoked.",
     Reason.SUSPENDED: "The credential is suspended.",
     Reason.STATUS_UNAVAILABLE: "The credential's status could not be checked.",
+    Reason.VCT_MISMATCH: "The credential is not of the requested type.",
+    Reason.MISSING_CLAIMS: "The presentation does not disclose every requested claim.",
+    Reason.INVALID_VP_TOKEN: "The vp_token does not answer the request's DCQL query.",
+    Reason.WALLET_ERROR: "The wallet answered with an error instead of a presentation.",
 }
 
 

@@ -58,6 +58,9 @@ class TrustedIssuer:
     types: frozenset[str]
     status_hosts: frozenset[str] = frozenset()
     name: str | None = None
+    #: Keys the issuer revoked as compromised: a credential naming one is refused as
+    #: ``key_revoked``, whatever its signature says.
+    revoked_kids: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -202,6 +205,9 @@ def _inspect(
     issuer = trusted.get(iss)
     if issuer is None:
         raise VerificationFailure(Reason.UNKNOWN_ISSUER)
+    # Before the signature: a compromised key's signature proves nothing, valid or not.
+    if token.kid is not None and token.kid in issuer.revoked_kids:
+        raise VerificationFailure(Reason.KEY_REVOKED)
     key = issuer.keys.get(token.kid) if token.kid is not None else None
     if key is None:
         raise VerificationFailure(Reason.UNKNOWN_KEY)

@@ -88,3 +88,19 @@ class KeySpace:
     # The audit trail: one stream in a slot of its own, never written by a status script.
     def audit_stream(self) -> str:
         return f"{self.prefix}:{{audit}}:stream"
+
+    # OpenID4VCI: one hash per credential offer (code, transaction code, access token and,
+    # until issuance, the claims), so each step is one script on one slot; c_nonces apart.
+    def credential_offer(self, offer_id: str) -> str:
+        return f"{self.prefix}:{{vci:{offer_id}}}:offer"
+
+    def c_nonce(self, nonce: str) -> str:
+        return f"{self.prefix}:{{cn:{nonce}}}:nonce"
+
+    # OpenID4VP: one hash per presentation request (request, nonce, then the result), and the
+    # channel its waiters listen on for the answer.
+    def presentation_request(self, request_id: str) -> str:
+        return f"{self.prefix}:{{vp:{request_id}}}:request"
+
+    def presentation_events(self, request_id: str) -> str:
+        return f"{self.prefix}:{{vp:{request_id}}}:events"

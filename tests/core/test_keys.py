@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
@@ -39,6 +40,8 @@ RFC7517_EC = {
     "use": "enc",
     "kid": "1",
 }
+# The same key as its owner would publish it for signatures: marked "enc" it is refused.
+RFC7517_EC_SIG = {**RFC7517_EC, "use": "sig"}
 # RFC 8037 Appendix A.2/A.3: the Ed25519 public key and its RFC 7638 thumbprint.
 RFC8037_OKP = {"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}
 RFC8037_THUMBPRINT = "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
@@ -63,7 +66,7 @@ def test_ec_thumbprint_is_sha256_of_the_canonical_required_members() -> None:
     )
     expected = b64url_encode(hashlib.sha256(canonical.encode("ascii")).digest())
     assert jwk_thumbprint(RFC7517_EC) == expected
-    assert parse_public_jwk(RFC7517_EC).kid == expected
+    assert parse_public_jwk(RFC7517_EC_SIG).kid == expected
 
 
 def test_ed25519_thumbprint_matches_rfc8037_appendix_a3() -> None:
@@ -95,12 +98,24 @@ def test_generated_key_kid_is_its_thumbprint(alg: str) -> None:
 
 
 def test_parses_rfc7517_ec_key_as_es256() -> None:
-    key = parse_public_jwk(RFC7517_EC)
+    key = parse_public_jwk(RFC7517_EC_SIG)
     assert key.alg == "ES256"
     assert isinstance(key.key, ec.EllipticCurvePublicKey)
     numbers = key.key.public_numbers()
     assert numbers.x == int.from_bytes(b64url_decode(RFC7517_EC["x"]), "big")
     assert numbers.y == int.from_bytes(b64url_decode(RFC7517_EC["y"]), "big")
+
+
+@pytest.mark.parametrize(
+    "marking",
+    [{"use": "enc"}, {"use": "SIG"}, {"key_ops": ["encrypt"]}, {"key_ops": ["sign"]},
+     {"key_ops": "verify"}],
+)
+def test_key_not_marked_for_verifying_is_refused(marking: dict[str, Any]) -> None:
+    # RFC 7517 §4.2-4.3 (Wycheproof rejectWrongUse / rejectWrongKeyOps).
+    with pytest.raises(JWKError, match=r"use|key_ops"):
+        parse_public_jwk({**RFC7517_EC_SIG, **marking})
+    assert parse_public_jwk({**RFC7517_EC_SIG, "key_ops": ["verify"]}).alg == "ES256"
 
 
 def test_parses_rfc8037_okp_key_as_eddsa() -> None:

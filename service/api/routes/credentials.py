@@ -7,7 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path
 
 from ...core.status_list import StatusValue
+from ...store.audit import AuditAction
 from ...store.clients import Client, Scope
+from ..auditing import AuditDep
 from ..deps import RuntimeDep, require_scope
 from ..problems import PROBLEM_RESPONSES, Problem
 from ..schemas import (
@@ -32,12 +34,18 @@ async def issue_credential(
     body: IssueRequest,
     runtime: RuntimeDep,
     client: Annotated[Client, Depends(require_scope(Scope.ISSUE))],
+    audit: AuditDep,
 ) -> IssueResponse:
     """Sign an SD-JWT VC for a citizen. Every claim is selectively disclosable; Thiqa keeps
     only the credential's id, type, status position, times and signing key id."""
     issued = await runtime.issuer.issue(
         body.claims, vct=body.vct, holder_jwk=body.holder_jwk, valid_for_days=body.valid_for_days
     )
+    # Written before answering, so a 201 the client saw is in the trail (unless Redis failed
+    # right then: that is logged as an error and the 201 still stands; see auditing.py).
+    await audit(AuditAction.CREDENTIAL_ISSUED, client=client.name,
+                credential_id=issued.credential_id, vct=issued.vct or None,
+                kid=issued.kid or None)
     return IssueResponse(
         credential_id=issued.credential_id,
         credential=issued.credential,
@@ -65,6 +73,13 @@ async def get_credential(
     )
 
 
+_ACTIONS = {
+    StatusValue.INVALID: AuditAction.CREDENTIAL_REVOKED,
+    StatusValue.SUSPENDED: AuditAction.CREDENTIAL_SUSPENDED,
+    StatusValue.VALID: AuditAction.CREDENTIAL_REINSTATED,
+}
+
+
 def _status_route(target: StatusValue, summary: str, doc: str) -> None:
     responses = {**_NOT_FOUND}
     if target is not StatusValue.INVALID:
@@ -74,8 +89,13 @@ def _status_route(target: StatusValue, summary: str, doc: str) -> None:
         credential_id: CredentialId,
         runtime: RuntimeDep,
         client: Annotated[Client, Depends(require_scope(Scope.REVOKE))],
+        audit: AuditDep,
     ) -> StatusChange:
         status = await runtime.issuer.set_status(credential_id, target)
+        # A separate XADD after the change, not inside its Lua script: the script's keys are
+        # in the list's {sl:...} slot and the stream in {audit}, a cross-slot script on Redis
+        # Cluster. Refused changes (404, 409) raise above and are not recorded.
+        await audit(_ACTIONS[target], client=client.name, credential_id=credential_id)
         return StatusChange(credential_id=credential_id, status=status_name(status))
 
     change.__doc__ = doc

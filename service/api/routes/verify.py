@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, BackgroundTasks, Depends
 
+from ...store.audit import AuditAction
 from ...store.clients import Client, Scope
+from ..auditing import AuditDep
 from ..deps import RuntimeDep, require_scope
+from ..metrics import MetricsDep
 from ..problems import PROBLEM_RESPONSES
 from ..schemas import VerifyRequest, VerifyResponse, verdict_body
 
@@ -28,6 +31,9 @@ async def verify(
     body: VerifyRequest,
     runtime: RuntimeDep,
     client: Annotated[Client, Depends(require_scope(Scope.VERIFY))],
+    audit: AuditDep,
+    metrics: MetricsDep,
+    background: BackgroundTasks,
 ) -> VerifyResponse:
     """Verify an SD-JWT VC presentation: signature, disclosures, validity period, the
     holder's key binding and the credential's status, in that order.
@@ -38,5 +44,16 @@ async def verify(
     """
     verdict = await runtime.verifier.verify(
         body.credential, nonce=body.nonce, audience=body.audience
+    )
+    metrics.observe_verdict(verdict)
+    # The audit entry is written after the response has gone, so verification keeps its
+    # single Redis round trip on the response path. The price: if Redis fails right then,
+    # the entry is lost (an error is logged and counted); the verdict itself never depends
+    # on it, and a status Redis cannot read still fails closed. Issuer and type only, and
+    # only once the signature held; never a claim.
+    background.add_task(
+        audit, AuditAction.CREDENTIAL_VERIFIED, client=client.name,
+        result=["valid"] if verdict.valid else [f.reason.value for f in verdict.failures],
+        issuer=verdict.issuer, vct=verdict.vct,
     )
     return verdict_body(verdict)

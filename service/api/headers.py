@@ -1,0 +1,115 @@
+"""What a browser may do with Thiqa's answers: security headers and (closed) CORS.
+
+Every response gets ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: no-referrer``,
+``X-Frame-Options: DENY`` and a Content-Security-Policy; and ``Cache-Control: no-store``
+unless the route chose its own caching (published status lists and issuer metadata are meant
+to be cached, for their ``ttl``).
+
+The API answers JSON and tokens, which load nothing: ``default-src 'none'; frame-ancestors
+'none'``. The documentation pages (``/docs``, its OAuth2 redirect page, ``/redoc``) are HTML
+that FastAPI builds to load Swagger UI and ReDoc from the jsDelivr CDN, with a small inline
+script (and ReDoc's Google fonts); only those pages get a policy that allows exactly that.
+They reflect no input, so the inline script is not an injection path.
+
+CORS is closed unless ``THIQA_CORS_ORIGINS`` names origins: without it no
+``Access-Control-*`` header is ever sent, so a browser page on another site cannot read an
+answer. With it, exactly those origins may call with GET and POST and the headers
+``Authorization`` and ``Content-Type``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from fastapi import FastAPI
+from starlette.datastructures import MutableHeaders
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["API_CSP", "DEMO_CSP", "DOCS_CSP", "SecurityHeaders", "docs_paths", "install_cors"]
+
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
+DOCS_CSP = (
+    "default-src 'none'; "
+    "script-src 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
+    "font-src https://fonts.gstatic.com; "
+    "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
+    "connect-src 'self'; "
+    "worker-src blob:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+
+# The browser demo (/demo, THIQA_DEMO_UI): its HTML, script and styles are files from this
+# origin, its QR codes are data: images of the API's SVG, and it talks to this origin only.
+# No inline script or style, no other host: an injected string finds nothing to run.
+DEMO_CSP = (
+    "default-src 'none'; "
+    "script-src 'self'; "
+    "style-src 'self'; "
+    "img-src 'self' data:; "
+    "connect-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+
+_FIXED = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("X-Frame-Options", "DENY"),
+)
+
+
+def docs_paths(app: FastAPI) -> frozenset[str]:
+    """The HTML documentation pages this app serves (FastAPI can move or disable them)."""
+    return frozenset(
+        p for p in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if p
+    )
+
+
+class SecurityHeaders:
+    def __init__(
+        self, app: ASGIApp, *, docs: Iterable[str] = (), demo: str | None = None
+    ) -> None:
+        self.app = app
+        self.docs = frozenset(docs)
+        self.demo = demo  # the demo pages' path prefix, when they are served
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        if path in self.docs:
+            csp = DOCS_CSP
+        elif self.demo and (path == self.demo or path.startswith(self.demo + "/")):
+            csp = DEMO_CSP
+        else:
+            csp = API_CSP
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in _FIXED:
+                    headers[name] = value
+                headers["Content-Security-Policy"] = csp
+                if "cache-control" not in headers:
+                    headers["Cache-Control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def install_cors(app: FastAPI, origins: Iterable[str]) -> None:
+    """Open CORS to exactly ``origins``; with none, add nothing (no CORS headers at all)."""
+    allowed = list(origins)
+    if not allowed:
+        return
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=allowed,
+        allow_methods=["GET", "POST"],
+        allow_headers=["Authorization", "Content-Type"],
+        expose_headers=["X-Request-ID"],
+        allow_credentials=False,
+        max_age=600,
+    )

@@ -1,0 +1,81 @@
+"""Prometheus metrics, served at ``/metrics`` in the text exposition format.
+
+Each app has its own :class:`~prometheus_client.CollectorRegistry`, not the process-wide
+default: tests build many apps in one process, and two apps must never add to each other's
+counters. With several uvicorn workers each worker has its own registry too, so a scrape sees
+one worker's numbers (see README, Operations).
+
+Labels are bounded: the route *template* (``/v1/credentials/{credential_id}/revoke``), never
+the raw path, which would put credential ids into label values and grow without end; paths
+that match no route share ``route="unmatched"``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client.exposition import generate_latest
+
+from ..core.verify import Verdict
+
+__all__ = ["Metrics", "MetricsDep", "metrics_endpoint", "metrics_of"]
+
+#: Request latency buckets, in seconds: verification answers in milliseconds.
+_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "thiqa_http_requests", "HTTP requests answered, by method, route template and status.",
+            ["method", "route", "status"], registry=self.registry,
+        )
+        self.latency = Histogram(
+            "thiqa_http_request_duration_seconds",
+            "Time from a request's arrival to the end of its response body.",
+            ["method", "route"], buckets=_BUCKETS, registry=self.registry,
+        )
+        self.verifications = Counter(
+            "thiqa_verifications", "Verdicts given, by result (valid or invalid).",
+            ["result"], registry=self.registry,
+        )
+        self.verification_errors = Counter(
+            "thiqa_verification_errors", "Failures found in verdicts, by code.",
+            ["code"], registry=self.registry,
+        )
+        self.store_errors = Counter(
+            "thiqa_store_unavailable",
+            "Requests answered 503 because Redis could not answer (StoreUnavailable).",
+            registry=self.registry,
+        )
+        self.audit_failures = Counter(
+            "thiqa_audit_write_failures", "Audit entries that could not be written.",
+            registry=self.registry,
+        )
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route).observe(seconds)
+
+    def observe_verdict(self, verdict: Verdict) -> None:
+        self.verifications.labels("valid" if verdict.valid else "invalid").inc()
+        for failure in verdict.failures:
+            self.verification_errors.labels(failure.reason.value).inc()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+def metrics_of(request: Request) -> Metrics:
+    return request.app.state.metrics
+
+
+MetricsDep = Annotated[Metrics, Depends(metrics_of)]
+
+
+async def metrics_endpoint(metrics: MetricsDep) -> Response:
+    """Prometheus scrape target. Public unless the proxy keeps it in: see README."""
+    return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,116 @@
+"""Bodies of the OpenID4VP endpoints: what relying parties send and read, what wallets get."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..core.openid4vp import MAX_PATH_DEPTH, MAX_PATHS, MAX_PURPOSE_LENGTH
+from ..presenting import MAX_WAIT_SECONDS
+from .schemas import ErrorItem, StatusName
+
+__all__ = [
+    "AuthorizationResponseForm",
+    "PresentationRequestBody",
+    "PresentationRequestCreated",
+    "PresentationResult",
+    "PresentationStatus",
+    "WalletErrorBody",
+]
+
+
+class PresentationRequestBody(BaseModel):
+    # strict: no coercion ("5" for 5), as the documented schema says.
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    vct: str | None = Field(
+        default=None, min_length=1, max_length=256,
+        description="The credential type to ask for; default: Thiqa's national ID type. It "
+        "must be a type some trusted issuer issues.",
+    )
+    claims: list[list[str]] = Field(
+        max_length=MAX_PATHS,
+        description="The claims you need, as DCQL claims paths of member names: "
+        "`[\"given_name\"]`, `[\"place_of_birth\", \"locality\"]`. Only these are ever "
+        f"returned to you. At most {MAX_PATHS} paths of 1 to {MAX_PATH_DEPTH} names; array "
+        "selectors are not supported. `[]` asks for no claim: proof of a valid credential.",
+        examples=[[["given_name"], ["family_name#ar"], ["place_of_birth", "locality"]]],
+    )
+    purpose: str = Field(
+        min_length=1, max_length=MAX_PURPOSE_LENGTH,
+        description="Why you ask, shown to the citizen before they consent. Any script; one "
+        "line; no control or bidirectional-override characters.",
+        examples=["التحقق من هويتك لفتح حساب / Vérifier votre identité"],
+    )
+    expires_in: int | None = Field(
+        default=None, ge=1,
+        description="Seconds the wallet has to answer; default `THIQA_PRESENTATION_TTL_"
+        "SECONDS`, at most `THIQA_PRESENTATION_MAX_TTL_SECONDS`.",
+    )
+
+
+class PresentationRequestCreated(BaseModel):
+    request_id: str
+    nonce: str = Field(description="The nonce the wallet's key-binding JWT must carry.")
+    client_id: str = Field(
+        description="Thiqa's client id towards the wallet (`redirect_uri:` + response URI): "
+        "the KB-JWT `aud`."
+    )
+    request_uri: str = Field(description="Where the wallet fetches the request (public).")
+    expires_at: str
+    wallet_uri: str = Field(
+        description="`openid4vp://?client_id=...&request_uri=...`: link or QR code content."
+    )
+    qr_png: str = Field(description="The wallet URI as a QR code: PNG, base64.")
+    qr_svg: str = Field(description="The same QR code as SVG.")
+
+
+class PresentationResult(BaseModel):
+    valid: bool = Field(description="True exactly when `errors` is empty.")
+    credential_status: StatusName | None
+    issuer: str | None
+    vct: str | None
+    claims: dict[str, Any] | None = Field(
+        description="Only the requested claims; anything else the wallet disclosed is "
+        "dropped and never stored. Null unless valid."
+    )
+    errors: list[ErrorItem]
+
+
+class PresentationStatus(BaseModel):
+    request_id: str
+    state: Literal["pending", "completed", "failed", "expired"] = Field(
+        description="`pending` until the wallet answers or the request expires; `completed` "
+        "(valid) or `failed` once answered."
+    )
+    verdict: PresentationResult | None
+
+
+class WalletErrorBody(BaseModel):
+    """An OAuth-style error for the wallet; `code` is Thiqa's stable code for the case."""
+
+    error: str = Field(examples=["invalid_request"])
+    error_description: str
+    code: str = Field(examples=["nonce_replayed"])
+    errors: list[ErrorItem] | None = Field(
+        default=None, description="With `presentation_rejected`: the verdict's errors."
+    )
+
+
+class AuthorizationResponseForm(BaseModel):
+    """Sent as `application/x-www-form-urlencoded` (documentation only)."""
+
+    vp_token: str | None = Field(
+        default=None,
+        description="JSON: `{\"credential\": [\"<SD-JWT>~<disclosures>~<KB-JWT>\"]}`.",
+    )
+    state: str = Field(description="The request's `state`.")
+    error: str | None = Field(default=None, description="Instead of `vp_token`: why not.")
+    error_description: str | None = None
+
+
+WAIT_DESCRIPTION = (
+    f"Long-poll: hold the answer up to this many seconds (at most {MAX_WAIT_SECONDS}) while "
+    "the request is pending; it returns as soon as the state changes."
+)

@@ -1,0 +1,118 @@
+"""Each request's id, log line and metrics, as plain ASGI middleware.
+
+The request id is the caller's ``X-Request-ID`` when it is a short token
+(``^[A-Za-z0-9._-]{1,64}$``), otherwise a fresh random one: an id that could hold anything
+would let a caller write arbitrary text into the logs and the audit trail. The id is echoed
+in the ``X-Request-ID`` response header, bound to every log line written while the request
+runs, and recorded in audit entries.
+
+One ``thiqa.access`` line per request is written as the last bytes of the response are
+sent (not after background work such as the verification's audit write). It holds the
+method, raw path (paths carry ids, never personal data; the query string is left out), route
+template, status, duration and client name.
+
+An exception nothing else handled is answered here as a 500 problem: so it too carries the
+request id and, further out, the security headers, and its message (which may quote input)
+is never printed by the server's default traceback logging.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import time
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..logs import RequestContext, current_request
+from .metrics import Metrics
+from .problems import problem
+
+__all__ = ["REQUEST_ID_HEADER", "RequestObserver", "valid_request_id"]
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_MAX_LOGGED_PATH = 256
+
+access_log = logging.getLogger("thiqa.access")
+log = logging.getLogger("thiqa.api")
+
+
+def valid_request_id(value: str) -> bool:
+    return _REQUEST_ID.fullmatch(value) is not None
+
+
+def _incoming_id(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            text = value.decode("latin-1")
+            if valid_request_id(text):
+                return text
+            break
+    return secrets.token_hex(16)
+
+
+def _route_of(scope: Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "unmatched"
+
+
+class RequestObserver:
+    def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        context = RequestContext(request_id=_incoming_id(scope))
+        token = current_request.set(context)
+        status = 0
+        done = False
+
+        def finish(final_status: int) -> None:
+            nonlocal done
+            if done:
+                return
+            done = True
+            seconds = time.perf_counter() - started
+            route = _route_of(scope)
+            self.metrics.observe_request(scope["method"], route, final_status, seconds)
+            access_log.info("request", extra={
+                "method": scope["method"],
+                "path": scope["path"][:_MAX_LOGGED_PATH],
+                "route": route,
+                "status": final_status,
+                "duration_ms": round(seconds * 1000, 3),
+            })
+
+        async def observed_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = MutableHeaders(scope=message)
+                headers[REQUEST_ID_HEADER] = context.request_id
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                # Logged as the last bytes are handed over, so the line is there by the time
+                # the caller has its answer.
+                finish(status)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observed_send)
+        except Exception:
+            log.error("unhandled exception on %s %s", scope["method"], _route_of(scope),
+                      exc_info=True)
+            if status:  # the response has begun: nothing can be answered any more
+                finish(status)
+                raise
+            await problem(500, "internal_error", "Internal error")(scope, receive, observed_send)
+        finally:
+            if not done:  # the client went away before the response was complete
+                finish(status or 499)
+            current_request.reset(token)

@@ -1,0 +1,274 @@
+"""OpenID4VCI 1.0 endpoints: the issuing app makes an offer; the wallet redeems it.
+
+The wallet-facing endpoints (token, nonce, credential) answer errors the way OAuth 2.0 and
+OpenID4VCI define them, ``{"error", "error_description"}``, because wallets are written
+against those specs; everything else keeps Thiqa's problem details (a Redis outage is a 503
+problem everywhere). Their bodies are read by hand: the token request is a form (no
+``python-multipart`` needed, and a repeated parameter is refused as RFC 6749 §3.2 requires)
+and the credential request is read with the strict JSON reader, like every token.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated, Any
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Depends, FastAPI, Path, Request, Response
+from fastapi.responses import JSONResponse
+
+from ...core import openid4vci as vci
+from ...core.encoding import EncodingError, json_loads
+from ...settings import Settings
+from ...store.audit import AuditAction
+from ...store.clients import Client, Scope
+from ..auditing import AuditDep
+from ..deps import RuntimeDep, require_scope
+from ..openid4vci_models import (
+    AuthorizationServerMetadata,
+    CredentialIssuerMetadata,
+    CredentialOffer,
+    CredentialRequestBody,
+    CredentialResponse,
+    IssuedCredentialItem,
+    NonceResponse,
+    OAuthErrorBody,
+    OfferInfo,
+    OfferRequest,
+    OfferResponse,
+    TokenRequestForm,
+    TokenResponse,
+    schema_of,
+)
+from ..problems import PROBLEM_RESPONSES, Problem
+from ..schemas import timestamp
+from .types import national_id_metadata
+
+__all__ = ["OWN_JSON_PATHS", "install_openid4vci"]
+
+#: Read here with the strict JSON reader; a bad body is the protocol's error, not a problem.
+OWN_JSON_PATHS = frozenset({"/credential"})
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_FORM = "application/x-www-form-urlencoded"
+_MAX_FORM_FIELDS = 16
+
+OfferId = Annotated[str, Path(max_length=64, description="As returned when the offer was made.")]
+_OFFER_NOT_FOUND = {404: {"model": Problem, "description": "`offer_not_found`"}}
+_UNAVAILABLE = {503: PROBLEM_RESPONSES[503]}
+
+
+def _oauth_error(exc: vci.OAuthError) -> JSONResponse:
+    headers = dict(NO_STORE)
+    if exc.status == 401:
+        # RFC 6750 §3: the challenge names the error; the body repeats it for JSON clients.
+        headers["WWW-Authenticate"] = (
+            f'Bearer error="{exc.error}", error_description="{exc.description}"'
+        )
+    return JSONResponse({"error": exc.error, "error_description": exc.description},
+                        status_code=exc.status, headers=headers)
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+# -- the issuing app ------------------------------------------------------------------------
+
+issuing = APIRouter(prefix="/v1/credential-offers", tags=["wallet issuance"],
+                    responses=PROBLEM_RESPONSES)
+
+
+@issuing.post("", status_code=201, response_model=OfferResponse)
+async def create_offer(
+    body: OfferRequest,
+    runtime: RuntimeDep,
+    client: Annotated[Client, Depends(require_scope(Scope.ISSUE))],
+) -> Any:
+    """Offer a credential to the citizen's wallet (OpenID4VCI, pre-authorized code flow).
+
+    Show `qr_png`/`qr_svg` (or the `offer_uri` link) to the citizen and give them `tx_code`
+    by another channel. The claims are checked now, exactly as for `POST /v1/credentials`,
+    and kept in Redis only until the wallet has the credential or the offer expires
+    (`THIQA_OFFER_TTL_SECONDS`). Follow the offer, and learn the credential's id, at
+    `GET /v1/credential-offers/{offer_id}`."""
+    offer = await runtime.wallet_issuance.create_offer(
+        body.claims, client=client.name, vct=body.vct, valid_for_days=body.valid_for_days,
+        tx_code=body.tx_code,
+    )
+    body = OfferResponse(
+        offer_id=offer.offer_id,
+        credential_offer=CredentialOffer.model_validate(offer.document),
+        credential_offer_uri=offer.credential_offer_uri,
+        offer_uri=offer.offer_uri,
+        tx_code=offer.tx_code,
+        expires_at=timestamp(offer.expires_at),
+        qr_png=base64.b64encode(offer.qr.png).decode("ascii"),
+        qr_svg=offer.qr.svg,
+    ).model_dump(by_alias=True)
+    # The offer exactly as the wallet will fetch it: no ``tx_code: null`` member, which a
+    # wallet would read as "a transaction code is required".
+    body["credential_offer"] = offer.document
+    return JSONResponse(body, status_code=201, headers=NO_STORE)  # carries code and PIN
+
+
+@issuing.get("/{offer_id}", response_model=OfferInfo, responses=_OFFER_NOT_FOUND)
+async def get_offer(
+    offer_id: OfferId,
+    runtime: RuntimeDep,
+    client: Annotated[Client, Depends(require_scope(Scope.ISSUE))],
+) -> OfferInfo:
+    """Where an offer stands, and the credential's id once issued (to suspend or revoke it).
+    Only to the client that made the offer (404 to any other). Known until the offer expires;
+    after issuance, for `THIQA_OFFER_TTL_SECONDS` more."""
+    status = await runtime.wallet_issuance.offer_status(offer_id, client=client.name)
+    return OfferInfo(
+        offer_id=status.offer_id,
+        status=status.state.value,
+        expires_at=timestamp(status.expires_at),
+        credential_id=status.credential_id,
+    )
+
+
+# -- the wallet ------------------------------------------------------------------------------
+
+wallet = APIRouter(tags=["wallet issuance"])
+
+
+@wallet.get("/credential-offers/{offer_id}", response_model=CredentialOffer,
+            response_model_exclude_none=True, responses={**_OFFER_NOT_FOUND, **_UNAVAILABLE})
+async def credential_offer(offer_id: OfferId, runtime: RuntimeDep,
+                           response: Response) -> dict[str, Any]:
+    """The Credential Offer object, by reference (`credential_offer_uri`). Answers while the
+    pre-authorized code can still be redeemed."""
+    document = await runtime.wallet_issuance.offer_document(offer_id)
+    response.headers.update(NO_STORE)
+    return document
+
+
+@wallet.post(
+    "/token",
+    response_model=TokenResponse,
+    responses={400: {"model": OAuthErrorBody, "description": "`invalid_request` (missing or "
+                     "unexpected `tx_code`, malformed form), `invalid_grant` (unknown, expired "
+                     "or used code, wrong `tx_code`), `unsupported_grant_type`."},
+               **_UNAVAILABLE},
+    openapi_extra={"requestBody": {"required": True, "content": {
+        _FORM: {"schema": schema_of(TokenRequestForm)}}}},
+)
+async def token(request: Request, runtime: RuntimeDep) -> Any:
+    """OAuth 2.0 token endpoint: a pre-authorized code (and its transaction code) for a
+    single-use access token. A wrong transaction code costs one of
+    `THIQA_TX_CODE_MAX_ATTEMPTS` guesses; the last one withdraws the offer. A code used twice
+    withdraws the offer and the token already granted for it."""
+    try:
+        if _media_type(request) != _FORM:
+            raise vci.TokenError("invalid_request", f"The body must be {_FORM}.")
+        try:
+            pairs = parse_qsl((await request.body()).decode("utf-8"), keep_blank_values=True,
+                              strict_parsing=False, max_num_fields=_MAX_FORM_FIELDS)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise vci.TokenError("invalid_request", "The form cannot be read.") from exc
+        form = dict(pairs)
+        if len(form) != len(pairs):
+            raise vci.TokenError("invalid_request", "A parameter is repeated.")
+        grant = await runtime.wallet_issuance.token(form)
+    except vci.OAuthError as exc:
+        return _oauth_error(exc)
+    return JSONResponse(
+        TokenResponse(access_token=grant.access_token, expires_in=grant.expires_in).model_dump(),
+        headers=NO_STORE,
+    )
+
+
+@wallet.post("/nonce", response_model=NonceResponse, responses=_UNAVAILABLE)
+async def nonce(runtime: RuntimeDep) -> Any:
+    """A fresh `c_nonce` for the key proof: single-use, valid `THIQA_C_NONCE_TTL_SECONDS`."""
+    value = await runtime.wallet_issuance.nonce()
+    return JSONResponse(NonceResponse(c_nonce=value).model_dump(), headers=NO_STORE)
+
+
+def _bearer(request: Request) -> str | None:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    value = value.strip()
+    return value if scheme.lower() == "bearer" and value else None
+
+
+@wallet.post(
+    "/credential",
+    response_model=CredentialResponse,
+    responses={
+        400: {"model": OAuthErrorBody, "description": "`invalid_credential_request`, "
+              "`unknown_credential_configuration`, `invalid_proof`, `invalid_nonce`, "
+              "`invalid_encryption_parameters`, `credential_request_denied`."},
+        401: {"model": OAuthErrorBody, "description": "`invalid_token` (with "
+              "`WWW-Authenticate`): no access token, or an unknown, expired or used one."},
+        **_UNAVAILABLE,
+    },
+    openapi_extra={"requestBody": {"required": True, "content": {
+        "application/json": {"schema": schema_of(CredentialRequestBody)}}}},
+)
+async def credential(request: Request, runtime: RuntimeDep, audit: AuditDep) -> Any:
+    """The credential endpoint: `Authorization: Bearer <access token>` and a key proof
+    (`typ: openid4vci-proof+jwt`, the wallet's key as `jwk`, `aud` this issuer, a fresh `iat`,
+    `nonce` an unused c_nonce). Answers one `dc+sd-jwt` credential bound to that key; its
+    claims are deleted from Redis in the same step, and the access token is used up."""
+    body: Any = None  # anything unreadable is refused as not being a JSON object
+    if _media_type(request) == "application/json":
+        try:
+            body = json_loads(await request.body())
+        except EncodingError:
+            body = None
+    try:
+        result = await runtime.wallet_issuance.credential(_bearer(request), body)
+    except vci.OAuthError as exc:
+        return _oauth_error(exc)
+    issued = result.issued
+    if result.client:
+        await audit(AuditAction.CREDENTIAL_ISSUED, client=result.client,
+                    credential_id=issued.credential_id, vct=issued.vct or None,
+                    kid=issued.kid or None)
+    return JSONResponse(
+        CredentialResponse(
+            credentials=[IssuedCredentialItem(credential=issued.credential)]
+        ).model_dump(),
+        headers=NO_STORE,
+    )
+
+
+# -- metadata --------------------------------------------------------------------------------
+
+
+def install_openid4vci(app: FastAPI, settings: Settings) -> None:
+    """Add the offer, wallet and metadata routes. Metadata lives at the well-known path with
+    the issuer's path appended (RFC 8414 §3), and also at the bare well-known path when the
+    issuer has a path, as the JWT VC issuer metadata is."""
+    app.include_router(issuing)
+    app.include_router(wallet)
+    issuer = settings.issuer_url
+
+    async def issuer_metadata(runtime: RuntimeDep, response: Response) -> dict[str, Any]:
+        """OpenID4VCI Credential Issuer metadata: endpoints, the `thiqa_national_id`
+        configuration (`dc+sd-jwt`, its `vct`, key binding by `jwk`, proof algorithms) and
+        display names in Arabic, French and English."""
+        response.headers["Cache-Control"] = "public, max-age=300"
+        return runtime.wallet_issuance.issuer_metadata(
+            national_id_metadata(runtime.settings.national_id_vct)
+        )
+
+    async def as_metadata(runtime: RuntimeDep, response: Response) -> dict[str, Any]:
+        """OAuth 2.0 authorization server metadata (RFC 8414): the token endpoint and the
+        pre-authorized code grant, redeemable without client authentication."""
+        response.headers["Cache-Control"] = "public, max-age=300"
+        return runtime.wallet_issuance.authorization_server_metadata()
+
+    for name, endpoint, model, summary in (
+        ("openid-credential-issuer", issuer_metadata, CredentialIssuerMetadata,
+         "Credential issuer metadata (OpenID4VCI)"),
+        ("oauth-authorization-server", as_metadata, AuthorizationServerMetadata,
+         "Authorization server metadata (RFC 8414)"),
+    ):
+        for path in sorted({f"/.well-known/{name}", vci.well_known_path(name, issuer)}):
+            app.add_api_route(path, endpoint, methods=["GET"], tags=["wallet issuance"],
+                              response_model=model, response_model_exclude_none=True,
+                              summary=summary)

@@ -1,0 +1,252 @@
+"""OpenID4VP 1.0 endpoints: a relying party asks for claims; the citizen's wallet answers.
+
+Relying parties (scope ``verify``) create requests and read results as problem-details APIs
+like the rest of ``/v1``. The two wallet-facing endpoints speak OpenID4VP: the Request Object
+by reference, and the ``direct_post`` response endpoint, whose errors are OAuth-style JSON
+(``{"error", "error_description", "code"}``) because wallets are written against that spec.
+The form is read by hand, like the token endpoint's: no ``python-multipart``, and a repeated
+parameter is refused (RFC 6749 §3.2).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from ...core.encoding import json_dumps
+from ...core.openid4vp import REQUEST_OBJECT_MEDIA_TYPE
+from ...core.qr import render
+from ...errors import StoreUnavailable
+from ...presenting import MAX_WAIT_SECONDS, View
+from ...store.audit import AuditAction
+from ...store.clients import Client, Scope
+from ..auditing import AuditDep
+from ..deps import RuntimeDep, require_scope
+from ..openid4vp_models import (
+    WAIT_DESCRIPTION,
+    AuthorizationResponseForm,
+    PresentationRequestBody,
+    PresentationRequestCreated,
+    PresentationStatus,
+    WalletErrorBody,
+)
+from ..problems import PROBLEM_RESPONSES, Problem
+from ..schemas import timestamp
+
+__all__ = ["relying_party", "wallet"]
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_FORM = "application/x-www-form-urlencoded"
+_MAX_FORM_FIELDS = 16
+
+RequestId = Annotated[str, Path(max_length=64, description="As returned when it was made.")]
+_NOT_FOUND = {404: {"model": Problem, "description": "`presentation_request_not_found`: no "
+                    "such request, or another client's."}}
+
+# -- the relying party ----------------------------------------------------------------------
+
+relying_party = APIRouter(prefix="/v1/presentation-requests", tags=["presentation requests"],
+                          responses=PROBLEM_RESPONSES)
+
+
+@relying_party.post("", status_code=201, response_model=PresentationRequestCreated)
+async def create_presentation_request(
+    body: PresentationRequestBody,
+    runtime: RuntimeDep,
+    client: Annotated[Client, Depends(require_scope(Scope.VERIFY))],
+    response: Response,
+) -> PresentationRequestCreated:
+    """Ask a citizen's wallet for claims (OpenID4VP 1.0, cross-device, `direct_post`).
+
+    Show `qr_png`/`qr_svg` (or the `wallet_uri` link) to the citizen. Their wallet fetches
+    the request, shows them `purpose`, and answers Thiqa directly; Thiqa verifies the
+    presentation (signature, key binding to this request's nonce and client id, status, type,
+    every requested claim). Read the result at `GET /v1/presentation-requests/{request_id}`
+    (`?wait=` to long-poll) or follow `.../events`. The result holds only the claims you
+    asked for."""
+    created = await runtime.presentations.create(
+        client.name, claims=body.claims, purpose=body.purpose, vct=body.vct,
+        expires_in=body.expires_in,
+    )
+    qr = render(created.wallet_uri)
+    response.headers.update(NO_STORE)
+    request = created.request
+    return PresentationRequestCreated(
+        request_id=request.request_id,
+        nonce=request.nonce,
+        client_id=request.client_id,
+        request_uri=created.request_uri,
+        expires_at=timestamp(request.expires_at),
+        wallet_uri=created.wallet_uri,
+        qr_png=base64.b64encode(qr.png).decode("ascii"),
+        qr_svg=qr.svg,
+    )
+
+
+@relying_party.get("/{request_id}", response_model=PresentationStatus, responses=_NOT_FOUND)
+async def get_presentation_request(
+    request_id: RequestId,
+    runtime: RuntimeDep,
+    client: Annotated[Client, Depends(require_scope(Scope.VERIFY))],
+    wait: Annotated[int, Query(ge=0, le=MAX_WAIT_SECONDS, description=WAIT_DESCRIPTION)] = 0,
+) -> Any:
+    """Where the request stands, and the verdict once the wallet has answered. Only the
+    client that made the request can read it (others get 404). Kept until the request
+    expires, and for `THIQA_PRESENTATION_RESULT_TTL_SECONDS` after the answer."""
+    view = await runtime.presentations.wait(request_id, client.name, wait)
+    return JSONResponse(view.body(), headers=NO_STORE)
+
+
+def _event(view: View) -> str:
+    return f"event: state\ndata: {json_dumps(view.body())}\n\n"
+
+
+@relying_party.get(
+    "/{request_id}/events",
+    response_class=StreamingResponse,
+    responses={
+        200: {"description": "Server-Sent Events: an `event: state` with the current state "
+              "(the body of `GET /v1/presentation-requests/{request_id}`) at once, then one "
+              "at each change; the stream ends after the final state (`completed`, `failed` "
+              "or `expired`). Comment lines keep an idle stream open. If Redis stops "
+              "answering mid-stream, an `event: error` with `{\"code\": "
+              "\"store_unavailable\"}` ends it.",
+              # The schema describes one event (OpenAPI 3.2 §4.14.4 reading of SSE), whose
+              # data is the JSON text of the state body or of the error.
+              "content": {"text/event-stream": {"schema": {
+                  "type": "object", "required": ["event", "data"],
+                  "properties": {"event": {"enum": ["state", "error"]},
+                                 "data": {"type": "string"}}}}}},
+        **_NOT_FOUND,
+    },
+)
+async def presentation_request_events(
+    request_id: RequestId,
+    runtime: RuntimeDep,
+    client: Annotated[Client, Depends(require_scope(Scope.VERIFY))],
+) -> StreamingResponse:
+    """Follow the request as Server-Sent Events until it is answered or expires."""
+    presenter = runtime.presentations
+    first = await presenter.view(request_id, client.name)  # a 404 before any stream
+
+    async def stream() -> AsyncIterator[str]:
+        try:
+            async for view in presenter.events(first, client.name):
+                yield _event(view) if view is not None else ": keep-alive\n\n"
+        except StoreUnavailable:
+            yield 'event: error\ndata: {"code":"store_unavailable"}\n\n'
+
+    return StreamingResponse(
+        stream(), media_type="text/event-stream",
+        headers={**NO_STORE, "X-Accel-Buffering": "no"},  # nginx: deliver each event now
+    )
+
+
+# -- the wallet ------------------------------------------------------------------------------
+
+wallet = APIRouter(tags=["presentation requests"])
+
+_GONE = {410: {"model": Problem, "description": "`request_expired`, or `request_answered`: "
+               "the request can no longer be answered."}}
+
+
+def _wants_json(request: Request) -> bool:
+    accept = request.headers.get("accept", "").lower()
+    return "application/json" in accept and REQUEST_OBJECT_MEDIA_TYPE not in accept
+
+
+@wallet.get(
+    "/presentation-requests/{request_id}",
+    responses={
+        200: {"description": "The Authorization Request: an unsecured Request Object "
+              f"(`{REQUEST_OBJECT_MEDIA_TYPE}`, `alg: none`, as the `redirect_uri` client id "
+              "prefix requires), or the same parameters as JSON for `Accept: "
+              "application/json`.",
+              "content": {REQUEST_OBJECT_MEDIA_TYPE: {"schema": {"type": "string"}},
+                          "application/json": {"schema": {"type": "object"}}}},
+        **_NOT_FOUND, **_GONE, 503: PROBLEM_RESPONSES[503],
+    },
+)
+async def presentation_request_object(
+    request_id: RequestId, request: Request, runtime: RuntimeDep
+) -> Response:
+    """The request a wallet fetches from `request_uri` (public): `client_id`, `response_type`
+    `vp_token`, `response_mode` `direct_post`, `response_uri`, `nonce`, `state`,
+    `dcql_query` and `client_metadata` (with the `purpose` and the relying party's name).
+    Served while the request can still be answered."""
+    presentation = await runtime.presentations.request_for_wallet(request_id)
+    if _wants_json(request):
+        return JSONResponse(presentation.parameters(), headers=NO_STORE)
+    return Response(presentation.request_object(), media_type=REQUEST_OBJECT_MEDIA_TYPE,
+                    headers=NO_STORE)
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+async def _read_form(request: Request) -> dict[str, str] | None:
+    if _media_type(request) != _FORM:
+        return None
+    try:
+        # errors="strict": a percent-escape that is not UTF-8 is refused, not replaced
+        # (1.0, direct_post: all parameters are UTF-8).
+        pairs = parse_qsl((await request.body()).decode("utf-8"), keep_blank_values=True,
+                          strict_parsing=False, max_num_fields=_MAX_FORM_FIELDS,
+                          encoding="utf-8", errors="strict")
+    except (UnicodeDecodeError, ValueError):
+        return None
+    form = dict(pairs)
+    return form if len(form) == len(pairs) else None
+
+
+@wallet.post(
+    "/presentation-responses/{request_id}",
+    responses={
+        200: {"description": "Processed and accepted: `{}` (no `redirect_uri`: the flow is "
+              "cross-device).", "content": {"application/json": {"schema": {"type": "object"}}}},
+        400: {"model": WalletErrorBody, "description": "`error: invalid_request` with `code`: "
+              "`malformed_response` (not a form, a repeated parameter, neither `vp_token` nor "
+              "`error`), `state_mismatch`, `nonce_replayed` (already answered), "
+              "`request_expired`, or `presentation_rejected` with the verdict's `errors`."},
+        404: {"model": WalletErrorBody, "description": "`presentation_request_not_found`."},
+        503: {"model": WalletErrorBody, "description": "`error: temporarily_unavailable`, "
+              "`code: store_unavailable`."},
+    },
+    openapi_extra={"requestBody": {"required": True, "content": {
+        _FORM: {"schema": AuthorizationResponseForm.model_json_schema()}}}},
+)
+async def presentation_response(
+    request_id: RequestId, request: Request, runtime: RuntimeDep, audit: AuditDep,
+    background: BackgroundTasks,
+) -> JSONResponse:
+    """The `response_uri` (public): the wallet's Authorization Response by `direct_post`.
+
+    The first answer that carries the request's `state` before it expires spends the
+    request's nonce, whatever it holds: any later answer is `nonce_replayed`. A wallet's error
+    response (`error=access_denied`, say) is recorded as a failed verdict and answered 200."""
+    form = await _read_form(request)
+    if form is None:
+        answer_status, body = 400, {
+            "error": "invalid_request", "code": "malformed_response",
+            "error_description": f"The body must be a {_FORM} form, each parameter once.",
+        }
+    else:
+        answer = await runtime.presentations.answer(request_id, form)
+        answer_status, body = answer.status, answer.body
+        if answer.outcome is not None and answer.client is not None:
+            # A verification like POST /v1/verify's, on the relying party's behalf; written
+            # after the response, as there. Issuer, type and codes; never a claim.
+            outcome = answer.outcome
+            background.add_task(
+                audit, AuditAction.CREDENTIAL_VERIFIED, client=answer.client,
+                result=["valid"] if outcome.valid else [f.reason.value
+                                                        for f in outcome.failures],
+                issuer=outcome.issuer, vct=outcome.vct,
+            )
+    return JSONResponse(body, status_code=answer_status, headers=NO_STORE)

@@ -1,0 +1,233 @@
+"""``thiqa wallet``: a wallet for testers, speaking OpenID4VCI to any issuer (Thiqa or not).
+
+It keeps its keys and credentials in one file (``./var/wallet.json`` unless ``--wallet``),
+mode 0600: a test wallet's keys, not a citizen's. Every credential gets a new key.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..wallet import display
+from ..wallet import openid4vp as vp
+from ..wallet.openid4vci import accept, new_http
+from ..wallet.qr import decode_png, looks_like_png
+from ..wallet.status import credential_status
+from ..wallet.store import StoredCredential, Wallet, WalletError
+
+__all__ = ["DEFAULT_WALLET", "WalletOption", "open_wallet", "wallet_app"]
+
+DEFAULT_WALLET = Path("var/wallet.json")
+
+wallet_app = typer.Typer(
+    help="A test wallet: receive credentials over OpenID4VCI, list them, check their status, "
+    "present them over OpenID4VP.",
+    no_args_is_help=True,
+)
+console = Console()
+err = Console(stderr=True)
+
+WalletOption = Annotated[Path, typer.Option(
+    "--wallet", help="The wallet file (created on first use, mode 0600).",
+)]
+
+
+def open_wallet(path: Path) -> Wallet:
+    try:
+        return Wallet.open(path)
+    except WalletError as exc:
+        _fail(exc)
+
+
+def _fail(exc: Exception) -> NoReturn:
+    err.print(f"[red]wallet:[/red] {exc}", markup=True, highlight=False)
+    raise typer.Exit(1)
+
+
+def _date(seconds: object) -> str:
+    if not isinstance(seconds, int | float):
+        return "-"
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d")
+
+
+def _get(wallet: Wallet, credential_id: str) -> StoredCredential:
+    try:
+        return wallet.get(credential_id)
+    except WalletError as exc:
+        _fail(exc)
+
+
+@wallet_app.command("accept")
+def accept_offer(
+    offer: Annotated[str, typer.Argument(
+        help="openid-credential-offer://... URI, an https offer URL, or a PNG of the QR code.",
+    )],
+    pin: Annotated[str | None, typer.Option(
+        "--pin", help="The transaction code the issuer gave you apart from the QR code.",
+    )] = None,
+    wallet_path: WalletOption = DEFAULT_WALLET,
+) -> None:
+    """Receive a credential: fetch the offer and the issuer's metadata, redeem the code, prove
+    a new key, and keep the credential once its signature checks out against the issuer's
+    published keys."""
+    wallet = open_wallet(wallet_path)
+    candidate = Path(offer)
+    try:
+        if "://" not in offer and candidate.is_file():
+            if not looks_like_png(candidate):
+                raise WalletError(f"{offer} is not a PNG image")
+            offer = decode_png(candidate)
+        with new_http() as http:
+            stored = accept(offer, wallet=wallet, http=http, pin=pin)
+    except WalletError as exc:
+        _fail(exc)
+    claims = display.claims_of(stored)
+    latin, arabic = display.names(claims)
+    console.print(f"Received credential [bold]{stored.id}[/bold] from {stored.issuer}",
+                  highlight=False)
+    console.print(f"  type     {stored.vct}", highlight=False, markup=False)
+    if latin or arabic:
+        console.print(f"  holder   {latin}  {arabic}", highlight=False, markup=False)
+    console.print(f"  expires  {_date(stored.payload().get('exp'))}", highlight=False)
+    console.print(f"  bound to a new key {stored.key_id}; wallet {wallet.path}",
+                  highlight=False, markup=False)
+
+
+@wallet_app.command("list")
+def list_credentials(wallet_path: WalletOption = DEFAULT_WALLET) -> None:
+    """The credentials in the wallet, with the holder's name in Latin and Arabic script."""
+    wallet = open_wallet(wallet_path)
+    credentials = wallet.credentials()
+    if not credentials:
+        console.print(f"No credentials in {wallet.path}: thiqa wallet accept OFFER")
+        return
+    table = Table("id", "name", "الاسم", "issuer", "type", "expires")
+    for stored in credentials:
+        try:
+            latin, arabic = display.names(display.claims_of(stored))
+        except WalletError:
+            latin, arabic = "(unreadable)", ""
+        table.add_row(stored.id, latin, arabic, stored.issuer, stored.vct,
+                      _date(stored.payload().get("exp")))
+    console.print(table)
+
+
+@wallet_app.command("show")
+def show_credential(
+    credential_id: Annotated[str, typer.Argument(help="Its id (or a unique prefix).")],
+    lang: Annotated[str, typer.Option(help="Language of the labels: en, fr or ar.")] = "en",
+    wallet_path: WalletOption = DEFAULT_WALLET,
+) -> None:
+    """Every claim of one credential with its label (from the type's metadata), the issuer,
+    the type and the validity."""
+    wallet = open_wallet(wallet_path)
+    stored = _get(wallet, credential_id)
+    try:
+        claims = display.claims_of(stored)
+    except WalletError as exc:
+        _fail(exc)
+    with new_http(timeout=5) as http:
+        labels = display.type_labels(stored.vct, http)
+    payload = stored.payload()
+    console.print(f"Credential [bold]{stored.id}[/bold]", highlight=False)
+    for name, value in (("issuer", stored.issuer), ("type", stored.vct),
+                        ("issued", _date(payload.get("iat"))),
+                        ("expires", _date(payload.get("exp"))),
+                        ("received", _date(stored.received_at)),
+                        ("key", stored.key_id)):
+        console.print(f"  {name:<9}{value}", highlight=False, markup=False)
+    columns = ["claim", "label"] + (["التسمية"] if lang != "ar" else []) + ["value"]
+    table = Table(*columns)
+    # In the order the type's metadata lists its claims (digests are sorted, so the
+    # credential's own order says nothing).
+    order = {path: i for i, path in enumerate(labels)}
+    rows = sorted(display.claim_rows(claims), key=lambda row: order.get(row[0], len(order)))
+    for path, value in rows:
+        row = [".".join(str(p) for p in path), display.labels_for(path, labels, lang)]
+        if lang != "ar":
+            row.append(display.labels_for(path, labels, "ar"))
+        row.append(str(value))
+        table.add_row(*row)
+    console.print(table)
+
+
+@wallet_app.command("status")
+def show_status(
+    credential_id: Annotated[str, typer.Argument(help="Its id (or a unique prefix).")],
+    wallet_path: WalletOption = DEFAULT_WALLET,
+) -> None:
+    """Fetch the credential's status list, verify it with the issuer's published keys, and
+    say whether the credential is valid, suspended or revoked."""
+    wallet = open_wallet(wallet_path)
+    stored = _get(wallet, credential_id)
+    try:
+        with new_http() as http:
+            status = credential_status(stored, http)
+    except WalletError as exc:
+        _fail(exc)
+    colour = {"valid": "green", "suspended": "yellow", "revoked": "red"}.get(status, "white")
+    console.print(f"{stored.id}: [{colour}]{status}[/{colour}]", highlight=False)
+
+
+def _printable(text: str) -> str:
+    # A verifier's text goes to a terminal: no escape sequences, no line tricks.
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
+@wallet_app.command("present")
+def present_credential(
+    request: Annotated[str, typer.Argument(
+        help="openid4vp://... URI, an https request URI, or a PNG of the QR code.",
+    )],
+    claims: Annotated[str | None, typer.Option(
+        "--claims", help="Disclose these instead of what was asked, e.g. "
+        "given_name,place_of_birth.locality (to test a verifier's checks).",
+    )] = None,
+    credential_id: Annotated[str | None, typer.Option(
+        "--credential", help="Present this credential (id or unique prefix) instead of the "
+        "newest one that matches.",
+    )] = None,
+    wallet_path: WalletOption = DEFAULT_WALLET,
+) -> None:
+    """Answer a presentation request (OpenID4VP 1.0): fetch it, show who asks and why, and
+    send a presentation disclosing exactly the requested claims, bound to the verifier's
+    nonce and client id, by direct_post. Exits 1 if the verifier refuses it."""
+    wallet = open_wallet(wallet_path)
+    candidate = Path(request)
+    try:
+        if "://" not in request and candidate.is_file():
+            if not looks_like_png(candidate):
+                raise WalletError(f"{request} is not a PNG image")
+            request = decode_png(candidate)
+        chosen = vp.parse_claims(claims) if claims is not None else None
+        with new_http() as http:
+            result = vp.present(request, wallet=wallet, claims=chosen,
+                                credential_id=credential_id, http=http)
+    except WalletError as exc:
+        _fail(exc)
+    asked = result.request
+    who = asked.client_name or asked.client_id
+    console.print(f"Request from {_printable(who)} ({_printable(asked.client_id)})",
+                  highlight=False, markup=False)
+    if asked.purpose:
+        console.print(f"  purpose    {_printable(asked.purpose)}", highlight=False,
+                      markup=False)
+    console.print(f"  asks for   {_printable(vp.describe(asked.paths))}", highlight=False,
+                  markup=False)
+    console.print(f"Presented {result.credential_id}, disclosing "
+                  f"{_printable(vp.describe(result.disclosed))}", highlight=False, markup=False)
+    if result.accepted:
+        console.print("[green]Accepted[/green] by the verifier.")
+        return
+    codes = [e.get("code") for e in result.body.get("errors") or [] if isinstance(e, dict)]
+    code = result.body.get("code") or result.body.get("error") or "refused"
+    detail = f" ({', '.join(str(c) for c in codes)})" if codes else ""
+    err.print(f"[red]Refused[/red] (HTTP {result.status}): "
+              f"{_printable(str(code))}{_printable(detail)}", highlight=False)
+    raise typer.Exit(1)

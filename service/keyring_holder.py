@@ -1,0 +1,154 @@
+"""The key ring of a running server, following ``keys/`` without a restart.
+
+``thiqa keys rotate`` and ``thiqa keys revoke`` run in another process and change
+``keyring.json``. Each server process (every worker on its own) re-reads the index at most
+once a second, on the request path: one small read, compared byte for byte with the last one,
+so the check costs no Redis round trip and does not depend on file-time granularity. Only a
+changed index is parsed, and only keys new to this process are decrypted. A pending key's
+activation time is applied at the same check, so every process switches keys at the same
+second without anyone rewriting the file.
+
+A change is therefore seen at most ``CHECK_INTERVAL`` seconds after the command wrote it. An
+index that cannot be loaded (a bad hand edit, a key written with another passphrase) leaves
+the last good ring in use, logged once per bad version: refusing every request would turn a
+typo into an outage, and the ``thiqa keys`` commands never write such an index.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Final
+
+from .core.verify import TrustedIssuer
+from .keyring import INDEX, KeyRing, KeyRingError, StoredRing, load_or_create, read_ring
+
+__all__ = ["CHECK_INTERVAL", "KeyRingHolder", "LiveTrust"]
+
+#: Seconds between two looks at ``keyring.json``: a revocation reaches every process within
+#: this, and the request path pays for one file read per interval, not per request.
+CHECK_INTERVAL: Final = 1.0
+
+log = logging.getLogger("thiqa.keys")
+
+
+class KeyRingHolder:
+    """The current :class:`KeyRing` of ``keys_dir``; :meth:`current` is cheap enough to call
+    on every request."""
+
+    def __init__(
+        self,
+        keys_dir: Path,
+        *,
+        alg: str = "ES256",
+        passphrase: bytes | None = None,
+        interval: float = CHECK_INTERVAL,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._dir = keys_dir
+        self._passphrase = passphrase
+        self._interval = interval
+        self._clock = clock
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        first = load_or_create(keys_dir, alg=alg, passphrase=passphrase)  # creates if empty
+        self._data = (keys_dir / INDEX).read_bytes()
+        self._bad: bytes | None = None
+        # Parse the bytes just read: the file may have changed since load_or_create read it.
+        self._stored: StoredRing = read_ring(keys_dir, passphrase, index=self._data,
+                                             known=first.keys)
+        self._view: KeyRing = self._stored.at(int(clock()))
+        self._next_check = monotonic() + interval
+
+    def current(self) -> KeyRing:
+        if self._monotonic() >= self._next_check and self._lock.acquire(blocking=False):
+            # Another thread already checking: it will publish the result; use the last view.
+            try:
+                self._check()
+            finally:
+                self._lock.release()
+        return self._view
+
+    def refresh(self) -> KeyRing:
+        """Check now, whatever the interval (tests, and an operator's signal handler)."""
+        with self._lock:
+            self._check()
+        return self._view
+
+    def _check(self) -> None:
+        self._next_check = self._monotonic() + self._interval
+        try:
+            data = (self._dir / INDEX).read_bytes()
+        except OSError as exc:
+            if self._bad != b"":
+                log.error("cannot read %s (%s); keeping the key ring in use", INDEX, exc.strerror)
+                self._bad = b""
+            data = self._data
+        else:
+            if self._bad == b"":
+                self._bad = None  # readable again: a later failure is worth a new line
+        changed = False
+        if data != self._data and data != self._bad:
+            try:
+                stored = read_ring(self._dir, self._passphrase, index=data,
+                                   known=self._stored.private)
+            except KeyRingError as exc:
+                log.error("%s changed but cannot be loaded (%s); keeping the key ring in use",
+                          INDEX, exc)
+                self._bad = data
+            else:
+                self._stored, self._data, self._bad, changed = stored, data, None, True
+        now = int(self._clock())
+        pending_due = self._view.next_change is not None and now >= self._view.next_change
+        if changed or pending_due:
+            before = self._view.active.kid
+            self._view = self._stored.at(now)
+            log.info("key ring reloaded: signing key %s (was %s), %d published, %d revoked",
+                     self._view.active.kid, before, len(self._view.keys),
+                     len(self._view.revoked))
+
+
+class LiveTrust(Mapping[str, TrustedIssuer]):
+    """The verifier's trust map: other issuers as loaded at start, and this issuer with the
+    keys of the current ring (revoked ones named, so they fail as ``key_revoked``)."""
+
+    def __init__(
+        self,
+        others: Mapping[str, TrustedIssuer],
+        *,
+        own: str,
+        types: frozenset[str],
+        keys: KeyRingHolder,
+    ) -> None:
+        self._others = dict(others)
+        self._own = own
+        self._types = types
+        self._keys = keys
+        self._ring: KeyRing | None = None
+        self._table: dict[str, TrustedIssuer] = {}
+
+    def _current(self) -> dict[str, TrustedIssuer]:
+        ring = self._keys.current()
+        if ring is not self._ring:  # rebuilt only when the ring changed
+            table = dict(self._others)
+            table[self._own] = TrustedIssuer(
+                identifier=self._own,
+                keys=ring.verification_keys(),
+                types=self._types,
+                revoked_kids=ring.revoked,
+            )
+            self._table, self._ring = table, ring
+        return self._table
+
+    def __getitem__(self, issuer: str) -> TrustedIssuer:
+        return self._current()[issuer]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._current())
+
+    def __len__(self) -> int:
+        return len(self._current())

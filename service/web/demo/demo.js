@@ -1,0 +1,1162 @@
+// Thiqa demo page: an issuer console, a verifier console and a browser wallet, in one ES
+// module with no dependencies. Everything talks to the Thiqa server that served this page,
+// through its public API, exactly as any other client would:
+//
+// * the consoles call /v1/... with the API key the tester typed (kept in sessionStorage of
+//   this tab, sent only to this origin: the page's CSP allows connections to 'self' only);
+// * the wallet runs OpenID4VCI (pre-authorized code) and OpenID4VP (direct_post) itself, with
+//   a WebCrypto P-256 key made per credential; its private key is not extractable and lives
+//   in IndexedDB, which can store a CryptoKey without ever exposing it.
+//
+// The verifier learns its verdict by long-polling GET /v1/presentation-requests/{id}?wait=N
+// with fetch: the server also offers an event stream, but EventSource cannot send the
+// Authorization header the API key needs, and putting the key in a URL would leak it into
+// logs. A long-poll answers the moment the wallet's presentation is judged, so it is as live.
+
+const PRE_AUTH = "urn:ietf:params:oauth:grant-type:pre-authorized_code";
+const LANGS = ["ar", "fr", "en"];
+const KEY_STORAGE = "thiqa-demo-api-key";
+const LANG_STORAGE = "thiqa-demo-lang";
+const WAIT_SECONDS = 25;
+const DEFAULT_ASK = ["given_name", "given_name#ar", "family_name", "family_name#ar"];
+
+// Every UI string, by language. Claim labels are not here: they come from the credential
+// type's own metadata (GET {vct}), as a wallet or verifier in the field would read them.
+const STRINGS = {
+  en: {
+    pageTitle: "Thiqa — trusted verification demo",
+    pageHeading: "Trusted verification demo",
+    skip: "Skip to the demo",
+    intro: "Issue a national identity credential to a synthetic citizen, keep it in the " +
+      "browser wallet, and verify it, all against this Thiqa server.",
+    language: "Language",
+    apiKey: "API key",
+    apiKeyHint: "Kept in this tab only and sent only to this Thiqa server. Needs the scopes " +
+      "issue, revoke and verify.",
+    issuerHeading: "Issuer console",
+    issuerNote: "The issuing authority offers a credential; the citizen collects it with a " +
+      "wallet.",
+    citizen: "Citizen (synthetic)",
+    withPin: "Protect the offer with a PIN",
+    createOffer: "Create the offer",
+    offerHeading: "Credential offer",
+    offerQrAlt: "QR code of the credential offer",
+    offerUri: "Offer link",
+    pin: "PIN",
+    pinNote: "Give the PIN to the citizen apart from the QR code.",
+    openInWallet: "Open in the browser wallet",
+    offerCreated: "Offer created. Waiting for the wallet to collect the credential…",
+    offerIssued: "The wallet has collected the credential.",
+    offerGone: "The offer expired or was withdrawn: make a new one.",
+    offerFailed: "Signing failed after the wallet's request: make a new offer.",
+    issuedHeading: "Issued credential",
+    credentialId: "Credential id",
+    status: "Status",
+    suspend: "Suspend",
+    reinstate: "Reinstate",
+    revoke: "Revoke",
+    refresh: "Refresh",
+    status_valid: "Active",
+    status_suspended: "Suspended",
+    status_revoked: "Revoked",
+    statusNow: "The credential is now: {status}.",
+    walletHeading: "Browser wallet",
+    walletNote: "A test wallet in this page: its keys are made here (WebCrypto, P-256) and " +
+      "never leave the browser.",
+    receiveHeading: "Receive a credential",
+    walletOffer: "Credential offer link",
+    walletPin: "PIN (if the offer has one)",
+    accept: "Accept the offer",
+    myCredentials: "Credentials in the wallet",
+    noCredentials: "No credential yet.",
+    forget: "Empty the wallet",
+    walletEmptied: "The wallet is empty.",
+    validUntil: "Valid until {date}",
+    received: "Credential received and stored in the wallet.",
+    needPin: "This offer is protected by a PIN: type it in.",
+    badOffer: "This is not a credential offer link.",
+    presentHeading: "Answer a verifier",
+    walletRequest: "Presentation request link",
+    openRequest: "Open the request",
+    badRequest: "This is not a presentation request this wallet can answer.",
+    noMatching: "The wallet holds no credential of the requested type.",
+    chooseClaims: "Choose what to share",
+    verifierName: "Verifier",
+    purpose: "Purpose",
+    share: "Share",
+    decline: "Decline",
+    presented: "Presentation sent; the verifier accepted it.",
+    presentedRefused: "Presentation sent; the verifier did not accept it ({codes}).",
+    declined: "You declined the request.",
+    verifierHeading: "Verifier console",
+    verifierNote: "A government app asks the citizen's wallet for some claims and receives " +
+      "Thiqa's verdict.",
+    askFor: "Claims to ask for",
+    purposeDefault: "Check your identity for the social benefits office",
+    createRequest: "Create the request",
+    requestHeading: "Presentation request",
+    requestQrAlt: "QR code of the presentation request",
+    requestUri: "Request link",
+    requestCreated: "Request created. Waiting for the wallet…",
+    verdictHeading: "Verdict",
+    waiting: "Waiting for the wallet's answer…",
+    valid: "Valid",
+    invalid: "Not valid",
+    expired: "The request expired without an answer.",
+    credentialStatus: "Credential status",
+    receivedClaims: "Received claims",
+    claim: "Claim",
+    value: "Value",
+    footer: "Demonstration only: synthetic citizens, test wallet. Operators turn this page " +
+      "off in production (THIQA_DEMO_UI=false).",
+    needApiKey: "Type an API key first.",
+    needClaims: "Choose at least one claim.",
+    refused: "Thiqa refused: {detail}",
+    networkError: "The server could not be reached.",
+    noCrypto: "This browser offers no WebCrypto here (use https, or http://localhost): the " +
+      "wallet cannot make keys.",
+    originWarning: "Open this page at {url}: credentials and requests name that address, " +
+      "and this page may only talk to its own.",
+    noCitizens: "This server has no seeds/citizens.json: there is no synthetic citizen to " +
+      "pick.",
+  },
+  fr: {
+    pageTitle: "Thiqa — démonstration de vérification de confiance",
+    pageHeading: "Démonstration de vérification de confiance",
+    skip: "Aller à la démonstration",
+    intro: "Délivrez une attestation d'identité nationale à un citoyen fictif, gardez-la " +
+      "dans le portefeuille du navigateur et vérifiez-la, auprès de ce serveur Thiqa.",
+    language: "Langue",
+    apiKey: "Clé d'API",
+    apiKeyHint: "Conservée dans cet onglet seulement et envoyée uniquement à ce serveur " +
+      "Thiqa. Portées nécessaires : issue, revoke et verify.",
+    issuerHeading: "Console de l'émetteur",
+    issuerNote: "L'autorité émettrice propose une attestation ; le citoyen la récupère avec " +
+      "un portefeuille.",
+    citizen: "Citoyen (fictif)",
+    withPin: "Protéger l'offre par un code PIN",
+    createOffer: "Créer l'offre",
+    offerHeading: "Offre d'attestation",
+    offerQrAlt: "Code QR de l'offre d'attestation",
+    offerUri: "Lien de l'offre",
+    pin: "Code PIN",
+    pinNote: "Remettez le code PIN au citoyen séparément du code QR.",
+    openInWallet: "Ouvrir dans le portefeuille du navigateur",
+    offerCreated: "Offre créée. En attente de la récupération par le portefeuille…",
+    offerIssued: "Le portefeuille a récupéré l'attestation.",
+    offerGone: "L'offre a expiré ou a été retirée : créez-en une nouvelle.",
+    offerFailed: "La signature a échoué après la demande du portefeuille : créez une " +
+      "nouvelle offre.",
+    issuedHeading: "Attestation délivrée",
+    credentialId: "Identifiant de l'attestation",
+    status: "Statut",
+    suspend: "Suspendre",
+    reinstate: "Rétablir",
+    revoke: "Révoquer",
+    refresh: "Actualiser",
+    status_valid: "Active",
+    status_suspended: "Suspendue",
+    status_revoked: "Révoquée",
+    statusNow: "L'attestation est maintenant : {status}.",
+    walletHeading: "Portefeuille du navigateur",
+    walletNote: "Un portefeuille de test dans cette page : ses clés sont créées ici " +
+      "(WebCrypto, P-256) et ne quittent jamais le navigateur.",
+    receiveHeading: "Recevoir une attestation",
+    walletOffer: "Lien de l'offre d'attestation",
+    walletPin: "Code PIN (si l'offre en a un)",
+    accept: "Accepter l'offre",
+    myCredentials: "Attestations dans le portefeuille",
+    noCredentials: "Aucune attestation pour l'instant.",
+    forget: "Vider le portefeuille",
+    walletEmptied: "Le portefeuille est vide.",
+    validUntil: "Valable jusqu'au {date}",
+    received: "Attestation reçue et rangée dans le portefeuille.",
+    needPin: "Cette offre est protégée par un code PIN : saisissez-le.",
+    badOffer: "Ce n'est pas un lien d'offre d'attestation.",
+    presentHeading: "Répondre à un vérificateur",
+    walletRequest: "Lien de la demande de présentation",
+    openRequest: "Ouvrir la demande",
+    badRequest: "Ce n'est pas une demande de présentation à laquelle ce portefeuille sait " +
+      "répondre.",
+    noMatching: "Le portefeuille ne contient aucune attestation du type demandé.",
+    chooseClaims: "Choisissez ce que vous partagez",
+    verifierName: "Vérificateur",
+    purpose: "Finalité",
+    share: "Partager",
+    decline: "Refuser",
+    presented: "Présentation envoyée ; le vérificateur l'a acceptée.",
+    presentedRefused: "Présentation envoyée ; le vérificateur ne l'a pas acceptée ({codes}).",
+    declined: "Vous avez refusé la demande.",
+    verifierHeading: "Console du vérificateur",
+    verifierNote: "Une application publique demande quelques données au portefeuille du " +
+      "citoyen et reçoit le verdict de Thiqa.",
+    askFor: "Données demandées",
+    purposeDefault: "Vérifier votre identité pour le bureau des aides sociales",
+    createRequest: "Créer la demande",
+    requestHeading: "Demande de présentation",
+    requestQrAlt: "Code QR de la demande de présentation",
+    requestUri: "Lien de la demande",
+    requestCreated: "Demande créée. En attente du portefeuille…",
+    verdictHeading: "Verdict",
+    waiting: "En attente de la réponse du portefeuille…",
+    valid: "Valide",
+    invalid: "Non valide",
+    expired: "La demande a expiré sans réponse.",
+    credentialStatus: "Statut de l'attestation",
+    receivedClaims: "Données reçues",
+    claim: "Donnée",
+    value: "Valeur",
+    footer: "Démonstration uniquement : citoyens fictifs, portefeuille de test. Les " +
+      "opérateurs désactivent cette page en production (THIQA_DEMO_UI=false).",
+    needApiKey: "Saisissez d'abord une clé d'API.",
+    needClaims: "Choisissez au moins une donnée.",
+    refused: "Refus de Thiqa : {detail}",
+    networkError: "Le serveur est injoignable.",
+    noCrypto: "Ce navigateur n'offre pas WebCrypto ici (utilisez https ou " +
+      "http://localhost) : le portefeuille ne peut pas créer de clés.",
+    originWarning: "Ouvrez cette page à l'adresse {url} : attestations et demandes portent " +
+      "cette adresse, et la page ne peut parler qu'à la sienne.",
+    noCitizens: "Ce serveur n'a pas de seeds/citizens.json : aucun citoyen fictif à choisir.",
+  },
+  ar: {
+    pageTitle: "ثقة — عرض توضيحي للتحقق الموثوق",
+    pageHeading: "عرض توضيحي للتحقق الموثوق",
+    skip: "الانتقال إلى العرض التوضيحي",
+    intro: "أصدِر وثيقة هوية وطنية لمواطن افتراضي، واحفظها في محفظة المتصفح، ثم تحقّق " +
+      "منها، كل ذلك عبر خادم ثقة هذا.",
+    language: "اللغة",
+    apiKey: "مفتاح الواجهة البرمجية",
+    apiKeyHint: "يُحفظ في هذه النافذة فقط ولا يُرسَل إلا إلى خادم ثقة هذا. يلزمه النطاقات " +
+      "issue وrevoke وverify.",
+    issuerHeading: "منصة الجهة المُصدِرة",
+    issuerNote: "تعرض الجهة المُصدِرة وثيقة، ويستلمها المواطن بمحفظته.",
+    citizen: "المواطن (افتراضي)",
+    withPin: "حماية العرض برمز سري",
+    createOffer: "إنشاء العرض",
+    offerHeading: "عرض الوثيقة",
+    offerQrAlt: "رمز QR لعرض الوثيقة",
+    offerUri: "رابط العرض",
+    pin: "الرمز السري",
+    pinNote: "سلِّم الرمز السري للمواطن بمعزل عن رمز QR.",
+    openInWallet: "فتح في محفظة المتصفح",
+    offerCreated: "أُنشئ العرض. في انتظار استلام المحفظة للوثيقة…",
+    offerIssued: "استلمت المحفظة الوثيقة.",
+    offerGone: "انتهت صلاحية العرض أو سُحب: أنشئ عرضًا جديدًا.",
+    offerFailed: "فشل التوقيع بعد طلب المحفظة: أنشئ عرضًا جديدًا.",
+    issuedHeading: "الوثيقة الصادرة",
+    credentialId: "معرّف الوثيقة",
+    status: "الحالة",
+    suspend: "تعليق",
+    reinstate: "إعادة التفعيل",
+    revoke: "إلغاء",
+    refresh: "تحديث",
+    status_valid: "سارية",
+    status_suspended: "معلّقة",
+    status_revoked: "ملغاة",
+    statusNow: "حالة الوثيقة الآن: {status}.",
+    walletHeading: "محفظة المتصفح",
+    walletNote: "محفظة تجريبية داخل هذه الصفحة: تُنشأ مفاتيحها هنا (WebCrypto، P-256) ولا " +
+      "تغادر المتصفح أبدًا.",
+    receiveHeading: "استلام وثيقة",
+    walletOffer: "رابط عرض الوثيقة",
+    walletPin: "الرمز السري (إن وُجد)",
+    accept: "قبول العرض",
+    myCredentials: "الوثائق في المحفظة",
+    noCredentials: "لا توجد وثيقة بعد.",
+    forget: "إفراغ المحفظة",
+    walletEmptied: "أُفرغت المحفظة.",
+    validUntil: "صالحة حتى {date}",
+    received: "استُلمت الوثيقة وحُفظت في المحفظة.",
+    needPin: "هذا العرض محمي برمز سري: أدخله.",
+    badOffer: "هذا ليس رابط عرض وثيقة.",
+    presentHeading: "الرد على جهة التحقق",
+    walletRequest: "رابط طلب العرض",
+    openRequest: "فتح الطلب",
+    badRequest: "هذا ليس طلب عرض تستطيع هذه المحفظة الرد عليه.",
+    noMatching: "لا تحمل المحفظة وثيقة من النوع المطلوب.",
+    chooseClaims: "اختر ما تشاركه",
+    verifierName: "جهة التحقق",
+    purpose: "الغرض",
+    share: "مشاركة",
+    decline: "رفض",
+    presented: "أُرسل العرض وقبلته جهة التحقق.",
+    presentedRefused: "أُرسل العرض ولم تقبله جهة التحقق ({codes}).",
+    declined: "رفضتَ الطلب.",
+    verifierHeading: "منصة جهة التحقق",
+    verifierNote: "يطلب تطبيق حكومي من محفظة المواطن بعض المعطيات ويتلقى حكم ثقة.",
+    askFor: "المعطيات المطلوبة",
+    purposeDefault: "التحقق من هويتك لدى مكتب الدعم الاجتماعي",
+    createRequest: "إنشاء الطلب",
+    requestHeading: "طلب العرض",
+    requestQrAlt: "رمز QR لطلب العرض",
+    requestUri: "رابط الطلب",
+    requestCreated: "أُنشئ الطلب. في انتظار المحفظة…",
+    verdictHeading: "الحكم",
+    waiting: "في انتظار رد المحفظة…",
+    valid: "صالح",
+    invalid: "غير صالح",
+    expired: "انتهت صلاحية الطلب دون رد.",
+    credentialStatus: "حالة الوثيقة",
+    receivedClaims: "المعطيات المستلمة",
+    claim: "المعطى",
+    value: "القيمة",
+    footer: "للعرض التوضيحي فقط: مواطنون افتراضيون ومحفظة تجريبية. يُعطّل المشغّلون هذه " +
+      "الصفحة في بيئة الإنتاج (THIQA_DEMO_UI=false).",
+    needApiKey: "أدخل مفتاح الواجهة البرمجية أولًا.",
+    needClaims: "اختر معطى واحدًا على الأقل.",
+    refused: "رفضت ثقة: {detail}",
+    networkError: "تعذّر الاتصال بالخادم.",
+    noCrypto: "لا يتيح هذا المتصفح WebCrypto هنا (استعمل https أو http://localhost): لا " +
+      "تستطيع المحفظة إنشاء مفاتيح.",
+    originWarning: "افتح هذه الصفحة على العنوان {url}: الوثائق والطلبات تحمل هذا العنوان، " +
+      "ولا تتصل الصفحة إلا بعنوانها.",
+    noCitizens: "لا يوجد على هذا الخادم الملف seeds/citizens.json: لا مواطن افتراضي للاختيار.",
+  },
+};
+
+// ---------------------------------------------------------------------------------------
+// Small helpers
+
+const $ = (id) => document.getElementById(id);
+const ROOT = new URL("../", location.href); // the API, wherever a proxy mounts Thiqa
+const utf8 = new TextEncoder();
+
+let lang = "en";
+
+function t(key, vars = {}) {
+  const text = STRINGS[lang][key] ?? STRINGS.en[key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (_, name) => String(vars[name] ?? ""));
+}
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name === "dataset") Object.assign(node.dataset, value);
+    else if (name in node && typeof value !== "string") node[name] = value;
+    else node.setAttribute(name, value === true ? "" : value);
+  }
+  node.append(...children.filter((c) => c !== null && c !== undefined));
+  return node;
+}
+
+/** A message that re-renders in the new language when the language changes. */
+function say(where, key, vars = {}, error = false) {
+  const node = $(where);
+  node.thiqaMessage = key ? { key, vars, error } : null;
+  renderMessage(node);
+}
+
+function renderMessage(node) {
+  const message = node.thiqaMessage;
+  node.textContent = message ? t(message.key, message.vars) : "";
+  node.classList.toggle("error", Boolean(message?.error));
+}
+
+class UserError extends Error {
+  constructor(key, vars = {}) {
+    super(key);
+    this.key = key;
+    this.vars = vars;
+  }
+}
+
+class ApiError extends Error {
+  constructor(status, body) {
+    super(`HTTP ${status}`);
+    this.status = status;
+    this.body = body ?? {};
+  }
+
+  get detail() {
+    const b = this.body;
+    const code = b.code || b.error || `HTTP ${this.status}`;
+    const text = b.detail || b.error_description || b.title || "";
+    return text ? `${text} (${code})` : code;
+  }
+}
+
+function report(where, err) {
+  if (err instanceof UserError) say(where, err.key, err.vars, true);
+  else if (err instanceof ApiError) say(where, "refused", { detail: err.detail }, true);
+  else if (err instanceof TypeError) say(where, "networkError", {}, true);
+  else if (err?.name !== "AbortError") say(where, "refused", { detail: String(err) }, true);
+}
+
+/** Run an action from a button: busy while it runs, errors shown where the button is. */
+async function act(button, where, action) {
+  button.disabled = true;
+  button.setAttribute("aria-busy", "true");
+  try {
+    await action();
+  } catch (err) {
+    report(where, err);
+  } finally {
+    button.disabled = false;
+    button.removeAttribute("aria-busy");
+    syncStatusButtons();
+  }
+}
+
+function b64url(bytes) {
+  let text = "";
+  for (const byte of bytes) text += String.fromCharCode(byte);
+  return btoa(text).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+function unb64url(text) {
+  const b64 = text.replace(/-/g, "+").replace(/_/g, "/");
+  const bin = atob(b64 + "===".slice((b64.length + 3) % 4));
+  return Uint8Array.from(bin, (c) => c.charCodeAt(0));
+}
+
+const b64urlJson = (value) => b64url(utf8.encode(JSON.stringify(value)));
+const unb64urlJson = (text) => JSON.parse(new TextDecoder().decode(unb64url(text)));
+
+async function sha256(text) {
+  return b64url(new Uint8Array(await crypto.subtle.digest("SHA-256", utf8.encode(text))));
+}
+
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+const samePath = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
+const isPrefix = (prefix, path) =>
+  prefix.length <= path.length && prefix.every((x, i) => x === path[i]);
+const pathKey = (path) => path.join(".");
+
+function sameOrigin(url) {
+  return new URL(url, location.href).origin === location.origin;
+}
+
+async function readBody(response) {
+  const text = await response.text();
+  if (!text) return {};
+  try {
+    return JSON.parse(text);
+  } catch {
+    return { detail: text.slice(0, 200) };
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// The API, for the two consoles
+
+function apiKey() {
+  const key = $("api-key").value.trim();
+  if (!key) throw new UserError("needApiKey");
+  return key;
+}
+
+async function api(path, { method = "GET", body, signal } = {}) {
+  const headers = { Authorization: `Bearer ${apiKey()}`, Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(new URL(path, ROOT), {
+    method, headers, signal, body: body === undefined ? undefined : JSON.stringify(body),
+    cache: "no-store", credentials: "omit",
+  });
+  const answer = await readBody(response);
+  if (!response.ok) throw new ApiError(response.status, answer);
+  return answer;
+}
+
+/** A wallet-side request: no API key, only to this origin. */
+async function wfetch(url, init = {}) {
+  if (!sameOrigin(url)) throw new UserError("originWarning", { url: `${new URL(url).origin}/demo/` });
+  const response = await fetch(url, { cache: "no-store", credentials: "omit", ...init });
+  return response;
+}
+
+async function wjson(url, init = {}) {
+  const response = await wfetch(url, init);
+  const body = await readBody(response);
+  if (!response.ok) throw new ApiError(response.status, body);
+  return body;
+}
+
+const svgImage = (svg) => `data:image/svg+xml;charset=utf-8,${encodeURIComponent(svg)}`;
+
+// ---------------------------------------------------------------------------------------
+// Page data: where the server lives, the synthetic citizens, the type metadata
+
+const page = { config: null, citizens: [], typeMetadata: null };
+
+function labelFor(path) {
+  const claim = page.typeMetadata?.claims?.find((c) => samePath(c.path, path));
+  const display = claim?.display ?? [];
+  const shown = display.find((d) => d.locale === lang) ?? display.find((d) => d.locale === "en");
+  return shown?.label ?? pathKey(path);
+}
+
+function typeName() {
+  const display = page.typeMetadata?.display ?? [];
+  return (display.find((d) => d.locale === lang) ?? display[0])?.name ?? "";
+}
+
+function fullNames(claims) {
+  const latin = [claims.given_name, claims.family_name].filter(Boolean).join(" ");
+  const arabic = [claims["given_name#ar"], claims["family_name#ar"]].filter(Boolean).join(" ");
+  return [latin, arabic].filter(Boolean);
+}
+
+function formatDate(seconds) {
+  const locale = { ar: "ar-MA", fr: "fr-MA", en: "en-GB" }[lang];
+  return new Intl.DateTimeFormat(locale, { dateStyle: "long" }).format(new Date(seconds * 1000));
+}
+
+// ---------------------------------------------------------------------------------------
+// Issuer console
+
+const issuer = { offerId: null, credentialId: null, status: null, watch: 0 };
+
+function renderCitizens() {
+  const select = $("citizen");
+  const chosen = select.value;
+  select.replaceChildren(...page.citizens.map((c, i) => {
+    // First-strong isolates keep each script's own direction inside one option.
+    const text = fullNames(c).map((n) => `\u2068${n}\u2069`).join(" — ");
+    return el("option", { value: String(i) }, `${text} (${c.national_id})`);
+  }));
+  if (chosen) select.value = chosen;
+}
+
+async function createOffer() {
+  const citizen = page.citizens[Number($("citizen").value)];
+  if (!citizen) throw new UserError("noCitizens");
+  const withPin = $("with-pin").checked;
+  const offer = await api("v1/credential-offers", {
+    method: "POST", body: { claims: citizen, tx_code: withPin },
+  });
+  issuer.offerId = offer.offer_id;
+  issuer.credentialId = null;
+  issuer.status = null;
+  renderCredentialStatus();
+  $("offer-qr").src = svgImage(offer.qr_svg);
+  $("offer-uri").value = offer.offer_uri;
+  $("offer-pin").value = offer.tx_code ?? "";
+  $("offer-pin-box").hidden = !offer.tx_code;
+  $("offer").hidden = false;
+  $("issued").hidden = true;
+  say("issuer-message", "offerCreated");
+  followOffer(offer.offer_id);
+}
+
+/** Poll the offer until the wallet has the credential, to learn the credential's id. */
+async function followOffer(offerId) {
+  const watch = ++issuer.watch;
+  while (watch === issuer.watch) {
+    let info;
+    try {
+      info = await api(`v1/credential-offers/${encodeURIComponent(offerId)}`);
+    } catch (err) {
+      if (watch !== issuer.watch) return;
+      if (err instanceof ApiError && err.status === 404) say("issuer-message", "offerGone", {}, true);
+      else report("issuer-message", err);
+      return;
+    }
+    if (watch !== issuer.watch) return;
+    if (info.status === "issued" && info.credential_id) {
+      issuer.credentialId = info.credential_id;
+      $("credential-id").textContent = info.credential_id;
+      $("issued").hidden = false;
+      say("issuer-message", "offerIssued");
+      await refreshStatus();
+      return;
+    }
+    if (info.status === "failed") {
+      say("issuer-message", "offerFailed", {}, true);
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 700));
+  }
+}
+
+/** Offer only the status changes that can succeed: revoking is final. */
+function syncStatusButtons() {
+  const status = issuer.status;
+  $("suspend").disabled = status !== "valid";
+  $("reinstate").disabled = status !== "suspended";
+  $("revoke").disabled = status === "revoked" || !status;
+}
+
+function renderCredentialStatus() {
+  syncStatusButtons();
+  const out = $("credential-status");
+  out.dataset.status = issuer.status ?? "";
+  out.className = issuer.status ? `status-${issuer.status}` : "";
+  out.textContent = issuer.status ? t(`status_${issuer.status}`) : "";
+}
+
+async function refreshStatus() {
+  const info = await api(`v1/credentials/${encodeURIComponent(issuer.credentialId)}`);
+  issuer.status = info.status;
+  renderCredentialStatus();
+}
+
+async function changeStatus(action) {
+  const info = await api(
+    `v1/credentials/${encodeURIComponent(issuer.credentialId)}/${action}`, { method: "POST" },
+  );
+  issuer.status = info.status;
+  renderCredentialStatus();
+  say("issuer-message", "statusNow", { status: t(`status_${info.status}`) });
+}
+
+// ---------------------------------------------------------------------------------------
+// The wallet's store: IndexedDB, because it can hold a non-extractable CryptoKey
+
+const DB_NAME = "thiqa-demo-wallet";
+
+function openDb() {
+  return new Promise((resolve, reject) => {
+    const request = indexedDB.open(DB_NAME, 1);
+    request.onupgradeneeded = () => request.result.createObjectStore("credentials", {
+      keyPath: "id",
+    });
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+}
+
+async function dbDo(mode, work) {
+  const db = await openDb();
+  try {
+    return await new Promise((resolve, reject) => {
+      const tx = db.transaction("credentials", mode);
+      const request = work(tx.objectStore("credentials"));
+      tx.oncomplete = () => resolve(request?.result);
+      tx.onerror = () => reject(tx.error);
+      tx.onabort = () => reject(tx.error);
+    });
+  } finally {
+    db.close();
+  }
+}
+
+const storedCredentials = () => dbDo("readonly", (s) => s.getAll());
+
+/**
+ * Read an SD-JWT (issuance or presentation form, without a KB-JWT): the issuer's payload,
+ * the claims with every disclosure applied, and each disclosure with the path it discloses.
+ * A real wallet would also check the issuer's signature; this one trusts the server that
+ * served it, which is the issuer.
+ */
+async function parseSdJwt(sdJwt) {
+  const [jwt, ...rest] = sdJwt.split("~");
+  const payload = unb64urlJson(jwt.split(".")[1]);
+  const byDigest = new Map();
+  for (const raw of rest.filter(Boolean)) {
+    byDigest.set(await sha256(raw), { raw, value: unb64urlJson(raw) });
+  }
+  const entries = [];
+  const walk = (value, path) => {
+    if (Array.isArray(value)) {
+      return value.flatMap((item, i) => {
+        if (item && typeof item === "object" && Object.keys(item).length === 1 && "..." in item) {
+          const found = byDigest.get(item["..."]);
+          if (!found) return [];
+          entries.push({ raw: found.raw, path: [...path, i] });
+          return [walk(found.value[1], [...path, i])];
+        }
+        return [walk(item, [...path, i])];
+      });
+    }
+    if (!value || typeof value !== "object") return value;
+    const out = {};
+    for (const [name, member] of Object.entries(value)) {
+      if (name !== "_sd" && name !== "_sd_alg") out[name] = walk(member, [...path, name]);
+    }
+    for (const digest of value._sd ?? []) {
+      const found = byDigest.get(digest);
+      if (!found) continue;
+      const [, name, member] = found.value;
+      entries.push({ raw: found.raw, path: [...path, name] });
+      out[name] = walk(member, [...path, name]);
+    }
+    return out;
+  };
+  const claims = walk(payload, []);
+  return { jwt, payload, claims, entries };
+}
+
+/** The personal claims of a credential as [path, value] leaves, envelope claims left out. */
+function personalLeaves(claims, path = []) {
+  const envelope = new Set(["iss", "iat", "nbf", "exp", "vct", "vct#integrity", "cnf",
+    "status", "sub"]);
+  const out = [];
+  for (const [name, value] of Object.entries(claims)) {
+    if (path.length === 0 && envelope.has(name)) continue;
+    if (value && typeof value === "object" && !Array.isArray(value)) {
+      out.push(...personalLeaves(value, [...path, name]));
+    } else {
+      out.push([[...path, name], value]);
+    }
+  }
+  return out;
+}
+
+const parsedCache = new Map();
+
+async function walletCredentials() {
+  const records = await storedCredentials();
+  for (const record of records) {
+    if (!parsedCache.has(record.id)) parsedCache.set(record.id, await parseSdJwt(record.credential));
+  }
+  records.sort((a, b) => b.receivedAt - a.receivedAt);
+  return records.map((record) => ({ record, parsed: parsedCache.get(record.id) }));
+}
+
+async function renderWallet() {
+  const list = $("wallet-credentials");
+  const items = await walletCredentials();
+  if (!items.length) {
+    list.replaceChildren(el("li", { class: "empty" }, t("noCredentials")));
+    return;
+  }
+  list.replaceChildren(...items.map(({ record, parsed }) => {
+    // Each name isolated in its own direction, joined by a separator outside both.
+    const names = fullNames(parsed.claims).flatMap((n, i) => [i ? " · " : null, el("bdi", {}, n)]);
+    return el("li", { dataset: { credential: record.id } },
+      el("div", { class: "meta" }, typeName()),
+      el("div", { class: "names" }, ...names),
+      el("div", {}, `${labelFor(["national_id"])}: `, el("bdi", {}, parsed.claims.national_id ?? "")),
+      parsed.payload.exp
+        ? el("div", { class: "meta" }, t("validUntil", { date: formatDate(parsed.payload.exp) }))
+        : null);
+  }));
+}
+
+// ---------------------------------------------------------------------------------------
+// Wallet: OpenID4VCI, pre-authorized code flow
+
+async function signJwt(header, payload, privateKey) {
+  const input = `${b64urlJson(header)}.${b64urlJson(payload)}`;
+  // WebCrypto's ECDSA signature is already r || s (IEEE P1363), which is what JWS wants.
+  const signature = await crypto.subtle.sign(
+    { name: "ECDSA", hash: "SHA-256" }, privateKey, utf8.encode(input),
+  );
+  return `${input}.${b64url(new Uint8Array(signature))}`;
+}
+
+function wellKnown(identifier, name) {
+  const url = new URL(identifier);
+  return new URL(`/.well-known/${name}${url.pathname.replace(/\/$/, "")}`, url.origin).href;
+}
+
+async function readOffer(link) {
+  const query = link.trim().replace(/^openid-credential-offer:\/\/[^?]*\?/, "");
+  if (query === link.trim()) throw new UserError("badOffer");
+  const params = new URLSearchParams(query);
+  if (params.has("credential_offer")) return JSON.parse(params.get("credential_offer"));
+  const reference = params.get("credential_offer_uri");
+  if (!reference) throw new UserError("badOffer");
+  return wjson(reference);
+}
+
+async function acceptOffer() {
+  if (!crypto.subtle) throw new UserError("noCrypto");
+  const offer = await readOffer($("wallet-offer").value);
+  const grant = offer.grants?.[PRE_AUTH];
+  if (!grant) throw new UserError("badOffer");
+  const issuerId = offer.credential_issuer;
+  const metadata = await wjson(wellKnown(issuerId, "openid-credential-issuer"));
+  const server = metadata.authorization_servers?.[0] ?? issuerId;
+  const oauth = await wjson(wellKnown(server, "oauth-authorization-server"));
+
+  const form = new URLSearchParams({
+    grant_type: PRE_AUTH, "pre-authorized_code": grant["pre-authorized_code"],
+  });
+  if (grant.tx_code) {
+    const pin = $("wallet-pin").value.trim();
+    if (!pin) throw new UserError("needPin");
+    form.set("tx_code", pin);
+  }
+  const token = await wjson(oauth.token_endpoint, {
+    method: "POST", body: form,
+    headers: { "Content-Type": "application/x-www-form-urlencoded" },
+  });
+  const { c_nonce: nonce } = await wjson(metadata.nonce_endpoint, { method: "POST" });
+
+  // One key per credential, so two presentations of two credentials cannot be linked by key.
+  // The private half is not extractable; the public half always is.
+  const keys = await crypto.subtle.generateKey(
+    { name: "ECDSA", namedCurve: "P-256" }, false, ["sign"],
+  );
+  const { kty, crv, x, y } = await crypto.subtle.exportKey("jwk", keys.publicKey);
+  const proof = await signJwt(
+    { alg: "ES256", typ: "openid4vci-proof+jwt", jwk: { kty, crv, x, y } },
+    { aud: issuerId, iat: nowSeconds(), nonce },
+    keys.privateKey,
+  );
+  const configurationId = offer.credential_configuration_ids[0];
+  const answer = await wjson(metadata.credential_endpoint, {
+    method: "POST",
+    headers: {
+      Authorization: `${token.token_type || "Bearer"} ${token.access_token}`,
+      "Content-Type": "application/json",
+    },
+    body: JSON.stringify({
+      credential_configuration_id: configurationId, proofs: { jwt: [proof] },
+    }),
+  });
+  const credential = answer.credentials?.[0]?.credential;
+  if (typeof credential !== "string") throw new UserError("badOffer");
+  const parsed = await parseSdJwt(credential);
+  const record = {
+    id: crypto.randomUUID(),
+    credential,
+    privateKey: keys.privateKey,
+    issuer: issuerId,
+    vct: parsed.payload.vct,
+    receivedAt: Date.now(),
+  };
+  await dbDo("readwrite", (s) => s.put(record));
+  parsedCache.set(record.id, parsed);
+  $("wallet-offer").value = "";
+  $("wallet-pin").value = "";
+  await renderWallet();
+  say("wallet-message", "received");
+}
+
+// ---------------------------------------------------------------------------------------
+// Wallet: OpenID4VP, answering a request by direct_post
+
+const presenting = { request: null, item: null, requested: [] };
+
+function decodeRequestObject(text) {
+  const trimmed = text.trim();
+  if (trimmed.startsWith("{")) return JSON.parse(trimmed);
+  const parts = trimmed.split(".");
+  if (parts.length !== 3) throw new UserError("badRequest");
+  const header = unb64urlJson(parts[0]);
+  // Under the redirect_uri client identifier prefix a request object is unsigned (alg
+  // none): the protection is that the answer can only go to the response_uri that *is* the
+  // client id, checked below. A signed one would need a trust framework this wallet lacks.
+  if (header.alg !== "none") throw new UserError("badRequest");
+  return unb64urlJson(parts[1]);
+}
+
+async function openRequest() {
+  const link = $("wallet-request").value.trim();
+  const query = link.replace(/^openid4vp:\/\/[^?]*\?/, "");
+  if (query === link) throw new UserError("badRequest");
+  const params = new URLSearchParams(query);
+  let request;
+  if (params.get("request_uri")) {
+    const response = await wfetch(params.get("request_uri"));
+    if (!response.ok) throw new ApiError(response.status, await readBody(response));
+    request = decodeRequestObject(await response.text());
+  } else {
+    request = Object.fromEntries(params);
+    if (typeof request.dcql_query === "string") request.dcql_query = JSON.parse(request.dcql_query);
+  }
+  const clientId = request.client_id;
+  if (params.get("client_id") && params.get("client_id") !== clientId) {
+    throw new UserError("badRequest");
+  }
+  if (!clientId?.startsWith("redirect_uri:") ||
+      clientId !== `redirect_uri:${request.response_uri}` ||
+      request.response_mode !== "direct_post" || !sameOrigin(request.response_uri)) {
+    throw new UserError("badRequest");
+  }
+  const query0 = request.dcql_query?.credentials?.[0];
+  if (!query0 || query0.format !== "dc+sd-jwt") throw new UserError("badRequest");
+  const types = query0.meta?.vct_values ?? [];
+  const items = await walletCredentials();
+  const item = items.find(({ parsed }) => !types.length || types.includes(parsed.payload.vct));
+  if (!item) throw new UserError("noMatching");
+  presenting.request = request;
+  presenting.item = item;
+  presenting.requested = (query0.claims ?? []).map((c) => c.path);
+  presenting.chosen = null;
+  renderConsent();
+  $("wallet-consent").hidden = false;
+  say("wallet-message", null);
+  $("consent-claims").querySelector("input")?.focus();
+}
+
+function renderConsent() {
+  const { request, item, requested } = presenting;
+  if (!request) return;
+  const chosen = presenting.chosen ?? new Set(
+    personalLeaves(item.parsed.claims)
+      .map(([path]) => path)
+      .filter((path) => requested.some((r) => isPrefix(r, path)))
+      .map(pathKey),
+  );
+  const meta = request.client_metadata ?? {};
+  $("consent-verifier").textContent = meta.client_name || request.client_id;
+  $("consent-purpose").textContent = meta.purpose ?? "";
+  $("consent-claims").replaceChildren(...personalLeaves(item.parsed.claims).map(([path, value], i) => {
+    const id = `consent-${i}`;
+    const box = el("input", {
+      type: "checkbox", id, checked: chosen.has(pathKey(path)), dataset: { path: pathKey(path) },
+    });
+    box.addEventListener("change", () => {
+      presenting.chosen = new Set(
+        [...$("consent-claims").querySelectorAll("input:checked")].map((b) => b.dataset.path),
+      );
+    });
+    return el("li", { class: path.length > 1 ? "nested" : "" }, box,
+      el("label", { for: id }, `${labelFor(path)}: `, el("bdi", {}, String(value))));
+  }));
+}
+
+async function present(event) {
+  event.preventDefault();
+  const { request, item } = presenting;
+  const chosen = [...$("consent-claims").querySelectorAll("input:checked")]
+    .map((box) => box.dataset.path);
+  const paths = personalLeaves(item.parsed.claims).map(([path]) => path)
+    .filter((path) => chosen.includes(pathKey(path)));
+  // A disclosure goes along if it discloses a chosen claim, one of its parents (without the
+  // parent the verifier cannot reach the child's digest) or, for a chosen object, a member.
+  const disclosures = item.parsed.entries
+    .filter((entry) => paths.some((p) => isPrefix(entry.path, p) || isPrefix(p, entry.path)))
+    .map((entry) => entry.raw);
+  const presentation = `${item.parsed.jwt}~${disclosures.map((d) => `${d}~`).join("")}`;
+  const kbJwt = await signJwt(
+    { alg: "ES256", typ: "kb+jwt" },
+    {
+      iat: nowSeconds(), aud: request.client_id, nonce: request.nonce,
+      sd_hash: await sha256(presentation),
+    },
+    item.record.privateKey,
+  );
+  const queryId = request.dcql_query.credentials[0].id;
+  await answerVerifier({ vp_token: JSON.stringify({ [queryId]: [presentation + kbJwt] }) });
+}
+
+async function answerVerifier(fields) {
+  const { request } = presenting;
+  const form = new URLSearchParams(fields);
+  if (request.state) form.set("state", request.state);
+  const response = await wfetch(request.response_uri, {
+    method: "POST", body: form,
+    headers: { "Content-Type": "application/x-www-form-urlencoded" },
+  });
+  const body = await readBody(response);
+  presenting.request = null;
+  $("wallet-consent").hidden = true;
+  $("wallet-request").value = "";
+  if (fields.error) {
+    say("wallet-message", "declined");
+  } else if (response.ok) {
+    say("wallet-message", "presented");
+  } else if (body.code === "presentation_rejected") {
+    const codes = (body.errors ?? []).map((e) => e.code).join(", ");
+    say("wallet-message", "presentedRefused", { codes }, true);
+  } else {
+    throw new ApiError(response.status, body);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Verifier console
+
+const verifier = { requestId: null, view: null, abort: null };
+
+function renderVerifierClaims() {
+  const list = $("verifier-claims");
+  const checked = new Set(
+    list.children.length
+      ? [...list.querySelectorAll("input:checked")].map((b) => b.dataset.path)
+      : DEFAULT_ASK,
+  );
+  const claims = page.typeMetadata?.claims ?? [];
+  list.replaceChildren(...claims.map((claim, i) => {
+    const id = `ask-${i}`;
+    const key = pathKey(claim.path);
+    return el("li", { class: claim.path.length > 1 ? "nested" : "" },
+      el("input", {
+        type: "checkbox", id, checked: checked.has(key),
+        dataset: { path: key, pathJson: JSON.stringify(claim.path) },
+      }),
+      el("label", { for: id }, labelFor(claim.path)));
+  }));
+}
+
+async function createRequest() {
+  const boxes = [...$("verifier-claims").querySelectorAll("input:checked")];
+  if (!boxes.length) throw new UserError("needClaims");
+  const purpose = $("purpose").value.trim() || t("purposeDefault");
+  const created = await api("v1/presentation-requests", {
+    method: "POST",
+    body: {
+      vct: page.config.vct,
+      claims: boxes.map((b) => JSON.parse(b.dataset.pathJson)),
+      purpose,
+    },
+  });
+  verifier.abort?.abort();
+  verifier.requestId = created.request_id;
+  verifier.view = { request_id: created.request_id, state: "pending", verdict: null };
+  $("request-qr").src = svgImage(created.qr_svg);
+  $("request-uri").value = created.wallet_uri;
+  $("request").hidden = false;
+  renderVerdict();
+  say("verifier-message", "requestCreated");
+  watchRequest(created.request_id);
+}
+
+/** Long-poll until the request is final: answers the moment the verdict is in. */
+async function watchRequest(requestId) {
+  const abort = new AbortController();
+  verifier.abort = abort;
+  try {
+    for (;;) {
+      const view = await api(
+        `v1/presentation-requests/${encodeURIComponent(requestId)}?wait=${WAIT_SECONDS}`,
+        { signal: abort.signal },
+      );
+      if (abort.signal.aborted) return;
+      verifier.view = view;
+      renderVerdict();
+      if (view.state !== "pending") {
+        say("verifier-message", null);
+        return;
+      }
+    }
+  } catch (err) {
+    if (!abort.signal.aborted) report("verifier-message", err);
+  }
+}
+
+function renderVerdict() {
+  const box = $("verdict");
+  const view = verifier.view;
+  if (!view) {
+    box.hidden = true;
+    return;
+  }
+  box.hidden = false;
+  box.dataset.state = view.state;
+  const verdict = view.verdict;
+  const summary = $("verdict-summary");
+  const status = $("verdict-status");
+  const table = $("verdict-table");
+  if (!verdict) {
+    box.dataset.valid = "";
+    box.dataset.status = "";
+    summary.textContent = view.state === "expired" ? t("expired") : t("waiting");
+    status.textContent = "—";
+    $("verdict-errors").replaceChildren();
+    table.hidden = true;
+    return;
+  }
+  box.dataset.valid = String(verdict.valid);
+  box.dataset.status = verdict.credential_status ?? "";
+  summary.textContent = verdict.valid ? `✔ ${t("valid")}` : `✘ ${t("invalid")}`;
+  status.textContent = verdict.credential_status ? t(`status_${verdict.credential_status}`) : "—";
+  status.className = verdict.credential_status ? `status-${verdict.credential_status}` : "";
+  $("verdict-errors").replaceChildren(...(verdict.errors ?? []).map((e) =>
+    el("li", { dataset: { code: e.code } }, el("code", {}, e.code), e.message ? ` — ${e.message}` : "")));
+  const leaves = verdict.claims ? personalLeaves(verdict.claims) : [];
+  table.hidden = !leaves.length;
+  $("verdict-claims").replaceChildren(...leaves.map(([path, value]) =>
+    el("tr", { dataset: { path: pathKey(path) } },
+      el("th", { scope: "row" }, labelFor(path)),
+      el("td", {}, el("bdi", {}, typeof value === "string" ? value : JSON.stringify(value))))));
+}
+
+// ---------------------------------------------------------------------------------------
+// Language
+
+function applyLanguage(next) {
+  lang = LANGS.includes(next) ? next : "en";
+  sessionStorage.setItem(LANG_STORAGE, lang);
+  const root = document.documentElement;
+  root.lang = lang;
+  root.dir = lang === "ar" ? "rtl" : "ltr";
+  $("lang").value = lang;
+  for (const node of document.querySelectorAll("[data-i18n]")) {
+    node.textContent = t(node.dataset.i18n);
+  }
+  for (const node of document.querySelectorAll("[data-i18n-alt]")) {
+    node.alt = t(node.dataset.i18nAlt);
+  }
+  document.title = t("pageTitle");
+  const purpose = $("purpose");
+  const defaults = LANGS.map((l) => STRINGS[l].purposeDefault);
+  if (!purpose.value || defaults.includes(purpose.value)) purpose.value = t("purposeDefault");
+  for (const node of document.querySelectorAll(".message")) renderMessage(node);
+  renderNotices();
+  renderCitizens();
+  renderVerifierClaims();
+  renderCredentialStatus();
+  renderConsent();
+  renderVerdict();
+  return renderWallet();
+}
+
+const notices = new Set();
+
+function renderNotices() {
+  $("notices").replaceChildren(...[...notices].map((key) =>
+    el("p", {}, t(key, { url: new URL("demo/", `${page.config?.issuer ?? location.origin}/`) }))));
+}
+
+// ---------------------------------------------------------------------------------------
+// Start
+
+async function start() {
+  const key = $("api-key");
+  key.value = sessionStorage.getItem(KEY_STORAGE) ?? "";
+  key.addEventListener("input", () => sessionStorage.setItem(KEY_STORAGE, key.value.trim()));
+
+  const fromUrl = new URLSearchParams(location.search).get("lang");
+  const browser = (navigator.language || "en").slice(0, 2);
+  lang = [fromUrl, sessionStorage.getItem(LANG_STORAGE), browser].find((l) => LANGS.includes(l))
+    ?? "en";
+
+  const [config, seeds] = await Promise.all([
+    fetch("config.json", { cache: "no-store" }).then((r) => r.json()),
+    fetch("citizens.json", { cache: "no-store" }).then((r) => r.json()),
+  ]);
+  page.config = config;
+  page.citizens = seeds.citizens ?? [];
+  if (!page.citizens.length) notices.add("noCitizens");
+  if (new URL(config.issuer).origin !== location.origin) notices.add("originWarning");
+  if (!globalThis.crypto?.subtle) notices.add("noCrypto");
+  try {
+    // The labels a verifier shows are the ones the credential type publishes at its vct.
+    page.typeMetadata = await (await fetch(sameOrigin(config.vct)
+      ? config.vct : new URL(new URL(config.vct).pathname, ROOT))).json();
+  } catch {
+    page.typeMetadata = { claims: [] };
+  }
+
+  $("lang").addEventListener("change", (e) => applyLanguage(e.target.value));
+  const click = (id, where, action) =>
+    $(id).addEventListener("click", () => act($(id), where, action));
+  click("create-offer", "issuer-message", createOffer);
+  click("refresh-status", "issuer-message", refreshStatus);
+  for (const action of ["revoke", "suspend", "reinstate"]) {
+    click(action, "issuer-message", () => changeStatus(action));
+  }
+  $("send-to-wallet").addEventListener("click", () => {
+    $("wallet-offer").value = $("offer-uri").value;
+    $("wallet-pin").value = "";
+    // The PIN travels apart from the offer: the tester types it, as a citizen would.
+    ($("offer-pin-box").hidden ? $("wallet-accept") : $("wallet-pin")).focus();
+  });
+  click("wallet-accept", "wallet-message", acceptOffer);
+  click("wallet-open-request", "wallet-message", openRequest);
+  click("wallet-forget", "wallet-message", async () => {
+    await dbDo("readwrite", (s) => s.clear());
+    parsedCache.clear();
+    await renderWallet();
+    say("wallet-message", "walletEmptied");
+  });
+  $("wallet-consent").addEventListener("submit", (event) =>
+    act($("wallet-present"), "wallet-message", () => present(event)));
+  click("wallet-decline", "wallet-message", () => answerVerifier({ error: "access_denied" }));
+  click("create-request", "verifier-message", createRequest);
+  $("send-request-to-wallet").addEventListener("click", () => {
+    $("wallet-request").value = $("request-uri").value;
+    act($("wallet-open-request"), "wallet-message", openRequest);
+  });
+
+  await applyLanguage(lang);
+  document.body.dataset.ready = "true";
+}
+
+start().catch((err) => report("issuer-message", err));
