@@ -54,6 +54,10 @@ def _incoming_id(scope: Scope) -> str:
     return secrets.token_hex(16)
 
 
+#: Routes whose path parameter is a bearer secret (by-reference credential offers).
+_SECRET_PATHS = frozenset({"/credential-offers/{offer_id}"})
+
+
 def _route_of(scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "path", None)
@@ -85,7 +89,8 @@ class RequestObserver:
             self.metrics.observe_request(scope["method"], route, final_status, seconds)
             access_log.info("request", extra={
                 "method": scope["method"],
-                "path": scope["path"][:_MAX_LOGGED_PATH],
+                # An offer's id in its URL is as good as the offer itself: never logged.
+                "path": route if route in _SECRET_PATHS else scope["path"][:_MAX_LOGGED_PATH],
                 "route": route,
                 "status": final_status,
                 "duration_ms": round(seconds * 1000, 3),

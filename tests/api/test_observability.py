@@ -196,6 +196,25 @@ def test_one_json_access_line_per_request_with_id_client_and_timing(
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", access["time"])
 
 
+def test_an_offer_url_is_logged_by_its_template_never_its_id(
+    http: httpx.Client, anonymous: httpx.Client, citizen: dict[str, Any], log_lines: list[str]
+) -> None:
+    offer = http.post("/v1/credential-offers", json={"claims": citizen, "tx_code": False})
+    assert offer.status_code == 201
+    uri = offer.json()["credential_offer_uri"]
+    offer_id = uri.rsplit("/", 1)[1]
+    assert anonymous.get(uri).status_code == 200
+    fetched = [r for r in _records(log_lines, "thiqa.access")
+               if r["route"] == "/credential-offers/{offer_id}"]
+    assert len(fetched) == 1
+    assert fetched[0]["path"] == "/credential-offers/{offer_id}"
+    # The test's own httpx client logs the URL it fetched; the server must not.
+    server_lines = [line for line in log_lines
+                    if '"logger":"thiqa' in line or '"logger":"uvicorn' in line]
+    assert server_lines
+    assert not any(offer_id in line for line in server_lines)
+
+
 def test_an_unauthenticated_request_is_logged_without_a_client(
     anonymous: httpx.Client, log_lines: list[str]
 ) -> None:
