@@ -11,6 +11,7 @@ from .. import __version__
 from ..runtime import build_runtime, open_keyring
 from ..settings import Settings
 from ..store.connection import connect
+from .auditing import BackgroundWrites
 from .headers import SecurityHeaders, docs_paths, install_cors
 from .limits import BodySizeLimit
 from .metrics import Metrics, metrics_endpoint
@@ -47,6 +48,7 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
+            await app.state.background_writes.drain()
             await runtime.aclose()
 
     app = FastAPI(
@@ -74,6 +76,7 @@ def create_app(settings: Settings) -> FastAPI:
     # gets a request id, a log line, metrics and the security headers.
     install_cors(app, settings.cors_origin_list)
     app.state.metrics = Metrics()
+    app.state.background_writes = BackgroundWrites()
     app.add_middleware(RequestObserver, metrics=app.state.metrics)
     app.add_middleware(SecurityHeaders, docs=docs_paths(app),
                        demo=DEMO_PREFIX if settings.demo_ui else None)

@@ -8,6 +8,9 @@ caller is answered as usual, an error line is logged and
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Coroutine
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -17,13 +20,38 @@ from ..store.audit import AuditAction, AuditLog
 from .deps import RuntimeDep
 from .metrics import Metrics, metrics_of
 
-__all__ = ["AuditDep", "Auditor"]
+__all__ = ["AuditDep", "Auditor", "BackgroundWrites"]
+
+log = logging.getLogger("thiqa.audit")
+
+
+class BackgroundWrites:
+    """Audit writes that run after the answer, on their own tasks.
+
+    Not Starlette's BackgroundTasks: those run inside the request's ASGI call, so the next
+    request on the same keep-alive connection would wait for the write. The app's lifespan
+    drains what is still pending at shutdown.
+    """
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def spawn(self, write: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(write)
+        self._tasks.add(task)  # a task nobody references may be collected mid-flight
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
 class Auditor:
-    def __init__(self, log: AuditLog, metrics: Metrics, request_id: str | None) -> None:
+    def __init__(self, log: AuditLog, metrics: Metrics, request_id: str | None,
+                 writes: BackgroundWrites | None = None) -> None:
         self._log = log
         self._metrics = metrics
+        self._writes = writes
         # Taken when the request is handled: a background write must not depend on the
         # request context still being there.
         self._request_id = request_id
@@ -35,11 +63,18 @@ class Auditor:
         if not written:
             self._metrics.audit_failures.inc()
 
+    def soon(self, action: AuditAction, *, client: str, **fields: Any) -> None:
+        """Write the entry after the answer has gone (see :class:`BackgroundWrites`)."""
+        if self._writes is None:
+            raise RuntimeError("this Auditor has no background writer")
+        self._writes.spawn(self(action, client=client, **fields))
 
-def get_auditor(request: Request, runtime: RuntimeDep) -> Auditor:
+
+async def get_auditor(request: Request, runtime: RuntimeDep) -> Auditor:
     context = current_request.get()
     return Auditor(runtime.audit, metrics_of(request),
-                   context.request_id if context is not None else None)
+                   context.request_id if context is not None else None,
+                   request.app.state.background_writes)
 
 
 AuditDep = Annotated[Auditor, Depends(get_auditor)]

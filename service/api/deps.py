@@ -17,7 +17,8 @@ from ..store.clients import Client, Scope
 __all__ = ["RuntimeDep", "require_scope"]
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    # async: FastAPI runs a plain def dependency on a worker thread, a hop per request.
     return request.app.state.runtime
 
 

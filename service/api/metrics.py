@@ -69,11 +69,15 @@ class Metrics:
         return generate_latest(self.registry)
 
 
+async def metrics_dependency(request: Request) -> Metrics:
+    return metrics_of(request)
+
+
 def metrics_of(request: Request) -> Metrics:
     return request.app.state.metrics
 
 
-MetricsDep = Annotated[Metrics, Depends(metrics_of)]
+MetricsDep = Annotated[Metrics, Depends(metrics_dependency)]
 
 
 async def metrics_endpoint(metrics: MetricsDep) -> Response:

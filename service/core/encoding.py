@@ -30,7 +30,6 @@ __all__ = [
 MAX_JSON_DEPTH = 16
 
 _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-_B64URL_ALPHABET = frozenset(_ALPHABET)
 _B64_VALUE = {c: i for i, c in enumerate(_ALPHABET)}
 
 
@@ -47,7 +46,7 @@ def b64url_decode(text: str | bytes) -> bytes:
         raw = text.encode("ascii") if isinstance(text, str) else text
     except UnicodeEncodeError as exc:
         raise EncodingError("not base64url") from exc
-    if not _B64URL_ALPHABET.issuperset(raw):
+    if raw.translate(None, _ALPHABET):  # anything left is outside the alphabet
         raise EncodingError("not base64url")
     remainder = len(raw) % 4
     if remainder == 1:
@@ -108,17 +107,21 @@ def _finite_float(text: str) -> float:
     return value
 
 
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_reject_duplicates,
+    parse_constant=_reject_constant,
+    parse_float=_finite_float,
+)
+#: A lone surrogate can only arrive as a \u escape (strict UTF-8 refuses encoded ones).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+
+
 def json_loads(data: str | bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
     try:
         # UTF-8 only (RFC 8259 §8.1): json.loads(bytes) would also take UTF-16/32, a BOM and
         # encoded surrogates.
         text = data.decode("utf-8") if isinstance(data, bytes | bytearray) else data
-        value = json.loads(
-            text,
-            object_pairs_hook=_reject_duplicates,
-            parse_constant=_reject_constant,
-            parse_float=_finite_float,
-        )
+        value = _DECODER.decode(text)
     except RecursionError as exc:
         raise EncodingError("JSON nested too deeply") from exc
     except EncodingError:
@@ -126,7 +129,11 @@ def json_loads(data: str | bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
     except (UnicodeDecodeError, ValueError) as exc:
         # ValueError beyond JSONDecodeError: int() of more than 4300 digits.
         raise EncodingError("not JSON") from exc
-    _check_tree(value, max_depth)
+    # The tree walk is only needed when the text could hold what it looks for: most tokens
+    # have fewer brackets than the depth limit and no surrogate escape, and skip it.
+    if (text.count("{") + text.count("[") > max_depth
+            or _SURROGATE_ESCAPE.search(text) is not None):
+        _check_tree(value, max_depth)
     return value
 
 

@@ -223,8 +223,7 @@ def parse_public_jwk(jwk: Any, *, kid: str | None = None) -> VerificationKey:
         raise JWKError("JWK use is not sig")
     if key_ops is not None and (not isinstance(key_ops, list) or "verify" not in key_ops):
         raise JWKError("JWK key_ops do not include verify")
-    thumbprint = jwk_thumbprint(jwk)
-    return VerificationKey(kid=kid if kid is not None else thumbprint, alg=alg, key=key)
+    return VerificationKey(kid=kid if kid is not None else jwk_thumbprint(jwk), alg=alg, key=key)
 
 
 def _coordinate(jwk: dict[str, Any], name: str, size: int) -> bytes:

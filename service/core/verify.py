@@ -326,7 +326,7 @@ def _check_key_binding(
     if jwk is None:
         return [Failure.of(Reason.INVALID_KEY_BINDING, "credential has no holder key")]
     try:
-        holder_key = parse_public_jwk(jwk)
+        holder_key = parse_public_jwk(jwk, kid="cnf")  # no thumbprint needed here
         token = jws.parse(
             parts.kb_jwt, typ=frozenset({KB_TYP}), failure=Reason.INVALID_KEY_BINDING
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends
+from fastapi import APIRouter, Depends
 
 from ...store.audit import AuditAction
 from ...store.clients import Client, Scope
@@ -33,7 +33,6 @@ async def verify(
     client: Annotated[Client, Depends(require_scope(Scope.VERIFY))],
     audit: AuditDep,
     metrics: MetricsDep,
-    background: BackgroundTasks,
 ) -> VerifyResponse:
     """Verify an SD-JWT VC presentation: signature, disclosures, validity period, the
     holder's key binding and the credential's status, in that order.
@@ -51,8 +50,8 @@ async def verify(
     # the entry is lost (an error is logged and counted); the verdict itself never depends
     # on it, and a status Redis cannot read still fails closed. Issuer and type only, and
     # only once the signature held; never a claim.
-    background.add_task(
-        audit, AuditAction.CREDENTIAL_VERIFIED, client=client.name,
+    audit.soon(
+        AuditAction.CREDENTIAL_VERIFIED, client=client.name,
         result=["valid"] if verdict.valid else [f.reason.value for f in verdict.failures],
         issuer=verdict.issuer, vct=verdict.vct,
     )
