@@ -8,6 +8,7 @@ Every step states what it expects; the demo exits 0 only if every step behaved.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import secrets
 import tempfile
@@ -18,24 +19,29 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import segno
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
 from .core import holder
 from .core.encoding import b64url_decode, b64url_encode, json_dumps
-from .core.keys import generate_signing_key, public_jwk
 from .runtime import load_keyring
 from .server import BackgroundServer, free_port
 from .settings import Settings
 from .store.clients import ClientStore, Scope
 from .store.connection import KeySpace, connect
 from .store.embedded import EmbeddedRedis
+from .wallet.openid4vci import accept
+from .wallet.openid4vp import build_vp_token, present, submit
+from .wallet.store import Wallet, WalletError
 
 __all__ = ["find_seeds", "load_citizens", "run_demo"]
 
 VERIFIER_AUDIENCE = "https://services.example.ma/social-benefits"
 SHOWN_CLAIMS = ("given_name", "given_name#ar", "family_name", "family_name#ar")
+#: What the verifying app asks for: names in both scripts and the city of birth in Arabic.
+REQUESTED = [[name] for name in SHOWN_CLAIMS] + [["place_of_birth", "locality#ar"]]
 
 
 def find_seeds() -> Path:
@@ -111,17 +117,18 @@ def run_demo(console: Console, *, citizen: int | None = None, keep: Path | None 
     citizens = load_citizens()
     person = citizens[citizen if citizen is not None else secrets.randbelow(len(citizens))]
     console.print(Panel.fit(
-        "[bold]Thiqa (ثقة) demo[/bold]: an issuer signs a national identity credential, the "
-        "citizen's wallet shows only some claims to a verifier, bound to its nonce, then the "
-        "issuer suspends, reinstates and revokes it.",
+        "[bold]Thiqa (ثقة) demo[/bold]: an issuer offers a national identity credential to a "
+        "citizen's wallet (OpenID4VCI), a verifying app asks for some claims (OpenID4VP) and "
+        "receives only those, then the issuer suspends, reinstates and revokes it.",
     ))
     with _environment(keep) as settings:
         load_keyring(settings)  # first start: generates the issuer key
         api_key = asyncio.run(_create_client(settings))
+        wallet = Wallet.open(settings.data_dir / "wallet.json")
         with BackgroundServer(settings) as server, httpx.Client(
             base_url=server.url, headers={"Authorization": f"Bearer {api_key}"}, timeout=10
         ) as http:
-            _walk(steps, console, http, person)
+            _walk(steps, console, http, person, wallet)
     if steps.failed:
         console.print(Panel("\n".join(steps.failed), title="[red]Steps that misbehaved",
                             border_style="red"))
@@ -141,89 +148,118 @@ def _verdict_table(body: dict[str, Any]) -> Table:
     return table
 
 
-def _walk(steps: _Steps, console: Console, http: httpx.Client, person: dict[str, Any]) -> None:
-    steps.title("The issuer publishes its public key")
+def _walk(steps: _Steps, console: Console, http: httpx.Client, person: dict[str, Any],
+          wallet: Wallet) -> None:
+    steps.title("The issuer publishes its keys and what it issues")
     meta = http.get("/.well-known/jwt-vc-issuer").json()
     kid = meta["jwks"]["keys"][0]["kid"]
     console.print(f"issuer [bold]{meta['issuer']}[/bold], key id [cyan]{kid}[/cyan]")
+    issuer_meta = http.get("/.well-known/openid-credential-issuer").json()
+    console.print("OpenID4VCI credential configurations: "
+                  + ", ".join(issuer_meta["credential_configurations_supported"]))
     steps.expect(len(meta["jwks"]["keys"]) >= 1 and "d" not in meta["jwks"]["keys"][0],
                  "issuer metadata lists public keys only")
 
-    steps.title("The citizen's wallet makes a key pair")
-    wallet_key = generate_signing_key("ES256")
-    console.print(f"wallet key thumbprint [cyan]{wallet_key.kid}[/cyan] (stays on the device)")
-
-    steps.title("The issuing app asks Thiqa for a credential")
+    steps.title("The issuing app makes a credential offer for a citizen (OpenID4VCI)")
     console.print(f"citizen: {person['given_name']} {person['family_name']} — "
                   f"{person['given_name#ar']} {person['family_name#ar']}")
-    issued = http.post("/v1/credentials", json={
-        "claims": person, "holder_jwk": public_jwk(wallet_key.key),
-    })
-    steps.expect(issued.status_code == 201, f"credential issued (HTTP {issued.status_code})")
-    if issued.status_code != 201:
+    answer = http.post("/v1/credential-offers", json={"claims": person, "tx_code": True})
+    steps.expect(answer.status_code == 201, f"offer created (HTTP {answer.status_code})")
+    if answer.status_code != 201:
         return
-    body = issued.json()
-    credential, credential_id = body["credential"], body["credential_id"]
-    payload = _payload(credential)
-    entry = body["status"]["status_list"]
-    console.print(f"credential id [cyan]{credential_id}[/cyan]; status list entry "
-                  f"{entry['idx']} of {entry['uri']}")
-    console.print(f"{len(credential)} characters; {credential.count('~') - 1} disclosures; "
-                  f"in the clear only: {', '.join(k for k in payload if k != '_sd')}")
+    offer = answer.json()
+    console.print(f"offer link {offer['offer_uri']}")
+    console.print(f"PIN, sent to the citizen by another channel: [bold]{offer['tx_code']}[/bold]")
+    console.print(_terminal_qr(offer["offer_uri"]), highlight=False)
+
+    steps.title("The citizen's wallet scans the offer; a mistyped PIN is refused")
+    wrong = "0" * len(offer["tx_code"]) if offer["tx_code"] != "0" * len(offer["tx_code"]) \
+        else "1" * len(offer["tx_code"])
+    try:
+        accept(offer["offer_uri"], wallet=wallet, http=http, pin=wrong)
+        steps.expect(False, "a wrong PIN must be refused")
+    except WalletError as refused:
+        steps.expect("invalid_grant" in str(refused), f"wrong PIN refused ({refused})")
+    stored = accept(offer["offer_uri"], wallet=wallet, http=http, pin=offer["tx_code"])
+    console.print(f"wallet holds credential [cyan]{stored.id}[/cyan] of type {stored.vct}, "
+                  "bound to a key made for it alone")
+    payload = stored.payload()
+    console.print(f"{len(stored.credential)} characters; in the clear only: "
+                  f"{', '.join(k for k in payload if k != '_sd')}")
     steps.expect(not any(name in payload for name in person),
                  "no personal claim is readable without its disclosure")
+    info = http.get(f"/v1/credential-offers/{offer['offer_id']}").json()
+    credential_id = info.get("credential_id")
+    steps.expect(info.get("status") == "issued" and bool(credential_id),
+                 "the issuing app sees the offer redeemed, with the credential's id")
+    if not credential_id:
+        return
 
-    steps.title("A verifying app asks the citizen for their name, with a fresh nonce")
-    nonce = secrets.token_urlsafe(16)
-    console.print(f"nonce [cyan]{nonce}[/cyan], audience {VERIFIER_AUDIENCE}")
+    def ask(claims: list[list[str]], purpose: str) -> dict[str, Any]:
+        created = http.post("/v1/presentation-requests", json={
+            "claims": claims, "purpose": purpose}).json()
+        return created
 
-    def presentation(chosen: tuple[str, ...] = SHOWN_CLAIMS) -> str:
-        return holder.present(credential, chosen, holder_key=wallet_key, nonce=nonce,
-                              audience=VERIFIER_AUDIENCE, now=int(time.time()))
+    def answer_request(created: dict[str, Any], disclose: tuple[tuple[str, ...], ...] | None
+                       ) -> tuple[Any, dict[str, Any]]:
+        result = present(created["wallet_uri"], wallet=wallet, http=http, claims=disclose)
+        verdict = http.get(f"/v1/presentation-requests/{created['request_id']}",
+                           params={"wait": 5}).json()
+        body = verdict.get("verdict") or {}
+        console.print(_verdict_table(body))
+        return result, body
 
-    def verify(text: str, *, with_nonce: str | None = None) -> dict[str, Any]:
-        answer = http.post("/v1/verify", json={
-            "credential": text, "nonce": with_nonce or nonce, "audience": VERIFIER_AUDIENCE,
-        })
-        result = answer.json()
-        console.print(_verdict_table(result))
-        return result
+    steps.title("A verifying app asks for the citizen's name and city of birth (OpenID4VP)")
+    created = ask(REQUESTED, "Proof of identity for a social benefits application")
+    console.print(f"request {created['request_id']}, nonce [cyan]{created['nonce']}[/cyan]")
+    console.print(_terminal_qr(created["wallet_uri"]), highlight=False)
 
-    steps.title("The wallet discloses only the names, signed for that nonce; Thiqa verifies")
-    console.print(f"disclosed: {', '.join(SHOWN_CLAIMS)}; kept back: birthdate, national_id, "
-                  "place_of_birth, sex, nationality")
-    result = verify(presentation())
-    steps.expect(result["valid"] is True, "the credential is valid")
-    steps.expect(set(result["claims"] or {}) == set(SHOWN_CLAIMS),
-                 "the verifier received exactly the disclosed claims")
+    steps.title("The wallet answers; it also discloses the birth date, which was not asked")
+    disclosed = (*(tuple(path) for path in REQUESTED), ("birthdate",))
+    result, body = answer_request(created, disclosed)
+    steps.expect(result.accepted and body.get("valid") is True, "the credential is valid")
+    steps.expect(_paths(body.get("claims") or {}) == {tuple(p) for p in REQUESTED},
+                 "the verifier received exactly what it asked for: the birth date was dropped")
 
-    steps.title("Someone replays that presentation to a different verifier session")
-    result = verify(presentation(), with_nonce=secrets.token_urlsafe(16))
-    steps.expect(not result["valid"] and _codes(result) == {"nonce_mismatch"},
-                 "rejected: nonce_mismatch")
+    steps.title("Someone replays that answer")
+    vp_token = build_vp_token(wallet, wallet.get(stored.id), result.request, disclosed)
+    status, refused = submit(http, result.request, vp_token)
+    steps.expect(status == 400 and refused.get("code") == "nonce_replayed",
+                 "rejected: nonce_replayed")
 
     steps.title("The issuer suspends the credential, then reinstates it")
-    answer = http.post(f"/v1/credentials/{credential_id}/suspend").json()
-    steps.expect(answer.get("status") == "suspended", "suspended")
-    result = verify(presentation())
-    steps.expect(_codes(result) == {"suspended"}, "the next verification says suspended")
-    answer = http.post(f"/v1/credentials/{credential_id}/reinstate").json()
-    steps.expect(answer.get("status") == "valid", "reinstated")
-    result = verify(presentation())
-    steps.expect(result["valid"] is True, "valid again")
+    changed = http.post(f"/v1/credentials/{credential_id}/suspend").json()
+    steps.expect(changed.get("status") == "suspended", "suspended")
+    _, body = answer_request(ask(REQUESTED, "Second check"), None)
+    steps.expect(_codes(body) == {"suspended"}, "the next presentation says suspended")
+    changed = http.post(f"/v1/credentials/{credential_id}/reinstate").json()
+    steps.expect(changed.get("status") == "valid", "reinstated")
+    _, body = answer_request(ask(REQUESTED, "Third check"), None)
+    steps.expect(body.get("valid") is True, "valid again")
 
     steps.title("The issuer revokes the credential")
-    answer = http.post(f"/v1/credentials/{credential_id}/revoke").json()
-    steps.expect(answer.get("status") == "revoked", "revoked")
-    result = verify(presentation())
-    steps.expect(not result["valid"] and _codes(result) == {"revoked"},
-                 "the very next verification says revoked")
+    changed = http.post(f"/v1/credentials/{credential_id}/revoke").json()
+    steps.expect(changed.get("status") == "revoked", "revoked")
+    _, body = answer_request(ask(REQUESTED, "Fourth check"), None)
+    steps.expect(not body.get("valid") and _codes(body) == {"revoked"},
+                 "the very next presentation says revoked")
     again = http.post(f"/v1/credentials/{credential_id}/reinstate")
     steps.expect(again.status_code == 409, "a revoked credential cannot be reinstated (409)")
 
+    def verify(text: str) -> dict[str, Any]:
+        answer = http.post("/v1/verify", json={
+            "credential": text, "nonce": "demo-nonce", "audience": VERIFIER_AUDIENCE})
+        body = answer.json()
+        console.print(_verdict_table(body))
+        return body
+
+    def presentation() -> str:
+        return holder.present(stored.credential, SHOWN_CLAIMS,
+                              holder_key=wallet.key(stored.key_id), nonce="demo-nonce",
+                              audience=VERIFIER_AUDIENCE, now=int(time.time()))
+
     steps.title("A forger changes the citizen's name in a disclosure")
-    forged = _tamper_disclosure(presentation())
-    result = verify(forged)
+    result = verify(_tamper_disclosure(presentation()))
     steps.expect(not result["valid"] and "invalid_disclosure" in _codes(result),
                  "rejected: invalid_disclosure")
     steps.title("A forger extends the expiry date in the signed part")
@@ -235,6 +271,23 @@ def _walk(steps: _Steps, console: Console, http: httpx.Client, person: dict[str,
     result = verify(f"{header}.{edited}.{signature}~{rest}")
     steps.expect(not result["valid"] and _codes(result) == {"invalid_signature"},
                  "rejected: invalid_signature")
+
+
+def _terminal_qr(text: str) -> str:
+    """The QR code as text a terminal shows, for a phone wallet to scan."""
+    buffer = io.StringIO()
+    segno.make(text, error="m").terminal(out=buffer, compact=True, border=2)
+    return buffer.getvalue()
+
+
+def _paths(claims: dict[str, Any], prefix: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
+    paths: set[tuple[str, ...]] = set()
+    for name, value in claims.items():
+        if isinstance(value, dict) and value:
+            paths |= _paths(value, (*prefix, name))
+        else:
+            paths.add((*prefix, name))
+    return paths
 
 
 def _codes(result: dict[str, Any]) -> set[str]:

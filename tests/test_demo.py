@@ -19,9 +19,12 @@ def test_demo_walks_the_flow_and_exits_zero(tmp_path: Path) -> None:
     out = result.stdout
     assert "Every step behaved as expected." in out
     assert "✘" not in out
-    for expected in ("the credential is valid", "rejected: nonce_mismatch",
-                     "the very next verification says revoked", "rejected: invalid_disclosure",
-                     "rejected: invalid_signature", "a revoked credential cannot be reinstated"):
+    for expected in ("wrong PIN refused", "the issuing app sees the offer redeemed",
+                     "the credential is valid", "the birth date was dropped",
+                     "rejected: nonce_replayed", "the next presentation says suspended",
+                     "valid again", "the very next presentation says revoked",
+                     "rejected: invalid_disclosure", "rejected: invalid_signature",
+                     "a revoked credential cannot be reinstated"):
         assert expected in out
     # Names appear in both scripts.
     assert "أمينة" in out
