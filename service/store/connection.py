@@ -97,6 +97,9 @@ class KeySpace:
     def c_nonce(self, nonce: str) -> str:
         return f"{self.prefix}:{{cn:{nonce}}}:nonce"
 
+    def c_nonce_secret(self) -> str:
+        return f"{self.prefix}:{{cn}}:secret"
+
     # OpenID4VP: one hash per presentation request (request, nonce, then the result), and the
     # channel its waiters listen on for the answer.
     def presentation_request(self, request_id: str) -> str:

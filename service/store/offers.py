@@ -24,16 +24,20 @@ document because the offer URI must return it.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 from typing import Any, Final
 
 import redis.asyncio as aioredis
 
+from ..core.encoding import EncodingError, b64url_decode, b64url_encode
 from ..core.openid4vci import NONCE_PATTERN
+from ..errors import StoreUnavailable
 from .connection import KeySpace, translate_errors
 
 __all__ = [
@@ -282,21 +286,55 @@ class OfferStore:
 
 
 class NonceStore:
-    """c_nonces: unpredictable, short-lived, usable once."""
+    """c_nonces: unpredictable, short-lived, usable once, and free to hand out.
+
+    ``POST /nonce`` is public, so handing out a nonce writes nothing: a nonce is its expiry
+    and 64 random bits, authenticated with an HMAC under a secret kept in Redis. Only using
+    one writes (a marker that lives until the nonce expires), and the credential endpoint
+    checks the access token before it gets there, so an anonymous caller cannot make Redis
+    grow by asking for nonces.
+    """
 
     def __init__(self, redis: aioredis.Redis, keys: KeySpace) -> None:
         self._redis = redis
         self._keys = keys
+        self._secret: bytes | None = None
 
-    async def new(self, *, ttl: int) -> str:
-        nonce = secrets.token_urlsafe(24)
-        async with translate_errors():
-            await self._redis.set(self._keys.c_nonce(nonce), b"1", ex=ttl, nx=True)
-        return nonce
+    async def _key(self) -> bytes:
+        if self._secret is None:
+            async with translate_errors():
+                # Every worker agrees on one secret: the first to start sets it.
+                await self._redis.set(self._keys.c_nonce_secret(), secrets.token_bytes(32),
+                                      nx=True)
+                stored = await self._redis.get(self._keys.c_nonce_secret())
+            if stored is None or len(stored) != 32:
+                raise StoreUnavailable("The nonce secret is missing.")
+            self._secret = stored
+        return self._secret
 
-    async def use(self, nonce: str) -> bool:
+    @staticmethod
+    def _mac(key: bytes, body: bytes) -> bytes:
+        return hmac.new(key, body, hashlib.sha256).digest()[:8]
+
+    async def new(self, *, ttl: int, now: float | None = None) -> str:
+        expiry = int(time.time() if now is None else now) + ttl
+        body = expiry.to_bytes(8, "big") + secrets.token_bytes(8)
+        return b64url_encode(body + self._mac(await self._key(), body))
+
+    async def use(self, nonce: str, *, now: float | None = None) -> bool:
         """True exactly once for a nonce this store made and that has not expired."""
         if not NONCE_PATTERN.fullmatch(nonce):
             return False
+        try:
+            raw = b64url_decode(nonce)
+        except EncodingError:
+            return False
+        body, mac = raw[:16], raw[16:]
+        if not hmac.compare_digest(mac, self._mac(await self._key(), body)):
+            return False
+        expiry = int.from_bytes(body[:8], "big")
+        if expiry <= int(time.time() if now is None else now):
+            return False
         async with translate_errors():
-            return bool(await self._redis.delete(self._keys.c_nonce(nonce)))
+            return bool(await self._redis.set(self._keys.c_nonce(nonce), b"1", exat=expiry,
+                                              nx=True))

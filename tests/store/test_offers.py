@@ -197,3 +197,45 @@ def test_malformed_secrets_touch_nothing(settings: Settings, malformed: str) -> 
                 await store.take(malformed, now=0))
 
     assert run(settings, go) == (RedeemOutcome.UNKNOWN, False, None)
+
+
+def test_handing_out_nonces_writes_nothing(settings: Settings,
+                                           redis_client: redis.Redis) -> None:
+    async def go(_: OfferStore, nonces: NonceStore) -> list[str]:
+        await nonces.new(ttl=60)  # the first call may create the shared secret
+        before = set(redis_client.scan_iter(match=f"{settings.redis_prefix}:*"))
+        made = [await nonces.new(ttl=60) for _ in range(200)]
+        assert set(redis_client.scan_iter(match=f"{settings.redis_prefix}:*")) == before
+        return made
+
+    made = run(settings, go)
+    assert len(set(made)) == 200
+
+
+def test_nonce_with_a_forged_or_altered_mac_is_refused(settings: Settings) -> None:
+    from service.core.encoding import b64url_decode, b64url_encode
+
+    async def go(_: OfferStore, nonces: NonceStore) -> list[bool]:
+        real = b64url_decode(await nonces.new(ttl=60))
+        far_future = (2**40).to_bytes(8, "big")
+        forged = [
+            real[:15] + bytes([real[15] ^ 1]) + real[16:],   # another random part
+            far_future + real[8:],                           # a later expiry
+            real[:16] + bytes(8),                            # a zero MAC
+        ]
+        return [await nonces.use(b64url_encode(raw)) for raw in forged]
+
+    assert run(settings, go) == [False, False, False]
+
+
+def test_nonce_secret_is_shared_by_every_store(settings: Settings) -> None:
+    async def go(_: OfferStore, nonces: NonceStore) -> bool:
+        nonce = await nonces.new(ttl=60)
+        client = connect(url_of(settings))
+        try:
+            other = NonceStore(client, KeySpace(settings.redis_prefix))
+            return await other.use(nonce)
+        finally:
+            await client.aclose()
+
+    assert run(settings, go) is True
