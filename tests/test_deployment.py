@@ -187,6 +187,7 @@ def test_compose_sets_only_real_settings(api: dict[str, Any], services: dict[str
         "THIQA_PORT",
         "THIQA_KEYS_DIR",
         "THIQA_KEY_PASSPHRASE",
+        "THIQA_DEMO_UI",
     }
     assert named <= SETTINGS_VARIABLES, named - SETTINGS_VARIABLES
 
@@ -227,6 +228,7 @@ def test_compose_environment_validates_as_settings(
     # (runtime.load_keyring passes no passphrase), not encrypted with b"".
     # ${THIQA_KEY_PASSPHRASE:-} left empty means "no passphrase", never the empty one.
     assert settings.key_passphrase is None
+    assert settings.demo_ui is False  # the tester's page is off in a deployment
 
 
 def test_interpolation_defaults() -> None:
