@@ -18,6 +18,7 @@ from fastapi import Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import generate_latest
 
+from ..core.openid4vp import Outcome
 from ..core.verify import Verdict
 
 __all__ = ["Metrics", "MetricsDep", "metrics_endpoint", "metrics_of"]
@@ -60,7 +61,8 @@ class Metrics:
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(method, route).observe(seconds)
 
-    def observe_verdict(self, verdict: Verdict) -> None:
+    def observe_verdict(self, verdict: Verdict | Outcome) -> None:
+        """A verdict of POST /v1/verify, or of a wallet's answer to a presentation request."""
         self.verifications.labels("valid" if verdict.valid else "invalid").inc()
         for failure in verdict.failures:
             self.verification_errors.labels(failure.reason.value).inc()

@@ -56,3 +56,8 @@ def test_offer_to_verdict_and_revocation(server: BackgroundServer, http: httpx.C
         assert verdict["valid"] is False
         assert [e["code"] for e in verdict["errors"]] == ["revoked"]
         assert verdict["claims"] is None
+
+    metrics = http.get("/metrics").text
+    assert 'thiqa_verifications_total{result="valid"} 1.0' in metrics
+    assert 'thiqa_verifications_total{result="invalid"} 1.0' in metrics
+    assert 'thiqa_verification_errors_total{code="revoked"} 1.0' in metrics

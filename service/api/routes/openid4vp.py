@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from ...core.encoding import json_dumps
@@ -27,6 +27,7 @@ from ...store.audit import AuditAction
 from ...store.clients import Client, Scope
 from ..auditing import AuditDep
 from ..deps import RuntimeDep, require_scope
+from ..metrics import MetricsDep
 from ..openid4vp_models import (
     WAIT_DESCRIPTION,
     AuthorizationResponseForm,
@@ -223,7 +224,7 @@ async def _read_form(request: Request) -> dict[str, str] | None:
 )
 async def presentation_response(
     request_id: RequestId, request: Request, runtime: RuntimeDep, audit: AuditDep,
-    background: BackgroundTasks,
+    metrics: MetricsDep,
 ) -> JSONResponse:
     """The `response_uri` (public): the wallet's Authorization Response by `direct_post`.
 
@@ -243,8 +244,9 @@ async def presentation_response(
             # A verification like POST /v1/verify's, on the relying party's behalf; written
             # after the response, as there. Issuer, type and codes; never a claim.
             outcome = answer.outcome
-            background.add_task(
-                audit, AuditAction.CREDENTIAL_VERIFIED, client=answer.client,
+            metrics.observe_verdict(outcome)
+            audit.soon(
+                AuditAction.CREDENTIAL_VERIFIED, client=answer.client,
                 result=["valid"] if outcome.valid else [f.reason.value
                                                         for f in outcome.failures],
                 issuer=outcome.issuer, vct=outcome.vct,
