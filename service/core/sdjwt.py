@@ -31,6 +31,7 @@ __all__ = [
     "digest",
     "disclose",
     "encode",
+    "from_json_serialization",
     "make_disclosure",
     "mark_all",
     "split",
@@ -292,3 +293,43 @@ def disclose(
     if len(paths) != len(by_digest):
         raise VerificationFailure(Reason.INVALID_DISCLOSURE, "disclosure not referenced")
     return Resolved(claims=claims, paths=paths)
+
+
+def from_json_serialization(document: Any) -> str:
+    """An SD-JWT in JWS JSON serialization (RFC 9901 §8), flattened or general, as the
+    equivalent compact presentation ``<jwt>~<d1>~...~<kb>``.
+
+    Thiqa's API speaks the compact form; this conversion lets a JSON-serialized SD-JWT be
+    checked by the same code. The disclosures and the KB-JWT travel in the unprotected
+    header of the (first) signature, and the KB-JWT's ``sd_hash`` covers the compact form
+    built with that signature, so the first signature is the one converted. The unprotected
+    header is otherwise ignored: nothing in it is signed.
+    """
+    if not isinstance(document, dict) or not isinstance(document.get("payload"), str):
+        raise VerificationFailure(Reason.MALFORMED, "not a JWS JSON serialization")
+    if "signatures" in document:
+        signatures = document["signatures"]
+        if not isinstance(signatures, list) or not signatures:
+            raise VerificationFailure(Reason.MALFORMED, "no signatures")
+        first, others = signatures[0], signatures[1:]
+        if any(not isinstance(s, dict) or {"disclosures", "kb_jwt"} & set(s.get("header", {}))
+               for s in others):
+            raise VerificationFailure(Reason.MALFORMED, "disclosures outside the first header")
+    else:
+        first = document
+    if not isinstance(first, dict):
+        raise VerificationFailure(Reason.MALFORMED, "not a JWS JSON serialization")
+    protected, signature = first.get("protected"), first.get("signature")
+    header = first.get("header", {})
+    if not isinstance(protected, str) or not isinstance(signature, str) or not isinstance(
+        header, dict
+    ):
+        raise VerificationFailure(Reason.MALFORMED, "protected and signature are required")
+    disclosures = header.get("disclosures", [])
+    kb_jwt = header.get("kb_jwt", "")
+    if not isinstance(disclosures, list) or not all(
+        isinstance(d, str) and d and "~" not in d for d in disclosures
+    ) or not isinstance(kb_jwt, str) or "~" in kb_jwt:
+        raise VerificationFailure(Reason.MALFORMED, "disclosures and kb_jwt must be strings")
+    issuer_jwt = f"{protected}.{document['payload']}.{signature}"
+    return issuer_jwt + "~" + "".join(d + "~" for d in disclosures) + kb_jwt
