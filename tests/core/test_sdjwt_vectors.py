@@ -12,8 +12,8 @@ the vectors carry, verify the issuer signature with the key from settings.yml, a
 disclosures, and compare with ``verified_contents.json`` exactly; the key-binding JWTs are
 checked against the holder key, the nonce and the verifier of settings.yml.
 
-The ``json_serialization_*`` cases are skipped: they use the JWS JSON serialization of
-SD-JWT (RFC 9901 §8), and Thiqa reads the compact form only.
+The ``json_serialization_*`` cases use the JWS JSON serialization of SD-JWT (RFC 9901 §8);
+they are checked in ``test_sdjwt_json_serialization.py`` after conversion to the compact form.
 """
 
 from __future__ import annotations
