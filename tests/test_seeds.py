@@ -48,3 +48,15 @@ def test_every_citizen_is_issuable() -> None:
         checked = normalise_claims(citizen)
         check_national_id_claims(checked, today=date(2026, 11, 29))
         assert checked == citizen
+
+
+def test_trust_list_example_loads() -> None:
+    from service.trust import load_trust_list
+
+    trusted = load_trust_list(SEEDS.parent / "trusted-issuers.example.yaml")
+    assert set(trusted) == {"https://eid.example.tn",
+                            "https://credentials.example-university.ma"}
+    tunisia = trusted["https://eid.example.tn"]
+    assert tunisia.types == frozenset({"https://eid.example.tn/types/pid"})
+    assert tunisia.status_hosts == frozenset({"status.eid.example.tn"})
+    assert {key.alg for t in trusted.values() for key in t.keys.values()} == {"ES256", "EdDSA"}
