@@ -100,11 +100,11 @@ class Issuer:
         cnf_jwk = None
         if holder_jwk is not None:
             try:
-                parse_public_jwk(holder_jwk)
+                holder_key = parse_public_jwk(holder_jwk)
             except JWKError as exc:
                 raise InvalidHolderKey(str(exc)) from exc
             # Only the public members go into the credential, in canonical form.
-            cnf_jwk = public_jwk(parse_public_jwk(holder_jwk).key)
+            cnf_jwk = public_jwk(holder_key.key)
         key = self._keys().active
         expires_at = now + days * DAY
         record = await self._status.reserve(

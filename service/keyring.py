@@ -279,7 +279,7 @@ def _parse_index(data: bytes) -> tuple[KeyEntry, ...]:
     entries: list[KeyEntry] = []
     for item in raw:
         kid, alg = item.get("kid"), item.get("alg")
-        if not isinstance(kid, str) or not _KID.match(kid):
+        if not isinstance(kid, str) or not _KID.fullmatch(kid):
             raise KeyRingError(f"{INDEX}: a kid is not an RFC 7638 thumbprint")
         if alg not in _ALGS:
             raise KeyRingError(f"{INDEX}: key {kid}: unsupported alg")

@@ -35,6 +35,9 @@ CHECK_INTERVAL: Final = 1.0
 log = logging.getLogger("thiqa.keys")
 
 
+UNKNOWN_KID_INTERVAL = 0.2
+
+
 class KeyRingHolder:
     """The current :class:`KeyRing` of ``keys_dir``; :meth:`current` is cheap enough to call
     on every request."""
@@ -63,6 +66,7 @@ class KeyRingHolder:
                                              known=first.keys)
         self._view: KeyRing = self._stored.at(int(clock()))
         self._next_check = monotonic() + interval
+        self._last_forced = float("-inf")
 
     def current(self) -> KeyRing:
         if self._monotonic() >= self._next_check and self._lock.acquire(blocking=False):
@@ -72,6 +76,19 @@ class KeyRingHolder:
             finally:
                 self._lock.release()
         return self._view
+
+    def refresh_for_unknown_kid(self) -> bool:
+        """A token names a kid this process does not know: another process may have just
+        rotated (RFC 8725 pitfall: verifiers must refresh keys on an unknown kid). Re-read
+        now, at most every ``UNKNOWN_KID_INTERVAL`` seconds so unknown kids cannot make every
+        request read the disk; True if the ring changed."""
+        now = self._monotonic()
+        if now - self._last_forced < UNKNOWN_KID_INTERVAL:
+            return False
+        self._last_forced = now
+        before = self._view
+        self.refresh()
+        return self._view is not before
 
     def refresh(self) -> KeyRing:
         """Check now, whatever the interval (tests, and an operator's signal handler)."""

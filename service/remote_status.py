@@ -3,7 +3,9 @@
 What may be fetched is decided by the trust list, never by the token: the status URI's host
 must be one of the issuer's ``status_hosts``, redirects are not followed, the response is
 size-limited and time-limited, and the token must be signed by that issuer's keys with
-``sub`` equal to the URI. Anything short of that is "status unavailable", never a guess.
+``sub`` equal to the URI. A URI that may not or cannot be fetched, or an index outside the
+list, is an invalid status reference; a list that cannot be fetched or does not verify is
+"status unavailable". Never a guess.
 """
 
 from __future__ import annotations
@@ -58,7 +60,10 @@ class RemoteStatus:
 
     @staticmethod
     def allowed(issuer: TrustedIssuer, uri: str) -> bool:
-        parts = urlsplit(uri)
+        try:
+            parts = urlsplit(uri)
+        except ValueError:  # e.g. "https://[::1": a bracket that never closes
+            return False
         return (
             parts.scheme in ("https", "http")
             and not parts.username
@@ -72,14 +77,14 @@ class RemoteStatus:
             raise StatusLookupFailed(
                 Failure.of(Reason.INVALID_STATUS_REFERENCE, "status host not trusted")
             )
-        cached = await self._cached(ref)
+        cached = await self._cached(issuer, ref)
         if cached is not None:
             return cached
         # One fetch per list at a time in this process; the others wait and read its result.
         lock = self._inflight.setdefault(ref.uri, asyncio.Lock())
         try:
             async with lock:
-                cached = await self._cached(ref)
+                cached = await self._cached(issuer, ref)
                 if cached is not None:
                     return cached
                 token = await self._fetch(issuer, ref.uri)
@@ -94,9 +99,10 @@ class RemoteStatus:
             ) from None
         return self._value(value)
 
-    async def _cached(self, ref: StatusReference) -> StatusValue | None:
+    async def _cached(self, issuer: TrustedIssuer, ref: StatusReference) -> StatusValue | None:
         try:
-            return self._value(await self._cache.status_of(ref.uri, ref.idx))
+            return self._value(await self._cache.status_of(ref.uri, ref.idx,
+                                                           issuer=issuer.identifier))
         except CacheMiss:
             return None
         except IndexOutOfRange:
@@ -121,6 +127,12 @@ class RemoteStatus:
                     body += chunk
                     if len(body) > self._max_bytes:
                         raise _unavailable("status list too large")
+        except httpx.InvalidURL:
+            # Not an HTTPError: a control character in the path, say. The URI is wrong, not
+            # the network.
+            raise StatusLookupFailed(
+                Failure.of(Reason.INVALID_STATUS_REFERENCE, "status uri is not a valid URL")
+            ) from None
         except httpx.HTTPError as exc:
             raise _unavailable("status list could not be fetched") from exc
         now = int(self._clock())
@@ -132,5 +144,6 @@ class RemoteStatus:
         except (StatusListError, UnicodeDecodeError) as exc:
             raise _unavailable("status list token is not valid") from exc
         seconds = token.fresh_for(now, max_seconds=self._max_cache_seconds)
-        await self._cache.put(uri, bits=token.bits, data=token.data, seconds=seconds)
+        await self._cache.put(uri, bits=token.bits, data=token.data, seconds=seconds,
+                              issuer=issuer.identifier)
         return token

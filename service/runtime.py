@@ -109,7 +109,8 @@ def build_runtime(settings: Settings, redis: aioredis.Redis, keyring: KeyRingHol
         max_cache_seconds=settings.remote_status_max_cache_seconds,
         clock_skew=settings.clock_skew_seconds,
     )
-    verifier = Verifier(settings=settings, trusted=trusted, status=status, remote=remote)
+    verifier = Verifier(settings=settings, trusted=trusted, status=status, remote=remote,
+                        refresh_keys=keyring.refresh_for_unknown_kid)
     return Runtime(
         settings=settings,
         redis=redis,

@@ -33,6 +33,7 @@ class Verifier:
         trusted: Mapping[str, TrustedIssuer],
         status: StatusStore,
         remote: RemoteStatus,
+        refresh_keys: Callable[[], bool] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._trusted = trusted
@@ -41,6 +42,7 @@ class Verifier:
         self._remote = remote
         self._policy = policy_from(settings)
         self._own_lists = settings.status_list_uri("")
+        self._refresh_keys = refresh_keys
         self._clock = clock
 
     def trusts_type(self, vct: str) -> bool:
@@ -53,13 +55,16 @@ class Verifier:
     ) -> Verdict:
         """A verdict for ``presentation``. Raises StoreUnavailable (with the verdict attached
         as ``exc.extra["verdict"]``) when the status cannot be read: never a guess."""
-        inspection = inspect(
-            presentation,
-            trusted=self._trusted,
-            policy=self._policy,
-            expect=Expectations(nonce=nonce, audience=audience),
-            now=int(self._clock()),
-        )
+        expect = Expectations(nonce=nonce, audience=audience)
+        now = int(self._clock())
+        inspection = inspect(presentation, trusted=self._trusted, policy=self._policy,
+                             expect=expect, now=now)
+        if (self._refresh_keys is not None
+                and inspection.failures and inspection.failures[0].reason is Reason.UNKNOWN_KEY
+                and self._refresh_keys()):
+            # The key may be one another process published a moment ago: look once more.
+            inspection = inspect(presentation, trusted=self._trusted, policy=self._policy,
+                                 expect=expect, now=now)
         ref = inspection.status_ref
         if ref is None or inspection.issuer is None:
             return conclude(inspection, None)

@@ -280,6 +280,27 @@ def test_holder_reads_the_index_at_most_once_per_interval(tmp_path: Path) -> Non
     assert holder_.current() is holder_.current()  # unchanged index: the same ring object
 
 
+def test_unknown_kid_forces_an_early_rereading_at_most_five_times_a_second(
+    tmp_path: Path,
+) -> None:
+    clock = Clock()
+    holder_ = KeyRingHolder(tmp_path, interval=3600.0, clock=clock.time,
+                            monotonic=clock.monotonic)
+    old = holder_.current()
+    new = rotate(tmp_path, alg="ES256", passphrase=None, publish_seconds=0, now=T0)
+    assert holder_.current() is old  # the periodic check is an hour away
+    assert holder_.refresh_for_unknown_kid() is True
+    assert holder_.current().active.kid == new.kid
+    newer = rotate(tmp_path, alg="ES256", passphrase=None, publish_seconds=0, now=T0)
+    clock.tick += 0.1
+    assert holder_.refresh_for_unknown_kid() is False  # too soon after the last forced read
+    assert newer.kid not in holder_.current().keys
+    clock.tick += 0.1
+    assert holder_.refresh_for_unknown_kid() is True
+    assert holder_.current().active.kid == newer.kid
+    assert holder_.refresh_for_unknown_kid() is False  # nothing changed (and too soon)
+
+
 def test_holder_switches_to_a_pending_key_on_time_without_a_file_change(tmp_path: Path) -> None:
     clock = Clock()
     holder_ = KeyRingHolder(tmp_path, clock=clock.time, monotonic=clock.monotonic)

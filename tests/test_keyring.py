@@ -143,6 +143,8 @@ def _edit(keys_dir: Path, change) -> None:
         (lambda i: i["keys"][0].update(status="retired"), "exactly one key must be active"),
         (lambda i: i["keys"][0].update(status="sleeping"), "unknown status"),
         (lambda i: i["keys"][0].update(kid="../../etc/passwd"), "not an RFC 7638 thumbprint"),
+        # "$" alone would let a trailing newline through (re.match, not re.fullmatch).
+        (lambda i: i["keys"][0].update(kid=i["active"] + "\n"), "not an RFC 7638 thumbprint"),
         (lambda i: i["keys"][0].update(alg="HS256"), "unsupported alg"),
         (lambda i: i["keys"][0].update(alg="EdDSA"), "alg does not match its file"),
         (lambda i: i["keys"][0].update(created_at="yesterday"), "not an ISO 8601 time"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from . import jws
-from .credential import KB_TYP
+from .credential import CREDENTIAL_TYP, KB_TYP, LEGACY_CREDENTIAL_TYP
 from .keys import SigningKey
 from .sdjwt import DEFAULT_HASH, digest, disclose, split
 
@@ -33,7 +33,7 @@ def disclosable_paths(credential: str) -> list[ClaimPath]:
 
 def _unverified(issuer_jwt: str) -> jws.Jws:
     # The holder reads its own credential; the verifier is the one who checks the signature.
-    return jws.parse(issuer_jwt, typ=frozenset({"dc+sd-jwt", "vc+sd-jwt"}))
+    return jws.parse(issuer_jwt, typ=frozenset({CREDENTIAL_TYP, LEGACY_CREDENTIAL_TYP}))
 
 
 def present(

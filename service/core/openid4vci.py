@@ -54,7 +54,8 @@ PROOF_TYP: Final = "openid4vci-proof+jwt"
 CONFIGURATION_ID: Final = "thiqa_national_id"
 #: Holder keys Thiqa binds credentials to, as the verifier checks their KB-JWTs.
 PROOF_ALGORITHMS: Final = ("ES256", "EdDSA")
-#: c_nonces are ``secrets.token_urlsafe(24)``; anything else cannot be one of ours, and is
+#: c_nonces are 24 bytes in base64url (expiry, randomness and MAC: see
+#: :class:`service.store.offers.NonceStore`); anything else cannot be one of ours, and is
 #: refused before it reaches a Redis key name.
 NONCE_PATTERN: Final = re.compile(r"^[A-Za-z0-9_-]{32}$")
 OFFER_SCHEME: Final = "openid-credential-offer://"

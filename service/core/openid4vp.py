@@ -39,7 +39,7 @@ from .encoding import EncodingError, b64url_encode, json_dumps, json_loads
 from .keys import ALGORITHMS
 from .reasons import Failure, Reason
 from .status_list import StatusValue
-from .verify import Verdict
+from .verify import ENVELOPE_CLAIMS, Verdict
 
 __all__ = [
     "CLIENT_ID_PREFIX",
@@ -87,11 +87,6 @@ MAX_PURPOSE_LENGTH: Final = 300
 
 ClaimPath = tuple[str, ...]
 
-#: Claims that describe the credential, never the citizen: never disclosable, always in the
-#: verdict's own fields, so asking for one is a mistake worth reporting at once.
-_ENVELOPE: Final = frozenset(
-    {"iss", "iat", "nbf", "exp", "vct", "vct#integrity", "cnf", "status", "_sd_alg"}
-)
 _SD_RESERVED: Final = frozenset({"_sd", "..."})
 # Embedding, override and isolate controls can make a purpose read backwards on the
 # citizen's screen ("pay 001" shown as "100 yap"). LRM/RLM/ALM stay: Arabic text needs them.
@@ -129,9 +124,10 @@ def check_purpose(text: str) -> str:
     if not 1 <= len(text) <= MAX_PURPOSE_LENGTH:
         raise RequestError(f"purpose must be 1 to {MAX_PURPOSE_LENGTH} characters")
     for char in text:
-        if unicodedata.category(char) in ("Cc", "Cs") or char in _BIDI_CONTROLS:
-            raise RequestError("purpose may not contain control or bidirectional-override "
-                               "characters")
+        # Zl/Zp: U+2028 and U+2029 break lines as surely as "\n" does.
+        if unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp") or char in _BIDI_CONTROLS:
+            raise RequestError("purpose may not contain control, line-break or "
+                               "bidirectional-override characters")
     return text
 
 
@@ -157,7 +153,9 @@ def check_paths(paths: Iterable[Sequence[Any]]) -> tuple[ClaimPath, ...]:
             ):
                 raise RequestError(f"{where} holds a name that no claim can have")
             path.append(name)
-        if path[0] in _ENVELOPE:
+        # A claim about the credential, never the citizen: asking for one is a mistake worth
+        # reporting at once.
+        if path[0] in ENVELOPE_CLAIMS:
             raise RequestError(f"{where} names a claim about the credential, reported in "
                                "every verdict anyway")
         if tuple(path) in checked:

@@ -47,6 +47,11 @@ _SD: Final = "_sd"
 _ELLIPSIS: Final = "..."
 _SD_ALG: Final = "_sd_alg"
 SALT_BYTES: Final = 16  # 128 bits, RFC 9901 §9.3
+#: How deep a disclosed claim may sit. Each disclosure's own JSON is depth-limited, but a chain
+#: of disclosures nests one inside the next without end; the walk is recursive, and a few
+#: hundred levels (a 60 KiB credential) would reach Python's recursion limit. Credentials
+#: nest a handful of levels; this is far above that and far below the limit.
+MAX_DISCLOSURE_DEPTH: Final = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +242,8 @@ def disclose(
         return by_digest.get(key)
 
     def walk(value: Any, path: tuple[str | int, ...]) -> Any:
+        if len(path) > MAX_DISCLOSURE_DEPTH:
+            raise VerificationFailure(Reason.INVALID_DISCLOSURE, "claims nested too deeply")
         if isinstance(value, dict):
             return walk_object(value, path)
         if isinstance(value, list):

@@ -97,7 +97,9 @@ def read_status_list(
     if not isinstance(status_list, dict):
         raise StatusListError("status_list missing")
     bits, lst = status_list.get("bits"), status_list.get("lst")
-    if bits not in ALLOWED_BITS or isinstance(bits, bool) or not isinstance(lst, str):
+    # type(): 2.0 == 2 and True == 1 would pass ``in ALLOWED_BITS``, then break the bit
+    # arithmetic of the lookup.
+    if type(bits) is not int or bits not in ALLOWED_BITS or not isinstance(lst, str):
         raise StatusListError("status_list needs bits 1, 2, 4 or 8 and lst")
     data = decode_list(lst, max_bytes=max_bytes)
     return StatusListToken(

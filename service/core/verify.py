@@ -28,10 +28,11 @@ from .credential import (
 )
 from .keys import JWKError, VerificationKey, parse_public_jwk
 from .reasons import Failure, Reason, VerificationFailure
-from .sdjwt import Presentation, Resolved, digest, disclose, split
+from .sdjwt import DEFAULT_HASH, Presentation, Resolved, digest, disclose, split
 from .status_list import StatusValue
 
 __all__ = [
+    "ENVELOPE_CLAIMS",
     "Expectations",
     "Inspection",
     "Policy",
@@ -41,8 +42,11 @@ __all__ = [
     "inspect",
 ]
 
-#: Claims describing the credential rather than its holder; reported apart from the claims.
-_ENVELOPE: Final = frozenset({"iss", "iat", "nbf", "exp", "vct", "cnf", "status", "_sd_alg"})
+#: Claims describing the credential rather than its holder: never among a verdict's claims,
+#: and never a claim a relying party may ask a wallet for (:mod:`service.core.openid4vp`).
+ENVELOPE_CLAIMS: Final = frozenset(
+    {"iss", "iat", "nbf", "exp", "vct", "vct#integrity", "cnf", "status", "_sd_alg"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,9 +77,11 @@ class Policy:
 
     @property
     def credential_typs(self) -> frozenset[str]:
-        if self.accept_legacy_typ:
-            return frozenset({CREDENTIAL_TYP, LEGACY_CREDENTIAL_TYP})
-        return frozenset({CREDENTIAL_TYP})
+        return _TYPS_WITH_LEGACY if self.accept_legacy_typ else _TYPS
+
+
+_TYPS: Final = frozenset({CREDENTIAL_TYP})
+_TYPS_WITH_LEGACY: Final = frozenset({CREDENTIAL_TYP, LEGACY_CREDENTIAL_TYP})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -233,9 +239,11 @@ def _inspect(
     except VerificationFailure as failure:
         failures.append(failure.failure)
 
-    # Time and status claims may never be disclosed, so the signed payload holds them; they
-    # are read only after disclosures were processed, as RFC 9901 §7.1 requires.
-    failures.extend(_check_times(payload, policy=policy, now=now))
+    # Times are read from the payload with its disclosures applied (RFC 9901 §7.1): ``nbf``
+    # and ``exp`` may never be disclosed, but SD-JWT VC lets ``iat`` be. When the disclosures
+    # do not hold, the signed payload is all there is to read.
+    processed = resolved.claims if resolved is not None else payload
+    failures.extend(_check_times(processed, policy=policy, now=now))
     status_ref, status_failure = _status_reference(payload)
     if status_failure is not None:
         failures.append(status_failure)
@@ -245,7 +253,7 @@ def _inspect(
 
     claims = None
     if resolved is not None:
-        claims = {k: v for k, v in resolved.claims.items() if k not in _ENVELOPE}
+        claims = {k: v for k, v in resolved.claims.items() if k not in ENVELOPE_CLAIMS}
     exp = payload.get("exp")
     return Inspection(
         failures=tuple(failures),
@@ -344,7 +352,7 @@ def _check_key_binding(
         failures.append(Failure.of(Reason.INVALID_KEY_BINDING, "iat"))
     elif iat > now + policy.clock_skew or iat < now - policy.kb_max_age - policy.clock_skew:
         failures.append(Failure.of(Reason.INVALID_KEY_BINDING, "iat outside the window"))
-    hash_alg = payload.get("_sd_alg", "sha-256")
+    hash_alg = payload.get("_sd_alg", DEFAULT_HASH)
     sd_hash = claims.get("sd_hash")
     try:
         expected_hash = digest(parts.hashed_part, hash_alg)

@@ -29,6 +29,22 @@ KEY_PREFIX = "thq_"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _KEY = re.compile(r"^thq_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 
+# Lookup and rate count in one round trip. Only a request that holds the whole key is counted:
+# the key id is the readable half of every key (a truncated log line shows it), and knowing it
+# must not let anyone spend that client's quota; a key that does not exist leaves nothing
+# behind. The hash is compared here only to decide what to count; whether the key
+# authenticates is decided in Python, in constant time.
+_AUTHENTICATE = """
+local f = redis.call('HMGET', KEYS[1], 'name', 'hash', 'scopes')
+if not f[1] or not f[2] then return 0 end
+local count = 0
+if tonumber(ARGV[2]) > 0 and f[2] == ARGV[1] then
+  count = redis.call('INCR', KEYS[2])
+  if count == 1 then redis.call('EXPIRE', KEYS[2], 61) end
+end
+return {f[1], f[2], f[3], count}
+"""
+
 
 class Scope(StrEnum):
     ISSUE = "issue"
@@ -61,6 +77,7 @@ class ClientStore:
     def __init__(self, redis: aioredis.Redis, keys: KeySpace) -> None:
         self._redis = redis
         self._keys = keys
+        self._authenticate = redis.register_script(_AUTHENTICATE)
 
     async def add(self, name: str, scopes: frozenset[Scope]) -> str:
         """Create a client and return its API key; the key is not stored and not shown again."""
@@ -91,26 +108,25 @@ class ClientStore:
     ) -> Client | None:
         """The client holding ``api_key``, or None. With ``per_minute`` > 0, also counts the
         request in the key's fixed one-minute window and raises RateLimited past the limit;
-        lookup and count share one round trip."""
+        lookup and count share one round trip, and only requests with the right key count."""
         match = _KEY.fullmatch(api_key)
         if match is None:
             return None
         key_id, secret = match.groups()
+        presented = _hash(secret)
         moment = time.time() if now is None else now
         window = int(moment // 60)
-        async with translate_errors(), self._redis.pipeline(transaction=False) as pipe:
-            pipe.hmget(self._keys.api_key(key_id), "name", "hash", "scopes")
-            if per_minute > 0:
-                counter = self._keys.rate_window(key_id, window)
-                pipe.set(counter, 0, ex=61, nx=True)
-                pipe.incr(counter)
-            results = await pipe.execute()
-        name, stored_hash, scopes = results[0]
-        if name is None or stored_hash is None:
+        async with translate_errors():
+            row = await self._authenticate(
+                keys=[self._keys.api_key(key_id), self._keys.rate_window(key_id, window)],
+                args=[presented, per_minute],
+            )
+        if not row:
             return None
-        if not hmac.compare_digest(stored_hash.decode("ascii"), _hash(secret)):
+        name, stored_hash, scopes, count = row
+        if not hmac.compare_digest(stored_hash, presented.encode("ascii")):
             return None
-        if per_minute > 0 and results[2] > per_minute:
+        if per_minute > 0 and count > per_minute:
             raise RateLimited(retry_after=max(1, int((window + 1) * 60 - moment)))
         return Client(
             name=name.decode("utf-8"),

@@ -14,8 +14,8 @@ with several workers:
   keeps only the offer's state and, after issuance, the credential id (no personal data), so
   the issuing app can find the credential to revoke it.
 
-c_nonces are single keys with a short expiry; using one deletes it (``DEL`` answers whether it
-was there, which makes the check and the use one atomic step).
+c_nonces are stateless until used (:class:`NonceStore`): using one sets a marker key with
+``SET NX`` that lives until the nonce expires, so the check and the use are one atomic step.
 
 Secrets are stored as SHA-256 hashes, except the pre-authorized code, which is in the offer
 document because the offer URI must return it.

@@ -15,9 +15,11 @@ from .connection import KeySpace, translate_errors
 
 __all__ = ["CacheMiss", "IndexOutOfRange", "RemoteListCache"]
 
+# Both keys expire together, but each on its own: a moment where only one is left is a miss
+# (fetch again), not an index beyond an empty list.
 _READ = """
 local bits = tonumber(redis.call('GET', KEYS[2]))
-if not bits then return -1 end
+if not bits or redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 local idx = tonumber(ARGV[1])
 if (idx + 1) * bits > redis.call('STRLEN', KEYS[1]) * 8 then return -2 end
 local pos = idx * bits
@@ -34,8 +36,10 @@ class IndexOutOfRange(Exception):
     pass
 
 
-def _uri_hash(uri: str) -> str:
-    return hashlib.sha256(uri.encode("utf-8")).hexdigest()[:32]
+def _uri_hash(uri: str, issuer: str = "") -> str:
+    # Keyed by issuer too: two issuers may publish at one host, and a list fetched and
+    # verified under one issuer's keys must never answer for the other's credentials.
+    return hashlib.sha256(f"{issuer}\n{uri}".encode()).hexdigest()[:32]
 
 
 class RemoteListCache:
@@ -44,8 +48,8 @@ class RemoteListCache:
         self._keys = keys
         self._read = redis.register_script(_READ)
 
-    async def status_of(self, uri: str, idx: int) -> int:
-        h = _uri_hash(uri)
+    async def status_of(self, uri: str, idx: int, *, issuer: str = "") -> int:
+        h = _uri_hash(uri, issuer)
         async with translate_errors():
             result = await self._read(
                 keys=[self._keys.remote_list_data(h), self._keys.remote_list_bits(h)], args=[idx]
@@ -56,10 +60,11 @@ class RemoteListCache:
             raise IndexOutOfRange()
         return int(result)
 
-    async def put(self, uri: str, *, bits: int, data: bytes, seconds: int) -> None:
+    async def put(self, uri: str, *, bits: int, data: bytes, seconds: int,
+                  issuer: str = "") -> None:
         if seconds <= 0:
             return
-        h = _uri_hash(uri)
+        h = _uri_hash(uri, issuer)
         async with translate_errors(), self._redis.pipeline(transaction=True) as pipe:
             pipe.set(self._keys.remote_list_data(h), data, ex=seconds)
             pipe.set(self._keys.remote_list_bits(h), bits, ex=seconds)

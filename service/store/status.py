@@ -10,7 +10,8 @@ A credential id is ``<list id>.<random serial>``: the list id routes every opera
 credential to its list's hash slot, so each operation is one atomic script on one slot, and
 the serial is unrelated to the index, which stays unpredictable.
 
-Every operation is a single round trip; every Redis failure becomes ``StoreUnavailable``.
+Every operation is a single round trip (allocation needs more only when it starts or fills a
+list); every Redis failure becomes ``StoreUnavailable``.
 """
 
 from __future__ import annotations

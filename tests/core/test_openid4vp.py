@@ -112,7 +112,8 @@ def test_purpose_in_any_script(text: str) -> None:
 
 
 @pytest.mark.parametrize("text", ["", "   ", "x" * 301, "a\nb", "a\tb", "pay \u202e001",
-                                  "\u2066isolate\u2069", "\x7f", "\ud800"])
+                                  "\u2066isolate\u2069", "\x7f", "\ud800",
+                                  "line\u2028break", "para\u2029break"])
 def test_bad_purpose(text: str) -> None:
     with pytest.raises(RequestError):
         check_purpose(text)

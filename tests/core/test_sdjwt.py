@@ -230,6 +230,30 @@ def test_control_a_well_formed_hand_built_presentation_is_valid() -> None:
     assert inspection.claims == {"given_name": "Amina", "n": ["MA"]}
 
 
+def _chain(depth: int) -> str:
+    """A presentation whose one claim sits ``depth`` disclosures deep: ``n.n.n...``."""
+    inner: dict[str, Any] = {"leaf": 1}
+    disclosures = []
+    for _ in range(depth):
+        disclosure = make_disclosure(inner, name="n")
+        disclosures.append(disclosure)
+        inner = {"_sd": [ref(disclosure)]}
+    return sd_jwt(envelope(**inner), disclosures)
+
+
+def test_disclosures_nest_up_to_the_depth_limit() -> None:
+    assert run(_chain(sdjwt.MAX_DISCLOSURE_DEPTH - 1)).failures == ()
+
+
+@pytest.mark.parametrize("depth", [sdjwt.MAX_DISCLOSURE_DEPTH + 1, 500])
+def test_rejects_disclosures_nested_beyond_the_limit(depth: int) -> None:
+    """500 levels fit in the largest credential a deployment may accept (60 KiB) and used to
+    end in RecursionError, a 500, instead of a verdict."""
+    presentation = _chain(depth)
+    inspection = run(presentation, policy=Policy(max_size=len(presentation)))
+    assert_rejected(inspection, Reason.INVALID_DISCLOSURE)
+
+
 def test_rejects_unreferenced_disclosure() -> None:
     used = make_disclosure("Amina", name="given_name")
     stray = make_disclosure("Benali", name="family_name")

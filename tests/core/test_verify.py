@@ -95,6 +95,16 @@ def test_returns_only_the_disclosed_claims_without_the_envelope() -> None:
     assert inspection.claims == {"given_name": "Amina", "address": {"country": "MA"}}
 
 
+def test_vct_integrity_is_envelope_not_a_claim() -> None:
+    """``vct#integrity`` describes the type, not the citizen: like ``vct`` it stays out of the
+    verdict's claims (and a presentation request may not ask for it either)."""
+    name = make_disclosure("Amina", name="given_name")
+    payload = envelope(**{"vct#integrity": "sha256-abc", "_sd": [ref(name)]})
+    inspection = run(sd_jwt(payload, [name]))
+    assert inspection.failures == ()
+    assert inspection.claims == {"given_name": "Amina"}
+
+
 def test_unbound_presentation_is_valid_when_no_binding_is_expected() -> None:
     inspection = run(holder.present(CRED, ["given_name"]))
     assert inspection.failures == ()
@@ -341,6 +351,18 @@ def test_iat_at_now_plus_skew_is_valid_one_second_later_is_not() -> None:
 def test_credential_issued_in_the_future_is_not_yet_valid() -> None:
     future = issue(issued_at=NOW + 1000, expires_at=NOW + 5000)
     assert_rejected(run(holder.present(future, [])), Reason.NOT_YET_VALID)
+
+
+def test_disclosed_iat_is_checked_like_a_clear_one() -> None:
+    """SD-JWT VC lets an issuer make ``iat`` selectively disclosable; time checks run on the
+    payload with its disclosures applied (RFC 9901 §7.1), so a future one is caught."""
+    for iat, expected in ((NOW - 100, set()), (NOW + SKEW + 1, {Reason.NOT_YET_VALID}),
+                          ("yesterday", {Reason.MALFORMED})):
+        disclosure = make_disclosure(iat, name="iat")
+        inspection = run(sd_jwt(envelope(iat=None, _sd=[ref(disclosure)]), [disclosure]))
+        assert reasons(inspection) == expected
+        if expected:
+            assert not conclude(inspection, StatusValue.VALID).valid
 
 
 def test_rejects_missing_exp_unless_policy_allows() -> None:

@@ -288,7 +288,7 @@ def _in_cache(redis_url: str, prefix: str, uri: str) -> bool:
     keys = KeySpace(prefix)
     client = redis.Redis.from_url(redis_url)
     try:
-        h = _uri_hash(uri)
+        h = _uri_hash(uri, ISSUER)
         return bool(client.exists(keys.remote_list_data(h), keys.remote_list_bits(h)))
     finally:
         client.close()

@@ -8,7 +8,13 @@ import re
 import pytest
 import redis
 
-from service.errors import ClientExists, ClientNotFound, InvalidRequest, StoreUnavailable
+from service.errors import (
+    ClientExists,
+    ClientNotFound,
+    InvalidRequest,
+    RateLimited,
+    StoreUnavailable,
+)
 from service.settings import Settings
 from service.store.clients import Client, ClientStore, Scope
 from service.store.connection import KeySpace
@@ -120,6 +126,30 @@ def test_wrong_unknown_or_malformed_keys_do_not_authenticate(settings: Settings)
         assert _authenticate(settings, candidate) is None, candidate
     assert _authenticate(settings, key) is not None
     assert _authenticate(settings, other) is not None
+
+
+def test_only_requests_holding_the_whole_key_count_against_its_rate_limit(
+    settings: Settings, redis_client: redis.Redis
+) -> None:
+    """The key id is the readable half of a key; knowing it must not let anyone spend the
+    client's quota, and keys that do not exist leave nothing in Redis."""
+    key = _add(settings, "wallet-app")
+    key_id, secret = KEY_SHAPE.fullmatch(key).groups()  # type: ignore[union-attr]
+    before = keys_under(redis_client, settings.redis_prefix)
+
+    def authenticate(api_key: str) -> Client | None:
+        return run_clients(url_of(settings), settings.redis_prefix,
+                           lambda s: s.authenticate(api_key, per_minute=2, now=120.0))
+
+    for _ in range(5):
+        assert authenticate(f"thq_{key_id}_{_with_char_changed(secret, 0)}") is None
+        assert authenticate(f"thq_{'0' * 16}_{secret}") is None
+    assert keys_under(redis_client, settings.redis_prefix) == before
+    assert authenticate(key) is not None
+    assert authenticate(key) is not None
+    with pytest.raises(RateLimited) as limited:
+        authenticate(key)
+    assert limited.value.extra["retry_after"] == 60
 
 
 def test_duplicate_name_is_refused_and_keeps_the_first_key(
