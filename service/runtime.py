@@ -89,7 +89,8 @@ def open_keyring(settings: Settings) -> KeyRingHolder:
 def build_runtime(settings: Settings, redis: aioredis.Redis, keyring: KeyRingHolder) -> Runtime:
     """Wire the parts together. Reads the trust list; raises TrustListError if it is bad."""
     keys = KeySpace(settings.redis_prefix)
-    status = StatusStore(redis, keys, list_size=settings.status_list_size)
+    status = StatusStore(redis, keys, list_size=settings.status_list_size,
+                         retention_seconds=settings.record_retention_days * 86_400)
     issuer = Issuer(settings=settings, keys=keyring.current, status=status)
     others = load_trust_list(settings.trusted_issuers) if settings.trusted_issuers else {}
     # This issuer's own keys come from the live ring, not a copy made at start.

@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     # Issuance
     default_validity_days: int = Field(default=365, ge=1, le=3650)
     max_validity_days: int = Field(default=3650, ge=1, le=3650)
+    record_retention_days: int = Field(
+        default=365, ge=1, le=3650,
+        description="How long Thiqa keeps a credential's record after it expires.",
+    )
     status_list_size: int = Field(
         default=1 << 20, ge=1024, le=1 << 24,
         description="Entries per status list (2 bits each); a multiple of 4.",

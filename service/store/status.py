@@ -61,12 +61,13 @@ local size = tonumber(redis.call('HGET', KEYS[1], 'size'))
 if not size then return -1 end
 local allocated = tonumber(redis.call('HGET', KEYS[1], 'allocated'))
 if allocated >= math.floor(size * tonumber(ARGV[1])) then return -2 end
-for i = 7, #ARGV do
+for i = 8, #ARGV do
   local idx = tonumber(ARGV[i])
   if idx < size and redis.call('SETBIT', KEYS[2], idx, 1) == 0 then
     redis.call('HINCRBY', KEYS[1], 'allocated', 1)
     redis.call('HSET', KEYS[3], 'idx', idx, 'vct', ARGV[2], 'iat', ARGV[3], 'exp', ARGV[4],
                'kid', ARGV[5], 'changed_at', ARGV[6])
+    redis.call('EXPIREAT', KEYS[3], ARGV[7])
     return idx
   end
 end
@@ -132,10 +133,15 @@ class CredentialRecord:
 
 
 class StatusStore:
-    def __init__(self, redis: aioredis.Redis, keys: KeySpace, *, list_size: int) -> None:
+    def __init__(self, redis: aioredis.Redis, keys: KeySpace, *, list_size: int,
+                 retention_seconds: int = 365 * 86_400) -> None:
         self._redis = redis
         self._keys = keys
         self._list_size = list_size
+        # A record outlives its credential by this much, then goes: an expired credential
+        # needs no status management, and records must not pile up forever. Its status-list
+        # entry stays set and is never handed out again.
+        self._retention = retention_seconds
         self._current: str | None = None
         self._create_list = redis.register_script(_CREATE_LIST)
         self._set_current = redis.register_script(_SET_CURRENT)
@@ -170,7 +176,8 @@ class StatusStore:
                         self._keys.status_used(list_id),
                         self._keys.credential(list_id, serial),
                     ],
-                    args=[_MAX_FILL, vct, issued_at, expires_at, kid, issued_at, *candidates],
+                    args=[_MAX_FILL, vct, issued_at, expires_at, kid, issued_at,
+                          expires_at + self._retention, *candidates],
                 )
                 if result >= 0:
                     self._current = list_id

@@ -30,7 +30,8 @@ from .helpers import RECORD_FIELDS, dump_under, keys_under, run_status, url_of
 ROOT = Path(__file__).resolve().parents[2]
 VCT = "https://issuer.example/types/national-id"
 KID = "kid-2024-01"
-IAT = 1_700_000_000
+# In the future: a record is kept until its credential's expiry plus a retention period.
+IAT = 2_000_000_000
 EXP = IAT + 365 * 86400
 
 VALID = StatusValue.VALID
@@ -558,3 +559,24 @@ def test_every_operation_raises_store_unavailable_when_redis_is_unreachable(
             await store.list_bytes("0123456789ab")
 
     run_status(url, "down", go)
+
+
+def test_a_record_is_forgotten_a_retention_period_after_its_credential_expires(
+    settings: Settings, redis_client: redis.Redis
+) -> None:
+    async def go(_: StatusStore) -> tuple[str, str]:
+        client = connect(url_of(settings))
+        try:
+            store = StatusStore(client, KeySpace(settings.redis_prefix), list_size=4096,
+                                retention_seconds=86_400)
+            record = await store.reserve(vct=VCT, issued_at=IAT, expires_at=EXP, kid=KID)
+            return record.list_id, record.credential_id.split(".")[1]
+        finally:
+            await client.aclose()
+
+    list_id, serial = run_status(url_of(settings), settings.redis_prefix, go)
+    key = KeySpace(settings.redis_prefix).credential(list_id, serial)
+    import time
+
+    remaining = redis_client.ttl(key)
+    assert abs(remaining - (EXP + 86_400 - time.time())) <= 5
