@@ -112,6 +112,11 @@ class Settings(BaseSettings):
     kb_max_age_seconds: int = Field(
         default=300, ge=1, le=3600, description="How old a holder's KB-JWT may be."
     )
+    require_key_binding: bool = Field(
+        default=False,
+        description="Refuse a holder-bound credential presented without a KB-JWT even when "
+        "the verifier gave no nonce or audience.",
+    )
     accept_legacy_typ: bool = Field(
         default=True, description="Accept `vc+sd-jwt` credentials (verification only)."
     )

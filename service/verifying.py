@@ -22,6 +22,7 @@ def policy_from(settings: Settings) -> Policy:
         accept_legacy_typ=settings.accept_legacy_typ,
         clock_skew=settings.clock_skew_seconds,
         kb_max_age=settings.kb_max_age_seconds,
+        require_key_binding=settings.require_key_binding,
     )
 
 

@@ -74,6 +74,9 @@ class Policy:
     clock_skew: int = 60
     kb_max_age: int = 300
     require_exp: bool = True
+    #: A credential bound to a holder key is only valid with proof of that key, even when
+    #: the verifier asked for no nonce (without it the credential is a bearer token).
+    require_key_binding: bool = False
 
     @property
     def credential_typs(self) -> frozenset[str]:
@@ -326,7 +329,7 @@ def _check_key_binding(
     now: int,
 ) -> list[Failure]:
     if parts.kb_jwt is None:
-        if expect.binding_required:
+        if expect.binding_required or (policy.require_key_binding and "cnf" in payload):
             return [Failure.of(Reason.KEY_BINDING_REQUIRED)]
         return []
     cnf = payload.get("cnf")

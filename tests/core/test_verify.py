@@ -814,3 +814,11 @@ def test_disclosed_claim_named_like_the_envelope_is_not_returned() -> None:
     inspection = run(sd_jwt(envelope(_sd=[ref(item)]), [item]))
     assert inspection.failures == ()
     assert inspection.claims == {"event": {"exp": 1, "iss": "x"}}
+
+
+def test_policy_can_require_key_binding_for_bound_credentials_without_a_nonce() -> None:
+    bound = holder.present(CRED, ["given_name"])  # CRED is bound to a holder key, no KB-JWT
+    assert_rejected(run(bound, policy=Policy(require_key_binding=True)),
+                    Reason.KEY_BINDING_REQUIRED)
+    # The default follows the API contract: a KB-JWT is required when a nonce is given.
+    assert run(bound).failures == ()
