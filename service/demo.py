@@ -108,10 +108,6 @@ async def _create_client(settings: Settings) -> str:
         await redis.aclose()
 
 
-def _payload(credential: str) -> dict[str, Any]:
-    return json.loads(b64url_decode(credential.split("~", 1)[0].split(".")[1]))
-
-
 def run_demo(console: Console, *, citizen: int | None = None, keep: Path | None = None) -> int:
     steps = _Steps(console)
     citizens = load_citizens()

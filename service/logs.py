@@ -52,9 +52,10 @@ def bind_client(name: str) -> None:
         context.client = name
 
 
-# Attributes every LogRecord has; anything else on a record came from ``extra``.
+# Attributes every LogRecord has; anything else on a record came from ``extra``. uvicorn
+# adds ``color_message``, the message again with terminal colour escapes: not for a JSON line.
 _STANDARD: Final = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
-    "message", "asctime", "taskName",
+    "message", "asctime", "taskName", "color_message",
 }
 
 

@@ -3,10 +3,11 @@ and the tests, which talk to it over real HTTP)."""
 
 from __future__ import annotations
 
+import signal
 import socket
 import threading
 import time
-from types import TracebackType
+from types import FrameType, TracebackType
 
 import uvicorn
 
@@ -28,7 +29,13 @@ def from_environment():
     return create_app(Settings())
 
 
+def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
 def serve(settings: Settings, *, workers: int = 1) -> None:
+    """Serve in the foreground until Ctrl-C or SIGTERM (``docker stop``, ``systemctl stop``),
+    then return through the caller's cleanup."""
     common = {
         "host": settings.host,
         "port": settings.port,
@@ -40,12 +47,23 @@ def serve(settings: Settings, *, workers: int = 1) -> None:
         "log_config": logging_config(settings.log_level),
         "access_log": False,
     }
-    if workers > 1:
-        # Workers are separate processes: they rebuild Settings from the THIQA_* variables
-        # the CLI has exported.
-        uvicorn.run("service.server:from_environment", factory=True, workers=workers, **common)
-    else:
-        uvicorn.run(create_app(settings), **common)
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again. With SIGTERM's
+    # default action that ends the process on the spot, skipping the caller's cleanup: the
+    # embedded redis-server `thiqa serve` started would outlive it. As SystemExit, it unwinds
+    # like Ctrl-C does.
+    main = threading.current_thread() is threading.main_thread()  # where signals arrive
+    previous = signal.signal(signal.SIGTERM, _stop_on_sigterm) if main else None
+    try:
+        if workers > 1:
+            # Workers are separate processes: they rebuild Settings from the THIQA_*
+            # variables the CLI has exported.
+            uvicorn.run("service.server:from_environment", factory=True, workers=workers,
+                        **common)
+        else:
+            uvicorn.run(create_app(settings), **common)
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)
 
 
 class BackgroundServer:

@@ -1,8 +1,9 @@
 """Shared fixtures: a real redis-server, a live Thiqa on real HTTP, and an API key.
 
 Redis is ``THIQA_TEST_REDIS_URL`` when given, else a private ``redis-server`` this suite starts
-on a unix socket and stops at the end (``THIQA_TEST_REDIS_SERVER_BIN`` picks its binary). Each test gets its own key prefix, so tests never see
-each other's data, even on a shared server, and their keys are deleted afterwards.
+on a unix socket and stops at the end (``THIQA_TEST_REDIS_SERVER_BIN`` picks its binary).
+Each test gets its own key prefix, so tests never see each other's data, even on a shared
+server, and their keys are deleted afterwards.
 """
 
 from __future__ import annotations

@@ -129,8 +129,13 @@ def serve(embedded_env: dict[str, str]) -> Iterator[Any]:
     yield start
     for process in processes:
         if process.poll() is None:
-            process.kill()
-            process.wait()
+            # SIGTERM first: SIGKILL would leave the redis-server serve started running.
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
         for stream in (process.stdout, process.stderr):
             if stream:
                 stream.close()

@@ -12,9 +12,14 @@ from ..core.verify import Verdict
 
 __all__ = [
     "CredentialInfo",
+    "ErrorItem",
+    "Health",
     "IssueRequest",
     "IssueResponse",
+    "IssuerMetadata",
+    "Readiness",
     "StatusChange",
+    "StatusName",
     "VerifyRequest",
     "VerifyResponse",
     "status_name",
@@ -129,6 +134,28 @@ class VerifyResponse(BaseModel):
         default=False, description="A KB-JWT from the holder's key was checked and holds."
     )
     errors: list[ErrorItem]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ready"]
+
+
+class JWKS(BaseModel):
+    keys: list[dict[str, Any]] = Field(
+        description="Public JWKs (RFC 7517), each with `kid`, `alg` and `use: sig`: the pending, "
+        "active and retired keys; a revoked key is never listed."
+    )
+
+
+class IssuerMetadata(BaseModel):
+    """JWT VC Issuer Metadata (SD-JWT VC §5)."""
+
+    issuer: str = Field(description="Exactly the `iss` of this issuer's credentials.")
+    jwks: JWKS
 
 
 def verdict_body(verdict: Verdict) -> VerifyResponse:

@@ -41,7 +41,7 @@ def audit_commands(
     settings: Callable[[], Settings], console: Console, err: Console
 ) -> typer.Typer:
     audit_app = typer.Typer(help="The audit trail (an append-only Redis stream).",
-                            no_args_is_help=True)
+                            no_args_is_help=True, rich_markup_mode="markdown")
 
     @audit_app.command("tail")
     def tail(

@@ -13,6 +13,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..errors import ThiqaError
@@ -27,16 +28,22 @@ from .key_audit import record_key_events
 from .redis_access import redis_for
 from .wallet import wallet_app
 
+#: Help text is Markdown: docstrings are reflowed to the terminal's width (Typer's "rich" mode
+#: keeps every line break of a docstring, which breaks lines in mid-sentence).
+HELP_MARKUP = "markdown"
 app = typer.Typer(
     name="thiqa",
     help="Thiqa (ثقة): issue, verify and revoke digital identity credentials (SD-JWT VC).",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=HELP_MARKUP,
 )
 clients_app = typer.Typer(
-    help="API clients (government apps) and their keys.", no_args_is_help=True
+    help="API clients (government apps) and their keys.", no_args_is_help=True,
+    rich_markup_mode=HELP_MARKUP,
 )
-keys_app = typer.Typer(help="The issuer's signing keys.", no_args_is_help=True)
+keys_app = typer.Typer(help="The issuer's signing keys.", no_args_is_help=True,
+                       rich_markup_mode=HELP_MARKUP)
 app.add_typer(clients_app, name="clients")
 app.add_typer(keys_app, name="keys")
 app.add_typer(wallet_app, name="wallet")
@@ -54,7 +61,12 @@ def _settings(**overrides: object) -> Settings:
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
-        err.print(f"[red]Invalid settings:[/red] {exc}")
+        # Variable and reason only: the value may be a secret (a Redis URL with a password).
+        problems = "; ".join(
+            f"THIQA_{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+            for error in exc.errors()
+        )
+        err.print(f"[red]Invalid settings:[/red] {escape(problems)}", highlight=False)
         raise typer.Exit(2) from None
 
 
@@ -121,15 +133,31 @@ def serve(
 
 @app.command()
 def demo(
-    citizen: Annotated[int | None, typer.Option(help="Index of the seeded citizen to use.")] = None,
+    citizen: Annotated[int | None, typer.Option(
+        help="Which synthetic citizen of seeds/citizens.json (0 is the first); default: one "
+        "at random.")] = None,
     keep: Annotated[Path | None, typer.Option(
         help="Keep the demo's keys and Redis data in this folder instead of a temporary one.",
     )] = None,
 ) -> None:
     """Walk the trusted verification flow against a live server, step by step."""
-    from ..demo import run_demo
+    from ..demo import load_citizens, run_demo
+    from ..store.embedded import EmbeddedRedisError
 
-    raise typer.Exit(run_demo(console, citizen=citizen, keep=keep))
+    try:
+        count = len(load_citizens())
+    except FileNotFoundError as exc:
+        err.print(f"[red]Demo:[/red] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(1) from None
+    if citizen is not None and not 0 <= citizen < count:
+        raise typer.BadParameter(f"there are {count} citizens: 0 to {count - 1}",
+                                 param_hint="--citizen")
+    try:
+        code = run_demo(console, citizen=citizen, keep=keep)
+    except EmbeddedRedisError as exc:
+        err.print(f"[red]Redis:[/red] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(1) from None
+    raise typer.Exit(code)
 
 
 @clients_app.command("add")
@@ -300,7 +328,8 @@ def keys_revoke(
 
 
 def main() -> None:
-    app()
+    # Named thiqa however it was started (`python -m service.cli`, `python3 run.py thiqa`).
+    app(prog_name="thiqa")
 
 
 __all__ = ["app", "main"]

@@ -7,6 +7,7 @@ mode 0600: a test wallet's keys, not a citizen's. Every credential gets a new ke
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -29,6 +30,7 @@ wallet_app = typer.Typer(
     help="A test wallet: receive credentials over OpenID4VCI, list them, check their status, "
     "present them over OpenID4VP.",
     no_args_is_help=True,
+    rich_markup_mode="markdown",  # reflowed help, as for every thiqa command (main.py)
 )
 console = Console()
 err = Console(stderr=True)
@@ -54,6 +56,12 @@ def _date(seconds: object) -> str:
     if not isinstance(seconds, int | float):
         return "-"
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d")
+
+
+class _Lang(StrEnum):
+    EN = "en"
+    FR = "fr"
+    AR = "ar"
 
 
 def _get(wallet: Wallet, credential_id: str) -> StoredCredential:
@@ -108,6 +116,7 @@ def list_credentials(wallet_path: WalletOption = DEFAULT_WALLET) -> None:
         console.print(f"No credentials in {wallet.path}: thiqa wallet accept OFFER")
         return
     table = Table("id", "name", "الاسم", "issuer", "type", "expires")
+    table.columns[0].no_wrap = True  # an id is typed into `wallet show`: never cut it
     for stored in credentials:
         try:
             latin, arabic = display.names(display.claims_of(stored))
@@ -121,7 +130,7 @@ def list_credentials(wallet_path: WalletOption = DEFAULT_WALLET) -> None:
 @wallet_app.command("show")
 def show_credential(
     credential_id: Annotated[str, typer.Argument(help="Its id (or a unique prefix).")],
-    lang: Annotated[str, typer.Option(help="Language of the labels: en, fr or ar.")] = "en",
+    lang: Annotated[_Lang, typer.Option(help="Language of the labels.")] = _Lang.EN,
     wallet_path: WalletOption = DEFAULT_WALLET,
 ) -> None:
     """Every claim of one credential with its label (from the type's metadata), the issuer,

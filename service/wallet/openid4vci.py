@@ -32,7 +32,7 @@ from ..core.encoding import EncodingError, json_loads
 from ..core.keys import JWKError, SigningKey, VerificationKey, parse_public_jwk, public_jwk
 from ..core.openid4vci import PRE_AUTHORIZED_GRANT, PROOF_TYP, well_known_path
 from ..core.verify import Expectations, Policy, TrustedIssuer, inspect
-from .store import StoredCredential, Wallet, WalletError
+from .store import StoredCredential, Wallet, WalletError, credential_payload
 
 __all__ = [
     "Discovery",
@@ -232,13 +232,24 @@ def discover(offer: Offer, http: httpx.Client) -> Discovery:
 # -- 3. token --------------------------------------------------------------------------------
 
 
+def _answer(response: httpx.Response, what: str) -> dict[str, Any]:
+    """The JSON object ``response`` holds; anything else is the issuer's fault, reported as
+    such (never a traceback in the tester's terminal)."""
+    try:
+        body = json_loads(response.content)
+    except EncodingError:
+        body = None
+    if not isinstance(body, dict):
+        raise WalletError(f"{what} answered HTTP {response.status_code} without a JSON object")
+    return body
+
+
 def _oauth_error(response: httpx.Response, step: str) -> WalletError:
     try:
-        body = response.json()
-        error = body.get("error", "?")
-        description = body.get("error_description") or ""
-    except ValueError:
-        error, description = f"HTTP {response.status_code}", ""
+        body = _answer(response, step)
+    except WalletError:
+        return WalletError(f"{step} refused: HTTP {response.status_code}")
+    error, description = body.get("error", "?"), body.get("error_description") or ""
     return WalletError(f"{step} refused: {error}" + (f" ({description})" if description else ""))
 
 
@@ -256,8 +267,9 @@ def redeem(offer: Offer, discovery: Discovery, http: httpx.Client, pin: str | No
         raise WalletError(f"the token endpoint could not be reached: {exc}") from exc
     if response.status_code != 200:
         raise _oauth_error(response, "the token request")
-    token = response.json()
-    if token.get("token_type", "").lower() != "bearer" or not token.get("access_token"):
+    token = _answer(response, "the token endpoint")
+    if (str(token.get("token_type", "")).lower() != "bearer"
+            or not isinstance(token.get("access_token"), str) or not token["access_token"]):
         raise WalletError("the token endpoint answered no Bearer access token")
     return str(token["access_token"])
 
@@ -279,9 +291,9 @@ def request_credential(discovery: Discovery, http: httpx.Client, access_token: s
     try:
         if discovery.nonce_endpoint is not None:
             answer = http.post(discovery.nonce_endpoint)
-            if answer.status_code != 200 or not isinstance(answer.json().get("c_nonce"), str):
+            nonce = _answer(answer, "the nonce endpoint").get("c_nonce")
+            if answer.status_code != 200 or not isinstance(nonce, str):
                 raise WalletError("the nonce endpoint answered no c_nonce")
-            nonce = answer.json()["c_nonce"]
         proof = make_proof(key, audience=discovery.credential_issuer, nonce=nonce,
                            now=int(time.time()))
         response = http.post(
@@ -294,7 +306,7 @@ def request_credential(discovery: Discovery, http: httpx.Client, access_token: s
         raise WalletError(f"the credential endpoint could not be reached: {exc}") from exc
     if response.status_code != 200:
         raise _oauth_error(response, "the credential request")
-    credentials = response.json().get("credentials")
+    credentials = _answer(response, "the credential endpoint").get("credentials")
     if (not isinstance(credentials, list) or len(credentials) != 1
             or not isinstance(credentials[0], dict)
             or not isinstance(credentials[0].get("credential"), str)):
@@ -340,9 +352,7 @@ def check_credential(credential: str, *, discovery: Discovery, key: SigningKey,
     if inspection.failures:
         codes = ", ".join(f.reason.value for f in inspection.failures)
         raise WalletError(f"the credential does not verify: {codes}")
-    payload = StoredCredential(id="", credential=credential, key_id="", issuer="", vct="",
-                               received_at=0).payload()
-    cnf = payload.get("cnf")
+    cnf = credential_payload(credential).get("cnf")
     if not isinstance(cnf, dict) or cnf.get("jwk") != public_jwk(key.key):
         raise WalletError("the credential is not bound to the key this wallet proved")
 

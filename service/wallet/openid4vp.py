@@ -313,7 +313,7 @@ def submit(http: httpx.Client, request: WalletRequest,
 def parse_claims(text: str) -> tuple[ClaimPath, ...]:
     """``given_name,place_of_birth.locality`` as claims paths."""
     paths = tuple(tuple(item.strip().split(".")) for item in text.split(",") if item.strip())
-    if any(not all(paths) for paths in paths):
+    if any(not all(path) for path in paths):  # an empty name: "a..b", "a."
         raise PresentationError("claims are names separated by commas, nested with dots")
     return paths
 

@@ -21,11 +21,17 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from ..core.encoding import b64url_decode, b64url_encode
 from ..core.keys import SigningKey, generate_signing_key, jwk_thumbprint, public_jwk
 
-__all__ = ["StoredCredential", "Wallet", "WalletError"]
+__all__ = ["StoredCredential", "Wallet", "WalletError", "credential_payload"]
 
 
 class WalletError(RuntimeError):
     pass
+
+
+def credential_payload(credential: str) -> dict[str, Any]:
+    """The issuer-signed claims of an SD-JWT (digests for the personal ones), unverified:
+    for the holder's own bookkeeping, after the credential was checked on receipt."""
+    return json.loads(b64url_decode(credential.split("~", 1)[0].split(".")[1]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +46,7 @@ class StoredCredential:
 
     def payload(self) -> dict[str, Any]:
         """The issuer-signed claims (digests for the personal ones)."""
-        return json.loads(b64url_decode(self.credential.split("~", 1)[0].split(".")[1]))
+        return credential_payload(self.credential)
 
 
 def _private_jwk(key: SigningKey) -> dict[str, str]:
@@ -88,7 +94,7 @@ class Wallet:
             raise WalletError("the wallet has no key for this credential") from None
 
     def add(self, credential: str, key: SigningKey) -> StoredCredential:
-        payload = json.loads(b64url_decode(credential.split("~", 1)[0].split(".")[1]))
+        payload = credential_payload(credential)
         stored = StoredCredential(
             id=hashlib.sha256(credential.encode("ascii")).hexdigest()[:12],
             credential=credential,

@@ -29,7 +29,7 @@ CredentialId = Annotated[str, Path(max_length=64, description="As returned at is
 _NOT_FOUND = {404: {"model": Problem, "description": "`credential_not_found`"}}
 
 
-@router.post("", status_code=201, response_model=IssueResponse)
+@router.post("", status_code=201, response_model=IssueResponse, summary="Issue a credential")
 async def issue_credential(
     body: IssueRequest,
     runtime: RuntimeDep,
@@ -55,7 +55,8 @@ async def issue_credential(
     )
 
 
-@router.get("/{credential_id}", response_model=CredentialInfo, responses=_NOT_FOUND)
+@router.get("/{credential_id}", response_model=CredentialInfo, responses=_NOT_FOUND,
+            summary="A credential's status")
 async def get_credential(
     credential_id: CredentialId,
     runtime: RuntimeDep,

@@ -3,16 +3,15 @@
 The wallet-facing endpoints (token, nonce, credential) answer errors the way OAuth 2.0 and
 OpenID4VCI define them, ``{"error", "error_description"}``, because wallets are written
 against those specs; everything else keeps Thiqa's problem details (a Redis outage is a 503
-problem everywhere). Their bodies are read by hand: the token request is a form (no
-``python-multipart`` needed, and a repeated parameter is refused as RFC 6749 §3.2 requires)
-and the credential request is read with the strict JSON reader, like every token.
+problem everywhere). Their bodies are read by hand: the token request is a form
+(``service/api/forms.py``: a repeated parameter is refused as RFC 6749 §3.2 requires) and the
+credential request is read with the strict JSON reader, like every token.
 """
 
 from __future__ import annotations
 
 import base64
 from typing import Annotated, Any
-from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Request, Response
 from fastapi.responses import JSONResponse
@@ -24,6 +23,7 @@ from ...store.audit import AuditAction
 from ...store.clients import Client, Scope
 from ..auditing import AuditDep
 from ..deps import RuntimeDep, require_scope
+from ..forms import FORM, NO_STORE, media_type, read_form
 from ..openid4vci_models import (
     AuthorizationServerMetadata,
     CredentialIssuerMetadata,
@@ -49,10 +49,6 @@ __all__ = ["OWN_JSON_PATHS", "install_openid4vci"]
 #: Read here with the strict JSON reader; a bad body is the protocol's error, not a problem.
 OWN_JSON_PATHS = frozenset({"/credential"})
 
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-_FORM = "application/x-www-form-urlencoded"
-_MAX_FORM_FIELDS = 16
-
 OfferId = Annotated[str, Path(max_length=64, description="As returned when the offer was made.")]
 _OFFER_NOT_FOUND = {404: {"model": Problem, "description": "`offer_not_found`"}}
 _UNAVAILABLE = {503: PROBLEM_RESPONSES[503]}
@@ -69,17 +65,14 @@ def _oauth_error(exc: vci.OAuthError) -> JSONResponse:
                         status_code=exc.status, headers=headers)
 
 
-def _media_type(request: Request) -> str:
-    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-
-
 # -- the issuing app ------------------------------------------------------------------------
 
 issuing = APIRouter(prefix="/v1/credential-offers", tags=["wallet issuance"],
                     responses=PROBLEM_RESPONSES)
 
 
-@issuing.post("", status_code=201, response_model=OfferResponse)
+@issuing.post("", status_code=201, response_model=OfferResponse,
+               summary="Offer a credential to a wallet")
 async def create_offer(
     body: OfferRequest,
     runtime: RuntimeDep,
@@ -112,7 +105,8 @@ async def create_offer(
     return JSONResponse(body, status_code=201, headers=NO_STORE)  # carries code and PIN
 
 
-@issuing.get("/{offer_id}", response_model=OfferInfo, responses=_OFFER_NOT_FOUND)
+@issuing.get("/{offer_id}", response_model=OfferInfo, responses=_OFFER_NOT_FOUND,
+              summary="Follow an offer")
 async def get_offer(
     offer_id: OfferId,
     runtime: RuntimeDep,
@@ -136,7 +130,8 @@ wallet = APIRouter(tags=["wallet issuance"])
 
 
 @wallet.get("/credential-offers/{offer_id}", response_model=CredentialOffer,
-            response_model_exclude_none=True, responses={**_OFFER_NOT_FOUND, **_UNAVAILABLE})
+            response_model_exclude_none=True, responses={**_OFFER_NOT_FOUND, **_UNAVAILABLE},
+            summary="The credential offer, for the wallet")
 async def credential_offer(offer_id: OfferId, runtime: RuntimeDep,
                            response: Response) -> dict[str, Any]:
     """The Credential Offer object, by reference (`credential_offer_uri`). Answers while the
@@ -148,13 +143,14 @@ async def credential_offer(offer_id: OfferId, runtime: RuntimeDep,
 
 @wallet.post(
     "/token",
+    summary="Token endpoint (pre-authorized code grant)",
     response_model=TokenResponse,
     responses={400: {"model": OAuthErrorBody, "description": "`invalid_request` (missing or "
                      "unexpected `tx_code`, malformed form), `invalid_grant` (unknown, expired "
                      "or used code, wrong `tx_code`), `unsupported_grant_type`."},
                **_UNAVAILABLE},
     openapi_extra={"requestBody": {"required": True, "content": {
-        _FORM: {"schema": schema_of(TokenRequestForm)}}}},
+        FORM: {"schema": schema_of(TokenRequestForm)}}}},
 )
 async def token(request: Request, runtime: RuntimeDep) -> Any:
     """OAuth 2.0 token endpoint: a pre-authorized code (and its transaction code) for a
@@ -162,16 +158,12 @@ async def token(request: Request, runtime: RuntimeDep) -> Any:
     `THIQA_TX_CODE_MAX_ATTEMPTS` guesses; the last one withdraws the offer. A code used twice
     withdraws the offer and the token already granted for it."""
     try:
-        if _media_type(request) != _FORM:
-            raise vci.TokenError("invalid_request", f"The body must be {_FORM}.")
-        try:
-            pairs = parse_qsl((await request.body()).decode("utf-8"), keep_blank_values=True,
-                              strict_parsing=False, max_num_fields=_MAX_FORM_FIELDS)
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise vci.TokenError("invalid_request", "The form cannot be read.") from exc
-        form = dict(pairs)
-        if len(form) != len(pairs):
-            raise vci.TokenError("invalid_request", "A parameter is repeated.")
+        if media_type(request) != FORM:
+            raise vci.TokenError("invalid_request", f"The body must be {FORM}.")
+        form = await read_form(request)
+        if form is None:
+            raise vci.TokenError("invalid_request", "The form cannot be read (UTF-8 only, "
+                                 "each parameter once).")
         grant = await runtime.wallet_issuance.token(form)
     except vci.OAuthError as exc:
         return _oauth_error(exc)
@@ -181,7 +173,8 @@ async def token(request: Request, runtime: RuntimeDep) -> Any:
     )
 
 
-@wallet.post("/nonce", response_model=NonceResponse, responses=_UNAVAILABLE)
+@wallet.post("/nonce", response_model=NonceResponse, responses=_UNAVAILABLE,
+             summary="Nonce endpoint (a c_nonce)")
 async def nonce(runtime: RuntimeDep) -> Any:
     """A fresh `c_nonce` for the key proof: single-use, valid `THIQA_C_NONCE_TTL_SECONDS`."""
     value = await runtime.wallet_issuance.nonce()
@@ -196,6 +189,7 @@ def _bearer(request: Request) -> str | None:
 
 @wallet.post(
     "/credential",
+    summary="Credential endpoint",
     response_model=CredentialResponse,
     responses={
         400: {"model": OAuthErrorBody, "description": "`invalid_credential_request`, "
@@ -214,7 +208,7 @@ async def credential(request: Request, runtime: RuntimeDep, audit: AuditDep) -> 
     `nonce` an unused c_nonce). Answers one `dc+sd-jwt` credential bound to that key; its
     claims are deleted from Redis in the same step, and the access token is used up."""
     body: Any = None  # anything unreadable is refused as not being a JSON object
-    if _media_type(request) == "application/json":
+    if media_type(request) == "application/json":
         try:
             body = json_loads(await request.body())
         except EncodingError:

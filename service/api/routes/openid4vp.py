@@ -4,8 +4,7 @@ Relying parties (scope ``verify``) create requests and read results as problem-d
 like the rest of ``/v1``. The two wallet-facing endpoints speak OpenID4VP: the Request Object
 by reference, and the ``direct_post`` response endpoint, whose errors are OAuth-style JSON
 (``{"error", "error_description", "code"}``) because wallets are written against that spec.
-The form is read by hand, like the token endpoint's: no ``python-multipart``, and a repeated
-parameter is refused (RFC 6749 §3.2).
+The form is read by hand, like the token endpoint's (``service/api/forms.py``).
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from __future__ import annotations
 import base64
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
-from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -27,6 +25,7 @@ from ...store.audit import AuditAction
 from ...store.clients import Client, Scope
 from ..auditing import AuditDep
 from ..deps import RuntimeDep, require_scope
+from ..forms import FORM, NO_STORE, read_form
 from ..metrics import MetricsDep
 from ..openid4vp_models import (
     WAIT_DESCRIPTION,
@@ -41,10 +40,6 @@ from ..schemas import timestamp
 
 __all__ = ["relying_party", "wallet"]
 
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-_FORM = "application/x-www-form-urlencoded"
-_MAX_FORM_FIELDS = 16
-
 RequestId = Annotated[str, Path(max_length=64, description="As returned when it was made.")]
 _NOT_FOUND = {404: {"model": Problem, "description": "`presentation_request_not_found`: no "
                     "such request, or another client's."}}
@@ -55,7 +50,8 @@ relying_party = APIRouter(prefix="/v1/presentation-requests", tags=["presentatio
                           responses=PROBLEM_RESPONSES)
 
 
-@relying_party.post("", status_code=201, response_model=PresentationRequestCreated)
+@relying_party.post("", status_code=201, response_model=PresentationRequestCreated,
+                    summary="Ask a wallet for claims")
 async def create_presentation_request(
     body: PresentationRequestBody,
     runtime: RuntimeDep,
@@ -89,7 +85,8 @@ async def create_presentation_request(
     )
 
 
-@relying_party.get("/{request_id}", response_model=PresentationStatus, responses=_NOT_FOUND)
+@relying_party.get("/{request_id}", response_model=PresentationStatus, responses=_NOT_FOUND,
+                   summary="A presentation request's state and verdict")
 async def get_presentation_request(
     request_id: RequestId,
     runtime: RuntimeDep,
@@ -109,6 +106,7 @@ def _event(view: View) -> str:
 
 @relying_party.get(
     "/{request_id}/events",
+    summary="Follow a presentation request (Server-Sent Events)",
     response_class=StreamingResponse,
     responses={
         200: {"description": "Server-Sent Events: an `event: state` with the current state "
@@ -163,6 +161,7 @@ def _wants_json(request: Request) -> bool:
 
 @wallet.get(
     "/presentation-requests/{request_id}",
+    summary="The Authorization Request, for the wallet",
     responses={
         200: {"description": "The Authorization Request: an unsecured Request Object "
               f"(`{REQUEST_OBJECT_MEDIA_TYPE}`, `alg: none`, as the `redirect_uri` client id "
@@ -187,27 +186,9 @@ async def presentation_request_object(
                     headers=NO_STORE)
 
 
-def _media_type(request: Request) -> str:
-    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-
-
-async def _read_form(request: Request) -> dict[str, str] | None:
-    if _media_type(request) != _FORM:
-        return None
-    try:
-        # errors="strict": a percent-escape that is not UTF-8 is refused, not replaced
-        # (1.0, direct_post: all parameters are UTF-8).
-        pairs = parse_qsl((await request.body()).decode("utf-8"), keep_blank_values=True,
-                          strict_parsing=False, max_num_fields=_MAX_FORM_FIELDS,
-                          encoding="utf-8", errors="strict")
-    except (UnicodeDecodeError, ValueError):
-        return None
-    form = dict(pairs)
-    return form if len(form) == len(pairs) else None
-
-
 @wallet.post(
     "/presentation-responses/{request_id}",
+    summary="The response endpoint (direct_post), for the wallet",
     responses={
         200: {"description": "Processed and accepted: `{}` (no `redirect_uri`: the flow is "
               "cross-device).", "content": {"application/json": {"schema": {"type": "object"}}}},
@@ -220,7 +201,7 @@ async def _read_form(request: Request) -> dict[str, str] | None:
               "`code: store_unavailable`."},
     },
     openapi_extra={"requestBody": {"required": True, "content": {
-        _FORM: {"schema": AuthorizationResponseForm.model_json_schema()}}}},
+        FORM: {"schema": AuthorizationResponseForm.model_json_schema()}}}},
 )
 async def presentation_response(
     request_id: RequestId, request: Request, runtime: RuntimeDep, audit: AuditDep,
@@ -231,11 +212,11 @@ async def presentation_response(
     The first answer that carries the request's `state` before it expires spends the
     request's nonce, whatever it holds: any later answer is `nonce_replayed`. A wallet's error
     response (`error=access_denied`, say) is recorded as a failed verdict and answered 200."""
-    form = await _read_form(request)
+    form = await read_form(request)
     if form is None:
         answer_status, body = 400, {
             "error": "invalid_request", "code": "malformed_response",
-            "error_description": f"The body must be a {_FORM} form, each parameter once.",
+            "error_description": f"The body must be a {FORM} form, each parameter once.",
         }
     else:
         answer = await runtime.presentations.answer(request_id, form)

@@ -8,22 +8,24 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Response
 
 from ..deps import RuntimeDep
-from ..problems import problem
+from ..problems import Problem, problem
+from ..schemas import Health, IssuerMetadata, Readiness
 
 router = APIRouter(tags=["public"])
 
 
-@router.get("/health")
-async def health() -> dict[str, str]:
+@router.get("/health", response_model=Health, summary="Liveness")
+async def health() -> Health:
     """Liveness: the process answers. Says nothing about Redis (see `/ready`)."""
-    return {"status": "ok"}
+    return Health(status="ok")
 
 
-@router.get("/ready", responses={503: {"description": "`store_unavailable`"}})
+@router.get("/ready", response_model=Readiness, summary="Readiness", responses={
+    503: {"model": Problem, "description": "`store_unavailable`: Redis cannot answer."}})
 async def ready(runtime: RuntimeDep) -> Any:
     """Readiness: 200 when Redis answers, 503 otherwise (take the instance out of rotation)."""
     if await runtime.ready():
-        return {"status": "ready"}
+        return Readiness(status="ready")
     return problem(503, "store_unavailable", "The status store cannot answer")
 
 
@@ -32,7 +34,9 @@ def issuer_metadata_path(issuer_url: str) -> str:
     return "/.well-known/jwt-vc-issuer" + urlsplit(issuer_url).path.rstrip("/")
 
 
-async def jwt_vc_issuer(runtime: RuntimeDep, response: Response) -> dict[str, Any]:
+async def jwt_vc_issuer(runtime: RuntimeDep, response: Response) -> IssuerMetadata:
     """The issuer's public keys (JWKS), so any verifier can check Thiqa credentials."""
     response.headers["Cache-Control"] = "public, max-age=300"
-    return {"issuer": runtime.settings.issuer_url, "jwks": runtime.keyring.jwks()}
+    return IssuerMetadata.model_validate(
+        {"issuer": runtime.settings.issuer_url, "jwks": runtime.keyring.jwks()}
+    )

@@ -30,6 +30,7 @@ def _wants_json(accept: str) -> bool:
 
 @router.get(
     "/status-lists/{list_id}",
+    summary="A published status list (Token Status List)",
     response_class=Response,
     responses={
         200: {
@@ -42,8 +43,15 @@ def _wants_json(accept: str) -> bool:
     },
 )
 async def get_status_list(
-    list_id: Annotated[str, Path(max_length=32)], request: Request, runtime: RuntimeDep
+    list_id: Annotated[str, Path(max_length=32, description="From a credential's "
+                                 "`status.status_list.uri`.")],
+    request: Request, runtime: RuntimeDep,
 ) -> Any:
+    """The status list a credential's `status.status_list.uri` names, signed by the issuer's
+    current key (public, no API key): how a verifier elsewhere learns whether a Thiqa
+    credential was revoked or suspended. Built from the very bytes `POST /v1/verify` reads,
+    so it never disagrees with an online answer; cacheable for its `ttl`
+    (`THIQA_STATUS_LIST_TTL_SECONDS`)."""
     data = await runtime.status.list_bytes(list_id)
     if data is None:
         raise StatusListNotFound()

@@ -24,6 +24,24 @@ def _document() -> dict[str, Any]:
     return json.loads(text)
 
 
+#: What the document holds, for the API documentation (the document itself is
+#: ``service/metadata/national-id.json``).
+_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["vct", "name", "display", "claims"],
+    "properties": {
+        "vct": {"type": "string"},
+        "name": {"type": "string"},
+        "description": {"type": "string"},
+        "display": {"type": "array", "items": {"type": "object"},
+                    "description": "The type's name and description per locale."},
+        "claims": {"type": "array", "items": {"type": "object"},
+                   "description": "Each claim's `path`, `sd: always` and `display` labels "
+                   "per locale (ar, fr, en)."},
+    },
+}
+
+
 def national_id_metadata(vct: str) -> dict[str, Any]:
     return {"vct": vct, **_document()}
 
@@ -41,5 +59,8 @@ def install_type_metadata(app: FastAPI, vct: str, path: str) -> None:
 
     router = APIRouter(tags=["public"])
     router.add_api_route(path, type_metadata, methods=["GET"],
-                         summary="Credential type metadata", response_class=JSONResponse)
+                         summary="Credential type metadata", response_class=JSONResponse,
+                         responses={200: {"description": "SD-JWT VC Type Metadata.",
+                                          "content": {"application/json": {
+                                              "schema": _SCHEMA}}}})
     app.include_router(router)

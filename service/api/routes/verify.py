@@ -26,7 +26,8 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("/v1/verify", response_model=VerifyResponse, responses=_RESPONSES)
+@router.post("/v1/verify", response_model=VerifyResponse, responses=_RESPONSES,
+             summary="Verify a presentation")
 async def verify(
     body: VerifyRequest,
     runtime: RuntimeDep,
