@@ -292,7 +292,8 @@ def test_redis_down_means_503_never_valid(tmp_path: Path, private_redis: Embedde
     with BackgroundServer(settings) as server, httpx.Client(
         base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=10
     ) as http:
-        credential = http.post("/v1/credentials", json={"claims": citizen}).json()["credential"]
+        issued = http.post("/v1/credentials", json={"claims": citizen}).json()
+        credential = issued["credential"]
         assert _verify(http, credential)["valid"] is True
 
         private_redis.stop()
@@ -308,10 +309,14 @@ def test_redis_down_means_503_never_valid(tmp_path: Path, private_redis: Embedde
         issue = http.post("/v1/credentials", json={"claims": citizen})
         assert issue.status_code == 503
         assert issue.json()["code"] == "store_unavailable"
+        revoke = http.post(f"/v1/credentials/{issued['credential_id']}/revoke")
+        assert revoke.status_code == 503
+        assert revoke.json()["code"] == "store_unavailable"
 
         private_redis.start()
         deadline = time.monotonic() + 5
         while http.get("/ready").status_code != 200:
             assert time.monotonic() < deadline, "service did not resume within 5 s"
             time.sleep(0.1)
+        # The refused revocation changed nothing.
         assert _verify(http, credential)["valid"] is True
