@@ -69,7 +69,8 @@ PARAMS = [
     pytest.param(
         c,
         marks=pytest.mark.skip(
-            reason="JWS JSON serialization of SD-JWT: Thiqa issues and reads compact only"
+            reason="JWS JSON serialization of SD-JWT: Thiqa issues the compact form only "
+            "(it reads both: tests/core/test_sdjwt_json_serialization.py)"
         ),
     )
     if c in JSON_CASES
