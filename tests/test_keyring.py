@@ -27,7 +27,11 @@ def test_first_start_generates_a_p256_key_with_mode_0600(tmp_path: Path) -> None
     assert pem.stem == ring.active.kid == jwk_thumbprint(public_jwk(ring.active.key))
     assert pem.stat().st_mode & 0o777 == 0o600
     assert keys_dir.stat().st_mode & 0o777 == 0o700
-    assert pem.read_text().startswith("-----BEGIN PRIVATE KEY-----")
+    # PKCS#8, unencrypted (no passphrase configured): it loads without a password.
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    assert load_pem_private_key(pem.read_bytes(), password=None) is not None
+    assert b"ENCRYPTED" not in pem.read_bytes()
     index = json.loads((keys_dir / "keyring.json").read_text())
     assert index["active"] == ring.active.kid
 
