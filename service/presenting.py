@@ -47,7 +47,8 @@ from .settings import Settings
 from .store.presentations import Claim, PresentationStore, Status, StoredRequest
 from .verifying import Verifier
 
-__all__ = ["MAX_WAIT_SECONDS", "Created", "Presenter", "State", "View", "WalletAnswer"]
+__all__ = ["MAX_WAIT_SECONDS", "Created", "Presenter", "State", "View", "WalletAnswer",
+           "request_not_found"]
 
 State = Literal["pending", "completed", "failed", "expired"]
 
@@ -115,6 +116,12 @@ _CLAIM_ERRORS: Final = {
                      "This request has already been answered; its nonce is spent."),
     Claim.EXPIRED: (400, "request_expired", "This presentation request has expired."),
 }
+
+
+def request_not_found() -> WalletAnswer:
+    """The answer to a response for a request that does not exist: the same whether its id
+    is unknown or could never be one."""
+    return _oauth_error(*_CLAIM_ERRORS[Claim.NOT_FOUND])
 
 
 class Presenter:

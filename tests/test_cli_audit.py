@@ -21,6 +21,7 @@ import pytest
 import redis
 
 from service.server import free_port
+from service.store.audit import AuditAction, AuditLog
 
 THIQA = [sys.executable, "-m", "service.cli"]
 KEY = re.compile(r"thq_[0-9a-f]{16}_[A-Za-z0-9_-]{43}")
@@ -39,6 +40,18 @@ def env(tmp_path: Path, redis_url: str, redis_client: redis.Redis) -> dict[str, 
            "THIQA_REDIS_PREFIX": prefix, "COLUMNS": "250"}
     for key in redis_client.scan_iter(match=f"{prefix}:*"):
         redis_client.delete(key)
+
+
+def entry_blocks(text: str) -> list[tuple[str, dict[str, str]]]:
+    """``thiqa audit tail``'s blocks: (title line, {field name: value}) in order."""
+    blocks: list[tuple[str, dict[str, str]]] = []
+    for line in text.splitlines():
+        if line and not line.startswith(" "):
+            blocks.append((line, {}))
+        elif line.strip():
+            name, _, value = line.strip().partition("  ")
+            blocks[-1][1][name] = value.strip()
+    return blocks
 
 
 def test_client_events_are_audited_and_tail_prints_them(env: dict[str, str],
@@ -65,11 +78,12 @@ def test_client_events_are_audited_and_tail_prints_them(env: dict[str, str],
 
     tail = run(["audit", "tail", "-n", "5"], env)
     assert tail.returncode == 0, tail.stderr
-    rows = [line for line in tail.stdout.splitlines() if "tax-portal" in line]
-    assert len(rows) == 2
-    assert "client.added" in rows[0]
-    assert "scopes=issue,verify" in rows[0]
-    assert "client.revoked" in rows[1]
+    blocks = entry_blocks(tail.stdout)
+    assert [title.split()[1:] for title, _ in blocks] == [["client.added"],
+                                                          ["client.revoked"]]
+    assert blocks[0][1] == {"result": "ok", "client": "tax-portal", "via": "cli",
+                            "scopes": "issue,verify"}
+    assert blocks[1][1] == {"result": "ok", "client": "tax-portal", "via": "cli"}
     assert api_key not in tail.stdout
     assert api_key.split("_", 2)[2] not in tail.stdout  # the whole secret, underscores too
 
@@ -167,3 +181,52 @@ def test_serve_respects_log_level(env: dict[str, str]) -> None:
     lines = [json.loads(line) for line in err.splitlines() if line.strip()]
     assert all(line["level"] in ("warning", "error", "critical") for line in lines)
     assert "thiqa.access" not in err
+
+
+def test_tail_fits_80_columns_and_prints_json_lines(env: dict[str, str],
+                                                   redis_client: redis.Redis) -> None:
+    """Every field whole, no line past 80 columns, even with the longest values an entry may
+    hold; and --json gives one object per entry, every field named."""
+    stream = f"{env['THIQA_REDIS_PREFIX']}:{{audit}}:stream"
+    verified = AuditLog.entry_fields(
+        AuditAction.CREDENTIAL_VERIFIED, via="api", client="c" * 64,
+        result=["invalid_signature", "expired", "key_binding_required", "revoked"],
+        credential_id="0123456789ab.AAAAAAAAAAAAAAAAAAAAAA", request_id="r" * 64,
+        issuer="https://identity.ministry-of-interior.example.org/issuers/national/v2",
+        vct="https://identity.ministry-of-interior.example.org/types/national-id/v2",
+        time="2025-06-01T10:00:00.000Z",
+    )
+    redis_client.xadd(stream, verified)
+    assert run(["clients", "add", "tax-portal", "--scopes", "issue,verify"], env).returncode == 0
+    narrow = {**env, "COLUMNS": "80"}
+
+    tail = run(["audit", "tail"], narrow)
+    assert tail.returncode == 0, tail.stderr
+    assert max(len(line) for line in tail.stdout.splitlines()) <= 80
+    [(title, _), (added, fields)] = entry_blocks(tail.stdout)
+    assert title.startswith("2025-06-01T10:00:00.000Z  credential.verified")
+    assert added.split()[1:] == ["client.added"]
+    assert fields["client"] == "tax-portal"
+    unfolded = "".join(line.strip() for line in tail.stdout.splitlines())
+    for value in verified.values():
+        assert value in unfolded  # folded, never cut
+
+    as_json = run(["audit", "tail", "--json"], narrow)
+    assert as_json.returncode == 0, as_json.stderr
+    first, second = (json.loads(line) for line in as_json.stdout.splitlines())
+    assert first["action"] == "credential.verified"
+    assert first["result"] == ["invalid_signature", "expired", "key_binding_required",
+                               "revoked"]
+    assert {k: first[k] for k in ("client", "issuer", "vct", "request_id", "credential_id",
+                                  "time", "via")} == {
+        k: verified[k] for k in ("client", "issuer", "vct", "request_id", "credential_id",
+                                 "time", "via")}
+    assert second["action"] == "client.added"
+    assert second["scopes"] == "issue,verify"
+    assert [int(part) for part in first["id"].split("-")] < [
+        int(part) for part in second["id"].split("-")]
+
+    empty_env = {**narrow, "THIQA_REDIS_PREFIX": env["THIQA_REDIS_PREFIX"] + "empty"}
+    nothing = run(["audit", "tail", "--json"], empty_env)
+    assert nothing.returncode == 0, nothing.stderr
+    assert nothing.stdout == ""

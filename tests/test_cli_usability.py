@@ -103,6 +103,24 @@ def test_wallet_list_never_cuts_the_id_a_tester_types_next(env: dict[str, str],
     assert credential_id in listed.stdout
 
 
+@pytest.mark.parametrize("entry", [{"credential": "garbage"}, {"key_id": "no-such-key"}])
+def test_a_hand_edited_wallet_is_one_clear_line_not_a_traceback(
+    env: dict[str, str], tmp_path: Path, entry: dict[str, str]
+) -> None:
+    path = tmp_path / "wallet.json"
+    credential_id = _wallet_with_one_credential(path)
+    document = json.loads(path.read_text("utf-8"))
+    document["credentials"][0].update(entry)
+    path.write_text(json.dumps(document), "utf-8")
+    for command in (["wallet", "list"], ["wallet", "show", credential_id]):
+        result = run([*command, "--wallet", str(path)], env)
+        assert result.returncode == 1, (command, result.stdout, result.stderr)
+        assert "Traceback" not in result.stderr
+        [line] = result.stderr.strip().splitlines()
+        assert f"credential {credential_id}" in line
+        assert result.stdout == ""
+
+
 def test_wallet_show_refuses_an_unknown_language(env: dict[str, str], tmp_path: Path) -> None:
     path = tmp_path / "wallet.json"
     credential_id = _wallet_with_one_credential(path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -594,22 +595,55 @@ def test_revoke_of_an_unknown_kid_is_a_clear_error(
     assert _files(tmp_path / "keys") == files
 
 
-def test_keys_show_lists_every_status(keys_env: dict[str, str], tmp_path: Path) -> None:
+def _blocks(text: str) -> dict[str, dict[str, str]]:
+    """``thiqa keys show``'s blocks: title line -> {field name: value}, up to the JWKS."""
+    blocks: dict[str, dict[str, str]] = {}
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        if line.startswith("Published"):
+            break
+        if line and not line.startswith(" "):
+            fields = blocks.setdefault(line, {})
+        elif line.strip():
+            name, _, value = line.strip().partition("  ")
+            fields[name] = value.strip()
+    return blocks
+
+
+def test_keys_show_lists_every_status_within_80_columns(
+    keys_env: dict[str, str], tmp_path: Path
+) -> None:
     keys_dir = tmp_path / "keys"
     first = load_or_create(keys_dir).active.kid
     second = rotate(keys_dir, alg="ES256", passphrase=None, publish_seconds=0).kid
     third = rotate(keys_dir, alg="EdDSA", passphrase=None, publish_seconds=0).kid
     revoke(keys_dir, second, alg="ES256", passphrase=None)
     fourth = rotate(keys_dir, alg="ES256", passphrase=None, publish_seconds=DAY).kid
-    result = thiqa(["keys", "show"], keys_env)
+    env = {**keys_env, "COLUMNS": "80"}
+    result = thiqa(["keys", "show"], env)
     assert result.returncode == 0, result.stderr
-    rows = {line.split("│")[1].strip(): line.split("│")[3].strip()
-            for line in result.stdout.splitlines() if line.startswith("│")}
-    assert rows == {first: "retired", second: "revoked", third: "active (signing)",
-                    fourth: "pending"}
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+    blocks = _blocks(result.stdout)
+    assert {kid: fields["status"] for kid, fields in blocks.items() if kid != "Issuer"} == {
+        first: "retired", second: "revoked", third: "active (signing)", fourth: "pending"}
+    assert blocks[third]["alg"] == "EdDSA"
+    assert "revoked" in blocks[second]
+    assert "revoked" not in blocks[third]
     jwks = json.loads(result.stdout[result.stdout.index("{"):])
     assert {k["kid"] for k in jwks["keys"]} == {first, third, fourth}
     assert '"d"' not in result.stdout
+
+    as_json = thiqa(["keys", "show", "--json"], env)
+    assert as_json.returncode == 0, as_json.stderr
+    document = json.loads(as_json.stdout)
+    assert {k["kid"]: (k["status"], k["signing"]) for k in document["keys"]} == {
+        first: ("retired", False), second: ("revoked", False), third: ("active", True),
+        fourth: ("pending", False)}
+    assert {k["kid"] for k in document["jwks"]["keys"]} == {first, third, fourth}
+    revoked = next(k for k in document["keys"] if k["kid"] == second)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", revoked["revoked_at"])
+    assert '"d"' not in as_json.stdout
+    assert "PRIVATE" not in as_json.stdout
 
 
 def test_rotate_with_the_passphrase_and_activate_now(

@@ -7,6 +7,9 @@ list. Thiqa answers every one of those as an RFC 9457 problem (``problems.py``),
 document must say so, or a client generated from it, or a schema checker, meets answers the
 contract never mentioned:
 
+* an operation that takes a body lists the body's refusals (``BODY_PROBLEMS``: 400
+  ``invalid_json``, 413), unless it declares its own answer for that status; an operation
+  without a body lists neither;
 * every error response (4xx, 5xx) lists ``application/problem+json`` with the Problem schema,
   beside whatever the route declared (the OpenID4VCI endpoints' OAuth errors stay as they are);
 * FastAPI's validation-error body, which Thiqa never sends, is replaced by the problem it does
@@ -22,7 +25,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from .problems import MEDIA_TYPE, Problem
+from .problems import BODY_PROBLEMS, MEDIA_TYPE, Problem
 
 __all__ = ["document_problems"]
 
@@ -50,6 +53,9 @@ def complete(schema: dict[str, Any]) -> dict[str, Any]:
             if method not in _METHODS:
                 continue
             responses = operation.setdefault("responses", {})
+            if "requestBody" in operation:
+                for status, description in BODY_PROBLEMS.items():
+                    responses.setdefault(status, {"description": description})
             for status, response in responses.items():
                 if not (status == "default" or status[:1] in ("4", "5")):
                     continue
@@ -64,6 +70,9 @@ def complete(schema: dict[str, Any]) -> dict[str, Any]:
                 "description": "Any other error, as a problem (RFC 9457) with a stable `code`.",
                 "content": {MEDIA_TYPE: {"schema": _PROBLEM_REF}},
             })
+            # Readers (and /docs) see the answers in document order: by status, default last.
+            operation["responses"] = dict(sorted(responses.items(),
+                                                 key=lambda item: (item[0] == "default", item[0])))
     # FastAPI's validation shapes, now unreferenced, would only mislead a reader.
     for name in ("HTTPValidationError", "ValidationError"):
         others = {k: v for k, v in schemas.items() if k != name}

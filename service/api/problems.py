@@ -15,7 +15,7 @@ from ..errors import StoreUnavailable, ThiqaError, Unauthenticated
 from .metrics import metrics_of
 from .schemas import verdict_body
 
-__all__ = ["PROBLEM_RESPONSES", "Problem", "install_handlers", "problem"]
+__all__ = ["BODY_PROBLEMS", "PROBLEM_RESPONSES", "Problem", "install_handlers", "problem"]
 
 MEDIA_TYPE = "application/problem+json"
 log = logging.getLogger("thiqa.api")
@@ -111,12 +111,19 @@ def _doc(description: str) -> dict[str, Any]:
             "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
 
 
+#: What the routes of an API-key router can answer. The body's own refusals are in
+#: ``BODY_PROBLEMS``, documented only where there is a body (``openapi_problems.py``).
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: _doc("`invalid_json`: the body is not strict JSON (duplicate names, NaN, too deep)."),
     401: _doc(f"`{Unauthenticated.code}`: no API key, or an unknown one."),
     403: _doc("`insufficient_scope`: the API key lacks the scope this call needs."),
-    413: _doc("`request_too_large`: the body is larger than the limit."),
     429: _doc("`rate_limited`: too many requests for this API key; see `Retry-After`."),
     422: _doc("`invalid_request` and more specific codes: the body is not valid."),
     503: _doc("`store_unavailable`: Redis cannot answer; nothing was changed."),
+}
+
+#: The refusals of a request body (``limits.py``), by status: for every operation that
+#: takes one, JSON or form, beside any answer the route declares for that status itself.
+BODY_PROBLEMS: dict[str, str] = {
+    "400": "`invalid_json`: the body is not strict JSON (duplicate names, NaN, too deep).",
+    "413": "`request_too_large`: the body is larger than the limit.",
 }

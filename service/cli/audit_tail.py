@@ -1,40 +1,50 @@
-"""``thiqa audit tail``: the newest audit entries as a table, optionally following new ones."""
+"""``thiqa audit tail``: the newest audit entries, one block each (or one JSON object per
+line with ``--json``), optionally following new ones."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import sys
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from ..errors import ThiqaError
 from ..settings import Settings
 from ..store.audit import AuditEntry, AuditLog
 from ..store.connection import KeySpace, connect
+from .blocks import block, print_lines
 from .redis_access import redis_for
 
 __all__ = ["audit_commands"]
 
 #: How long one XREAD waits for new entries; below the client's socket timeout.
 _BLOCK_MS = 1000
-_COLUMNS = ("time", "action", "client", "via", "credential", "result", "details", "request id")
 
 
-def _table(entries: list[AuditEntry], *, header: bool) -> Table:
-    table = Table(*_COLUMNS, show_header=header)
+def _lines(entries: list[AuditEntry], width: int) -> list[str]:
+    # One block per entry, only the fields it has: eight table columns are unreadable at 80.
+    lines: list[str] = []
     for entry in entries:
-        details = "  ".join(
-            f"{name}={value}" for name, value in (
-                ("issuer", entry.issuer), ("vct", entry.vct), ("kid", entry.kid),
-                ("scopes", entry.scopes),
-            ) if value
-        )
-        table.add_row(entry.time, entry.action, entry.client, entry.via, entry.credential_id,
-                      ",".join(entry.result), details, entry.request_id)
-    return table
+        lines += block(f"{entry.time}  {entry.action}", [
+            ("result", ",".join(entry.result)), ("client", entry.client), ("via", entry.via),
+            ("credential", entry.credential_id),
+            ("issuer", entry.issuer), ("vct", entry.vct), ("kid", entry.kid),
+            ("scopes", entry.scopes), ("request id", entry.request_id),
+        ], width)
+    return lines
+
+
+def _json_lines(entries: list[AuditEntry]) -> None:
+    # Every field, empty ones too, so each object has the same members; flushed per batch
+    # for a consumer reading a --follow pipe.
+    for entry in entries:
+        sys.stdout.write(json.dumps({**asdict(entry), "result": list(entry.result)}) + "\n")
+    sys.stdout.flush()
 
 
 def audit_commands(
@@ -50,9 +60,19 @@ def audit_commands(
         follow: Annotated[bool, typer.Option("--follow", "-f",
                                              help="Keep printing new entries (Ctrl-C stops).")]
         = False,
+        as_json: Annotated[bool, typer.Option(
+            "--json", help="One JSON object per entry and line (nothing for an empty trail).",
+        )] = False,
     ) -> None:
         """Print the newest audit entries, oldest first. Entries hold ids, codes and client
         names, never a personal claim."""
+
+        def show(entries: list[AuditEntry]) -> None:
+            if as_json:
+                _json_lines(entries)
+            else:
+                print_lines(console, _lines(entries, console.width))
+
         chosen = settings()
         with redis_for(chosen) as ready:
             assert ready.redis_url is not None
@@ -63,15 +83,16 @@ def audit_commands(
                 audit = AuditLog(redis, KeySpace(ready.redis_prefix))
                 try:
                     entries = await audit.tail(lines)
-                    if entries or not follow:
-                        console.print(_table(entries, header=True) if entries
-                                      else "No audit entries yet.")
+                    if entries:
+                        show(entries)
+                    elif not follow and not as_json:
+                        console.print("No audit entries yet.")
                     # An empty stream: every entry that comes is new, so start from the first.
                     last = entries[-1].id if entries else "0-0"
                     while follow:
                         fresh = await audit.after(last, block_ms=_BLOCK_MS)
                         if fresh:
-                            console.print(_table(fresh, header=False))
+                            show(fresh)
                             last = fresh[-1].id
                 finally:
                     await redis.aclose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -24,7 +25,9 @@ from ..store.audit import AuditAction, AuditLog
 from ..store.clients import ClientStore, parse_scopes
 from ..store.connection import KeySpace, connect
 from .audit_tail import audit_commands
+from .blocks import print_lines
 from .key_audit import record_key_events
+from .key_view import key_blocks, keys_document
 from .redis_access import redis_for
 from .wallet import wallet_app
 
@@ -224,22 +227,23 @@ def _audit_keys(settings: Settings, events: list[tuple[AuditAction, str]]) -> No
 
 
 @keys_app.command("show")
-def keys_show() -> None:
+def keys_show(
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="One JSON document: each key with its status and times, and the JWKS.",
+    )] = False,
+) -> None:
     """Show the issuer's keys, their status and the published JWKS (never private keys)."""
     settings = _settings()
     try:
         keyring = load_keyring(settings)
     except KeyRingError as exc:
         raise _keys_failed(exc) from None
-    table = Table("kid", "alg", "status", "created", "signs from", "retired / revoked")
-    table.columns[0].no_wrap = True  # a kid is copied into `keys revoke`: never fold it
-    for entry in keyring.entries:
-        status = entry.status.value + (" (signing)" if entry.kid == keyring.active.kid else "")
-        table.add_row(entry.kid, entry.alg, status, _utc(entry.created_at),
-                      _utc(entry.activate_after), _utc(entry.revoked_at or entry.retired_at))
-    console.print(f"Issuer: {settings.issuer_url}  (keys in {settings.keys_dir.resolve()})")
-    console.print(table)
-    console.print("Published (pending, active and retired keys):")
+    if as_json:
+        typer.echo(json.dumps(keys_document(keyring, settings), indent=2))
+        return
+    # One block per key: a table of six columns is unreadable in an 80-column terminal.
+    print_lines(console, key_blocks(keyring, settings, console.width))
+    console.print("\nPublished (pending, active and retired keys):")
     console.print_json(data=keyring.jwks())
 
 

@@ -13,6 +13,7 @@ from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..wallet import display
@@ -48,7 +49,9 @@ def open_wallet(path: Path) -> Wallet:
 
 
 def _fail(exc: Exception) -> NoReturn:
-    err.print(f"[red]wallet:[/red] {exc}", markup=True, highlight=False)
+    # One line however narrow the terminal (the terminal folds it): easy to read and to grep.
+    err.print(f"[red]wallet:[/red] {escape(str(exc))}", markup=True, highlight=False,
+              soft_wrap=True)
     raise typer.Exit(1)
 
 

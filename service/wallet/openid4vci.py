@@ -71,9 +71,11 @@ class Discovery:
     proof_algs: tuple[str, ...]
 
 
-def new_http(timeout: float = 10.0) -> httpx.Client:
+def new_http(timeout: float = 10.0, *, user_agent: str = "Thiqa test wallet") -> httpx.Client:
+    """The wallet's HTTP client, for both flows: no redirects, no proxy or netrc from the
+    environment, a fixed User-Agent."""
     return httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False,
-                        headers={"User-Agent": "Thiqa test wallet"})
+                        headers={"User-Agent": user_agent})
 
 
 def check_url(url: str, what: str) -> str:

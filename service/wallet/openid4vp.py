@@ -41,7 +41,7 @@ from ..core.openid4vp import (
     dotted,
     select,
 )
-from .openid4vci import check_url
+from .openid4vci import check_url, new_http
 from .store import StoredCredential, Wallet, WalletError
 
 __all__ = [
@@ -62,6 +62,9 @@ __all__ = [
 ]
 
 _ACCEPT = f"{REQUEST_OBJECT_MEDIA_TYPE}, application/json;q=0.5"
+#: What :func:`present` sends when it makes its own client: a fixed word that tells a
+#: verifier nothing about the holder or the software.
+USER_AGENT = "wallet"
 
 
 class PresentationError(WalletError):
@@ -234,11 +237,6 @@ def read_request(body: bytes, content_type: str, *,
     )
 
 
-def new_http(timeout: float = 10.0) -> httpx.Client:
-    return httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False,
-                        headers={"User-Agent": "wallet"})
-
-
 def _refusal(response: httpx.Response) -> str:
     try:
         body = response.json()
@@ -330,7 +328,7 @@ def present(
     """Answer the request ``request_text`` names, from ``wallet``. ``claims`` overrides what
     is disclosed (default: exactly the requested claims)."""
     own = http is None
-    client = new_http() if http is None else http
+    client = new_http(user_agent=USER_AGENT) if http is None else http
     try:
         request = fetch_request(client, parse_invocation(request_text))
         credential = choose_credential(wallet, request, credential_id)

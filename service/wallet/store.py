@@ -18,8 +18,10 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from ..core.encoding import b64url_decode, b64url_encode
+from ..core.encoding import EncodingError, b64url_decode, b64url_encode, json_loads
 from ..core.keys import SigningKey, generate_signing_key, jwk_thumbprint, public_jwk
+from ..core.reasons import VerificationFailure
+from ..core.sdjwt import split
 
 __all__ = ["StoredCredential", "Wallet", "WalletError", "credential_payload"]
 
@@ -56,6 +58,29 @@ def _private_jwk(key: SigningKey) -> dict[str, str]:
     return {**public_jwk(key.key), "d": b64url_encode(d)}
 
 
+def _check(path: Path, stored: StoredCredential, keys: dict[str, SigningKey]) -> None:
+    """Refuse an entry every command would trip over later: one that is not an SD-JWT whose
+    issuer JWT carries a JSON object, or whose key is not in the file. A hand-edited file is
+    the usual cause; the message names the entry so the tester can remove it."""
+    problem = None
+    if not isinstance(stored.credential, str):
+        problem = "is not a string"
+    else:
+        try:
+            segments = split(stored.credential).issuer_jwt.split(".")
+            if len(segments) != 3:
+                raise EncodingError("not a compact JWS")
+            payload = json_loads(b64url_decode(segments[1]))
+        except (VerificationFailure, EncodingError):
+            payload = None
+        if not isinstance(payload, dict):
+            problem = "is not an SD-JWT with a JSON payload"
+        elif not isinstance(stored.key_id, str) or stored.key_id not in keys:
+            problem = "has no key in the file"
+    if problem is not None:
+        raise WalletError(f"{path}: credential {stored.id} {problem}")
+
+
 def _load_private(jwk: dict[str, str]) -> SigningKey:
     d = int.from_bytes(b64url_decode(jwk["d"]), "big")
     key = ec.derive_private_key(d, ec.SECP256R1())
@@ -80,6 +105,8 @@ class Wallet:
             credentials = [StoredCredential(**c) for c in data.get("credentials", [])]
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise WalletError(f"{path} is not a Thiqa wallet file") from exc
+        for stored in credentials:
+            _check(path, stored, keys)
         return cls(path, keys, credentials)
 
     def new_key(self) -> SigningKey:

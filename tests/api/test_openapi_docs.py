@@ -83,3 +83,23 @@ def test_oauth_style_endpoints_say_so(spec: dict[str, Any]) -> None:
         assert "400" in operation["responses"], path
         schema_name = operation["responses"]["400"]["content"]["application/json"]["schema"]
         assert schema_name["$ref"].rsplit("/", 1)[1] in ("OAuthErrorBody", "WalletErrorBody")
+
+
+def test_body_errors_are_documented_only_where_there_is_a_body(spec: dict[str, Any]) -> None:
+    """400 invalid_json and 413 come from reading a request body: an operation without one
+    does not list them; every operation with one (JSON or form) lists 413, and 400."""
+    credential = spec["paths"]["/v1/credentials/{credential_id}"]["get"]["responses"]
+    assert "400" not in credential
+    assert "413" not in credential
+    verify = spec["paths"]["/v1/verify"]["post"]["responses"]
+    assert "invalid_json" in verify["400"]["description"]
+    assert verify["400"]["content"][PROBLEM]["schema"]["$ref"] == "#/components/schemas/Problem"
+    assert "request_too_large" in verify["413"]["description"]
+    for method, path, operation in operations(spec):
+        responses = operation["responses"]
+        if "requestBody" in operation:
+            assert {"400", "413"} <= set(responses), f"{method} {path}"
+        else:
+            assert "413" not in responses, f"{method} {path}"
+            assert "invalid_json" not in responses.get("400", {}).get("description", ""), (
+                f"{method} {path}")

@@ -346,6 +346,24 @@ def test_only_the_offering_client_can_follow_the_offer(
     assert offer_state(http, offer) == "offered"
 
 
+@pytest.mark.parametrize("offer_id", ["x" * 65, "A" * 2000, "has%20space", "%7Btag%7D",
+                                      "AAAAAAAAAAAAAAAAAAAAA%C3%BC"])
+def test_malformed_offer_ids_answer_like_unknown_ones(
+    anonymous: httpx.Client, redis_client: redis.Redis, settings: Settings, offer_id: str
+) -> None:
+    """The wallet's offer endpoint answers an id that cannot be one exactly as an unknown id:
+    404 offer_not_found, its documented problem, not a 422 from the framework."""
+    before = sorted(redis_client.scan_iter(match=f"{settings.redis_prefix}:*"))
+    expected = anonymous.get("/credential-offers/AAAAAAAAAAAAAAAAAAAAAA")
+    got = anonymous.get(f"/credential-offers/{offer_id}")
+    assert expected.status_code == 404, expected.text
+    assert got.status_code == 404, got.text
+    assert got.headers["content-type"] == expected.headers["content-type"]
+    assert got.json() == expected.json()
+    assert got.json()["code"] == "offer_not_found"
+    assert sorted(redis_client.scan_iter(match=f"{settings.redis_prefix}:*")) == before
+
+
 def test_offer_response_is_not_cached(http: httpx.Client, anonymous: httpx.Client,
                                       citizen: dict[str, Any]) -> None:
     response = http.post("/v1/credential-offers", json={"claims": citizen})

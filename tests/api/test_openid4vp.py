@@ -219,6 +219,27 @@ def test_request_object_is_openid4vp_shaped(
                                         "verdict": None}
 
 
+@pytest.mark.parametrize(("accept", "json_wanted"), [
+    ("APPLICATION/JSON", True),
+    ("application/json;q=0, application/statuslist+jwt", False),
+    ("application/json;q=0", False),
+    ("application/json; Q=0", False),
+    ("application/json;q=0.9, application/oauth-authz-req+jwt;q=0.1", True),
+    ("application/json, APPLICATION/OAUTH-AUTHZ-REQ+JWT", False),
+    ("*/*", False),
+])
+def test_request_object_accept_is_read_case_insensitively_with_q_values(
+    http: httpx.Client, anonymous: httpx.Client, accept: str, json_wanted: bool
+) -> None:
+    """The Request Object is the default; its parameters as JSON only when application/json
+    is named, acceptable (q > 0) and preferred to the Request Object."""
+    created = create(http)
+    response = anonymous.get(created["request_uri"], headers={"Accept": accept})
+    assert response.status_code == 200
+    media = "application/json" if json_wanted else "application/oauth-authz-req+jwt"
+    assert response.headers["content-type"] == media
+
+
 @pytest.mark.parametrize(("change", "code"), [
     ({"purpose": "x" * 301}, "invalid_request"),
     ({"purpose": "pay \u202e100"}, "invalid_request"),
@@ -281,6 +302,28 @@ def test_unknown_request_ids(http: httpx.Client, anonymous: httpx.Client) -> Non
         read = http.get(f"/v1/presentation-requests/{request_id}")
         assert read.status_code == 404
         assert read.json()["code"] == "presentation_request_not_found"
+
+
+@pytest.mark.parametrize("request_id", ["x" * 65, "A" * 2000, "has%20space", "%7Btag%7D",
+                                        "AAAAAAAAAAAAAAAAAAAAA%C3%BC"])
+def test_malformed_request_ids_answer_like_unknown_ones(
+    anonymous: httpx.Client, redis_client: redis.Redis, settings: Settings, request_id: str
+) -> None:
+    """A wallet gets the same answer, in the same shape, for an id too long or not an id at
+    all as for an unknown one: no 422 problem from the framework on these public endpoints."""
+    unknown = "AAAAAAAAAAAAAAAAAAAAAA"
+    before = sorted(redis_client.scan_iter(match=f"{settings.redis_prefix}:*"))
+    for method, path, form in (("GET", "/presentation-requests", None),
+                               ("POST", "/presentation-responses",
+                                {"vp_token": "{}", "state": "s"})):
+        expected = anonymous.request(method, f"{path}/{unknown}", data=form)
+        got = anonymous.request(method, f"{path}/{request_id}", data=form)
+        assert expected.status_code == 404, expected.text
+        assert got.status_code == 404, (method, got.text)
+        assert got.headers["content-type"] == expected.headers["content-type"]
+        assert got.json() == expected.json()
+        assert got.json()["code"] == "presentation_request_not_found"
+    assert sorted(redis_client.scan_iter(match=f"{settings.redis_prefix}:*")) == before
 
 
 # -- the happy path, three ways to read it ---------------------------------------------------

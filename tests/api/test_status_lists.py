@@ -75,3 +75,22 @@ def test_unknown_list_is_404(anonymous: httpx.Client, list_id: str) -> None:
     response = anonymous.get(f"/status-lists/{list_id}")
     assert response.status_code == 404
     assert response.json()["code"] in {"status_list_not_found", "not_found"}
+
+
+@pytest.mark.parametrize(("accept", "json_wanted"), [
+    ("APPLICATION/JSON", True),
+    ("Application/Json; charset=utf-8", True),
+    ("application/json;q=0, application/statuslist+jwt", False),
+    ("application/json;q=0", False),
+    ("application/json; Q=0.0", False),
+    ("application/json;q=0.9, application/statuslist+jwt;q=0.1", True),
+    ("application/json, application/statuslist+jwt", False),
+    ("*/*", False),
+])
+def test_accept_header_is_read_case_insensitively_with_q_values(
+    anonymous: httpx.Client, issued: dict[str, Any], accept: str, json_wanted: bool
+) -> None:
+    response = anonymous.get(issued["status"]["status_list"]["uri"], headers={"Accept": accept})
+    assert response.status_code == 200
+    media = "application/json" if json_wanted else "application/statuslist+jwt"
+    assert response.headers["content-type"] == media

@@ -163,3 +163,41 @@ def test_choose_credential(tmp_path: Path) -> None:
     assert list(token) == ["credential"]
     (presentation,) = token["credential"]
     assert presentation.count("~") == 4  # issuer JWT, given_name, place_of_birth, locality, KB
+
+
+def test_one_http_client_factory_and_each_flow_keeps_its_user_agent(tmp_path: Path) -> None:
+    """Both flows build their client with the one factory; OpenID4VP still sends the bare
+    "wallet" User-Agent it always did (a fixed value that says nothing about the holder)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from service.wallet import openid4vci, openid4vp
+
+    assert openid4vp.new_http is openid4vci.new_http
+    with openid4vci.new_http() as client:
+        assert client.headers["User-Agent"] == "Thiqa test wallet"
+        assert client.follow_redirects is False
+
+    seen: list[str | None] = []
+
+    class Verifier(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.headers.get("User-Agent"))
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Verifier)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        request_uri = f"http://127.0.0.1:{server.server_address[1]}/presentation-requests/x"
+        with pytest.raises(PresentationError, match="refused the request"):
+            openid4vp.present(request_uri, wallet=Wallet.open(tmp_path / "w.json"))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert seen == ["wallet"]

@@ -18,9 +18,11 @@ from fastapi.responses import JSONResponse
 
 from ...core import openid4vci as vci
 from ...core.encoding import EncodingError, json_loads
+from ...openid4vci import OfferNotFound
 from ...settings import Settings
 from ...store.audit import AuditAction
 from ...store.clients import Client, Scope
+from ...store.offers import OfferStore
 from ..auditing import AuditDep
 from ..deps import RuntimeDep, require_scope
 from ..forms import FORM, NO_STORE, media_type, read_form
@@ -50,6 +52,9 @@ __all__ = ["OWN_JSON_PATHS", "install_openid4vci"]
 OWN_JSON_PATHS = frozenset({"/credential"})
 
 OfferId = Annotated[str, Path(max_length=64, description="As returned when the offer was made.")]
+#: The wallet's offer endpoint checks the id itself: an id that cannot be one is an unknown
+#: offer (404 ``offer_not_found``), never the framework's 422.
+WalletOfferId = Annotated[str, Path(description="The id in the `credential_offer_uri`.")]
 _OFFER_NOT_FOUND = {404: {"model": Problem, "description": "`offer_not_found`"}}
 _UNAVAILABLE = {503: PROBLEM_RESPONSES[503]}
 
@@ -132,10 +137,12 @@ wallet = APIRouter(tags=["wallet issuance"])
 @wallet.get("/credential-offers/{offer_id}", response_model=CredentialOffer,
             response_model_exclude_none=True, responses={**_OFFER_NOT_FOUND, **_UNAVAILABLE},
             summary="The credential offer, for the wallet")
-async def credential_offer(offer_id: OfferId, runtime: RuntimeDep,
+async def credential_offer(offer_id: WalletOfferId, runtime: RuntimeDep,
                            response: Response) -> dict[str, Any]:
     """The Credential Offer object, by reference (`credential_offer_uri`). Answers while the
     pre-authorized code can still be redeemed."""
+    if not OfferStore.is_offer_id(offer_id):
+        raise OfferNotFound()  # as for an unknown id, without asking Redis
     document = await runtime.wallet_issuance.offer_document(offer_id)
     response.headers.update(NO_STORE)
     return document

@@ -19,14 +19,16 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from ...core.encoding import json_dumps
 from ...core.openid4vp import REQUEST_OBJECT_MEDIA_TYPE
 from ...core.qr import render
-from ...errors import StoreUnavailable
-from ...presenting import MAX_WAIT_SECONDS, View
+from ...errors import PresentationRequestNotFound, StoreUnavailable
+from ...presenting import MAX_WAIT_SECONDS, View, request_not_found
 from ...store.audit import AuditAction
 from ...store.clients import Client, Scope
+from ...store.presentations import REQUEST_ID
 from ..auditing import AuditDep
 from ..deps import RuntimeDep, require_scope
 from ..forms import FORM, NO_STORE, read_form
 from ..metrics import MetricsDep
+from ..negotiation import prefers_json
 from ..openid4vp_models import (
     WAIT_DESCRIPTION,
     AuthorizationResponseForm,
@@ -41,6 +43,10 @@ from ..schemas import timestamp
 __all__ = ["relying_party", "wallet"]
 
 RequestId = Annotated[str, Path(max_length=64, description="As returned when it was made.")]
+#: The wallet's endpoints check the id themselves (``_well_formed``): a wallet must get the
+#: OpenID4VP answer for a request that does not exist, never the framework's 422 problem.
+WalletRequestId = Annotated[str, Path(description="The id in the `request_uri` or "
+                                      "`response_uri`.")]
 _NOT_FOUND = {404: {"model": Problem, "description": "`presentation_request_not_found`: no "
                     "such request, or another client's."}}
 
@@ -154,9 +160,10 @@ _GONE = {410: {"model": Problem, "description": "`request_expired`, or `request_
                "the request can no longer be answered."}}
 
 
-def _wants_json(request: Request) -> bool:
-    accept = request.headers.get("accept", "").lower()
-    return "application/json" in accept and REQUEST_OBJECT_MEDIA_TYPE not in accept
+def _well_formed(request_id: str) -> bool:
+    # What service.core.openid4vp.new_secret makes; anything else cannot exist, so it is
+    # answered as an unknown id without asking Redis.
+    return REQUEST_ID.fullmatch(request_id) is not None
 
 
 @wallet.get(
@@ -173,14 +180,16 @@ def _wants_json(request: Request) -> bool:
     },
 )
 async def presentation_request_object(
-    request_id: RequestId, request: Request, runtime: RuntimeDep
+    request_id: WalletRequestId, request: Request, runtime: RuntimeDep
 ) -> Response:
     """The request a wallet fetches from `request_uri` (public): `client_id`, `response_type`
     `vp_token`, `response_mode` `direct_post`, `response_uri`, `nonce`, `state`,
     `dcql_query` and `client_metadata` (with the `purpose` and the relying party's name).
     Served while the request can still be answered."""
+    if not _well_formed(request_id):
+        raise PresentationRequestNotFound()
     presentation = await runtime.presentations.request_for_wallet(request_id)
-    if _wants_json(request):
+    if prefers_json(request.headers.get("accept", ""), REQUEST_OBJECT_MEDIA_TYPE):
         return JSONResponse(presentation.parameters(), headers=NO_STORE)
     return Response(presentation.request_object(), media_type=REQUEST_OBJECT_MEDIA_TYPE,
                     headers=NO_STORE)
@@ -204,7 +213,7 @@ async def presentation_request_object(
         FORM: {"schema": AuthorizationResponseForm.model_json_schema()}}}},
 )
 async def presentation_response(
-    request_id: RequestId, request: Request, runtime: RuntimeDep, audit: AuditDep,
+    request_id: WalletRequestId, request: Request, runtime: RuntimeDep, audit: AuditDep,
     metrics: MetricsDep,
 ) -> JSONResponse:
     """The `response_uri` (public): the wallet's Authorization Response by `direct_post`.
@@ -218,6 +227,9 @@ async def presentation_response(
             "error": "invalid_request", "code": "malformed_response",
             "error_description": f"The body must be a {FORM} form, each parameter once.",
         }
+    elif not _well_formed(request_id):
+        not_found = request_not_found()
+        answer_status, body = not_found.status, not_found.body
     else:
         answer = await runtime.presentations.answer(request_id, form)
         answer_status, body = answer.status, answer.body

@@ -16,16 +16,12 @@ from fastapi.responses import JSONResponse
 from ...core.status_token import sign_status_list, status_list_claims
 from ...errors import StatusListNotFound
 from ..deps import RuntimeDep
+from ..negotiation import prefers_json
 from ..problems import Problem
 
 router = APIRouter(tags=["public"])
 
 STATUS_LIST_MEDIA_TYPE = "application/statuslist+jwt"
-
-
-def _wants_json(accept: str) -> bool:
-    # The signed token is the default; the decoded form only when asked for by name.
-    return "application/json" in accept and "statuslist+jwt" not in accept
 
 
 @router.get(
@@ -68,7 +64,8 @@ async def get_status_list(
         "Cache-Control": f"public, max-age={settings.status_list_ttl_seconds}",
         "Vary": "Accept",
     }
-    if _wants_json(request.headers.get("accept", "")):
+    # The signed token is the default; the decoded form only when asked for by name.
+    if prefers_json(request.headers.get("accept", ""), STATUS_LIST_MEDIA_TYPE):
         return JSONResponse(claims, headers=headers)
     token = sign_status_list(claims, runtime.keyring.active)
     return Response(token, media_type=STATUS_LIST_MEDIA_TYPE, headers=headers)
