@@ -155,17 +155,18 @@ def test_unreachable_status_list_is_unavailable_not_valid(
     assert codes(body) == ["status_unavailable"]
 
 
-def test_status_list_signed_by_another_key_is_refused(
+def test_trust_list_naming_the_wrong_key_refuses_the_credential(
     tmp_path: Path, other_issuer: tuple[BackgroundServer, str], verifier_factory: Any,
     citizen: dict[str, Any],
 ) -> None:
-    """The trust list names a key the other issuer does not sign its status lists with."""
+    """The trust list lists, under the issuer's kid, a key the issuer does not hold: its
+    credentials fail at the signature. (A status list signed by the wrong key is refused
+    with ``status_unavailable``: tests/interop/test_reference_issuer.py.)"""
     from service.core.keys import generate_signing_key
 
     stranger = generate_signing_key()
     path = _trust_list(tmp_path / "t.yaml", other_issuer[0])
     document = yaml.safe_load(path.read_text())
-    # Credentials verify (their key is listed) but the list's kid is replaced by another key.
     real = document["issuers"][0]["jwks"]["keys"][0]
     imposter = dict(stranger.verification_key().public_jwk(), kid=real["kid"])
     document["issuers"][0]["jwks"]["keys"] = [imposter]
