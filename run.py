@@ -27,6 +27,15 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 
 
+#: What `run.py test` checks before the suite: lint, formatting, and the layer contracts
+#: (pyproject.toml, [tool.importlinter]).
+CHECKS = (
+    ("ruff", "check", "service", "tests", "bench", "run.py"),
+    ("ruff", "format", "--check", "--quiet", "service", "tests", "bench", "run.py"),
+    ("lint-imports", "--no-cache"),
+)
+
+
 def _ensure_environment(extras: str) -> None:
     if sys.version_info < (3, 11):
         sys.exit(f"Thiqa needs Python 3.11 or newer; this is {sys.version.split()[0]}.")
@@ -42,10 +51,12 @@ def _ensure_environment(extras: str) -> None:
         return
     print(f"Installing Thiqa{f' [{extras}]' if extras else ''} into .venv ...", flush=True)
     target = f".[{extras}]" if extras else "."
-    subprocess.run([str(PYTHON), "-m", "pip", "install", "--quiet", "--upgrade", "pip"],
-                   check=True, cwd=ROOT)
-    subprocess.run([str(PYTHON), "-m", "pip", "install", "--quiet", "-e", target],
-                   check=True, cwd=ROOT)
+    subprocess.run(
+        [str(PYTHON), "-m", "pip", "install", "--quiet", "--upgrade", "pip"], check=True, cwd=ROOT
+    )
+    subprocess.run(
+        [str(PYTHON), "-m", "pip", "install", "--quiet", "-e", target], check=True, cwd=ROOT
+    )
     stamp.write_text(wanted)
 
 
@@ -53,20 +64,23 @@ def main(argv: list[str]) -> int:
     command, rest = (argv[0], argv[1:]) if argv else ("help", [])
     if command == "test":
         _ensure_environment("test")
-        lint = subprocess.run([str(PYTHON), "-m", "ruff", "check", "service", "tests", "run.py"],
-                              cwd=ROOT, check=False)
-        if lint.returncode:
-            return lint.returncode
-        return subprocess.run([str(PYTHON), "-m", "pytest", *rest], cwd=ROOT,
-                              check=False).returncode
+        for check in CHECKS:
+            if subprocess.run([str(BIN / check[0]), *check[1:]], cwd=ROOT, check=False).returncode:
+                print(f"run.py test: {' '.join(check)} failed", file=sys.stderr)
+                return 1
+        return subprocess.run(
+            [str(PYTHON), "-m", "pytest", *rest], cwd=ROOT, check=False
+        ).returncode
     if command in ("demo", "serve"):
         _ensure_environment("")
-        return subprocess.run([str(PYTHON), "-m", "service.cli", command, *rest], cwd=ROOT,
-                              check=False).returncode
+        return subprocess.run(
+            [str(PYTHON), "-m", "service.cli", command, *rest], cwd=ROOT, check=False
+        ).returncode
     if command == "thiqa":
         _ensure_environment("")
-        return subprocess.run([str(PYTHON), "-m", "service.cli", *rest], cwd=ROOT,
-                              check=False).returncode
+        return subprocess.run(
+            [str(PYTHON), "-m", "service.cli", *rest], cwd=ROOT, check=False
+        ).returncode
     print(__doc__)
     return 0 if command in ("help", "-h", "--help") else 2
 

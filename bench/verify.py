@@ -40,6 +40,7 @@ from rich.console import Console
 from rich.table import Table
 from sd_jwt.verifier import SDJWTVerifier
 
+from service.api.server import free_port
 from service.core import holder
 from service.core.keys import generate_signing_key, parse_public_jwk, public_jwk
 from service.core.sdjwt import split
@@ -52,7 +53,6 @@ from service.core.verify import (
     conclude,
     inspect,
 )
-from service.server import free_port
 from service.store.clients import ClientStore, Scope
 from service.store.connection import KeySpace, connect
 from service.store.embedded import EmbeddedRedis
@@ -96,19 +96,22 @@ def percentile(sorted_ns: list[int], fraction: float) -> float:
     return sorted_ns[int(rank) - 1] / 1000
 
 
-def row(name: str, measures: str, latencies: list[int], wall_ns: int,
-        concurrency: int = 1) -> Row:
+def row(name: str, measures: str, latencies: list[int], wall_ns: int, concurrency: int = 1) -> Row:
     ordered = sorted(latencies)
     return Row(
-        name=name, measures=measures, iterations=len(ordered), concurrency=concurrency,
+        name=name,
+        measures=measures,
+        iterations=len(ordered),
+        concurrency=concurrency,
         median_us=round(percentile(ordered, 0.5), 1),
         p95_us=round(percentile(ordered, 0.95), 1),
         ops_per_s=round(len(ordered) / (wall_ns / 1e9), 1),
     )
 
 
-def measure(operation: Callable[[], object], *, warmup: int, iterations: int,
-            budget_s: float) -> tuple[list[int], int]:
+def measure(
+    operation: Callable[[], object], *, warmup: int, iterations: int, budget_s: float
+) -> tuple[list[int], int]:
     for _ in range(warmup):
         operation()
     latencies: list[int] = []
@@ -133,22 +136,27 @@ class LiveThiqa:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("THIQA_")}
-        env.update({
-            "THIQA_REDIS_URL": redis_url,
-            "THIQA_KEYS_DIR": str(workdir / "keys"),
-            "THIQA_DATA_DIR": str(workdir / "data"),
-            "THIQA_REDIS_PREFIX": PREFIX,
-            "THIQA_HOST": "127.0.0.1",
-            "THIQA_PORT": str(self.port),
-            "THIQA_LOG_LEVEL": "warning",
-            # The per-key limit stays on (its counter shares the auth round trip, as in
-            # production), set high enough that the benchmark is not throttled.
-            "THIQA_RATE_LIMIT_PER_MINUTE": "1000000",
-        })
+        env.update(
+            {
+                "THIQA_REDIS_URL": redis_url,
+                "THIQA_KEYS_DIR": str(workdir / "keys"),
+                "THIQA_DATA_DIR": str(workdir / "data"),
+                "THIQA_REDIS_PREFIX": PREFIX,
+                "THIQA_HOST": "127.0.0.1",
+                "THIQA_PORT": str(self.port),
+                "THIQA_LOG_LEVEL": "warning",
+                # The per-key limit stays on (its counter shares the auth round trip, as in
+                # production), set high enough that the benchmark is not throttled.
+                "THIQA_RATE_LIMIT_PER_MINUTE": "1000000",
+            }
+        )
         self._log = (workdir / "server.log").open("wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "service.cli", "serve"],
-            env=env, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
         self._wait_ready(workdir)
 
@@ -190,11 +198,13 @@ def add_api_key(redis_url: str) -> str:
 
 
 def bench_core(presentation: str, issuer: str, jwks: dict[str, Any], vct: str) -> Row:
-    trusted = {issuer: TrustedIssuer(
-        identifier=issuer,
-        keys={k["kid"]: parse_public_jwk(k, kid=k["kid"]) for k in jwks["keys"]},
-        types=frozenset({vct}),
-    )}
+    trusted = {
+        issuer: TrustedIssuer(
+            identifier=issuer,
+            keys={k["kid"]: parse_public_jwk(k, kid=k["kid"]) for k in jwks["keys"]},
+            types=frozenset({vct}),
+        )
+    }
     policy, expect, now = Policy(), Expectations(nonce=NONCE, audience=AUDIENCE), int(time.time())
 
     def once() -> Inspection:
@@ -216,8 +226,9 @@ def bench_reference(presentation: str, issuer: str, jwks: dict[str, Any]) -> Row
         return keys[header["kid"]]
 
     def once() -> dict[str, Any]:
-        verifier = SDJWTVerifier(presentation, issuer_key, expected_aud=AUDIENCE,
-                                 expected_nonce=NONCE)
+        verifier = SDJWTVerifier(
+            presentation, issuer_key, expected_aud=AUDIENCE, expected_nonce=NONCE
+        )
         return verifier.get_verified_payload()
 
     payload = once()
@@ -234,13 +245,15 @@ def _verify_request(client: httpx.Client, body: dict[str, Any]) -> None:
 
 
 def bench_http_sequential(url: str, api_key: str, body: dict[str, Any]) -> Row:
-    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {api_key}"},
-                      timeout=10) as client:
+    with httpx.Client(
+        base_url=url, headers={"Authorization": f"Bearer {api_key}"}, timeout=10
+    ) as client:
         answer = client.post("/v1/verify", json=body).json()
         if not answer["valid"] or answer["claims"] != CITIZEN:
             raise SystemExit(f"HTTP verification failed: {answer['errors']}")
-        latencies, wall = measure(lambda: _verify_request(client, body),
-                                  warmup=100, iterations=3000, budget_s=8)
+        latencies, wall = measure(
+            lambda: _verify_request(client, body), warmup=100, iterations=3000, budget_s=8
+        )
     return row("http", "POST /v1/verify, sequential", latencies, wall)
 
 
@@ -252,8 +265,9 @@ def bench_http_concurrent(url: str, api_key: str, body: dict[str, Any]) -> Row:
 
     def client_loop(slot: int) -> None:
         try:
-            with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {api_key}"},
-                              timeout=10) as client:
+            with httpx.Client(
+                base_url=url, headers={"Authorization": f"Bearer {api_key}"}, timeout=10
+            ) as client:
                 for _ in range(20):
                     _verify_request(client, body)
                 start.wait()
@@ -279,8 +293,13 @@ def bench_http_concurrent(url: str, api_key: str, body: dict[str, Any]) -> Row:
     if errors:
         raise SystemExit(f"a concurrent client failed: {errors[0]!r}")
     latencies = [ns for slot in results for ns in slot]
-    return row(f"http x{CONCURRENCY}", "POST /v1/verify, concurrent", latencies, wall,
-               concurrency=CONCURRENCY)
+    return row(
+        f"http x{CONCURRENCY}",
+        "POST /v1/verify, concurrent",
+        latencies,
+        wall,
+        concurrency=CONCURRENCY,
+    )
 
 
 def bench_redis(redis_url: str, status_uri: str, idx: int) -> Row:
@@ -316,23 +335,38 @@ def bench_redis(redis_url: str, status_uri: str, idx: int) -> Row:
 
 def print_table(console: Console, rows: list[Row], context: dict[str, Any]) -> None:
     table = Table(title="Verifying one key-bound national-ID presentation")
-    for column, justify in (("row", "left"), ("measures", "left"), ("n", "right"),
-                            ("clients", "right"), ("median", "right"), ("p95", "right"),
-                            ("ops/s", "right")):
+    for column, justify in (
+        ("row", "left"),
+        ("measures", "left"),
+        ("n", "right"),
+        ("clients", "right"),
+        ("median", "right"),
+        ("p95", "right"),
+        ("ops/s", "right"),
+    ):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
 
     def fmt(us: float) -> str:
         return f"{us / 1000:.2f} ms" if us >= 1000 else f"{us:.0f} µs"
 
     for r in rows:
-        table.add_row(r.name, r.measures, str(r.iterations), str(r.concurrency),
-                      fmt(r.median_us), fmt(r.p95_us), f"{r.ops_per_s:,.0f}")
+        table.add_row(
+            r.name,
+            r.measures,
+            str(r.iterations),
+            str(r.concurrency),
+            fmt(r.median_us),
+            fmt(r.p95_us),
+            f"{r.ops_per_s:,.0f}",
+        )
     console.print(table)
     p = context["presentation"]
-    console.print(f"presentation: {p['bytes']} bytes, {p['disclosures']} disclosures, "
-                  f"{p['claims']} claims, key-bound; {context['cpu_count']} CPUs, "
-                  f"load average {context['load_average_1m']} at start, "
-                  f"Python {context['python']}")
+    console.print(
+        f"presentation: {p['bytes']} bytes, {p['disclosures']} disclosures, "
+        f"{p['claims']} claims, key-bound; {context['cpu_count']} CPUs, "
+        f"load average {context['load_average_1m']} at start, "
+        f"Python {context['python']}"
+    )
 
 
 def main() -> int:
@@ -347,14 +381,24 @@ def main() -> int:
             try:
                 auth = {"Authorization": f"Bearer {api_key}"}
                 wallet = generate_signing_key("ES256")
-                issued = httpx.post(
-                    f"{server.url}/v1/credentials", headers=auth, timeout=10,
-                    json={"claims": CITIZEN, "holder_jwk": public_jwk(wallet.key)},
-                ).raise_for_status().json()
+                issued = (
+                    httpx.post(
+                        f"{server.url}/v1/credentials",
+                        headers=auth,
+                        timeout=10,
+                        json={"claims": CITIZEN, "holder_jwk": public_jwk(wallet.key)},
+                    )
+                    .raise_for_status()
+                    .json()
+                )
                 metadata = httpx.get(f"{server.url}/.well-known/jwt-vc-issuer").json()
                 presentation = holder.present(
-                    issued["credential"], list(CITIZEN), holder_key=wallet, nonce=NONCE,
-                    audience=AUDIENCE, now=int(time.time()),
+                    issued["credential"],
+                    list(CITIZEN),
+                    holder_key=wallet,
+                    nonce=NONCE,
+                    audience=AUDIENCE,
+                    now=int(time.time()),
                 )
                 vct = f"{metadata['issuer']}/types/national-id"
                 body = {"credential": presentation, "nonce": NONCE, "audience": AUDIENCE}
@@ -384,8 +428,8 @@ def main() -> int:
     }
     print_table(console, rows, context)
     RESULTS.write_text(
-        json.dumps({**context, "rows": [asdict(r) for r in rows]}, indent=2,
-                   ensure_ascii=False) + "\n",
+        json.dumps({**context, "rows": [asdict(r) for r in rows]}, indent=2, ensure_ascii=False)
+        + "\n",
         encoding="utf-8",
     )
     console.print(f"written to {RESULTS}; took {context['seconds']} s")

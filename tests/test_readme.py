@@ -31,7 +31,7 @@ DERIVED = {"public_url": "http://HOST:PORT"}
 def _section(title: str) -> str:
     start = README.index(f"\n## {title}\n")
     end = README.find("\n## ", start + 1)
-    return README[start:end if end != -1 else None]
+    return README[start : end if end != -1 else None]
 
 
 def _table_rows(text: str) -> list[list[str]]:
@@ -112,8 +112,9 @@ def _called_names(trees: dict[Path, ast.Module]) -> set[str]:
     return names
 
 
-def _string_args(trees: dict[Path, ast.Module], callee: str, position: int,
-                 only: str | None = None) -> set[str]:
+def _string_args(
+    trees: dict[Path, ast.Module], callee: str, position: int, only: str | None = None
+) -> set[str]:
     """Literal strings passed at ``position`` to calls of ``callee`` in service/ (or only in
     the module ``only``, when the name means something else elsewhere)."""
     found = set()
@@ -148,8 +149,10 @@ def emitted_codes() -> set[str]:
     for oauth in ("OAuthError", "TokenError", "CredentialRequestError"):
         codes |= _string_args(trees, oauth, 0)  # OpenID4VCI: error
     codes.add("invalid_token")  # InvalidToken's fixed error (RFC 6750), set in its __init__
-    codes |= _string_args(trees, "_oauth_error", 1, only="service/presenting.py")  # OpenID4VP
-    source = (ROOT / "service" / "presenting.py").read_text(encoding="utf-8")
+    codes |= _string_args(
+        trees, "_oauth_error", 1, only="service/services/openid4vp_verifier.py"
+    )  # OpenID4VP
+    source = (ROOT / "service" / "services" / "openid4vp_verifier.py").read_text(encoding="utf-8")
     codes |= set(re.findall(r'error="(\w+)"', source))  # OpenID4VP: error
     codes |= set(re.findall(r'\(\d{3}, "(\w+)",', source))  # OpenID4VP: claim refusals
     return codes
@@ -158,11 +161,25 @@ def emitted_codes() -> set[str]:
 def test_the_code_extraction_sees_each_kind_of_code() -> None:
     """Guards the extraction itself: it must find codes of every source it reads."""
     codes = emitted_codes()
-    for code in ("offer_not_found", "status_conflict", "internal_error", "key_revoked",
-                 "method_not_allowed", "invalid_json", "status_unavailable", "invalid_grant",
-                 "unsupported_grant_type", "invalid_nonce", "invalid_proof", "invalid_token",
-                 "nonce_replayed", "presentation_rejected", "malformed_response",
-                 "temporarily_unavailable", "state_mismatch"):
+    for code in (
+        "offer_not_found",
+        "status_conflict",
+        "internal_error",
+        "key_revoked",
+        "method_not_allowed",
+        "invalid_json",
+        "status_unavailable",
+        "invalid_grant",
+        "unsupported_grant_type",
+        "invalid_nonce",
+        "invalid_proof",
+        "invalid_token",
+        "nonce_replayed",
+        "presentation_rejected",
+        "malformed_response",
+        "temporarily_unavailable",
+        "state_mismatch",
+    ):
         assert code in codes, code
     assert "conflict" not in codes  # only a grouping: never answered itself
     assert "gone" not in codes

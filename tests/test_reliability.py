@@ -16,26 +16,32 @@ from typing import Any
 import httpx
 import pytest
 
-from service.server import BackgroundServer, free_port
+from service.api.server import BackgroundServer, free_port
 from service.settings import Settings
 from service.store.clients import Scope
 from service.store.embedded import EmbeddedRedis
 from tests.conftest import add_client
 
-CITIZEN = {"given_name": "Itto", "given_name#ar": "إيطو", "family_name": "Ouchen",
-           "family_name#ar": "أوشن", "birthdate": "1979-06-30", "national_id": "ZY220417"}
+CITIZEN = {
+    "given_name": "Itto",
+    "given_name#ar": "إيطو",
+    "family_name": "Ouchen",
+    "family_name#ar": "أوشن",
+    "birthdate": "1979-06-30",
+    "national_id": "ZY220417",
+}
 
 
 def _client(server: BackgroundServer, key: str) -> httpx.Client:
-    return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"},
-                        timeout=10)
+    return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=10)
 
 
 def test_acknowledged_revocation_survives_kill_9_of_redis(tmp_path: Path) -> None:
     redis = EmbeddedRedis(tmp_path / "data", durable=True).start()
     try:
-        settings = Settings(redis_url=redis.url, keys_dir=tmp_path / "keys", port=free_port(),
-                            status_list_size=4096)
+        settings = Settings(
+            redis_url=redis.url, keys_dir=tmp_path / "keys", port=free_port(), status_list_size=4096
+        )
         key = add_client(settings, "registry", frozenset(Scope))
         with BackgroundServer(settings) as server, _client(server, key) as http:
             issued = http.post("/v1/credentials", json={"claims": CITIZEN}).json()
@@ -97,16 +103,30 @@ def test_revocation_racing_verification_never_valid_after_the_200(
 def two_server_processes(tmp_path: Path, redis_url: str) -> Iterator[tuple[list[str], str]]:
     prefix = f"multi{os.getpid()}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("THIQA_")}
-    env.update({"THIQA_REDIS_URL": redis_url, "THIQA_KEYS_DIR": str(tmp_path / "keys"),
-                "THIQA_REDIS_PREFIX": prefix, "THIQA_STATUS_LIST_SIZE": "4096",
-                "THIQA_PUBLIC_URL": "http://thiqa.test"})
-    settings = Settings(redis_url=redis_url, keys_dir=tmp_path / "keys", redis_prefix=prefix,
-                        public_url="http://thiqa.test")
+    env.update(
+        {
+            "THIQA_REDIS_URL": redis_url,
+            "THIQA_KEYS_DIR": str(tmp_path / "keys"),
+            "THIQA_REDIS_PREFIX": prefix,
+            "THIQA_STATUS_LIST_SIZE": "4096",
+            "THIQA_PUBLIC_URL": "http://thiqa.test",
+        }
+    )
+    settings = Settings(
+        redis_url=redis_url,
+        keys_dir=tmp_path / "keys",
+        redis_prefix=prefix,
+        public_url="http://thiqa.test",
+    )
     key = add_client(settings, "registry", frozenset(Scope))
     ports = [free_port(), free_port()]
     processes = [
-        subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
-                         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.Popen(
+            [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         for port in ports
     ]
     urls = [f"http://127.0.0.1:{port}" for port in ports]
@@ -130,13 +150,14 @@ def two_server_processes(tmp_path: Path, redis_url: str) -> Iterator[tuple[list[
 
 
 def test_server_processes_issuing_at_once_never_share_a_status_index(
-    two_server_processes: tuple[list[str], str]
+    two_server_processes: tuple[list[str], str],
 ) -> None:
     urls, key = two_server_processes
 
     def issue(i: int) -> dict[str, Any]:
-        with httpx.Client(base_url=urls[i % 2], headers={"Authorization": f"Bearer {key}"},
-                          timeout=20) as http:
+        with httpx.Client(
+            base_url=urls[i % 2], headers={"Authorization": f"Bearer {key}"}, timeout=20
+        ) as http:
             response = http.post("/v1/credentials", json={"claims": CITIZEN})
             assert response.status_code == 201
             return response.json()["status"]["status_list"]

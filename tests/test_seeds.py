@@ -51,11 +51,10 @@ def test_every_citizen_is_issuable() -> None:
 
 
 def test_trust_list_example_loads() -> None:
-    from service.trust import load_trust_list
+    from service.keyring.trust_list import load_trust_list
 
     trusted = load_trust_list(SEEDS.parent / "trusted-issuers.example.yaml")
-    assert set(trusted) == {"https://eid.example.tn",
-                            "https://credentials.example-university.ma"}
+    assert set(trusted) == {"https://eid.example.tn", "https://credentials.example-university.ma"}
     tunisia = trusted["https://eid.example.tn"]
     assert tunisia.types == frozenset({"https://eid.example.tn/types/pid"})
     assert tunisia.status_hosts == frozenset({"status.eid.example.tn"})

@@ -29,9 +29,15 @@ def test_environment_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("public_url", "ftp://x"), ("public_url", "https://x/?q=1"), ("port", 70000),
-     ("status_list_size", 4097), ("redis_prefix", "Bad Prefix"), ("signing_alg", "HS256"),
-     ("clock_skew_seconds", -1)],
+    [
+        ("public_url", "ftp://x"),
+        ("public_url", "https://x/?q=1"),
+        ("port", 70000),
+        ("status_list_size", 4097),
+        ("redis_prefix", "Bad Prefix"),
+        ("signing_alg", "HS256"),
+        ("clock_skew_seconds", -1),
+    ],
 )
 def test_invalid_values_are_refused(name: str, value: object) -> None:
     with pytest.raises(ValidationError):

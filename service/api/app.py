@@ -7,21 +7,21 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from .. import __version__
-from ..runtime import build_runtime, open_keyring
-from ..settings import Settings
-from ..store.connection import connect
-from .auditing import BackgroundWrites
-from .headers import SecurityHeaders, docs_paths, install_cors
-from .limits import BodySizeLimit
-from .metrics import Metrics, metrics_endpoint
-from .openapi_problems import document_problems
-from .problems import install_handlers
-from .requests import RequestObserver
-from .routes import credentials, openid4vp, public, status_lists, verify
-from .routes.demo import DEMO_PREFIX, install_demo
-from .routes.openid4vci import OWN_JSON_PATHS, install_openid4vci
-from .routes.types import install_type_metadata
+from service import __version__
+from service.api.auditing import BackgroundWrites
+from service.api.headers import SecurityHeaders, docs_paths, install_cors
+from service.api.limits import BodySizeLimit
+from service.api.metrics import Metrics, metrics_endpoint
+from service.api.openapi_problems import document_problems
+from service.api.problems import install_handlers
+from service.api.requests import RequestObserver
+from service.api.routes import credentials, openid4vp, public, status_lists, verify
+from service.api.routes.demo import DEMO_PREFIX, install_demo
+from service.api.routes.openid4vci import OWN_JSON_PATHS, install_openid4vci
+from service.api.routes.types import install_type_metadata
+from service.services.runtime import build_runtime, open_keyring
+from service.settings import Settings
+from service.store.connection import connect
 
 __all__ = ["create_app"]
 
@@ -60,37 +60,53 @@ def create_app(settings: Settings) -> FastAPI:
             {"name": "credentials", "description": "Issue credentials, change their status."},
             {"name": "verification", "description": "Verify presented credentials."},
             {"name": "public", "description": "Health and issuer metadata; no API key."},
-            {"name": "wallet issuance", "description": "Offer credentials to wallets over "
-             "OpenID4VCI 1.0 (pre-authorized code flow). The wallet-facing endpoints answer "
-             "OAuth 2.0 errors (`{\"error\", \"error_description\"}`), not problem details."},
-            {"name": "presentation requests", "description": "Ask a citizen's wallet for "
-             "claims over OpenID4VP 1.0 (DCQL, `direct_post`) and read the verdict. The "
-             "wallet-facing response endpoint answers OAuth-style errors, not problem details."},
+            {
+                "name": "wallet issuance",
+                "description": "Offer credentials to wallets over "
+                "OpenID4VCI 1.0 (pre-authorized code flow). The wallet-facing endpoints answer "
+                'OAuth 2.0 errors (`{"error", "error_description"}`), not problem details.',
+            },
+            {
+                "name": "presentation requests",
+                "description": "Ask a citizen's wallet for "
+                "claims over OpenID4VP 1.0 (DCQL, `direct_post`) and read the verdict. The "
+                "wallet-facing response endpoint answers OAuth-style errors, not problem details.",
+            },
         ],
     )
     install_handlers(app)
     document_problems(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
-                       own_json_paths=OWN_JSON_PATHS)
+    app.add_middleware(
+        BodySizeLimit, max_bytes=settings.max_body_bytes, own_json_paths=OWN_JSON_PATHS
+    )
     # Added last, so outermost: every answer, a refused body or a CORS preflight included,
     # gets a request id, a log line, metrics and the security headers.
     install_cors(app, settings.cors_origin_list)
     app.state.metrics = Metrics()
     app.state.background_writes = BackgroundWrites()
     app.add_middleware(RequestObserver, metrics=app.state.metrics)
-    app.add_middleware(SecurityHeaders, docs=docs_paths(app),
-                       demo=DEMO_PREFIX if settings.demo_ui else None)
+    app.add_middleware(
+        SecurityHeaders, docs=docs_paths(app), demo=DEMO_PREFIX if settings.demo_ui else None
+    )
     # Operators keep /metrics away from the public (README, Operations); not API surface.
     app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
     app.include_router(public.router)
-    metadata_paths = {"/.well-known/jwt-vc-issuer",
-                      public.issuer_metadata_path(settings.issuer_url)}
+    metadata_paths = {
+        "/.well-known/jwt-vc-issuer",
+        public.issuer_metadata_path(settings.issuer_url),
+    }
     for path in sorted(metadata_paths):
-        app.add_api_route(path, public.jwt_vc_issuer, methods=["GET"], tags=["public"],
-                          summary="Issuer metadata (SD-JWT VC)")
+        app.add_api_route(
+            path,
+            public.jwt_vc_issuer,
+            methods=["GET"],
+            tags=["public"],
+            summary="Issuer metadata (SD-JWT VC)",
+        )
     app.include_router(status_lists.router)
-    install_type_metadata(app, settings.national_id_vct,
-                          settings.national_id_vct.removeprefix(settings.issuer_url))
+    install_type_metadata(
+        app, settings.national_id_vct, settings.national_id_vct.removeprefix(settings.issuer_url)
+    )
     app.include_router(credentials.router)
     app.include_router(verify.router)
     install_openid4vci(app, settings)

@@ -15,10 +15,10 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from ..logs import current_request
-from ..store.audit import AuditAction, AuditLog
-from .deps import RuntimeDep
-from .metrics import Metrics, metrics_of
+from service.api.deps import RuntimeDep
+from service.api.metrics import Metrics, metrics_of
+from service.logs import current_request
+from service.store.audit import AuditAction, AuditLog
 
 __all__ = ["AuditDep", "Auditor", "BackgroundWrites"]
 
@@ -47,8 +47,13 @@ class BackgroundWrites:
 
 
 class Auditor:
-    def __init__(self, log: AuditLog, metrics: Metrics, request_id: str | None,
-                 writes: BackgroundWrites | None = None) -> None:
+    def __init__(
+        self,
+        log: AuditLog,
+        metrics: Metrics,
+        request_id: str | None,
+        writes: BackgroundWrites | None = None,
+    ) -> None:
         self._log = log
         self._metrics = metrics
         self._writes = writes
@@ -72,9 +77,12 @@ class Auditor:
 
 async def get_auditor(request: Request, runtime: RuntimeDep) -> Auditor:
     context = current_request.get()
-    return Auditor(runtime.audit, metrics_of(request),
-                   context.request_id if context is not None else None,
-                   request.app.state.background_writes)
+    return Auditor(
+        runtime.audit,
+        metrics_of(request),
+        context.request_id if context is not None else None,
+        request.app.state.background_writes,
+    )
 
 
 AuditDep = Annotated[Auditor, Depends(get_auditor)]

@@ -7,12 +7,12 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from ..core.reasons import Failure, Reason
-from ..core.verify import Verdict
-from ..errors import InsufficientScope, StoreUnavailable, Unauthenticated
-from ..logs import bind_client
-from ..runtime import Runtime
-from ..store.clients import Client, Scope
+from service.core.reasons import Failure, Reason
+from service.core.verify import Verdict
+from service.errors import InsufficientScope, StoreUnavailable, Unauthenticated
+from service.logs import bind_client
+from service.services.runtime import Runtime
+from service.store.clients import Client, Scope
 
 __all__ = ["RuntimeDep", "require_scope"]
 
@@ -42,9 +42,7 @@ def require_scope(*accepted: Scope):
         except StoreUnavailable as exc:
             if Scope.VERIFY in accepted:
                 # A verifying app always gets a verdict: not valid, status unavailable.
-                exc.extra["verdict"] = Verdict(
-                    failures=(Failure.of(Reason.STATUS_UNAVAILABLE),)
-                )
+                exc.extra["verdict"] = Verdict(failures=(Failure.of(Reason.STATUS_UNAVAILABLE),))
             raise
         if client is None:
             raise Unauthenticated()

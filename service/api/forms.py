@@ -31,9 +31,14 @@ async def read_form(request: Request) -> dict[str, str] | None:
     if media_type(request) != FORM:
         return None
     try:
-        pairs = parse_qsl((await request.body()).decode("utf-8"), keep_blank_values=True,
-                          strict_parsing=False, max_num_fields=_MAX_FIELDS,
-                          encoding="utf-8", errors="strict")
+        pairs = parse_qsl(
+            (await request.body()).decode("utf-8"),
+            keep_blank_values=True,
+            strict_parsing=False,
+            max_num_fields=_MAX_FIELDS,
+            encoding="utf-8",
+            errors="strict",
+        )
     except (UnicodeDecodeError, ValueError):
         return None
     form = dict(pairs)

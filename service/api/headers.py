@@ -67,9 +67,7 @@ def docs_paths(app: FastAPI) -> frozenset[str]:
 
 
 class SecurityHeaders:
-    def __init__(
-        self, app: ASGIApp, *, docs: Iterable[str] = (), demo: str | None = None
-    ) -> None:
+    def __init__(self, app: ASGIApp, *, docs: Iterable[str] = (), demo: str | None = None) -> None:
         self.app = app
         self.docs = frozenset(docs)
         self.demo = demo  # the demo pages' path prefix, when they are served

@@ -16,9 +16,9 @@ from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..core.encoding import EncodingError, json_loads
-from ..errors import RequestTooLarge
-from .problems import problem
+from service.api.problems import problem
+from service.core.encoding import EncodingError, json_loads
+from service.errors import RequestTooLarge
 
 __all__ = ["BodySizeLimit"]
 
@@ -32,8 +32,7 @@ def _is_json(scope: Scope) -> bool:
 
 
 class BodySizeLimit:
-    def __init__(self, app: ASGIApp, *, max_bytes: int,
-                 own_json_paths: Iterable[str] = ()) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int, own_json_paths: Iterable[str] = ()) -> None:
         self.app = app
         self.max_bytes = max_bytes
         # Routes that read their JSON with the strict reader themselves, because their
@@ -42,8 +41,12 @@ class BodySizeLimit:
         self.own_json_paths = frozenset(own_json_paths)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem(413, RequestTooLarge.code, RequestTooLarge.title,
-                           f"The limit is {self.max_bytes} bytes.")
+        response = problem(
+            413,
+            RequestTooLarge.code,
+            RequestTooLarge.title,
+            f"The limit is {self.max_bytes} bytes.",
+        )
         await response(scope, receive, send)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

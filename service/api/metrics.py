@@ -18,8 +18,8 @@ from fastapi import Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import generate_latest
 
-from ..core.openid4vp import Outcome
-from ..core.verify import Verdict
+from service.core.openid4vp import Outcome
+from service.core.verify import Verdict
 
 __all__ = ["Metrics", "MetricsDep", "metrics_endpoint", "metrics_of"]
 
@@ -31,21 +31,29 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
-            "thiqa_http_requests", "HTTP requests answered, by method, route template and status.",
-            ["method", "route", "status"], registry=self.registry,
+            "thiqa_http_requests",
+            "HTTP requests answered, by method, route template and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
         )
         self.latency = Histogram(
             "thiqa_http_request_duration_seconds",
             "Time from a request's arrival to the end of its response body.",
-            ["method", "route"], buckets=_BUCKETS, registry=self.registry,
+            ["method", "route"],
+            buckets=_BUCKETS,
+            registry=self.registry,
         )
         self.verifications = Counter(
-            "thiqa_verifications", "Verdicts given, by result (valid or invalid).",
-            ["result"], registry=self.registry,
+            "thiqa_verifications",
+            "Verdicts given, by result (valid or invalid).",
+            ["result"],
+            registry=self.registry,
         )
         self.verification_errors = Counter(
-            "thiqa_verification_errors", "Failures found in verdicts, by code.",
-            ["code"], registry=self.registry,
+            "thiqa_verification_errors",
+            "Failures found in verdicts, by code.",
+            ["code"],
+            registry=self.registry,
         )
         self.store_errors = Counter(
             "thiqa_store_unavailable",
@@ -53,7 +61,8 @@ class Metrics:
             registry=self.registry,
         )
         self.audit_failures = Counter(
-            "thiqa_audit_write_failures", "Audit entries that could not be written.",
+            "thiqa_audit_write_failures",
+            "Audit entries that could not be written.",
             registry=self.registry,
         )
 

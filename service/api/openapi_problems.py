@@ -25,7 +25,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from .problems import BODY_PROBLEMS, MEDIA_TYPE, Problem
+from service.api.problems import BODY_PROBLEMS, MEDIA_TYPE, Problem
 
 __all__ = ["document_problems"]
 
@@ -45,9 +45,7 @@ def complete(schema: dict[str, Any]) -> dict[str, Any]:
     """Add the problem answers to an OpenAPI document, in place; returns it."""
     schemas = schema.setdefault("components", {}).setdefault("schemas", {})
     if "Problem" not in schemas:
-        schemas["Problem"] = Problem.model_json_schema(
-            ref_template="#/components/schemas/{model}"
-        )
+        schemas["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
     for operations in schema.get("paths", {}).values():
         for method, operation in operations.items():
             if method not in _METHODS:
@@ -66,13 +64,17 @@ def complete(schema: dict[str, Any]) -> dict[str, Any]:
                     response["content"] = {}
                 response.setdefault("content", {}).setdefault(MEDIA_TYPE, {})
                 response["content"][MEDIA_TYPE].setdefault("schema", _PROBLEM_REF)
-            responses.setdefault("default", {
-                "description": "Any other error, as a problem (RFC 9457) with a stable `code`.",
-                "content": {MEDIA_TYPE: {"schema": _PROBLEM_REF}},
-            })
+            responses.setdefault(
+                "default",
+                {
+                    "description": "Any other error, as a problem (RFC 9457) with a stable `code`.",
+                    "content": {MEDIA_TYPE: {"schema": _PROBLEM_REF}},
+                },
+            )
             # Readers (and /docs) see the answers in document order: by status, default last.
-            operation["responses"] = dict(sorted(responses.items(),
-                                                 key=lambda item: (item[0] == "default", item[0])))
+            operation["responses"] = dict(
+                sorted(responses.items(), key=lambda item: (item[0] == "default", item[0]))
+            )
     # FastAPI's validation shapes, now unreferenced, would only mislead a reader.
     for name in ("HTTPValidationError", "ValidationError"):
         others = {k: v for k, v in schemas.items() if k != name}

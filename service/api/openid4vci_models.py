@@ -11,8 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..core.openid4vci import PRE_AUTHORIZED_GRANT
-from .schemas import IssueRequest
+from service.api.schemas import IssueRequest
+from service.core.openid4vci import PRE_AUTHORIZED_GRANT
 
 __all__ = [
     "AuthorizationServerMetadata",
@@ -51,8 +51,9 @@ class OfferRequest(BaseModel):
         "credential or the offer expires.",
         examples=[IssueRequest.model_fields["claims"].examples[0]],
     )
-    vct: str | None = Field(default=None, max_length=256,
-                            description="Credential type; default: the national ID type.")
+    vct: str | None = Field(
+        default=None, max_length=256, description="Credential type; default: the national ID type."
+    )
     valid_for_days: int | None = Field(default=None, ge=1, le=3650)
     tx_code: bool = Field(
         default=True,
@@ -68,8 +69,9 @@ class TxCode(_Spec):
 
 
 class PreAuthorizedCodeGrant(_Spec):
-    pre_authorized_code: str = Field(alias="pre-authorized_code",
-                                     description="Short-lived and single-use.")
+    pre_authorized_code: str = Field(
+        alias="pre-authorized_code", description="Short-lived and single-use."
+    )
     tx_code: TxCode | None = Field(
         default=None, description="Present when the token request needs a transaction code."
     )
@@ -96,8 +98,10 @@ class OfferResponse(BaseModel):
     offer_uri: str = Field(
         description="`openid-credential-offer://?credential_offer_uri=...`: the link and the QR "
         "code's content.",
-        examples=["openid-credential-offer://?credential_offer_uri=https%3A%2F%2Fid.example.ma"
-                  "%2Fcredential-offers%2F3q2-7wY5QeOtfz2xNQ6f3A"],
+        examples=[
+            "openid-credential-offer://?credential_offer_uri=https%3A%2F%2Fid.example.ma"
+            "%2Fcredential-offers%2F3q2-7wY5QeOtfz2xNQ6f3A"
+        ],
     )
     tx_code: str | None = Field(
         description="The transaction code, shown only here: give it to the citizen apart from "
@@ -183,8 +187,9 @@ class TokenRequestForm(BaseModel):
 
     grant_type: Literal["urn:ietf:params:oauth:grant-type:pre-authorized_code"]
     pre_authorized_code: str = Field(alias="pre-authorized_code")
-    tx_code: str | None = Field(default=None,
-                                description="Required when the offer has a `tx_code` object.")
+    tx_code: str | None = Field(
+        default=None, description="Required when the offer has a `tx_code` object."
+    )
 
 
 class TokenResponse(BaseModel):

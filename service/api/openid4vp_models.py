@@ -6,9 +6,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..core.openid4vp import MAX_PATH_DEPTH, MAX_PATHS, MAX_PURPOSE_LENGTH
-from ..presenting import MAX_WAIT_SECONDS
-from .schemas import ErrorItem, StatusName
+from service.api.schemas import ErrorItem, StatusName
+from service.core.openid4vp import MAX_PATH_DEPTH, MAX_PATHS, MAX_PURPOSE_LENGTH
+from service.services.openid4vp_verifier import MAX_WAIT_SECONDS
 
 __all__ = [
     "AuthorizationResponseForm",
@@ -25,26 +25,30 @@ class PresentationRequestBody(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     vct: str | None = Field(
-        default=None, min_length=1, max_length=256,
+        default=None,
+        min_length=1,
+        max_length=256,
         description="The credential type to ask for; default: Thiqa's national ID type. It "
         "must be a type some trusted issuer issues.",
     )
     claims: list[list[str]] = Field(
         max_length=MAX_PATHS,
         description="The claims you need, as DCQL claims paths of member names: "
-        "`[\"given_name\"]`, `[\"place_of_birth\", \"locality\"]`. Only these are ever "
+        '`["given_name"]`, `["place_of_birth", "locality"]`. Only these are ever '
         f"returned to you. At most {MAX_PATHS} paths of 1 to {MAX_PATH_DEPTH} names; array "
         "selectors are not supported. `[]` asks for no claim: proof of a valid credential.",
         examples=[[["given_name"], ["family_name#ar"], ["place_of_birth", "locality"]]],
     )
     purpose: str = Field(
-        min_length=1, max_length=MAX_PURPOSE_LENGTH,
+        min_length=1,
+        max_length=MAX_PURPOSE_LENGTH,
         description="Why you ask, shown to the citizen before they consent. Any script; one "
         "line; no control or bidirectional-override characters.",
         examples=["التحقق من هويتك لفتح حساب / Vérifier votre identité"],
     )
     expires_in: int | None = Field(
-        default=None, ge=1,
+        default=None,
+        ge=1,
         description="Seconds the wallet has to answer; default `THIQA_PRESENTATION_TTL_"
         "SECONDS`, at most `THIQA_PRESENTATION_MAX_TTL_SECONDS`.",
     )
@@ -103,7 +107,7 @@ class AuthorizationResponseForm(BaseModel):
 
     vp_token: str | None = Field(
         default=None,
-        description="JSON: `{\"credential\": [\"<SD-JWT>~<disclosures>~<KB-JWT>\"]}`.",
+        description='JSON: `{"credential": ["<SD-JWT>~<disclosures>~<KB-JWT>"]}`.',
     )
     state: str = Field(description="The request's `state`.")
     error: str | None = Field(default=None, description="Instead of `vp_token`: why not.")

@@ -11,9 +11,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import StoreUnavailable, ThiqaError, Unauthenticated
-from .metrics import metrics_of
-from .schemas import verdict_body
+from service.api.metrics import metrics_of
+from service.api.schemas import verdict_body
+from service.errors import StoreUnavailable, ThiqaError, Unauthenticated
 
 __all__ = ["BODY_PROBLEMS", "PROBLEM_RESPONSES", "Problem", "install_handlers", "problem"]
 
@@ -40,8 +40,9 @@ class Problem(BaseModel):
     detail: str | None = None
 
 
-def problem(status: int, code: str, title: str, detail: str | None = None,
-            **extra: Any) -> JSONResponse:
+def problem(
+    status: int, code: str, title: str, detail: str | None = None, **extra: Any
+) -> JSONResponse:
     body = {
         "type": f"https://thiqa.dev/problems/{code}",
         "title": title,
@@ -68,8 +69,13 @@ def _thiqa_error(request: Request, exc: Exception) -> JSONResponse:
             metrics.observe_verdict(verdict)
             # A verification that could not reach the status store is a verdict too:
             # never valid, and saying why.
-            return problem(503, "status_unavailable", "The credential's status could not be "
-                           "checked", exc.detail, **verdict_body(verdict).model_dump())
+            return problem(
+                503,
+                "status_unavailable",
+                "The credential's status could not be checked",
+                exc.detail,
+                **verdict_body(verdict).model_dump(),
+            )
     return problem(exc.status, exc.code, exc.title, exc.detail, **extra)
 
 
@@ -81,8 +87,13 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         {"loc": [str(part) for part in err.get("loc", ())], "type": err.get("type", "")}
         for err in exc.errors()
     ]
-    return problem(422, "invalid_request", "The request is not valid",
-                   "The request body does not match the schema.", errors=errors)
+    return problem(
+        422,
+        "invalid_request",
+        "The request is not valid",
+        "The request body does not match the schema.",
+        errors=errors,
+    )
 
 
 def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -107,8 +118,11 @@ def install_handlers(app: FastAPI) -> None:
 
 
 def _doc(description: str) -> dict[str, Any]:
-    return {"model": Problem, "description": description,
-            "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    return {
+        "model": Problem,
+        "description": description,
+        "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
 
 
 #: What the routes of an API-key router can answer. The body's own refusals are in

@@ -26,9 +26,9 @@ import time
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..logs import RequestContext, current_request
-from .metrics import Metrics
-from .problems import problem
+from service.api.metrics import Metrics
+from service.api.problems import problem
+from service.logs import RequestContext, current_request
 
 __all__ = ["REQUEST_ID_HEADER", "RequestObserver", "valid_request_id"]
 
@@ -87,14 +87,17 @@ class RequestObserver:
             seconds = time.perf_counter() - started
             route = _route_of(scope)
             self.metrics.observe_request(scope["method"], route, final_status, seconds)
-            access_log.info("request", extra={
-                "method": scope["method"],
-                # An offer's id in its URL is as good as the offer itself: never logged.
-                "path": route if route in _SECRET_PATHS else scope["path"][:_MAX_LOGGED_PATH],
-                "route": route,
-                "status": final_status,
-                "duration_ms": round(seconds * 1000, 3),
-            })
+            access_log.info(
+                "request",
+                extra={
+                    "method": scope["method"],
+                    # An offer's id in its URL is as good as the offer itself: never logged.
+                    "path": route if route in _SECRET_PATHS else scope["path"][:_MAX_LOGGED_PATH],
+                    "route": route,
+                    "status": final_status,
+                    "duration_ms": round(seconds * 1000, 3),
+                },
+            )
 
         async def observed_send(message: Message) -> None:
             nonlocal status
@@ -111,8 +114,9 @@ class RequestObserver:
         try:
             await self.app(scope, receive, observed_send)
         except Exception:
-            log.error("unhandled exception on %s %s", scope["method"], _route_of(scope),
-                      exc_info=True)
+            log.error(
+                "unhandled exception on %s %s", scope["method"], _route_of(scope), exc_info=True
+            )
             if status:  # the response has begun: nothing can be answered any more
                 finish(status)
                 raise

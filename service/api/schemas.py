@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..core.status_list import StatusValue
-from ..core.verify import Verdict
+from service.core.status_list import StatusValue
+from service.core.verify import Verdict
 
 __all__ = [
     "CredentialInfo",
@@ -54,14 +54,21 @@ class IssueRequest(_Strict):
     claims: dict[str, Any] = Field(
         description="The citizen's claims. Every one is selectively disclosable in the "
         "credential; none is kept by Thiqa after issuance.",
-        examples=[{
-            "given_name": "Amina", "given_name#ar": "أمينة",
-            "family_name": "El Idrissi", "family_name#ar": "الإدريسي",
-            "birthdate": "1990-04-12", "national_id": "ZZ104233", "nationality": "MA",
-        }],
+        examples=[
+            {
+                "given_name": "Amina",
+                "given_name#ar": "أمينة",
+                "family_name": "El Idrissi",
+                "family_name#ar": "الإدريسي",
+                "birthdate": "1990-04-12",
+                "national_id": "ZZ104233",
+                "nationality": "MA",
+            }
+        ],
     )
-    vct: str | None = Field(default=None, max_length=256,
-                            description="Credential type; default: the national ID type.")
+    vct: str | None = Field(
+        default=None, max_length=256, description="Credential type; default: the national ID type."
+    )
     holder_jwk: dict[str, Any] | None = Field(
         default=None,
         description="The holder's public key (EC P-256/P-384 or Ed25519 JWK) to bind the "
@@ -104,15 +111,20 @@ class CredentialInfo(BaseModel):
 
 class VerifyRequest(_Strict):
     credential: str = Field(
-        min_length=1, max_length=60 * 1024,
+        min_length=1,
+        max_length=60 * 1024,
         description="The presentation: issuer JWT~disclosures~[KB-JWT].",
     )
     nonce: str | None = Field(
-        default=None, min_length=1, max_length=256,
+        default=None,
+        min_length=1,
+        max_length=256,
         description="The nonce you gave the holder; when set, a matching KB-JWT is required.",
     )
     audience: str | None = Field(
-        default=None, min_length=1, max_length=512,
+        default=None,
+        min_length=1,
+        max_length=512,
         description="Your identifier as the holder was told it; when set, a matching KB-JWT "
         "is required.",
     )

@@ -1,5 +1,5 @@
 """The ``thiqa`` command: serve, demo, clients, keys."""
 
-from .main import app, main
+from service.cli.main import app, main
 
 __all__ = ["app", "main"]

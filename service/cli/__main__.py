@@ -1,3 +1,3 @@
-from .main import main
+from service.cli.main import main
 
 main()

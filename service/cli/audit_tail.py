@@ -13,12 +13,12 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from ..errors import ThiqaError
-from ..settings import Settings
-from ..store.audit import AuditEntry, AuditLog
-from ..store.connection import KeySpace, connect
-from .blocks import block, print_lines
-from .redis_access import redis_for
+from service.cli.blocks import block, print_lines
+from service.cli.redis_access import redis_for
+from service.errors import ThiqaError
+from service.settings import Settings
+from service.store.audit import AuditEntry, AuditLog
+from service.store.connection import KeySpace, connect
 
 __all__ = ["audit_commands"]
 
@@ -30,12 +30,21 @@ def _lines(entries: list[AuditEntry], width: int) -> list[str]:
     # One block per entry, only the fields it has: eight table columns are unreadable at 80.
     lines: list[str] = []
     for entry in entries:
-        lines += block(f"{entry.time}  {entry.action}", [
-            ("result", ",".join(entry.result)), ("client", entry.client), ("via", entry.via),
-            ("credential", entry.credential_id),
-            ("issuer", entry.issuer), ("vct", entry.vct), ("kid", entry.kid),
-            ("scopes", entry.scopes), ("request id", entry.request_id),
-        ], width)
+        lines += block(
+            f"{entry.time}  {entry.action}",
+            [
+                ("result", ",".join(entry.result)),
+                ("client", entry.client),
+                ("via", entry.via),
+                ("credential", entry.credential_id),
+                ("issuer", entry.issuer),
+                ("vct", entry.vct),
+                ("kid", entry.kid),
+                ("scopes", entry.scopes),
+                ("request id", entry.request_id),
+            ],
+            width,
+        )
     return lines
 
 
@@ -47,22 +56,31 @@ def _json_lines(entries: list[AuditEntry]) -> None:
     sys.stdout.flush()
 
 
-def audit_commands(
-    settings: Callable[[], Settings], console: Console, err: Console
-) -> typer.Typer:
-    audit_app = typer.Typer(help="The audit trail (an append-only Redis stream).",
-                            no_args_is_help=True, rich_markup_mode="markdown")
+def audit_commands(settings: Callable[[], Settings], console: Console, err: Console) -> typer.Typer:
+    audit_app = typer.Typer(
+        help="The audit trail (an append-only Redis stream).",
+        no_args_is_help=True,
+        rich_markup_mode="markdown",
+    )
 
     @audit_app.command("tail")
     def tail(
-        lines: Annotated[int, typer.Option("-n", "--lines", min=1, max=10_000,
-                                           help="How many of the newest entries.")] = 20,
-        follow: Annotated[bool, typer.Option("--follow", "-f",
-                                             help="Keep printing new entries (Ctrl-C stops).")]
-        = False,
-        as_json: Annotated[bool, typer.Option(
-            "--json", help="One JSON object per entry and line (nothing for an empty trail).",
-        )] = False,
+        lines: Annotated[
+            int,
+            typer.Option(
+                "-n", "--lines", min=1, max=10_000, help="How many of the newest entries."
+            ),
+        ] = 20,
+        follow: Annotated[
+            bool, typer.Option("--follow", "-f", help="Keep printing new entries (Ctrl-C stops).")
+        ] = False,
+        as_json: Annotated[
+            bool,
+            typer.Option(
+                "--json",
+                help="One JSON object per entry and line (nothing for an empty trail).",
+            ),
+        ] = False,
     ) -> None:
         """Print the newest audit entries, oldest first. Entries hold ids, codes and client
         names, never a personal claim."""

@@ -29,11 +29,11 @@ def _cut(text: str, width: int, *, hard: bool) -> tuple[str, str]:
         return text, ""
     space = head.rfind(" ")
     if space > 0:
-        return head[:space].rstrip(), text[space + 1:].lstrip()
+        return head[:space].rstrip(), text[space + 1 :].lstrip()
     if not hard:
         word, _, rest = text.partition(" ")
         return word, rest.lstrip()
-    return head, text[len(head):]
+    return head, text[len(head) :]
 
 
 def _fold(head: str, text: str, width: int, hanging: str, *, hard: bool = True) -> list[str]:

@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from ..settings import Settings
-from ..store.audit import AuditAction, AuditLog
-from ..store.connection import KeySpace, connect
-from .redis_access import redis_for
+from service.cli.redis_access import redis_for
+from service.settings import Settings
+from service.store.audit import AuditAction, AuditLog
+from service.store.connection import KeySpace, connect
 
 __all__ = ["record_key_events"]
 

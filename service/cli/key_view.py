@@ -7,9 +7,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ..keyring import KeyEntry, KeyRing
-from ..settings import Settings
-from .blocks import block
+from service.cli.blocks import block
+from service.keyring.keyring import KeyEntry, KeyRing
+from service.settings import Settings
 
 __all__ = ["key_blocks", "keys_document"]
 
@@ -28,18 +28,25 @@ def _status(entry: KeyEntry, ring: KeyRing) -> str:
 
 def key_blocks(ring: KeyRing, settings: Settings, width: int) -> list[str]:
     """The issuer, then one block per key (kid first, whole, as `keys revoke` takes it)."""
-    lines = block("Issuer", [("url", settings.issuer_url),
-                             ("keys in", str(settings.keys_dir.resolve()))], width)
+    lines = block(
+        "Issuer",
+        [("url", settings.issuer_url), ("keys in", str(settings.keys_dir.resolve()))],
+        width,
+    )
     for entry in ring.entries:
         lines.append("")
-        lines += block(entry.kid, [
-            ("alg", entry.alg),
-            ("status", _status(entry, ring)),
-            ("created", _utc(entry.created_at)),
-            ("signs from", _utc(entry.activate_after)),
-            ("retired", _utc(entry.retired_at) if entry.retired_at is not None else ""),
-            ("revoked", _utc(entry.revoked_at) if entry.revoked_at is not None else ""),
-        ], width)
+        lines += block(
+            entry.kid,
+            [
+                ("alg", entry.alg),
+                ("status", _status(entry, ring)),
+                ("created", _utc(entry.created_at)),
+                ("signs from", _utc(entry.activate_after)),
+                ("retired", _utc(entry.retired_at) if entry.retired_at is not None else ""),
+                ("revoked", _utc(entry.revoked_at) if entry.revoked_at is not None else ""),
+            ],
+            width,
+        )
     return lines
 
 
@@ -48,15 +55,18 @@ def keys_document(ring: KeyRing, settings: Settings) -> dict[str, Any]:
     published at ``/.well-known/jwt-vc-issuer`` (pending, active and retired keys)."""
     return {
         "issuer": settings.issuer_url,
-        "keys": [{
-            "kid": entry.kid,
-            "alg": entry.alg,
-            "status": entry.status.value,
-            "signing": entry.kid == ring.active.kid,
-            "created_at": _rfc3339(entry.created_at),
-            "activate_after": _rfc3339(entry.activate_after),
-            "retired_at": _rfc3339(entry.retired_at),
-            "revoked_at": _rfc3339(entry.revoked_at),
-        } for entry in ring.entries],
+        "keys": [
+            {
+                "kid": entry.kid,
+                "alg": entry.alg,
+                "status": entry.status.value,
+                "signing": entry.kid == ring.active.kid,
+                "created_at": _rfc3339(entry.created_at),
+                "activate_after": _rfc3339(entry.activate_after),
+                "retired_at": _rfc3339(entry.retired_at),
+                "revoked_at": _rfc3339(entry.revoked_at),
+            }
+            for entry in ring.entries
+        ],
         "jwks": ring.jwks(),
     }

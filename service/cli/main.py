@@ -17,19 +17,19 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..errors import ThiqaError
-from ..keyring import KeyRingError, KeyStatus
-from ..runtime import key_passphrase, load_keyring
-from ..settings import Settings
-from ..store.audit import AuditAction, AuditLog
-from ..store.clients import ClientStore, parse_scopes
-from ..store.connection import KeySpace, connect
-from .audit_tail import audit_commands
-from .blocks import print_lines
-from .key_audit import record_key_events
-from .key_view import key_blocks, keys_document
-from .redis_access import redis_for
-from .wallet import wallet_app
+from service.cli.audit_tail import audit_commands
+from service.cli.blocks import print_lines
+from service.cli.key_audit import record_key_events
+from service.cli.key_view import key_blocks, keys_document
+from service.cli.redis_access import redis_for
+from service.cli.wallet import wallet_app
+from service.errors import ThiqaError
+from service.keyring.keyring import KeyRingError, KeyStatus
+from service.services.runtime import key_passphrase, load_keyring
+from service.settings import Settings
+from service.store.audit import AuditAction, AuditLog
+from service.store.clients import ClientStore, parse_scopes
+from service.store.connection import KeySpace, connect
 
 #: Help text is Markdown: docstrings are reflowed to the terminal's width (Typer's "rich" mode
 #: keeps every line break of a docstring, which breaks lines in mid-sentence).
@@ -42,11 +42,13 @@ app = typer.Typer(
     rich_markup_mode=HELP_MARKUP,
 )
 clients_app = typer.Typer(
-    help="API clients (government apps) and their keys.", no_args_is_help=True,
+    help="API clients (government apps) and their keys.",
+    no_args_is_help=True,
     rich_markup_mode=HELP_MARKUP,
 )
-keys_app = typer.Typer(help="The issuer's signing keys.", no_args_is_help=True,
-                       rich_markup_mode=HELP_MARKUP)
+keys_app = typer.Typer(
+    help="The issuer's signing keys.", no_args_is_help=True, rich_markup_mode=HELP_MARKUP
+)
 app.add_typer(clients_app, name="clients")
 app.add_typer(keys_app, name="keys")
 app.add_typer(wallet_app, name="wallet")
@@ -93,8 +95,9 @@ def _run_store(
                 if audit is not None and not await AuditLog(
                     redis, keys, max_entries=ready.audit_max_entries
                 ).record(audit[0], via="cli", **audit[1]):
-                    err.print("[yellow]Warning:[/yellow] done, but the audit entry could not "
-                              "be written.")
+                    err.print(
+                        "[yellow]Warning:[/yellow] done, but the audit entry could not be written."
+                    )
                 return result
             finally:
                 await redis.aclose()
@@ -114,8 +117,8 @@ def serve(
 ) -> None:
     """Run the HTTP API. Without THIQA_REDIS_URL a private redis-server is started under
     THIQA_DATA_DIR (append-only, fsync on every write) and stopped on exit."""
-    from ..logs import configure_logging
-    from ..server import serve as run
+    from service.api.server import serve as run
+    from service.logs import configure_logging
 
     settings = _settings(host=host, port=port)
     configure_logging(settings.log_level)  # JSON lines on stderr from here on
@@ -125,8 +128,10 @@ def serve(
         err.print(f"[red]Keys:[/red] {exc}")
         raise typer.Exit(1) from None
     with redis_for(settings) as ready:
-        console.print(f"Thiqa issuer [bold]{ready.issuer_url}[/bold], signing key "
-                      f"[cyan]{keyring.active.kid}[/cyan] ({keyring.active.alg})")
+        console.print(
+            f"Thiqa issuer [bold]{ready.issuer_url}[/bold], signing key "
+            f"[cyan]{keyring.active.kid}[/cyan] ({keyring.active.alg})"
+        )
         if workers > 1:
             assert ready.redis_url is not None
             os.environ["THIQA_REDIS_URL"] = ready.redis_url.get_secret_value()
@@ -136,16 +141,23 @@ def serve(
 
 @app.command()
 def demo(
-    citizen: Annotated[int | None, typer.Option(
-        help="Which synthetic citizen of seeds/citizens.json (0 is the first); default: one "
-        "at random.")] = None,
-    keep: Annotated[Path | None, typer.Option(
-        help="Keep the demo's keys and Redis data in this folder instead of a temporary one.",
-    )] = None,
+    citizen: Annotated[
+        int | None,
+        typer.Option(
+            help="Which synthetic citizen of seeds/citizens.json (0 is the first); default: one "
+            "at random."
+        ),
+    ] = None,
+    keep: Annotated[
+        Path | None,
+        typer.Option(
+            help="Keep the demo's keys and Redis data in this folder instead of a temporary one.",
+        ),
+    ] = None,
 ) -> None:
     """Walk the trusted verification flow against a live server, step by step."""
-    from ..demo import load_citizens, run_demo
-    from ..store.embedded import EmbeddedRedisError
+    from service.cli.demo import load_citizens, run_demo
+    from service.store.embedded import EmbeddedRedisError
 
     try:
         count = len(load_citizens())
@@ -153,8 +165,9 @@ def demo(
         err.print(f"[red]Demo:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(1) from None
     if citizen is not None and not 0 <= citizen < count:
-        raise typer.BadParameter(f"there are {count} citizens: 0 to {count - 1}",
-                                 param_hint="--citizen")
+        raise typer.BadParameter(
+            f"there are {count} citizens: 0 to {count - 1}", param_hint="--citizen"
+        )
     try:
         code = run_demo(console, citizen=citizen, keep=keep)
     except EmbeddedRedisError as exc:
@@ -175,8 +188,11 @@ def clients_add(
     except ThiqaError as exc:
         err.print(f"[red]{exc.code}:[/red] {exc.detail}")
         raise typer.Exit(2) from None
-    key = _run_store(settings, lambda store: store.add(name, wanted),
-                     audit=(AuditAction.CLIENT_ADDED, {"client": name, "scopes": wanted}))
+    key = _run_store(
+        settings,
+        lambda store: store.add(name, wanted),
+        audit=(AuditAction.CLIENT_ADDED, {"client": name, "scopes": wanted}),
+    )
     console.print(f"Client [bold]{name}[/bold] with scopes {', '.join(sorted(wanted))}.")
     console.print("API key (shown once, keep it secret):")
     console.print(key, markup=False, highlight=False, soft_wrap=True)
@@ -198,8 +214,11 @@ def clients_list() -> None:
 @clients_app.command("revoke")
 def clients_revoke(name: Annotated[str, typer.Argument(help="The client to remove.")]) -> None:
     """Delete a client; its key stops working immediately."""
-    _run_store(_settings(), lambda store: store.revoke(name),
-               audit=(AuditAction.CLIENT_REVOKED, {"client": name}))
+    _run_store(
+        _settings(),
+        lambda store: store.revoke(name),
+        audit=(AuditAction.CLIENT_REVOKED, {"client": name}),
+    )
     console.print(f"Client [bold]{name}[/bold] revoked.")
 
 
@@ -222,15 +241,21 @@ def _keys_failed(exc: KeyRingError) -> typer.Exit:
 def _audit_keys(settings: Settings, events: list[tuple[AuditAction, str]]) -> None:
     # The single call site for the audit entries of key changes (service/cli/key_audit.py).
     if not record_key_events(settings, events):
-        err.print("[yellow]Warning:[/yellow] the key change is made, but its audit entry "
-                  "could not be written (Redis unavailable).")
+        err.print(
+            "[yellow]Warning:[/yellow] the key change is made, but its audit entry "
+            "could not be written (Redis unavailable)."
+        )
 
 
 @keys_app.command("show")
 def keys_show(
-    as_json: Annotated[bool, typer.Option(
-        "--json", help="One JSON document: each key with its status and times, and the JWKS.",
-    )] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="One JSON document: each key with its status and times, and the JWKS.",
+        ),
+    ] = False,
 ) -> None:
     """Show the issuer's keys, their status and the published JWKS (never private keys)."""
     settings = _settings()
@@ -249,13 +274,17 @@ def keys_show(
 
 @keys_app.command("rotate")
 def keys_rotate(
-    alg: Annotated[_Alg | None, typer.Option(
-        help="Algorithm of the new key [THIQA_SIGNING_ALG].")] = None,
-    activate_now: Annotated[bool, typer.Option(
-        "--activate-now",
-        help="Sign with the new key at once, skipping THIQA_KEY_PUBLISH_SECONDS. Only when "
-        "no verifier caches this issuer's JWKS.",
-    )] = False,
+    alg: Annotated[
+        _Alg | None, typer.Option(help="Algorithm of the new key [THIQA_SIGNING_ALG].")
+    ] = None,
+    activate_now: Annotated[
+        bool,
+        typer.Option(
+            "--activate-now",
+            help="Sign with the new key at once, skipping THIQA_KEY_PUBLISH_SECONDS. Only when "
+            "no verifier caches this issuer's JWKS.",
+        ),
+    ] = False,
 ) -> None:
     """Add a new signing key, published before it signs.
 
@@ -263,7 +292,7 @@ def keys_rotate(
     default), so verifiers that cache the JWKS learn it first. The key it replaces is then
     retired: it signs nothing new, and what it signed verifies until it expires. Running
     servers pick the change up within a second; no restart."""
-    from ..key_rotation import rotate
+    from service.keyring.rotation import rotate
 
     settings = _settings()
     try:
@@ -277,30 +306,36 @@ def keys_rotate(
     except KeyRingError as exc:
         raise _keys_failed(exc) from None
     if entry.status is KeyStatus.ACTIVE:
-        console.print(f"New key [cyan]{entry.kid}[/cyan] ({entry.alg}) signs from now on; the "
-                      "previous key is retired (what it signed keeps verifying).")
+        console.print(
+            f"New key [cyan]{entry.kid}[/cyan] ({entry.alg}) signs from now on; the "
+            "previous key is retired (what it signed keeps verifying)."
+        )
         if activate_now:
-            console.print("Verifiers that cached the JWKS do not know the new key until they "
-                          "fetch it again.")
+            console.print(
+                "Verifiers that cached the JWKS do not know the new key until they fetch it again."
+            )
     else:
-        console.print(f"New key [cyan]{entry.kid}[/cyan] ({entry.alg}) is published now and "
-                      f"signs from {_utc(entry.activate_after)}; until then the current key "
-                      "signs.")
+        console.print(
+            f"New key [cyan]{entry.kid}[/cyan] ({entry.alg}) is published now and "
+            f"signs from {_utc(entry.activate_after)}; until then the current key "
+            "signs."
+        )
     _audit_keys(settings, [(AuditAction.KEY_ROTATED, entry.kid)])
 
 
 @keys_app.command("revoke")
 def keys_revoke(
     kid: Annotated[str, typer.Argument(help="The kid of the key (thiqa keys show).")],
-    compromised: Annotated[bool, typer.Option(
-        "--compromised", help="Confirm the key is compromised: required.")] = False,
+    compromised: Annotated[
+        bool, typer.Option("--compromised", help="Confirm the key is compromised: required.")
+    ] = False,
 ) -> None:
     """Revoke a compromised key: what it signed stops verifying (key_revoked).
 
     The key leaves the JWKS. If it was the signing key, another key signs at once (an
     emergency rotation, with no publication delay): the pending key if there is one, else a
     new THIQA_SIGNING_ALG key. Running servers apply this within a second; no restart."""
-    from ..key_rotation import revoke
+    from service.keyring.rotation import revoke
 
     if not compromised:
         err.print(
@@ -308,25 +343,31 @@ def keys_revoke(
             "verifying. Say so with --compromised.\nTo stop a key signing in the normal "
             "course, rotate instead (thiqa keys rotate): the old key is retired and what it "
             "signed keeps verifying until it expires.",
-            markup=False, highlight=False,
+            markup=False,
+            highlight=False,
         )
         raise typer.Exit(2)
     settings = _settings()
     try:
-        result = revoke(settings.keys_dir, kid, alg=settings.signing_alg,
-                        passphrase=key_passphrase(settings))
+        result = revoke(
+            settings.keys_dir, kid, alg=settings.signing_alg, passphrase=key_passphrase(settings)
+        )
     except KeyRingError as exc:
         raise _keys_failed(exc) from None
     if result.already:
         console.print(f"Key {kid} was already revoked ({_utc(result.revoked.revoked_at)}).")
         return
-    console.print(f"Key [cyan]{kid}[/cyan] revoked: credentials it signed fail verification "
-                  "with key_revoked. Running servers apply this within a second.")
+    console.print(
+        f"Key [cyan]{kid}[/cyan] revoked: credentials it signed fail verification "
+        "with key_revoked. Running servers apply this within a second."
+    )
     events = [(AuditAction.KEY_REVOKED, kid)]
     if result.replacement is not None:
         origin = "a new key" if result.generated else "the pending key, brought forward"
-        console.print(f"[cyan]{result.replacement.kid}[/cyan] ({result.replacement.alg}, "
-                      f"{origin}) signs from now on, with no publication delay.")
+        console.print(
+            f"[cyan]{result.replacement.kid}[/cyan] ({result.replacement.alg}, "
+            f"{origin}) signs from now on, with no publication delay."
+        )
         events.append((AuditAction.KEY_ROTATED, result.replacement.kid))
     _audit_keys(settings, events)
 

@@ -10,8 +10,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from ..settings import Settings
-from ..store.embedded import EmbeddedRedis, EmbeddedRedisError
+from service.settings import Settings
+from service.store.embedded import EmbeddedRedis, EmbeddedRedisError
 
 __all__ = ["redis_for"]
 
@@ -37,8 +37,11 @@ def redis_for(settings: Settings) -> Iterator[Settings]:
         # traceback. (Only the start is guarded; the command's own errors pass through.)
         if embedded is not None:
             embedded.stop()
-        _err.print(f"[red]Redis:[/red] {escape(str(exc))} (set THIQA_REDIS_URL, or "
-                   "THIQA_REDIS_SERVER_BIN)", highlight=False)
+        _err.print(
+            f"[red]Redis:[/red] {escape(str(exc))} (set THIQA_REDIS_URL, or "
+            "THIQA_REDIS_SERVER_BIN)",
+            highlight=False,
+        )
         raise typer.Exit(1) from None
     try:
         yield settings.with_redis(embedded.url)

@@ -16,12 +16,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..wallet import display
-from ..wallet import openid4vp as vp
-from ..wallet.openid4vci import accept, new_http
-from ..wallet.qr import decode_png, looks_like_png
-from ..wallet.status import credential_status
-from ..wallet.store import StoredCredential, Wallet, WalletError
+from service.wallet import display
+from service.wallet import openid4vp as vp
+from service.wallet.openid4vci import accept, new_http
+from service.wallet.qr import decode_png, looks_like_png
+from service.wallet.status import credential_status
+from service.wallet.store import StoredCredential, Wallet, WalletError
 
 __all__ = ["DEFAULT_WALLET", "WalletOption", "open_wallet", "wallet_app"]
 
@@ -36,9 +36,13 @@ wallet_app = typer.Typer(
 console = Console()
 err = Console(stderr=True)
 
-WalletOption = Annotated[Path, typer.Option(
-    "--wallet", help="The wallet file (created on first use, mode 0600).",
-)]
+WalletOption = Annotated[
+    Path,
+    typer.Option(
+        "--wallet",
+        help="The wallet file (created on first use, mode 0600).",
+    ),
+]
 
 
 def open_wallet(path: Path) -> Wallet:
@@ -50,8 +54,9 @@ def open_wallet(path: Path) -> Wallet:
 
 def _fail(exc: Exception) -> NoReturn:
     # One line however narrow the terminal (the terminal folds it): easy to read and to grep.
-    err.print(f"[red]wallet:[/red] {escape(str(exc))}", markup=True, highlight=False,
-              soft_wrap=True)
+    err.print(
+        f"[red]wallet:[/red] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True
+    )
     raise typer.Exit(1)
 
 
@@ -76,12 +81,19 @@ def _get(wallet: Wallet, credential_id: str) -> StoredCredential:
 
 @wallet_app.command("accept")
 def accept_offer(
-    offer: Annotated[str, typer.Argument(
-        help="openid-credential-offer://... URI, an https offer URL, or a PNG of the QR code.",
-    )],
-    pin: Annotated[str | None, typer.Option(
-        "--pin", help="The transaction code the issuer gave you apart from the QR code.",
-    )] = None,
+    offer: Annotated[
+        str,
+        typer.Argument(
+            help="openid-credential-offer://... URI, an https offer URL, or a PNG of the QR code.",
+        ),
+    ],
+    pin: Annotated[
+        str | None,
+        typer.Option(
+            "--pin",
+            help="The transaction code the issuer gave you apart from the QR code.",
+        ),
+    ] = None,
     wallet_path: WalletOption = DEFAULT_WALLET,
 ) -> None:
     """Receive a credential: fetch the offer and the issuer's metadata, redeem the code, prove
@@ -100,14 +112,16 @@ def accept_offer(
         _fail(exc)
     claims = display.claims_of(stored)
     latin, arabic = display.names(claims)
-    console.print(f"Received credential [bold]{stored.id}[/bold] from {stored.issuer}",
-                  highlight=False)
+    console.print(
+        f"Received credential [bold]{stored.id}[/bold] from {stored.issuer}", highlight=False
+    )
     console.print(f"  type     {stored.vct}", highlight=False, markup=False)
     if latin or arabic:
         console.print(f"  holder   {latin}  {arabic}", highlight=False, markup=False)
     console.print(f"  expires  {_date(stored.payload().get('exp'))}", highlight=False)
-    console.print(f"  bound to a new key {stored.key_id}; wallet {wallet.path}",
-                  highlight=False, markup=False)
+    console.print(
+        f"  bound to a new key {stored.key_id}; wallet {wallet.path}", highlight=False, markup=False
+    )
 
 
 @wallet_app.command("list")
@@ -125,8 +139,9 @@ def list_credentials(wallet_path: WalletOption = DEFAULT_WALLET) -> None:
             latin, arabic = display.names(display.claims_of(stored))
         except WalletError:
             latin, arabic = "(unreadable)", ""
-        table.add_row(stored.id, latin, arabic, stored.issuer, stored.vct,
-                      _date(stored.payload().get("exp")))
+        table.add_row(
+            stored.id, latin, arabic, stored.issuer, stored.vct, _date(stored.payload().get("exp"))
+        )
     console.print(table)
 
 
@@ -148,11 +163,14 @@ def show_credential(
         labels = display.type_labels(stored.vct, http)
     payload = stored.payload()
     console.print(f"Credential [bold]{stored.id}[/bold]", highlight=False)
-    for name, value in (("issuer", stored.issuer), ("type", stored.vct),
-                        ("issued", _date(payload.get("iat"))),
-                        ("expires", _date(payload.get("exp"))),
-                        ("received", _date(stored.received_at)),
-                        ("key", stored.key_id)):
+    for name, value in (
+        ("issuer", stored.issuer),
+        ("type", stored.vct),
+        ("issued", _date(payload.get("iat"))),
+        ("expires", _date(payload.get("exp"))),
+        ("received", _date(stored.received_at)),
+        ("key", stored.key_id),
+    ):
         console.print(f"  {name:<9}{value}", highlight=False, markup=False)
     columns = ["claim", "label"] + (["التسمية"] if lang != "ar" else []) + ["value"]
     table = Table(*columns)
@@ -194,17 +212,28 @@ def _printable(text: str) -> str:
 
 @wallet_app.command("present")
 def present_credential(
-    request: Annotated[str, typer.Argument(
-        help="openid4vp://... URI, an https request URI, or a PNG of the QR code.",
-    )],
-    claims: Annotated[str | None, typer.Option(
-        "--claims", help="Disclose these instead of what was asked, e.g. "
-        "given_name,place_of_birth.locality (to test a verifier's checks).",
-    )] = None,
-    credential_id: Annotated[str | None, typer.Option(
-        "--credential", help="Present this credential (id or unique prefix) instead of the "
-        "newest one that matches.",
-    )] = None,
+    request: Annotated[
+        str,
+        typer.Argument(
+            help="openid4vp://... URI, an https request URI, or a PNG of the QR code.",
+        ),
+    ],
+    claims: Annotated[
+        str | None,
+        typer.Option(
+            "--claims",
+            help="Disclose these instead of what was asked, e.g. "
+            "given_name,place_of_birth.locality (to test a verifier's checks).",
+        ),
+    ] = None,
+    credential_id: Annotated[
+        str | None,
+        typer.Option(
+            "--credential",
+            help="Present this credential (id or unique prefix) instead of the "
+            "newest one that matches.",
+        ),
+    ] = None,
     wallet_path: WalletOption = DEFAULT_WALLET,
 ) -> None:
     """Answer a presentation request (OpenID4VP 1.0): fetch it, show who asks and why, and
@@ -219,27 +248,36 @@ def present_credential(
             request = decode_png(candidate)
         chosen = vp.parse_claims(claims) if claims is not None else None
         with new_http() as http:
-            result = vp.present(request, wallet=wallet, claims=chosen,
-                                credential_id=credential_id, http=http)
+            result = vp.present(
+                request, wallet=wallet, claims=chosen, credential_id=credential_id, http=http
+            )
     except WalletError as exc:
         _fail(exc)
     asked = result.request
     who = asked.client_name or asked.client_id
-    console.print(f"Request from {_printable(who)} ({_printable(asked.client_id)})",
-                  highlight=False, markup=False)
+    console.print(
+        f"Request from {_printable(who)} ({_printable(asked.client_id)})",
+        highlight=False,
+        markup=False,
+    )
     if asked.purpose:
-        console.print(f"  purpose    {_printable(asked.purpose)}", highlight=False,
-                      markup=False)
-    console.print(f"  asks for   {_printable(vp.describe(asked.paths))}", highlight=False,
-                  markup=False)
-    console.print(f"Presented {result.credential_id}, disclosing "
-                  f"{_printable(vp.describe(result.disclosed))}", highlight=False, markup=False)
+        console.print(f"  purpose    {_printable(asked.purpose)}", highlight=False, markup=False)
+    console.print(
+        f"  asks for   {_printable(vp.describe(asked.paths))}", highlight=False, markup=False
+    )
+    console.print(
+        f"Presented {result.credential_id}, disclosing {_printable(vp.describe(result.disclosed))}",
+        highlight=False,
+        markup=False,
+    )
     if result.accepted:
         console.print("[green]Accepted[/green] by the verifier.")
         return
     codes = [e.get("code") for e in result.body.get("errors") or [] if isinstance(e, dict)]
     code = result.body.get("code") or result.body.get("error") or "refused"
     detail = f" ({', '.join(str(c) for c in codes)})" if codes else ""
-    err.print(f"[red]Refused[/red] (HTTP {result.status}): "
-              f"{_printable(str(code))}{_printable(detail)}", highlight=False)
+    err.print(
+        f"[red]Refused[/red] (HTTP {result.status}): {_printable(str(code))}{_printable(detail)}",
+        highlight=False,
+    )
     raise typer.Exit(1)

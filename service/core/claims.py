@@ -25,8 +25,21 @@ __all__ = [
 
 #: Set by Thiqa itself, never by the caller (RFC 7519, RFC 9901, SD-JWT VC).
 RESERVED_CLAIMS: Final = frozenset(
-    {"iss", "iat", "nbf", "exp", "jti", "aud", "cnf", "vct", "vct#integrity", "status",
-     "_sd", "_sd_alg", "..."}
+    {
+        "iss",
+        "iat",
+        "nbf",
+        "exp",
+        "jti",
+        "aud",
+        "cnf",
+        "vct",
+        "vct#integrity",
+        "status",
+        "_sd",
+        "_sd_alg",
+        "...",
+    }
 )
 _CLAIM_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}(#[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*)?$")
 

@@ -10,9 +10,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from . import jws
-from .keys import SigningKey
-from .sdjwt import DEFAULT_HASH, encode, mark_all
+from service.core import jws
+from service.core.keys import SigningKey
+from service.core.sdjwt import DEFAULT_HASH, encode, mark_all
 
 __all__ = [
     "CREDENTIAL_TYP",
@@ -28,9 +28,7 @@ CREDENTIAL_TYP: Final = "dc+sd-jwt"
 LEGACY_CREDENTIAL_TYP: Final = "vc+sd-jwt"
 KB_TYP: Final = "kb+jwt"
 #: SD-JWT VC §3.2.2: these may never be selectively disclosed.
-NEVER_DISCLOSABLE: Final = frozenset(
-    {"iss", "nbf", "exp", "cnf", "vct", "vct#integrity", "status"}
-)
+NEVER_DISCLOSABLE: Final = frozenset({"iss", "nbf", "exp", "cnf", "vct", "vct#integrity", "status"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -131,8 +131,7 @@ def json_loads(data: str | bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
         raise EncodingError("not JSON") from exc
     # The tree walk is only needed when the text could hold what it looks for: most tokens
     # have fewer brackets than the depth limit and no surrogate escape, and skip it.
-    if (text.count("{") + text.count("[") > max_depth
-            or _SURROGATE_ESCAPE.search(text) is not None):
+    if text.count("{") + text.count("[") > max_depth or _SURROGATE_ESCAPE.search(text) is not None:
         _check_tree(value, max_depth)
     return value
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from . import jws
-from .credential import CREDENTIAL_TYP, KB_TYP, LEGACY_CREDENTIAL_TYP
-from .keys import SigningKey
-from .sdjwt import DEFAULT_HASH, digest, disclose, split
+from service.core import jws
+from service.core.credential import CREDENTIAL_TYP, KB_TYP, LEGACY_CREDENTIAL_TYP
+from service.core.keys import SigningKey
+from service.core.sdjwt import DEFAULT_HASH, digest, disclose, split
 
 __all__ = ["ClaimPath", "disclosable_paths", "present"]
 

@@ -14,9 +14,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .encoding import EncodingError, b64url_decode, b64url_encode, json_dumps, json_loads
-from .keys import ALGORITHMS, SigningKey
-from .reasons import Reason, VerificationFailure
+from service.core.encoding import (
+    EncodingError,
+    b64url_decode,
+    b64url_encode,
+    json_dumps,
+    json_loads,
+)
+from service.core.keys import ALGORITHMS, SigningKey
+from service.core.reasons import Reason, VerificationFailure
 
 __all__ = ["Jws", "decode_compact", "encode", "normalise_typ", "parse"]
 
@@ -47,9 +53,7 @@ def normalise_typ(value: str) -> str:
     return value.removeprefix("application/")
 
 
-def parse(
-    token: str, *, typ: frozenset[str], failure: Reason = Reason.MALFORMED
-) -> Jws:
+def parse(token: str, *, typ: frozenset[str], failure: Reason = Reason.MALFORMED) -> Jws:
     """Split, decode and check the header of a compact JWS whose ``typ`` must be in ``typ``.
 
     ``failure`` is the code for a token that is not a JWS at all, so a bad key-binding JWT is

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 
-from .encoding import EncodingError, b64url_decode, b64url_encode, json_dumps
+from service.core.encoding import EncodingError, b64url_decode, b64url_encode, json_dumps
 
 __all__ = [
     "ALGORITHMS",
@@ -93,9 +93,7 @@ class VerificationKey:
             # OpenSSL refuses these too; checking here keeps the rule visible and cheap.
             if not (0 < r < profile.order and 0 < s < profile.order):
                 return False
-            self.key.verify(
-                encode_dss_signature(r, s), signing_input, ec.ECDSA(profile.hash)
-            )
+            self.key.verify(encode_dss_signature(r, s), signing_input, ec.ECDSA(profile.hash))
             return True
         except InvalidSignature:
             return False

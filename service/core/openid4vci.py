@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import quote, urlsplit
 
-from . import jws
-from .keys import JWKError, VerificationKey, parse_public_jwk, public_jwk
-from .reasons import VerificationFailure
+from service.core import jws
+from service.core.keys import JWKError, VerificationKey, parse_public_jwk, public_jwk
+from service.core.reasons import VerificationFailure
 
 __all__ = [
     "CONFIGURATION_ID",
@@ -88,8 +88,9 @@ class CredentialRequestError(OAuthError):
 class InvalidToken(OAuthError):
     """No usable access token (RFC 6750 §3.1): 401 with ``WWW-Authenticate``."""
 
-    def __init__(self, description: str = "The access token is missing, unknown, expired or "
-                 "used.") -> None:
+    def __init__(
+        self, description: str = "The access token is missing, unknown, expired or used."
+    ) -> None:
         super().__init__("invalid_token", description, status=401)
 
 
@@ -128,8 +129,11 @@ def credential_offer(
 
 def _display(type_metadata: Mapping[str, Any]) -> list[dict[str, str]]:
     return [
-        {"name": item["name"], "locale": item["locale"],
-         **({"description": item["description"]} if "description" in item else {})}
+        {
+            "name": item["name"],
+            "locale": item["locale"],
+            **({"description": item["description"]} if "description" in item else {}),
+        }
         for item in type_metadata.get("display", [])
     ]
 
@@ -140,8 +144,9 @@ def _claims(type_metadata: Mapping[str, Any]) -> list[dict[str, Any]]:
         {
             "path": list(claim["path"]),
             **({"mandatory": True} if claim.get("mandatory") else {}),
-            "display": [{"name": d["label"], "locale": d["locale"]}
-                        for d in claim.get("display", [])],
+            "display": [
+                {"name": d["label"], "locale": d["locale"]} for d in claim.get("display", [])
+            ],
         }
         for claim in type_metadata.get("claims", [])
     ]
@@ -251,8 +256,7 @@ class Proof:
 
 
 def _numeric(value: Any) -> bool:
-    return (isinstance(value, int | float) and not isinstance(value, bool)
-            and math.isfinite(value))
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def check_proof(

@@ -35,11 +35,11 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import quote, urlencode
 
-from .encoding import EncodingError, b64url_encode, json_dumps, json_loads
-from .keys import ALGORITHMS
-from .reasons import Failure, Reason
-from .status_list import StatusValue
-from .verify import ENVELOPE_CLAIMS, Verdict
+from service.core.encoding import EncodingError, b64url_encode, json_dumps, json_loads
+from service.core.keys import ALGORITHMS
+from service.core.reasons import Failure, Reason
+from service.core.status_list import StatusValue
+from service.core.verify import ENVELOPE_CLAIMS, Verdict
 
 __all__ = [
     "CLIENT_ID_PREFIX",
@@ -126,8 +126,9 @@ def check_purpose(text: str) -> str:
     for char in text:
         # Zl/Zp: U+2028 and U+2029 break lines as surely as "\n" does.
         if unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp") or char in _BIDI_CONTROLS:
-            raise RequestError("purpose may not contain control, line-break or "
-                               "bidirectional-override characters")
+            raise RequestError(
+                "purpose may not contain control, line-break or bidirectional-override characters"
+            )
     return text
 
 
@@ -143,8 +144,10 @@ def check_paths(paths: Iterable[Sequence[Any]]) -> tuple[ClaimPath, ...]:
         path: list[str] = []
         for part in raw:
             if not isinstance(part, str):
-                raise RequestError(f"{where}: only claim names are supported, not array "
-                                   "selectors (null or an index)")
+                raise RequestError(
+                    f"{where}: only claim names are supported, not array "
+                    "selectors (null or an index)"
+                )
             name = _nfc(part)
             if (
                 not 1 <= len(name) <= MAX_NAME_LENGTH
@@ -156,8 +159,9 @@ def check_paths(paths: Iterable[Sequence[Any]]) -> tuple[ClaimPath, ...]:
         # A claim about the credential, never the citizen: asking for one is a mistake worth
         # reporting at once.
         if path[0] in ENVELOPE_CLAIMS:
-            raise RequestError(f"{where} names a claim about the credential, reported in "
-                               "every verdict anyway")
+            raise RequestError(
+                f"{where} names a claim about the credential, reported in every verdict anyway"
+            )
         if tuple(path) in checked:
             raise RequestError(f"{where} repeats an earlier path")
         checked.append(tuple(path))

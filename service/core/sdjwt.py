@@ -18,8 +18,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from .encoding import EncodingError, b64url_decode, b64url_encode, json_dumps, json_loads
-from .reasons import Reason, VerificationFailure
+from service.core.encoding import (
+    EncodingError,
+    b64url_decode,
+    b64url_encode,
+    json_dumps,
+    json_loads,
+)
+from service.core.reasons import Reason, VerificationFailure
 
 __all__ = [
     "DEFAULT_HASH",
@@ -319,8 +325,10 @@ def from_json_serialization(document: Any) -> str:
         if not isinstance(signatures, list) or not signatures:
             raise VerificationFailure(Reason.MALFORMED, "no signatures")
         first, others = signatures[0], signatures[1:]
-        if any(not isinstance(s, dict) or {"disclosures", "kb_jwt"} & set(s.get("header", {}))
-               for s in others):
+        if any(
+            not isinstance(s, dict) or {"disclosures", "kb_jwt"} & set(s.get("header", {}))
+            for s in others
+        ):
             raise VerificationFailure(Reason.MALFORMED, "disclosures outside the first header")
     else:
         first = document
@@ -328,15 +336,20 @@ def from_json_serialization(document: Any) -> str:
         raise VerificationFailure(Reason.MALFORMED, "not a JWS JSON serialization")
     protected, signature = first.get("protected"), first.get("signature")
     header = first.get("header", {})
-    if not isinstance(protected, str) or not isinstance(signature, str) or not isinstance(
-        header, dict
+    if (
+        not isinstance(protected, str)
+        or not isinstance(signature, str)
+        or not isinstance(header, dict)
     ):
         raise VerificationFailure(Reason.MALFORMED, "protected and signature are required")
     disclosures = header.get("disclosures", [])
     kb_jwt = header.get("kb_jwt", "")
-    if not isinstance(disclosures, list) or not all(
-        isinstance(d, str) and d and "~" not in d for d in disclosures
-    ) or not isinstance(kb_jwt, str) or "~" in kb_jwt:
+    if (
+        not isinstance(disclosures, list)
+        or not all(isinstance(d, str) and d and "~" not in d for d in disclosures)
+        or not isinstance(kb_jwt, str)
+        or "~" in kb_jwt
+    ):
         raise VerificationFailure(Reason.MALFORMED, "disclosures and kb_jwt must be strings")
     issuer_jwt = f"{protected}.{document['payload']}.{signature}"
     return issuer_jwt + "~" + "".join(d + "~" for d in disclosures) + kb_jwt

@@ -16,7 +16,7 @@ import zlib
 from enum import IntEnum
 from typing import Final
 
-from .encoding import EncodingError, b64url_decode, b64url_encode
+from service.core.encoding import EncodingError, b64url_decode, b64url_encode
 
 __all__ = [
     "ALLOWED_BITS",

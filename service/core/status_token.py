@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from . import jws
-from .keys import SigningKey, VerificationKey
-from .reasons import VerificationFailure
-from .status_list import ALLOWED_BITS, StatusListError, decode_list, encode_list
+from service.core import jws
+from service.core.keys import SigningKey, VerificationKey
+from service.core.reasons import VerificationFailure
+from service.core.status_list import ALLOWED_BITS, StatusListError, decode_list, encode_list
 
 __all__ = ["STATUS_LIST_TYP", "StatusListToken", "read_status_list", "sign_status_list"]
 
@@ -61,8 +61,12 @@ def sign_status_list(claims: Mapping[str, Any], key: SigningKey) -> str:
 
 
 def _numeric(value: Any) -> bool:
-    return (isinstance(value, int | float) and not isinstance(value, bool)
-            and math.isfinite(value) and value >= 0)
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= 0
+    )
 
 
 def read_status_list(
@@ -103,6 +107,10 @@ def read_status_list(
         raise StatusListError("status_list needs bits 1, 2, 4 or 8 and lst")
     data = decode_list(lst, max_bytes=max_bytes)
     return StatusListToken(
-        sub=uri, iat=int(iat), exp=int(exp) if exp is not None else None, ttl=ttl,
-        bits=bits, data=data,
+        sub=uri,
+        iat=int(iat),
+        exp=int(exp) if exp is not None else None,
+        ttl=ttl,
+        bits=bits,
+        data=data,
     )

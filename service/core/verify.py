@@ -18,18 +18,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from . import jws
-from .credential import (
+from service.core import jws
+from service.core.credential import (
     CREDENTIAL_TYP,
     KB_TYP,
     LEGACY_CREDENTIAL_TYP,
     NEVER_DISCLOSABLE,
     StatusReference,
 )
-from .keys import JWKError, VerificationKey, parse_public_jwk
-from .reasons import Failure, Reason, VerificationFailure
-from .sdjwt import DEFAULT_HASH, Presentation, Resolved, digest, disclose, split
-from .status_list import StatusValue
+from service.core.keys import JWKError, VerificationKey, parse_public_jwk
+from service.core.reasons import Failure, Reason, VerificationFailure
+from service.core.sdjwt import DEFAULT_HASH, Presentation, Resolved, digest, disclose, split
+from service.core.status_list import StatusValue
 
 __all__ = [
     "ENVELOPE_CLAIMS",
@@ -338,9 +338,7 @@ def _check_key_binding(
         return [Failure.of(Reason.INVALID_KEY_BINDING, "credential has no holder key")]
     try:
         holder_key = parse_public_jwk(jwk, kid="cnf")  # no thumbprint needed here
-        token = jws.parse(
-            parts.kb_jwt, typ=frozenset({KB_TYP}), failure=Reason.INVALID_KEY_BINDING
-        )
+        token = jws.parse(parts.kb_jwt, typ=frozenset({KB_TYP}), failure=Reason.INVALID_KEY_BINDING)
     except JWKError:
         return [Failure.of(Reason.INVALID_KEY_BINDING, "holder key is invalid")]
     except VerificationFailure as failure:

@@ -45,8 +45,8 @@ from typing import Any, Final
 
 import redis.asyncio as aioredis
 
-from ..errors import StoreUnavailable
-from .connection import KeySpace, translate_errors
+from service.errors import StoreUnavailable
+from service.store.connection import KeySpace, translate_errors
 
 __all__ = ["AuditAction", "AuditEntry", "AuditLog", "rfc3339"]
 
@@ -153,8 +153,13 @@ class AuditLog:
     ) -> dict[str, str]:
         """The stream fields of one entry; ValueError if any value is not what it may be."""
         given = {
-            "via": via, "client": client, "credential_id": credential_id,
-            "request_id": request_id, "issuer": issuer, "vct": vct, "kid": kid,
+            "via": via,
+            "client": client,
+            "credential_id": credential_id,
+            "request_id": request_id,
+            "issuer": issuer,
+            "vct": vct,
+            "kid": kid,
             "scopes": ",".join(sorted(scopes)) if scopes is not None else None,
         }
         try:
@@ -202,10 +207,16 @@ class AuditLog:
         try:
             await self.append(action, **values)
         except (StoreUnavailable, ValueError) as exc:
-            safe = {k: v for k, v in values.items() if k in _LOGGED and isinstance(v, str)
-                    and _FIELDS[k].fullmatch(v)}
-            log.error("audit write failed: %s", type(exc).__name__,
-                      extra={"audit_action": str(action), **safe})
+            safe = {
+                k: v
+                for k, v in values.items()
+                if k in _LOGGED and isinstance(v, str) and _FIELDS[k].fullmatch(v)
+            }
+            log.error(
+                "audit write failed: %s",
+                type(exc).__name__,
+                extra={"audit_action": str(action), **safe},
+            )
             return False
         return True
 

@@ -20,8 +20,8 @@ from enum import StrEnum
 
 import redis.asyncio as aioredis
 
-from ..errors import ClientExists, ClientNotFound, InvalidRequest, RateLimited
-from .connection import KeySpace, translate_errors
+from service.errors import ClientExists, ClientNotFound, InvalidRequest, RateLimited
+from service.store.connection import KeySpace, translate_errors
 
 __all__ = ["Client", "ClientStore", "Scope"]
 
@@ -135,19 +135,21 @@ class ClientStore:
 
     async def list(self) -> list[Client]:
         async with translate_errors():
-            names = sorted(n.decode("utf-8") for n in await self._redis.smembers(
-                self._keys.client_names()
-            ))
+            names = sorted(
+                n.decode("utf-8") for n in await self._redis.smembers(self._keys.client_names())
+            )
             clients = []
             for name in names:
                 row = await self._redis.hmget(self._keys.client(name), "scopes", "created_at")
                 if row[0] is None:
                     continue
-                clients.append(Client(
-                    name=name,
-                    scopes=frozenset(Scope(s) for s in row[0].decode("ascii").split(",") if s),
-                    created_at=int(row[1] or 0),
-                ))
+                clients.append(
+                    Client(
+                        name=name,
+                        scopes=frozenset(Scope(s) for s in row[0].decode("ascii").split(",") if s),
+                        created_at=int(row[1] or 0),
+                    )
+                )
         return clients
 
     async def revoke(self, name: str) -> None:

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from ..errors import StoreUnavailable
+from service.errors import StoreUnavailable
 
 __all__ = ["KeySpace", "connect", "translate_errors"]
 

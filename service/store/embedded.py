@@ -112,14 +112,22 @@ class EmbeddedRedis:
             (self.data_dir / _SOCKET_POINTER).write_text(str(self.socket_path))
         args = [
             str(self.binary),
-            "--port", "0",
-            "--unixsocket", str(self.socket_path),
-            "--unixsocketperm", "700",
-            "--dir", str(self.redis_dir),
-            "--save", "",
-            "--daemonize", "no",
-            "--loglevel", "warning",
-            "--logfile", str(self.redis_dir / "redis.log"),
+            "--port",
+            "0",
+            "--unixsocket",
+            str(self.socket_path),
+            "--unixsocketperm",
+            "700",
+            "--dir",
+            str(self.redis_dir),
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--loglevel",
+            "warning",
+            "--logfile",
+            str(self.redis_dir / "redis.log"),
         ]
         if self.durable:
             args += ["--appendonly", "yes", "--appendfsync", "always"]
@@ -131,9 +139,11 @@ class EmbeddedRedis:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                stderr = self._process.stderr.read().decode(errors="replace") if (
-                    self._process.stderr
-                ) else ""
+                stderr = (
+                    self._process.stderr.read().decode(errors="replace")
+                    if (self._process.stderr)
+                    else ""
+                )
                 raise EmbeddedRedisError(
                     f"redis-server exited with {self._process.returncode}: {stderr.strip()}"
                     f" (see {self.redis_dir / 'redis.log'})"

@@ -35,10 +35,10 @@ from typing import Any, Final
 
 import redis.asyncio as aioredis
 
-from ..core.encoding import EncodingError, b64url_decode, b64url_encode
-from ..core.openid4vci import NONCE_PATTERN
-from ..errors import StoreUnavailable
-from .connection import KeySpace, translate_errors
+from service.core.encoding import EncodingError, b64url_decode, b64url_encode
+from service.core.openid4vci import NONCE_PATTERN
+from service.errors import StoreUnavailable
+from service.store.connection import KeySpace, translate_errors
 
 __all__ = [
     "NonceStore",
@@ -184,16 +184,19 @@ class OfferStore:
     ) -> None:
         key = self._keys.credential_offer(offer_id)
         async with translate_errors(), self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping={
-                "state": OfferState.OFFERED.value,
-                "code": hash_secret(code),
-                "tx": tx_hash,
-                "attempts": attempts,
-                "exp": expires_at,
-                "offer": json.dumps(document, ensure_ascii=False),
-                "claims": json.dumps(claims, ensure_ascii=False),
-                "client": client,
-            })
+            pipe.hset(
+                key,
+                mapping={
+                    "state": OfferState.OFFERED.value,
+                    "code": hash_secret(code),
+                    "tx": tx_hash,
+                    "attempts": attempts,
+                    "exp": expires_at,
+                    "offer": json.dumps(document, ensure_ascii=False),
+                    "claims": json.dumps(claims, ensure_ascii=False),
+                    "client": client,
+                },
+            )
             pipe.expireat(key, expires_at)
             await pipe.execute()
 
@@ -239,7 +242,8 @@ class OfferStore:
         return (
             state == OfferState.TOKEN_ISSUED.value.encode()
             and stored == hash_secret(token).encode()
-            and exp is not None and int(exp) > now
+            and exp is not None
+            and int(exp) > now
         )
 
     async def take(self, token: str, *, now: int) -> tuple[str, dict[str, Any]] | None:
@@ -256,9 +260,7 @@ class OfferStore:
             return None
         return offer_id, json.loads(claims)
 
-    async def finish(
-        self, offer_id: str, *, credential_id: str | None, keep_seconds: int
-    ) -> None:
+    async def finish(self, offer_id: str, *, credential_id: str | None, keep_seconds: int) -> None:
         """Record how issuance ended: the credential id (no claims), kept ``keep_seconds``."""
         state = OfferState.ISSUED if credential_id else OfferState.FAILED
         async with translate_errors():
@@ -304,8 +306,7 @@ class NonceStore:
         if self._secret is None:
             async with translate_errors():
                 # Every worker agrees on one secret: the first to start sets it.
-                await self._redis.set(self._keys.c_nonce_secret(), secrets.token_bytes(32),
-                                      nx=True)
+                await self._redis.set(self._keys.c_nonce_secret(), secrets.token_bytes(32), nx=True)
                 stored = await self._redis.get(self._keys.c_nonce_secret())
             if stored is None or len(stored) != 32:
                 raise StoreUnavailable("The nonce secret is missing.")
@@ -336,5 +337,6 @@ class NonceStore:
         if expiry <= int(time.time() if now is None else now):
             return False
         async with translate_errors():
-            return bool(await self._redis.set(self._keys.c_nonce(nonce), b"1", exat=expiry,
-                                              nx=True))
+            return bool(
+                await self._redis.set(self._keys.c_nonce(nonce), b"1", exat=expiry, nx=True)
+            )

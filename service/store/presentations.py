@@ -32,9 +32,9 @@ import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from ..core.encoding import json_dumps, json_loads
-from ..core.openid4vp import PresentationRequest
-from .connection import KeySpace, translate_errors
+from service.core.encoding import json_dumps, json_loads
+from service.core.openid4vp import PresentationRequest
+from service.store.connection import KeySpace, translate_errors
 
 __all__ = ["REQUEST_ID", "Claim", "PresentationStore", "Status", "StoredRequest", "Watch"]
 
@@ -138,19 +138,22 @@ class PresentationStore:
     async def create(self, request: PresentationRequest, *, client: str, keep_ms: int) -> None:
         key = self._keys.presentation_request(request.request_id)
         async with translate_errors(), self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping={
-                "client": client,
-                "status": Status.PENDING.value,
-                "response_uri": request.response_uri,
-                "nonce": request.nonce,
-                "state": request.state,
-                "vct": request.vct,
-                "paths": json_dumps([list(p) for p in request.paths]),
-                "purpose": request.purpose,
-                "client_name": request.client_name,
-                "issued_ms": request.issued_ms,
-                "expires_ms": request.expires_ms,
-            })
+            pipe.hset(
+                key,
+                mapping={
+                    "client": client,
+                    "status": Status.PENDING.value,
+                    "response_uri": request.response_uri,
+                    "nonce": request.nonce,
+                    "state": request.state,
+                    "vct": request.vct,
+                    "paths": json_dumps([list(p) for p in request.paths]),
+                    "purpose": request.purpose,
+                    "client_name": request.client_name,
+                    "issued_ms": request.issued_ms,
+                    "expires_ms": request.expires_ms,
+                },
+            )
             pipe.pexpireat(key, request.expires_ms + keep_ms)
             await pipe.execute()
 
@@ -185,8 +188,12 @@ class PresentationStore:
         async with translate_errors():
             done = await self._finish(
                 keys=[self._keys.presentation_request(request_id)],
-                args=[status.value, json_dumps(result), keep_ms,
-                      self._keys.presentation_events(request_id)],
+                args=[
+                    status.value,
+                    json_dumps(result),
+                    keep_ms,
+                    self._keys.presentation_events(request_id),
+                ],
             )
         return bool(done)
 

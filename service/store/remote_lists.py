@@ -11,7 +11,7 @@ import hashlib
 
 import redis.asyncio as aioredis
 
-from .connection import KeySpace, translate_errors
+from service.store.connection import KeySpace, translate_errors
 
 __all__ = ["CacheMiss", "IndexOutOfRange", "RemoteListCache"]
 
@@ -60,8 +60,9 @@ class RemoteListCache:
             raise IndexOutOfRange()
         return int(result)
 
-    async def put(self, uri: str, *, bits: int, data: bytes, seconds: int,
-                  issuer: str = "") -> None:
+    async def put(
+        self, uri: str, *, bits: int, data: bytes, seconds: int, issuer: str = ""
+    ) -> None:
         if seconds <= 0:
             return
         h = _uri_hash(uri, issuer)
@@ -69,4 +70,3 @@ class RemoteListCache:
             pipe.set(self._keys.remote_list_data(h), data, ex=seconds)
             pipe.set(self._keys.remote_list_bits(h), bits, ex=seconds)
             await pipe.execute()
-

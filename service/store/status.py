@@ -24,9 +24,9 @@ from typing import Final
 
 import redis.asyncio as aioredis
 
-from ..core.status_list import StatusValue, redis_offset
-from ..errors import CredentialNotFound, StatusConflict, StoreUnavailable
-from .connection import KeySpace, translate_errors
+from service.core.status_list import StatusValue, redis_offset
+from service.errors import CredentialNotFound, StatusConflict, StoreUnavailable
+from service.store.connection import KeySpace, translate_errors
 
 __all__ = ["CredentialRecord", "StatusStore", "UnknownStatusEntry"]
 
@@ -92,16 +92,21 @@ if tonumber(ARGV[1]) >= size then return -2 end
 return redis.call('BITFIELD', KEYS[2], 'GET', 'u2', ARGV[2])[1]
 """
 
-_READ_RECORD = _LUA_OFFSET + """
+_READ_RECORD = (
+    _LUA_OFFSET
+    + """
 local r = redis.call('HMGET', KEYS[1], 'idx', 'vct', 'iat', 'exp', 'kid', 'changed_at')
 if not r[1] then return nil end
 local status = redis.call('BITFIELD', KEYS[2], 'GET', 'u2', offset_of(tonumber(r[1])))[1]
 return {r[1], r[2], r[3], r[4], r[5], r[6], status}
 """
+)
 
 # Revoked (1) is final; any other state may move to any state. Repeating the current state
 # succeeds, so a retried request is harmless.
-_CHANGE = _LUA_OFFSET + """
+_CHANGE = (
+    _LUA_OFFSET
+    + """
 local idx = redis.call('HGET', KEYS[1], 'idx')
 if not idx then return -1 end
 local offset = offset_of(tonumber(idx))
@@ -113,6 +118,7 @@ redis.call('BITFIELD', KEYS[2], 'SET', 'u2', offset, target)
 redis.call('HSET', KEYS[1], 'changed_at', ARGV[2])
 return target
 """
+)
 
 
 class UnknownStatusEntry(Exception):
@@ -133,8 +139,14 @@ class CredentialRecord:
 
 
 class StatusStore:
-    def __init__(self, redis: aioredis.Redis, keys: KeySpace, *, list_size: int,
-                 retention_seconds: int = 365 * 86_400) -> None:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        keys: KeySpace,
+        *,
+        list_size: int,
+        retention_seconds: int = 365 * 86_400,
+    ) -> None:
         self._redis = redis
         self._keys = keys
         self._list_size = list_size
@@ -176,8 +188,16 @@ class StatusStore:
                         self._keys.status_used(list_id),
                         self._keys.credential(list_id, serial),
                     ],
-                    args=[_MAX_FILL, vct, issued_at, expires_at, kid, issued_at,
-                          expires_at + self._retention, *candidates],
+                    args=[
+                        _MAX_FILL,
+                        vct,
+                        issued_at,
+                        expires_at,
+                        kid,
+                        issued_at,
+                        expires_at + self._retention,
+                        *candidates,
+                    ],
                 )
                 if result >= 0:
                     self._current = list_id
@@ -220,9 +240,11 @@ class StatusStore:
             self._keys.status_used(list_id),
         ]
         await self._create_list(keys=list_keys, args=[self._list_size, int(time.time())])
-        current = (await self._set_current(
-            keys=[self._keys.current_list(), self._keys.all_lists()], args=[replacing, list_id]
-        )).decode("ascii")
+        current = (
+            await self._set_current(
+                keys=[self._keys.current_list(), self._keys.all_lists()], args=[replacing, list_id]
+            )
+        ).decode("ascii")
         if current != list_id:
             await self._redis.delete(*list_keys)
         self._current = current

@@ -11,19 +11,20 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from ..core import jws
-from ..core.credential import CREDENTIAL_TYP, LEGACY_CREDENTIAL_TYP
-from ..core.encoding import EncodingError, json_loads
-from ..core.holder import ClaimPath
-from ..core.reasons import VerificationFailure
-from ..core.sdjwt import disclose, split
-from .openid4vci import check_url
-from .store import StoredCredential, WalletError
+from service.core import jws
+from service.core.credential import CREDENTIAL_TYP, LEGACY_CREDENTIAL_TYP
+from service.core.encoding import EncodingError, json_loads
+from service.core.holder import ClaimPath
+from service.core.reasons import VerificationFailure
+from service.core.sdjwt import disclose, split
+from service.wallet.openid4vci import check_url
+from service.wallet.store import StoredCredential, WalletError
 
 __all__ = ["claim_rows", "claims_of", "labels_for", "names", "type_labels"]
 
-_ENVELOPE = frozenset({"iss", "iat", "nbf", "exp", "vct", "vct#integrity", "cnf", "status",
-                       "_sd_alg"})
+_ENVELOPE = frozenset(
+    {"iss", "iat", "nbf", "exp", "vct", "vct#integrity", "cnf", "status", "_sd_alg"}
+)
 
 
 def claims_of(stored: StoredCredential) -> dict[str, Any]:
@@ -38,8 +39,9 @@ def claims_of(stored: StoredCredential) -> dict[str, Any]:
     return {k: v for k, v in resolved.claims.items() if k not in _ENVELOPE}
 
 
-def claim_rows(claims: Mapping[str, Any], prefix: ClaimPath = ()) -> Iterator[
-        tuple[ClaimPath, Any]]:
+def claim_rows(
+    claims: Mapping[str, Any], prefix: ClaimPath = ()
+) -> Iterator[tuple[ClaimPath, Any]]:
     """(path, value) for every leaf claim, objects walked in their order."""
     for name, value in claims.items():
         path = (*prefix, name)
@@ -73,8 +75,9 @@ def type_labels(vct: str, http: httpx.Client | None) -> dict[ClaimPath, dict[str
     document: Any = None
     if http is not None:
         try:
-            response = http.get(check_url(vct, "the credential type"),
-                                headers={"Accept": "application/json"})
+            response = http.get(
+                check_url(vct, "the credential type"), headers={"Accept": "application/json"}
+            )
             if response.status_code == 200:
                 document = json_loads(response.content)
         except (httpx.HTTPError, EncodingError, WalletError):
@@ -87,14 +90,15 @@ def type_labels(vct: str, http: httpx.Client | None) -> dict[ClaimPath, dict[str
             if not isinstance(claim, dict) or not isinstance(claim.get("path"), list):
                 continue
             labels[tuple(claim["path"])] = {
-                d["locale"]: d["label"] for d in claim.get("display", [])
-                if isinstance(d, dict) and isinstance(d.get("locale"), str)
+                d["locale"]: d["label"]
+                for d in claim.get("display", [])
+                if isinstance(d, dict)
+                and isinstance(d.get("locale"), str)
                 and isinstance(d.get("label"), str)
             }
     return labels
 
 
-def labels_for(path: ClaimPath, labels: Mapping[ClaimPath, Mapping[str, str]],
-               locale: str) -> str:
+def labels_for(path: ClaimPath, labels: Mapping[ClaimPath, Mapping[str, str]], locale: str) -> str:
     found = labels.get(path, {})
     return found.get(locale) or found.get("en") or ".".join(str(p) for p in path)

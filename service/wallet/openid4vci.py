@@ -27,12 +27,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from ..core import jws
-from ..core.encoding import EncodingError, json_loads
-from ..core.keys import JWKError, SigningKey, VerificationKey, parse_public_jwk, public_jwk
-from ..core.openid4vci import PRE_AUTHORIZED_GRANT, PROOF_TYP, well_known_path
-from ..core.verify import Expectations, Policy, TrustedIssuer, inspect
-from .store import StoredCredential, Wallet, WalletError, credential_payload
+from service.core import jws
+from service.core.encoding import EncodingError, json_loads
+from service.core.keys import JWKError, SigningKey, VerificationKey, parse_public_jwk, public_jwk
+from service.core.openid4vci import PRE_AUTHORIZED_GRANT, PROOF_TYP, well_known_path
+from service.core.verify import Expectations, Policy, TrustedIssuer, inspect
+from service.wallet.store import StoredCredential, Wallet, WalletError, credential_payload
 
 __all__ = [
     "Discovery",
@@ -74,8 +74,9 @@ class Discovery:
 def new_http(timeout: float = 10.0, *, user_agent: str = "Thiqa test wallet") -> httpx.Client:
     """The wallet's HTTP client, for both flows: no redirects, no proxy or netrc from the
     environment, a fixed User-Agent."""
-    return httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False,
-                        headers={"User-Agent": user_agent})
+    return httpx.Client(
+        timeout=timeout, follow_redirects=False, trust_env=False, headers={"User-Agent": user_agent}
+    )
 
 
 def check_url(url: str, what: str) -> str:
@@ -133,8 +134,12 @@ def _parse_offer(document: Any) -> Offer:
     if not isinstance(issuer, str) or not issuer:
         raise WalletError("the credential offer names no credential_issuer")
     check_url(issuer, "credential_issuer")
-    if (not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids)
-            or len(set(ids)) != len(ids)):
+    if (
+        not isinstance(ids, list)
+        or not ids
+        or not all(isinstance(i, str) for i in ids)
+        or len(set(ids)) != len(ids)
+    ):
         raise WalletError("the credential offer's credential_configuration_ids are invalid")
     grants = document.get("grants")
     grant = grants.get(PRE_AUTHORIZED_GRANT) if isinstance(grants, dict) else None
@@ -146,8 +151,12 @@ def _parse_offer(document: Any) -> Offer:
     tx_code = grant.get("tx_code")
     if tx_code is not None and not isinstance(tx_code, dict):
         raise WalletError("the offer's tx_code is not an object")
-    return Offer(credential_issuer=issuer, configuration_ids=tuple(ids),
-                 pre_authorized_code=code, tx_code=tx_code)
+    return Offer(
+        credential_issuer=issuer,
+        configuration_ids=tuple(ids),
+        pre_authorized_code=code,
+        tx_code=tx_code,
+    )
 
 
 def read_offer(text: str, http: httpx.Client) -> Offer:
@@ -160,8 +169,9 @@ def read_offer(text: str, http: httpx.Client) -> Offer:
         by_value = query.get("credential_offer", [])
         by_reference = query.get("credential_offer_uri", [])
         if len(by_value) + len(by_reference) != 1:
-            raise WalletError("an offer URI carries exactly one of credential_offer and "
-                              "credential_offer_uri")
+            raise WalletError(
+                "an offer URI carries exactly one of credential_offer and credential_offer_uri"
+            )
         if by_value:
             try:
                 return _parse_offer(json_loads(by_value[0]))
@@ -170,8 +180,10 @@ def read_offer(text: str, http: httpx.Client) -> Offer:
         return _parse_offer(_get_json(http, by_reference[0], "the credential offer"))
     if parts.scheme in ("https", "http"):
         return _parse_offer(_get_json(http, text, "the credential offer"))
-    raise WalletError("not a credential offer: give an openid-credential-offer:// URI, an "
-                      "https offer URL or a PNG of the QR code")
+    raise WalletError(
+        "not a credential offer: give an openid-credential-offer:// URI, an "
+        "https offer URL or a PNG of the QR code"
+    )
 
 
 # -- 2. metadata -----------------------------------------------------------------------------
@@ -179,8 +191,9 @@ def read_offer(text: str, http: httpx.Client) -> Offer:
 
 def discover(offer: Offer, http: httpx.Client) -> Discovery:
     issuer = offer.credential_issuer
-    metadata = _get_json(http, _well_known(issuer, "openid-credential-issuer"),
-                         "the credential issuer metadata")
+    metadata = _get_json(
+        http, _well_known(issuer, "openid-credential-issuer"), "the credential issuer metadata"
+    )
     if metadata.get("credential_issuer") != issuer:
         # §12.2.4: data from metadata naming another issuer must not be used.
         raise WalletError("the issuer metadata names another credential_issuer")
@@ -201,8 +214,11 @@ def discover(offer: Offer, http: httpx.Client) -> Discovery:
         raise WalletError("the credential configuration has no vct")
     proof_types = config.get("proof_types_supported") or {}
     jwt_proofs = proof_types.get("jwt") if isinstance(proof_types, dict) else None
-    algs = tuple(jwt_proofs.get("proof_signing_alg_values_supported", [])) if isinstance(
-        jwt_proofs, dict) else ()
+    algs = (
+        tuple(jwt_proofs.get("proof_signing_alg_values_supported", []))
+        if isinstance(jwt_proofs, dict)
+        else ()
+    )
     if "ES256" not in algs:
         raise WalletError("the issuer does not take ES256 jwt key proofs, the wallet's kind")
     servers = metadata.get("authorization_servers")
@@ -210,8 +226,11 @@ def discover(offer: Offer, http: httpx.Client) -> Discovery:
     if isinstance(servers, list) and servers and isinstance(servers[0], str):
         auth_server = servers[0]
     check_url(auth_server, "the authorization server")
-    auth = _get_json(http, _well_known(auth_server, "oauth-authorization-server"),
-                     "the authorization server metadata")
+    auth = _get_json(
+        http,
+        _well_known(auth_server, "oauth-authorization-server"),
+        "the authorization server metadata",
+    )
     if auth.get("issuer") != auth_server:
         raise WalletError("the authorization server metadata names another issuer")
     token_endpoint = auth.get("token_endpoint")
@@ -225,7 +244,8 @@ def discover(offer: Offer, http: httpx.Client) -> Discovery:
         vct=vct,
         credential_endpoint=check_url(credential_endpoint, "credential_endpoint"),
         nonce_endpoint=check_url(nonce_endpoint, "nonce_endpoint")
-        if isinstance(nonce_endpoint, str) else None,
+        if isinstance(nonce_endpoint, str)
+        else None,
         token_endpoint=check_url(token_endpoint, "token_endpoint"),
         proof_algs=algs,
     )
@@ -270,8 +290,11 @@ def redeem(offer: Offer, discovery: Discovery, http: httpx.Client, pin: str | No
     if response.status_code != 200:
         raise _oauth_error(response, "the token request")
     token = _answer(response, "the token endpoint")
-    if (str(token.get("token_type", "")).lower() != "bearer"
-            or not isinstance(token.get("access_token"), str) or not token["access_token"]):
+    if (
+        str(token.get("token_type", "")).lower() != "bearer"
+        or not isinstance(token.get("access_token"), str)
+        or not token["access_token"]
+    ):
         raise WalletError("the token endpoint answered no Bearer access token")
     return str(token["access_token"])
 
@@ -283,12 +306,14 @@ def make_proof(key: SigningKey, *, audience: str, nonce: str | None, now: int) -
     claims: dict[str, Any] = {"aud": audience, "iat": now}
     if nonce is not None:
         claims["nonce"] = nonce
-    return jws.encode(claims, key, typ=PROOF_TYP, include_kid=False,
-                      extra_header={"jwk": public_jwk(key.key)})
+    return jws.encode(
+        claims, key, typ=PROOF_TYP, include_kid=False, extra_header={"jwk": public_jwk(key.key)}
+    )
 
 
-def request_credential(discovery: Discovery, http: httpx.Client, access_token: str,
-                       key: SigningKey) -> str:
+def request_credential(
+    discovery: Discovery, http: httpx.Client, access_token: str, key: SigningKey
+) -> str:
     nonce = None
     try:
         if discovery.nonce_endpoint is not None:
@@ -296,12 +321,15 @@ def request_credential(discovery: Discovery, http: httpx.Client, access_token: s
             nonce = _answer(answer, "the nonce endpoint").get("c_nonce")
             if answer.status_code != 200 or not isinstance(nonce, str):
                 raise WalletError("the nonce endpoint answered no c_nonce")
-        proof = make_proof(key, audience=discovery.credential_issuer, nonce=nonce,
-                           now=int(time.time()))
+        proof = make_proof(
+            key, audience=discovery.credential_issuer, nonce=nonce, now=int(time.time())
+        )
         response = http.post(
             discovery.credential_endpoint,
-            json={"credential_configuration_id": discovery.configuration_id,
-                  "proofs": {"jwt": [proof]}},
+            json={
+                "credential_configuration_id": discovery.configuration_id,
+                "proofs": {"jwt": [proof]},
+            },
             headers={"Authorization": f"Bearer {access_token}"},
         )
     except httpx.HTTPError as exc:
@@ -309,9 +337,12 @@ def request_credential(discovery: Discovery, http: httpx.Client, access_token: s
     if response.status_code != 200:
         raise _oauth_error(response, "the credential request")
     credentials = _answer(response, "the credential endpoint").get("credentials")
-    if (not isinstance(credentials, list) or len(credentials) != 1
-            or not isinstance(credentials[0], dict)
-            or not isinstance(credentials[0].get("credential"), str)):
+    if (
+        not isinstance(credentials, list)
+        or len(credentials) != 1
+        or not isinstance(credentials[0], dict)
+        or not isinstance(credentials[0].get("credential"), str)
+    ):
         raise WalletError("the credential response holds no single credential")
     return credentials[0]["credential"]
 
@@ -340,17 +371,22 @@ def issuer_keys(issuer: str, http: httpx.Client) -> dict[str, VerificationKey]:
     return keys
 
 
-def check_credential(credential: str, *, discovery: Discovery, key: SigningKey,
-                     http: httpx.Client) -> None:
+def check_credential(
+    credential: str, *, discovery: Discovery, key: SigningKey, http: httpx.Client
+) -> None:
     """Signature (the issuer's published keys), type, times, disclosures, and holder key."""
     trusted = TrustedIssuer(
         identifier=discovery.credential_issuer,
         keys=issuer_keys(discovery.credential_issuer, http),
         types=frozenset({discovery.vct}),
     )
-    inspection = inspect(credential, trusted={trusted.identifier: trusted},
-                         policy=Policy(accept_legacy_typ=False), expect=Expectations(),
-                         now=int(time.time()))
+    inspection = inspect(
+        credential,
+        trusted={trusted.identifier: trusted},
+        policy=Policy(accept_legacy_typ=False),
+        expect=Expectations(),
+        now=int(time.time()),
+    )
     if inspection.failures:
         codes = ", ".join(f.reason.value for f in inspection.failures)
         raise WalletError(f"the credential does not verify: {codes}")
@@ -359,8 +395,9 @@ def check_credential(credential: str, *, discovery: Discovery, key: SigningKey,
         raise WalletError("the credential is not bound to the key this wallet proved")
 
 
-def accept(text: str, *, wallet: Wallet, http: httpx.Client, pin: str | None = None
-           ) -> StoredCredential:
+def accept(
+    text: str, *, wallet: Wallet, http: httpx.Client, pin: str | None = None
+) -> StoredCredential:
     """Run the whole flow and keep the credential (and its new key) in the wallet file."""
     offer = read_offer(text, http)
     discovery = discover(offer, http)

@@ -30,9 +30,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from ..core import holder
-from ..core.encoding import EncodingError, b64url_decode, json_loads
-from ..core.openid4vp import (
+from service.core import holder
+from service.core.encoding import EncodingError, b64url_decode, json_loads
+from service.core.openid4vp import (
     CLIENT_ID_PREFIX,
     FORMAT,
     REQUEST_OBJECT_MEDIA_TYPE,
@@ -41,8 +41,8 @@ from ..core.openid4vp import (
     dotted,
     select,
 )
-from .openid4vci import check_url, new_http
-from .store import StoredCredential, Wallet, WalletError
+from service.wallet.openid4vci import check_url, new_http
+from service.wallet.store import StoredCredential, Wallet, WalletError
 
 __all__ = [
     "Invocation",
@@ -121,8 +121,7 @@ def parse_invocation(text: str) -> Invocation:
     query = parse_qs(parts.query, keep_blank_values=True)
     if parts.scheme == "openid4vp" or "request_uri" in query:
         if "request" in query:
-            raise PresentationError("requests passed by value are not supported; use "
-                                    "request_uri")
+            raise PresentationError("requests passed by value are not supported; use request_uri")
         uris, ids = query.get("request_uri", []), query.get("client_id", [])
         if len(uris) != 1 or len(ids) > 1:
             raise PresentationError("the link needs exactly one request_uri")
@@ -176,8 +175,9 @@ def _paths(query: dict[str, Any]) -> tuple[ClaimPath, ...]:
     return tuple(paths)
 
 
-def read_request(body: bytes, content_type: str, *,
-                 expected_client_id: str | None) -> WalletRequest:
+def read_request(
+    body: bytes, content_type: str, *, expected_client_id: str | None
+) -> WalletRequest:
     """Check an Authorization Request fetched from ``request_uri`` (1.0: Authorization
     Request, Request URI, direct_post)."""
     media = content_type.split(";", 1)[0].strip().lower()
@@ -218,8 +218,11 @@ def read_request(body: bytes, content_type: str, *,
     if query.get("format") != FORMAT:
         raise PresentationError(f"only the {FORMAT} format is supported")
     vct_values = _object(query.get("meta"), "meta").get("vct_values")
-    if (not isinstance(vct_values, list) or not vct_values
-            or not all(isinstance(v, str) for v in vct_values)):
+    if (
+        not isinstance(vct_values, list)
+        or not vct_values
+        or not all(isinstance(v, str) for v in vct_values)
+    ):
         raise PresentationError("meta.vct_values is missing")
     metadata = params.get("client_metadata")
     metadata = metadata if isinstance(metadata, dict) else {}
@@ -254,8 +257,11 @@ def fetch_request(http: httpx.Client, invocation: Invocation) -> WalletRequest:
     if response.status_code != 200:
         # 1.0 (Request URI Error Response): any HTTP error ends the process.
         raise PresentationError(f"the verifier refused the request: {_refusal(response)}")
-    return read_request(response.content, response.headers.get("content-type", ""),
-                        expected_client_id=invocation.client_id)
+    return read_request(
+        response.content,
+        response.headers.get("content-type", ""),
+        expected_client_id=invocation.client_id,
+    )
 
 
 def _can_disclose(credential: StoredCredential, paths: Sequence[ClaimPath]) -> bool:
@@ -264,8 +270,9 @@ def _can_disclose(credential: StoredCredential, paths: Sequence[ClaimPath]) -> b
     return all(path in disclosable or select(payload, path)[0] for path in paths)
 
 
-def choose_credential(wallet: Wallet, request: WalletRequest,
-                      credential_id: str | None = None) -> StoredCredential:
+def choose_credential(
+    wallet: Wallet, request: WalletRequest, credential_id: str | None = None
+) -> StoredCredential:
     """The newest credential of a requested type that can disclose every requested claim;
     or the tester's pick, as is (a test may want to present the wrong one)."""
     if credential_id is not None:
@@ -274,7 +281,8 @@ def choose_credential(wallet: Wallet, request: WalletRequest,
         except WalletError as exc:
             raise PresentationError(str(exc)) from None
     matching = [
-        c for c in wallet.credentials()
+        c
+        for c in wallet.credentials()
         if c.format == FORMAT and c.vct in request.vct_values and _can_disclose(c, request.paths)
     ]
     if not matching:
@@ -282,18 +290,26 @@ def choose_credential(wallet: Wallet, request: WalletRequest,
     return max(matching, key=lambda c: c.received_at)
 
 
-def build_vp_token(wallet: Wallet, credential: StoredCredential, request: WalletRequest,
-                   claims: Sequence[ClaimPath], *, now: int | None = None) -> str:
+def build_vp_token(
+    wallet: Wallet,
+    credential: StoredCredential,
+    request: WalletRequest,
+    claims: Sequence[ClaimPath],
+    *,
+    now: int | None = None,
+) -> str:
     presentation = holder.present(
-        credential.credential, claims, holder_key=wallet.key(credential.key_id),
-        nonce=request.nonce, audience=request.client_id,
+        credential.credential,
+        claims,
+        holder_key=wallet.key(credential.key_id),
+        nonce=request.nonce,
+        audience=request.client_id,
         now=int(time.time()) if now is None else now,
     )
     return json.dumps({request.query_id: [presentation]})
 
 
-def submit(http: httpx.Client, request: WalletRequest,
-           vp_token: str) -> tuple[int, dict[str, Any]]:
+def submit(http: httpx.Client, request: WalletRequest, vp_token: str) -> tuple[int, dict[str, Any]]:
     form = {"vp_token": vp_token}
     if request.state is not None:
         form["state"] = request.state
@@ -338,8 +354,9 @@ def present(
     finally:
         if own:
             client.close()
-    return PresentResult(request=request, credential_id=credential.id, disclosed=disclosed,
-                         status=status, body=body)
+    return PresentResult(
+        request=request, credential_id=credential.id, disclosed=disclosed, status=status, body=body
+    )
 
 
 def describe(paths: Sequence[ClaimPath]) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .store import WalletError
+from service.wallet.store import WalletError
 
 __all__ = ["decode_png", "looks_like_png"]
 
@@ -41,7 +41,7 @@ def _greyscale(data: bytes) -> tuple[int, int, bytes]:
     out = bytearray()
     for row in rows:
         for x in range(width):
-            px = row[x * planes:(x + 1) * planes]
+            px = row[x * planes : (x + 1) * planes]
             level = (px[0] * 299 + px[1] * 587 + px[2] * 114) // 1000 if colour else px[0]
             if alpha:  # composite on white: a transparent background is the light module
                 a = px[-1]
@@ -56,8 +56,7 @@ def decode_png(path: Path) -> str:
         import png  # noqa: F401
         import zxingcpp
     except ImportError as exc:
-        raise WalletError("reading QR codes needs the qr extra: pip install 'thiqa[qr]'"
-                          ) from exc
+        raise WalletError("reading QR codes needs the qr extra: pip install 'thiqa[qr]'") from exc
     try:
         data = path.read_bytes()
     except OSError as exc:

@@ -9,10 +9,10 @@ from typing import Literal
 
 import httpx
 
-from ..core.status_list import StatusListError, get_status
-from ..core.status_token import STATUS_LIST_TYP, read_status_list
-from .openid4vci import check_url, issuer_keys
-from .store import StoredCredential, WalletError
+from service.core.status_list import StatusListError, get_status
+from service.core.status_token import STATUS_LIST_TYP, read_status_list
+from service.wallet.openid4vci import check_url, issuer_keys
+from service.wallet.store import StoredCredential, WalletError
 
 __all__ = ["StatusName", "credential_status"]
 
@@ -39,8 +39,7 @@ def credential_status(stored: StoredCredential, http: httpx.Client) -> StatusNam
     if response.status_code != 200 or len(response.content) > MAX_LIST:
         raise WalletError(f"the status list answered HTTP {response.status_code}")
     try:
-        token = read_status_list(response.text.strip(), keys=keys, uri=uri,
-                                 now=int(time.time()))
+        token = read_status_list(response.text.strip(), keys=keys, uri=uri, now=int(time.time()))
         value = get_status(token.data, idx, token.bits)
     except StatusListError as exc:
         raise WalletError(f"the status list does not verify: {exc}") from exc

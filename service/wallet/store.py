@@ -18,10 +18,10 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from ..core.encoding import EncodingError, b64url_decode, b64url_encode, json_loads
-from ..core.keys import SigningKey, generate_signing_key, jwk_thumbprint, public_jwk
-from ..core.reasons import VerificationFailure
-from ..core.sdjwt import split
+from service.core.encoding import EncodingError, b64url_decode, b64url_encode, json_loads
+from service.core.keys import SigningKey, generate_signing_key, jwk_thumbprint, public_jwk
+from service.core.reasons import VerificationFailure
+from service.core.sdjwt import split
 
 __all__ = ["StoredCredential", "Wallet", "WalletError", "credential_payload"]
 
@@ -89,8 +89,9 @@ def _load_private(jwk: dict[str, str]) -> SigningKey:
 
 
 class Wallet:
-    def __init__(self, path: Path, keys: dict[str, SigningKey],
-                 credentials: list[StoredCredential]) -> None:
+    def __init__(
+        self, path: Path, keys: dict[str, SigningKey], credentials: list[StoredCredential]
+    ) -> None:
         self.path = path
         self._keys = keys
         self._credentials = credentials

@@ -56,8 +56,12 @@ def present(issued: dict[str, Any], wallet: SigningKey) -> Callable[..., str]:
         now: int | None = None,
     ) -> str:
         return holder.present(
-            credential or issued["credential"], claims, holder_key=wallet, nonce=nonce,
-            audience=audience, now=now if now is not None else int(time.time()),
+            credential or issued["credential"],
+            claims,
+            holder_key=wallet,
+            nonce=nonce,
+            audience=audience,
+            now=now if now is not None else int(time.time()),
         )
 
     return make

@@ -31,8 +31,9 @@ def _disclosures(credential: str) -> list[list[Any]]:
 def _data_keys(redis_client: redis.Redis, settings: Settings) -> set[bytes]:
     """Every key under the test's prefix but the per-minute request counters, which count
     refused requests too (that is their job)."""
-    return {key for key in redis_client.scan_iter(f"{settings.redis_prefix}:*")
-            if b":rate:" not in key}
+    return {
+        key for key in redis_client.scan_iter(f"{settings.redis_prefix}:*") if b":rate:" not in key
+    }
 
 
 def test_issues_sd_jwt_vc_with_every_personal_claim_disclosable(
@@ -60,9 +61,7 @@ def test_salts_are_at_least_128_bits_and_unique(issued: dict[str, Any]) -> None:
     assert len(set(salts)) == len(salts)
 
 
-def test_arabic_names_are_kept_as_utf8_and_nfc(
-    http: httpx.Client, citizen: dict[str, Any]
-) -> None:
+def test_arabic_names_are_kept_as_utf8_and_nfc(http: httpx.Client, citizen: dict[str, Any]) -> None:
     decomposed = dict(citizen, given_name="Sai\u0308d", **{"given_name#ar": "سعيد"})
     response = http.post("/v1/credentials", json={"claims": decomposed})
     assert response.status_code == 201
@@ -72,7 +71,9 @@ def test_arabic_names_are_kept_as_utf8_and_nfc(
 
 
 def test_thiqa_keeps_no_personal_claim(
-    issued: dict[str, Any], citizen: dict[str, Any], settings: Settings,
+    issued: dict[str, Any],
+    citizen: dict[str, Any],
+    settings: Settings,
     redis_client: redis.Redis,
 ) -> None:
     keys = list(redis_client.scan_iter(f"{settings.redis_prefix}:*"))
@@ -103,14 +104,26 @@ def test_get_credential_reports_status_and_lifetime(
     assert body["status"] == "valid"
     assert body["vct"] == settings.national_id_vct
     assert body["expires_at"] == issued["expires_at"]
-    assert set(body) == {"credential_id", "status", "vct", "issued_at", "expires_at",
-                         "status_changed_at"}
+    assert set(body) == {
+        "credential_id",
+        "status",
+        "vct",
+        "issued_at",
+        "expires_at",
+        "status_changed_at",
+    }
 
 
 def test_status_transitions(http: httpx.Client, issued: dict[str, Any]) -> None:
     cid = issued["credential_id"]
-    steps = [("suspend", "suspended"), ("suspend", "suspended"), ("reinstate", "valid"),
-             ("reinstate", "valid"), ("revoke", "revoked"), ("revoke", "revoked")]
+    steps = [
+        ("suspend", "suspended"),
+        ("suspend", "suspended"),
+        ("reinstate", "valid"),
+        ("reinstate", "valid"),
+        ("revoke", "revoked"),
+        ("revoke", "revoked"),
+    ]
     for action, expected in steps:
         response = http.post(f"/v1/credentials/{cid}/{action}")
         assert response.status_code == 200, (action, response.text)
@@ -137,8 +150,11 @@ def test_revoked_credential_cannot_come_back(
 )
 @pytest.mark.parametrize("action", ["revoke", "suspend", "reinstate"])
 def test_unknown_credential_is_404_and_writes_nothing(
-    http: httpx.Client, settings: Settings, redis_client: redis.Redis,
-    credential_id: str, action: str,
+    http: httpx.Client,
+    settings: Settings,
+    redis_client: redis.Redis,
+    credential_id: str,
+    action: str,
 ) -> None:
     before = _data_keys(redis_client, settings)
     response = http.post(f"/v1/credentials/{credential_id}/{action}")
@@ -153,25 +169,81 @@ def test_unknown_credential_is_404_and_writes_nothing(
     [
         ({}, "invalid_claims"),
         ({"given_name": "A", "family_name": "B", "birthdate": "1990-01-01"}, "invalid_claims"),
-        ({"given_name": "A", "family_name": "B", "birthdate": "2190-01-01",
-          "national_id": "ZZ12345"}, "invalid_claims"),
-        ({"given_name": "A", "family_name": "B", "birthdate": "1990-01-01",
-          "national_id": "12345"}, "invalid_claims"),
-        ({"given_name": "A", "family_name": "B", "birthdate": "1990-01-01",
-          "national_id": "ZZ12345", "iss": "https://evil.example"}, "invalid_claims"),
-        ({"given_name": "A", "family_name": "B", "birthdate": "1990-01-01",
-          "national_id": "ZZ12345", "status": {}}, "invalid_claims"),
-        ({"given_name": "A", "family_name": "B", "birthdate": "1990-01-01",
-          "national_id": "ZZ12345", "_sd": []}, "invalid_claims"),
-        ({"given_name": "A" * 5000, "family_name": "B", "birthdate": "1990-01-01",
-          "national_id": "ZZ12345"}, "invalid_claims"),
-        ({"given_name": "A", "family_name": "B", "birthdate": "1990-01-01",
-          "national_id": "ZZ12345", "x": {"a": {"b": {"c": {"d": {}}}}}}, "invalid_claims"),
+        (
+            {
+                "given_name": "A",
+                "family_name": "B",
+                "birthdate": "2190-01-01",
+                "national_id": "ZZ12345",
+            },
+            "invalid_claims",
+        ),
+        (
+            {
+                "given_name": "A",
+                "family_name": "B",
+                "birthdate": "1990-01-01",
+                "national_id": "12345",
+            },
+            "invalid_claims",
+        ),
+        (
+            {
+                "given_name": "A",
+                "family_name": "B",
+                "birthdate": "1990-01-01",
+                "national_id": "ZZ12345",
+                "iss": "https://evil.example",
+            },
+            "invalid_claims",
+        ),
+        (
+            {
+                "given_name": "A",
+                "family_name": "B",
+                "birthdate": "1990-01-01",
+                "national_id": "ZZ12345",
+                "status": {},
+            },
+            "invalid_claims",
+        ),
+        (
+            {
+                "given_name": "A",
+                "family_name": "B",
+                "birthdate": "1990-01-01",
+                "national_id": "ZZ12345",
+                "_sd": [],
+            },
+            "invalid_claims",
+        ),
+        (
+            {
+                "given_name": "A" * 5000,
+                "family_name": "B",
+                "birthdate": "1990-01-01",
+                "national_id": "ZZ12345",
+            },
+            "invalid_claims",
+        ),
+        (
+            {
+                "given_name": "A",
+                "family_name": "B",
+                "birthdate": "1990-01-01",
+                "national_id": "ZZ12345",
+                "x": {"a": {"b": {"c": {"d": {}}}}},
+            },
+            "invalid_claims",
+        ),
     ],
 )
 def test_bad_claims_are_refused_and_nothing_is_allocated(
-    http: httpx.Client, settings: Settings, redis_client: redis.Redis,
-    claims: dict[str, Any], code: str,
+    http: httpx.Client,
+    settings: Settings,
+    redis_client: redis.Redis,
+    claims: dict[str, Any],
+    code: str,
 ) -> None:
     before = _data_keys(redis_client, settings)
     response = http.post("/v1/credentials", json={"claims": claims})
@@ -192,9 +264,7 @@ def test_bad_claims_are_refused_and_nothing_is_allocated(
         ({"claims": {"given_name": "A"}, "vct": "https://other.example/type"}, "unsupported_vct"),
     ],
 )
-def test_bad_issue_requests_have_codes(
-    http: httpx.Client, body: dict[str, Any], code: str
-) -> None:
+def test_bad_issue_requests_have_codes(http: httpx.Client, body: dict[str, Any], code: str) -> None:
     response = http.post("/v1/credentials", json=body)
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
@@ -251,13 +321,22 @@ def test_validity_period_is_honoured(http: httpx.Client, citizen: dict[str, Any]
     ],
 )
 def test_scopes_are_enforced(
-    server: Any, settings: Settings, issued: dict[str, Any], citizen: dict[str, Any],
-    scopes: set[Scope], method: str, path: str, allowed: bool,
+    server: Any,
+    settings: Settings,
+    issued: dict[str, Any],
+    citizen: dict[str, Any],
+    scopes: set[Scope],
+    method: str,
+    path: str,
+    allowed: bool,
 ) -> None:
     key = add_client(settings, "limited", frozenset(scopes))
     url = path.format(cid=issued["credential_id"])
-    body = {"claims": citizen} if url == "/v1/credentials" else (
-        {"credential": issued["credential"]} if url == "/v1/verify" else None)
+    body = (
+        {"claims": citizen}
+        if url == "/v1/credentials"
+        else ({"credential": issued["credential"]} if url == "/v1/verify" else None)
+    )
     with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}) as c:
         response = c.request(method, url, json=body)
     if allowed:

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from service.server import BackgroundServer
+from service.api.server import BackgroundServer
 from service.wallet.openid4vci import accept
 from service.wallet.openid4vp import present
 from service.wallet.store import Wallet
@@ -23,21 +23,28 @@ def _verdict(http: httpx.Client, request_id: str) -> dict[str, Any]:
     return answer["verdict"]
 
 
-def test_offer_to_verdict_and_revocation(server: BackgroundServer, http: httpx.Client,
-                                         citizen: dict[str, Any], tmp_path: Path) -> None:
+def test_offer_to_verdict_and_revocation(
+    server: BackgroundServer, http: httpx.Client, citizen: dict[str, Any], tmp_path: Path
+) -> None:
     offer = http.post("/v1/credential-offers", json={"claims": citizen, "tx_code": True}).json()
     wallet = Wallet.open(tmp_path / "wallet.json")
     with httpx.Client(timeout=10) as phone:  # the wallet has no API key
         stored = accept(offer["offer_uri"], wallet=wallet, http=phone, pin=offer["tx_code"])
         assert stored.vct == server.settings.national_id_vct
         credential_id = http.get(f"/v1/credential-offers/{offer['offer_id']}").json()[
-            "credential_id"]
+            "credential_id"
+        ]
 
-        request = http.post("/v1/presentation-requests", json={
-            "claims": REQUESTED, "purpose": "التحقق من الهوية"}).json()
+        request = http.post(
+            "/v1/presentation-requests", json={"claims": REQUESTED, "purpose": "التحقق من الهوية"}
+        ).json()
         # The holder also discloses its birth date; the relying party must not receive it.
-        result = present(request["wallet_uri"], wallet=wallet, http=phone,
-                         claims=[tuple(p) for p in REQUESTED] + [("birthdate",)])
+        result = present(
+            request["wallet_uri"],
+            wallet=wallet,
+            http=phone,
+            claims=[tuple(p) for p in REQUESTED] + [("birthdate",)],
+        )
         assert result.accepted
         verdict = _verdict(http, request["request_id"])
         assert verdict["valid"] is True
@@ -48,8 +55,9 @@ def test_offer_to_verdict_and_revocation(server: BackgroundServer, http: httpx.C
         }
 
         assert http.post(f"/v1/credentials/{credential_id}/revoke").status_code == 200
-        request = http.post("/v1/presentation-requests", json={
-            "claims": REQUESTED, "purpose": "Second check"}).json()
+        request = http.post(
+            "/v1/presentation-requests", json={"claims": REQUESTED, "purpose": "Second check"}
+        ).json()
         result = present(request["wallet_uri"], wallet=wallet, http=phone)
         assert not result.accepted
         verdict = _verdict(http, request["request_id"])

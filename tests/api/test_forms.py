@@ -21,9 +21,9 @@ BROKEN = [
 
 
 @pytest.mark.parametrize(("headers", "body"), BROKEN)
-def test_the_token_endpoint_refuses_a_broken_form(anonymous: httpx.Client,
-                                                  headers: dict[str, str],
-                                                  body: str | bytes) -> None:
+def test_the_token_endpoint_refuses_a_broken_form(
+    anonymous: httpx.Client, headers: dict[str, str], body: str | bytes
+) -> None:
     response = anonymous.post("/token", content=body, headers=headers)
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_request"
@@ -31,11 +31,10 @@ def test_the_token_endpoint_refuses_a_broken_form(anonymous: httpx.Client,
 
 
 @pytest.mark.parametrize(("headers", "body"), BROKEN)
-def test_the_response_endpoint_refuses_a_broken_form(anonymous: httpx.Client,
-                                                     headers: dict[str, str],
-                                                     body: str | bytes) -> None:
-    response = anonymous.post("/presentation-responses/" + "r" * 22, content=body,
-                              headers=headers)
+def test_the_response_endpoint_refuses_a_broken_form(
+    anonymous: httpx.Client, headers: dict[str, str], body: str | bytes
+) -> None:
+    response = anonymous.post("/presentation-responses/" + "r" * 22, content=body, headers=headers)
     assert response.status_code == 400
     assert response.json()["code"] == "malformed_response"
     assert response.json()["error"] == "invalid_request"

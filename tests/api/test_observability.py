@@ -23,8 +23,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from service.api.app import create_app
 from service.api.headers import API_CSP, DOCS_CSP
+from service.api.server import BackgroundServer
 from service.logs import JsonFormatter, RequestContext, current_request
-from service.server import BackgroundServer
 from service.settings import Settings
 from service.store.audit import AuditEntry
 from service.store.clients import Scope
@@ -47,8 +47,16 @@ UNIQUE_CITIZEN: dict[str, Any] = {
     "national_id": "QJ918273",
     "nationality": "MA",
 }
-PERSONAL_VALUES = ("Zyxwvut-Unique", "زيكسوڤت", "Qwertyuiop-Distinct", "كويرتيوب",
-                   "1987-06-05", "Xanaduville", "زانادو", "QJ918273")
+PERSONAL_VALUES = (
+    "Zyxwvut-Unique",
+    "زيكسوڤت",
+    "Qwertyuiop-Distinct",
+    "كويرتيوب",
+    "1987-06-05",
+    "Xanaduville",
+    "زانادو",
+    "QJ918273",
+)
 
 
 @pytest.fixture
@@ -94,8 +102,9 @@ def _audit(redis_client: redis.Redis, settings: Settings) -> list[AuditEntry]:
     return [AuditEntry.from_stream(i, f) for i, f in redis_client.xrange(stream)]
 
 
-def _audit_when(redis_client: redis.Redis, settings: Settings,
-                ready: Callable[[list[AuditEntry]], bool]) -> list[AuditEntry]:
+def _audit_when(
+    redis_client: redis.Redis, settings: Settings, ready: Callable[[list[AuditEntry]], bool]
+) -> list[AuditEntry]:
     """The audit entries once ``ready`` holds: verification entries are written just after
     the response, so a test may ask before they are there."""
     deadline = time.monotonic() + 5
@@ -117,8 +126,9 @@ def _metrics(client: httpx.Client) -> dict[tuple[str, frozenset[tuple[str, str]]
     }
 
 
-def _value(metrics: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str,
-           **labels: str) -> float:
+def _value(
+    metrics: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
+) -> float:
     return metrics.get((name, frozenset(labels.items())), 0.0)
 
 
@@ -135,8 +145,9 @@ def _dump_prefix(redis_client: redis.Redis, prefix: str) -> bytes:
         elif kind == b"set":
             parts.extend(redis_client.smembers(key))
         elif kind == b"stream":
-            parts.extend(b for _id, fields in redis_client.xrange(key)
-                         for kv in fields.items() for b in kv)
+            parts.extend(
+                b for _id, fields in redis_client.xrange(key) for kv in fields.items() for b in kv
+            )
         elif kind == b"zset":
             parts.extend(m for m, _s in redis_client.zrange(key, 0, -1, withscores=True))
         elif kind == b"list":
@@ -147,6 +158,7 @@ def _dump_prefix(redis_client: redis.Redis, prefix: str) -> bytes:
 
 
 # --- Request ids -------------------------------------------------------------------------
+
 
 def test_every_response_gets_a_fresh_request_id(anonymous: httpx.Client) -> None:
     first, second = anonymous.get("/health"), anonymous.get("/nowhere")
@@ -162,8 +174,17 @@ def test_a_well_formed_request_id_is_kept(anonymous: httpx.Client, given: str) -
 
 
 @pytest.mark.parametrize(
-    "given", ["", "a" * 65, "has space", "semi;colon", "<script>", "id/../x", "ü-umlaut",
-              "Zyxwvut-Unique QJ918273"],
+    "given",
+    [
+        "",
+        "a" * 65,
+        "has space",
+        "semi;colon",
+        "<script>",
+        "id/../x",
+        "ü-umlaut",
+        "Zyxwvut-Unique QJ918273",
+    ],
 )
 def test_a_malformed_request_id_is_replaced(
     anonymous: httpx.Client, log_lines: list[str], given: str
@@ -178,6 +199,7 @@ def test_a_malformed_request_id_is_replaced(
 
 
 # --- Logs --------------------------------------------------------------------------------
+
 
 def test_one_json_access_line_per_request_with_id_client_and_timing(
     http: httpx.Client, log_lines: list[str]
@@ -204,13 +226,17 @@ def test_an_offer_url_is_logged_by_its_template_never_its_id(
     uri = offer.json()["credential_offer_uri"]
     offer_id = uri.rsplit("/", 1)[1]
     assert anonymous.get(uri).status_code == 200
-    fetched = [r for r in _records(log_lines, "thiqa.access")
-               if r["route"] == "/credential-offers/{offer_id}"]
+    fetched = [
+        r
+        for r in _records(log_lines, "thiqa.access")
+        if r["route"] == "/credential-offers/{offer_id}"
+    ]
     assert len(fetched) == 1
     assert fetched[0]["path"] == "/credential-offers/{offer_id}"
     # The test's own httpx client logs the URL it fetched; the server must not.
-    server_lines = [line for line in log_lines
-                    if '"logger":"thiqa' in line or '"logger":"uvicorn' in line]
+    server_lines = [
+        line for line in log_lines if '"logger":"thiqa' in line or '"logger":"uvicorn' in line
+    ]
     assert server_lines
     assert not any(offer_id in line for line in server_lines)
 
@@ -228,8 +254,15 @@ def test_json_formatter_keeps_exception_type_and_place_but_not_its_message() -> 
     try:
         raise ValueError("national_id QJ918273 is wrong")
     except ValueError:
-        record = logging.LogRecord("thiqa.api", logging.ERROR, __file__, 1, "failed %s",
-                                   ("here",), exc_info=__import__("sys").exc_info())
+        record = logging.LogRecord(
+            "thiqa.api",
+            logging.ERROR,
+            __file__,
+            1,
+            "failed %s",
+            ("here",),
+            exc_info=__import__("sys").exc_info(),
+        )
     record.status = 500
     token = current_request.set(RequestContext(request_id="req-7", client="tax-portal"))
     try:
@@ -247,8 +280,11 @@ def test_json_formatter_keeps_exception_type_and_place_but_not_its_message() -> 
 
 @contextmanager
 def _serving(app: FastAPI, settings: Settings) -> Iterator[str]:
-    server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port,
-                                           log_level="warning", access_log=False))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host=settings.host, port=settings.port, log_level="warning", access_log=False
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -291,36 +327,53 @@ def test_an_unexpected_exception_is_a_500_problem_with_headers_and_no_message_lo
 
 # --- No personal data anywhere -----------------------------------------------------------
 
+
 def test_no_personal_value_reaches_logs_audit_or_redis(
-    http: httpx.Client, log_lines: list[str], issued: dict[str, Any],
-    present: Callable[..., str], settings: Settings, redis_client: redis.Redis,
+    http: httpx.Client,
+    log_lines: list[str],
+    issued: dict[str, Any],
+    present: Callable[..., str],
+    settings: Settings,
+    redis_client: redis.Redis,
 ) -> None:
     cid = issued["credential_id"]
     everything = tuple(name for name in UNIQUE_CITIZEN if not name.startswith("place"))
-    presentation = present((*everything, ("place_of_birth", "locality"),
-                            ("place_of_birth", "locality#ar")))
-    verdict = http.post("/v1/verify", json={"credential": presentation, "nonce": NONCE,
-                                            "audience": AUDIENCE}).json()
+    presentation = present(
+        (*everything, ("place_of_birth", "locality"), ("place_of_birth", "locality#ar"))
+    )
+    verdict = http.post(
+        "/v1/verify", json={"credential": presentation, "nonce": NONCE, "audience": AUDIENCE}
+    ).json()
     assert verdict["valid"] is True
     assert verdict["claims"]["given_name"] == "Zyxwvut-Unique"  # it was really disclosed
     for action in ("suspend", "reinstate", "revoke"):
         assert http.post(f"/v1/credentials/{cid}/{action}").status_code == 200
-    revoked = http.post("/v1/verify", json={"credential": presentation, "nonce": NONCE,
-                                            "audience": AUDIENCE}).json()
+    revoked = http.post(
+        "/v1/verify", json={"credential": presentation, "nonce": NONCE, "audience": AUDIENCE}
+    ).json()
     assert codes(revoked) == ["revoked"]
     # Refusals that quote claims in their input: bad claims, a schema error, a forgery.
     bad = dict(UNIQUE_CITIZEN, birthdate="2999-01-01")
     assert http.post("/v1/credentials", json={"claims": bad}).status_code == 422
-    assert http.post("/v1/credentials", json={"claims": UNIQUE_CITIZEN,
-                                              "extra": "QJ918273"}).status_code == 422
+    assert (
+        http.post(
+            "/v1/credentials", json={"claims": UNIQUE_CITIZEN, "extra": "QJ918273"}
+        ).status_code
+        == 422
+    )
     forged = presentation.replace(presentation.split(".")[1][:8], "AAAAAAAA", 1)
     assert http.post("/v1/verify", json={"credential": forged}).json()["valid"] is False
 
-    entries = _audit_when(redis_client, settings, lambda es: sum(
-        e.action == "credential.verified" for e in es) == 3)
+    entries = _audit_when(
+        redis_client, settings, lambda es: sum(e.action == "credential.verified" for e in es) == 3
+    )
     assert [e.action for e in entries] == [
-        "credential.issued", "credential.verified", "credential.suspended",
-        "credential.reinstated", "credential.revoked", "credential.verified",
+        "credential.issued",
+        "credential.verified",
+        "credential.suspended",
+        "credential.reinstated",
+        "credential.revoked",
+        "credential.verified",
         "credential.verified",
     ]
     access = _records(log_lines, "thiqa.access")
@@ -338,12 +391,16 @@ def test_no_personal_value_reaches_logs_audit_or_redis(
 
 # --- Audit trail -------------------------------------------------------------------------
 
+
 def test_issuance_and_status_changes_are_audited_with_client_and_request_id(
-    http: httpx.Client, citizen: dict[str, Any], settings: Settings,
+    http: httpx.Client,
+    citizen: dict[str, Any],
+    settings: Settings,
     redis_client: redis.Redis,
 ) -> None:
-    issued = http.post("/v1/credentials", json={"claims": citizen},
-                       headers={"X-Request-ID": "issue-1"})
+    issued = http.post(
+        "/v1/credentials", json={"claims": citizen}, headers={"X-Request-ID": "issue-1"}
+    )
     assert issued.status_code == 201
     cid = issued.json()["credential_id"]
     request_ids = ["issue-1"]
@@ -354,8 +411,9 @@ def test_issuance_and_status_changes_are_audited_with_client_and_request_id(
     assert refused.status_code == 409  # refused: not recorded
 
     entries = _audit(redis_client, settings)
-    assert [(e.action, e.credential_id, e.client, e.via, e.result, e.request_id)
-            for e in entries] == [
+    assert [
+        (e.action, e.credential_id, e.client, e.via, e.result, e.request_id) for e in entries
+    ] == [
         ("credential.issued", cid, "test-app", "api", ("ok",), request_ids[0]),
         ("credential.suspended", cid, "test-app", "api", ("ok",), request_ids[1]),
         ("credential.reinstated", cid, "test-app", "api", ("ok",), request_ids[2]),
@@ -363,22 +421,28 @@ def test_issuance_and_status_changes_are_audited_with_client_and_request_id(
     ]
     assert entries[0].vct == settings.national_id_vct
     assert entries[0].kid
-    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", e.time)
-               for e in entries)
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", e.time) for e in entries)
 
 
 def test_verifications_are_audited_with_issuer_type_and_codes_only(
-    http: httpx.Client, issued: dict[str, Any], present: Callable[..., str],
-    settings: Settings, redis_client: redis.Redis,
+    http: httpx.Client,
+    issued: dict[str, Any],
+    present: Callable[..., str],
+    settings: Settings,
+    redis_client: redis.Redis,
 ) -> None:
-    good = http.post("/v1/verify", json={"credential": present(), "nonce": NONCE,
-                                         "audience": AUDIENCE})
+    good = http.post(
+        "/v1/verify", json={"credential": present(), "nonce": NONCE, "audience": AUDIENCE}
+    )
     junk = http.post("/v1/verify", json={"credential": "not-a-credential"})
     assert good.json()["valid"] is True
     assert codes(junk.json()) == ["malformed"]
 
-    entries = [e for e in _audit_when(redis_client, settings, lambda es: len(es) == 3)
-               if e.action == "credential.verified"]
+    entries = [
+        e
+        for e in _audit_when(redis_client, settings, lambda es: len(es) == 3)
+        if e.action == "credential.verified"
+    ]
     by_request = {e.request_id: e for e in entries}
     valid = by_request[good.headers["x-request-id"]]
     assert (valid.client, valid.via, valid.result) == ("test-app", "api", ("valid",))
@@ -395,8 +459,9 @@ def no_xadd_user(redis_client: redis.Redis, redis_url: str) -> Iterator[str]:
     if "@" in redis_url:
         pytest.skip("THIQA_TEST_REDIS_URL carries its own credentials")
     user = f"noaudit{time.monotonic_ns()}"
-    redis_client.execute_command("ACL", "SETUSER", user, "on", ">pw-not-secret", "~*", "&*",
-                                 "+@all", "-xadd")
+    redis_client.execute_command(
+        "ACL", "SETUSER", user, "on", ">pw-not-secret", "~*", "&*", "+@all", "-xadd"
+    )
     scheme, rest = redis_url.split("://", 1)
     try:
         yield f"{scheme}://{user}:pw-not-secret@{rest}"
@@ -405,14 +470,20 @@ def no_xadd_user(redis_client: redis.Redis, redis_url: str) -> Iterator[str]:
 
 
 def test_a_failed_audit_write_keeps_the_answer_and_is_logged_and_counted(
-    settings: Settings, no_xadd_user: str, citizen: dict[str, Any],
-    redis_client: redis.Redis, log_lines: list[str],
+    settings: Settings,
+    no_xadd_user: str,
+    citizen: dict[str, Any],
+    redis_client: redis.Redis,
+    log_lines: list[str],
 ) -> None:
     settings = settings.with_redis(no_xadd_user)
     key = add_client(settings, "app", frozenset(Scope))
-    with BackgroundServer(settings) as server, httpx.Client(
-        base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=10
-    ) as http:
+    with (
+        BackgroundServer(settings) as server,
+        httpx.Client(
+            base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=10
+        ) as http,
+    ):
         issued = http.post("/v1/credentials", json={"claims": citizen})
         assert issued.status_code == 201  # the credential exists: its 201 stands
         cid = issued.json()["credential_id"]
@@ -427,8 +498,7 @@ def test_a_failed_audit_write_keeps_the_answer_and_is_logged_and_counted(
         assert _value(_metrics(http), "thiqa_audit_write_failures_total") == 2
     assert not redis_client.exists(KeySpace(settings.redis_prefix).audit_stream())
     failures = [r for r in _records(log_lines, "thiqa.audit") if r["level"] == "error"]
-    assert [f["audit_action"] for f in failures] == ["credential.issued",
-                                                     "credential.verified"]
+    assert [f["audit_action"] for f in failures] == ["credential.issued", "credential.verified"]
     assert failures[0]["credential_id"] == cid
     assert failures[0]["request_id"] == issued.headers["x-request-id"]
     assert failures[1]["request_id"] == verdict.headers["x-request-id"]
@@ -436,8 +506,11 @@ def test_a_failed_audit_write_keeps_the_answer_and_is_logged_and_counted(
 
 # --- Metrics -----------------------------------------------------------------------------
 
+
 def test_metrics_count_verdicts_and_requests_exactly(
-    http: httpx.Client, issued: dict[str, Any], present: Callable[..., str],
+    http: httpx.Client,
+    issued: dict[str, Any],
+    present: Callable[..., str],
 ) -> None:
     presentation = present()
     body = {"credential": presentation, "nonce": NONCE, "audience": AUDIENCE}
@@ -448,15 +521,34 @@ def test_metrics_count_verdicts_and_requests_exactly(
     metrics = _metrics(http)
     assert _value(metrics, "thiqa_verifications_total", result="valid") == 1
     assert _value(metrics, "thiqa_verifications_total", result="invalid") == 1
-    errors = {dict(labels)["code"]: value for (name, labels), value in metrics.items()
-              if name == "thiqa_verification_errors_total"}
+    errors = {
+        dict(labels)["code"]: value
+        for (name, labels), value in metrics.items()
+        if name == "thiqa_verification_errors_total"
+    }
     assert errors == {"revoked": 1}
-    assert _value(metrics, "thiqa_http_requests_total", method="POST", route="/v1/verify",
-                  status="200") == 2
-    assert _value(metrics, "thiqa_http_requests_total", method="POST",
-                  route="/v1/credentials/{credential_id}/revoke", status="200") == 1
-    assert _value(metrics, "thiqa_http_request_duration_seconds_count", method="POST",
-                  route="/v1/verify") == 2
+    assert (
+        _value(
+            metrics, "thiqa_http_requests_total", method="POST", route="/v1/verify", status="200"
+        )
+        == 2
+    )
+    assert (
+        _value(
+            metrics,
+            "thiqa_http_requests_total",
+            method="POST",
+            route="/v1/credentials/{credential_id}/revoke",
+            status="200",
+        )
+        == 1
+    )
+    assert (
+        _value(
+            metrics, "thiqa_http_request_duration_seconds_count", method="POST", route="/v1/verify"
+        )
+        == 2
+    )
     assert _value(metrics, "thiqa_store_unavailable_total") == 0
     # Route templates only: no credential id ever becomes a label value.
     assert issued["credential_id"] not in http.get("/metrics").text
@@ -466,8 +558,10 @@ def test_unmatched_paths_share_one_label(anonymous: httpx.Client) -> None:
     for n in range(3):
         assert anonymous.get(f"/no/such/{n}").status_code == 404
     metrics = _metrics(anonymous)
-    assert _value(metrics, "thiqa_http_requests_total", method="GET", route="unmatched",
-                  status="404") == 3
+    assert (
+        _value(metrics, "thiqa_http_requests_total", method="GET", route="unmatched", status="404")
+        == 3
+    )
     assert "/no/such" not in anonymous.get("/metrics").text
 
 
@@ -499,8 +593,9 @@ def test_security_headers_on_every_kind_of_answer(
         "401": anonymous.post("/v1/verify", json={"credential": "x"}),
         "404": anonymous.get("/nowhere"),
         "405": anonymous.delete("/health"),
-        "413": http.post("/v1/verify", content=b"x" * 70_000,
-                         headers={"Content-Type": "application/json"}),
+        "413": http.post(
+            "/v1/verify", content=b"x" * 70_000, headers={"Content-Type": "application/json"}
+        ),
         "422": http.post("/v1/credentials", json={"claims": {}}),
         "201": http.post("/v1/credentials", json={"claims": UNIQUE_CITIZEN}),
         "metrics": anonymous.get("/metrics"),
@@ -601,6 +696,7 @@ def test_the_docs_policy_is_for_the_docs_pages_only(anonymous: httpx.Client) -> 
 
 # --- CORS --------------------------------------------------------------------------------
 
+
 def _cors_headers(response: httpx.Response) -> dict[str, str]:
     return {k: v for k, v in response.headers.items() if k.startswith("access-control-")}
 
@@ -608,9 +704,14 @@ def _cors_headers(response: httpx.Response) -> dict[str, str]:
 def test_cors_is_closed_by_default(anonymous: httpx.Client) -> None:
     origin = {"Origin": "https://portal.example.ma"}
     simple = anonymous.get("/health", headers=origin)
-    preflight = anonymous.options("/v1/verify", headers={
-        **origin, "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "authorization,content-type"})
+    preflight = anonymous.options(
+        "/v1/verify",
+        headers={
+            **origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type",
+        },
+    )
     assert simple.status_code == 200
     assert _cors_headers(simple) == {}
     assert preflight.status_code == 405
@@ -619,10 +720,17 @@ def test_cors_is_closed_by_default(anonymous: httpx.Client) -> None:
 
 @pytest.fixture
 def cors_client(settings: Settings) -> Iterator[httpx.Client]:
-    opened = Settings(**{**settings.model_dump(), "redis_url": settings.redis_url,
-                         "cors_origins": "https://portal.example.ma, http://localhost:3000"})
-    with BackgroundServer(opened) as server, httpx.Client(base_url=server.url,
-                                                          timeout=10) as client:
+    opened = Settings(
+        **{
+            **settings.model_dump(),
+            "redis_url": settings.redis_url,
+            "cors_origins": "https://portal.example.ma, http://localhost:3000",
+        }
+    )
+    with (
+        BackgroundServer(opened) as server,
+        httpx.Client(base_url=server.url, timeout=10) as client,
+    ):
         yield client
 
 
@@ -632,34 +740,47 @@ def test_cors_opens_to_the_configured_origins_only(cors_client: httpx.Client) ->
     assert "access-control-allow-credentials" not in allowed.headers
     local = cors_client.get("/health", headers={"Origin": "http://localhost:3000"})
     assert local.headers["access-control-allow-origin"] == "http://localhost:3000"
-    for other in ("https://evil.example", "https://portal.example.ma.evil.example",
-                  "http://portal.example.ma", "null"):
+    for other in (
+        "https://evil.example",
+        "https://portal.example.ma.evil.example",
+        "http://portal.example.ma",
+        "null",
+    ):
         response = cors_client.get("/health", headers={"Origin": other})
         assert "access-control-allow-origin" not in response.headers, other
 
-    preflight = cors_client.options("/v1/verify", headers={
-        "Origin": "https://portal.example.ma", "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "authorization,content-type"})
+    preflight = cors_client.options(
+        "/v1/verify",
+        headers={
+            "Origin": "https://portal.example.ma",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type",
+        },
+    )
     assert preflight.status_code == 200
     assert preflight.headers["access-control-allow-origin"] == "https://portal.example.ma"
-    assert set(preflight.headers["access-control-allow-methods"].split(", ")) == {"GET",
-                                                                                 "POST"}
+    assert set(preflight.headers["access-control-allow-methods"].split(", ")) == {"GET", "POST"}
     assert preflight.headers["x-content-type-options"] == "nosniff"
     refused = [
         {"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
         {"Origin": "https://portal.example.ma", "Access-Control-Request-Method": "DELETE"},
-        {"Origin": "https://portal.example.ma", "Access-Control-Request-Method": "POST",
-         "Access-Control-Request-Headers": "x-api-key"},
+        {
+            "Origin": "https://portal.example.ma",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "x-api-key",
+        },
     ]
     for headers in refused:
         response = cors_client.options("/v1/verify", headers=headers)
         assert response.status_code == 400, headers
         assert "access-control-allow-origin" not in response.headers or (
-            headers["Origin"] != "https://evil.example"), headers
+            headers["Origin"] != "https://evil.example"
+        ), headers
 
 
-@pytest.mark.parametrize("value", ["*", "https://a.example/path", "portal.example.ma",
-                                   "https://a.example, *"])
+@pytest.mark.parametrize(
+    "value", ["*", "https://a.example/path", "portal.example.ma", "https://a.example, *"]
+)
 def test_cors_origins_must_be_exact(value: str, settings: Settings) -> None:
     with pytest.raises(ValueError, match="scheme://host"):
         Settings(cors_origins=value)

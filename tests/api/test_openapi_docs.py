@@ -15,8 +15,11 @@ import httpx
 import pytest
 
 #: Wallet-facing endpoints that answer OAuth-style errors (README, "Errors here are OAuth's").
-OAUTH_STYLE = {("post", "/token"), ("post", "/credential"),
-               ("post", "/presentation-responses/{request_id}")}
+OAUTH_STYLE = {
+    ("post", "/token"),
+    ("post", "/credential"),
+    ("post", "/presentation-responses/{request_id}"),
+}
 PROBLEM = "application/problem+json"
 
 
@@ -28,8 +31,11 @@ def spec(anonymous: httpx.Client) -> dict[str, Any]:
 
 
 def operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
-    return [(method, path, operation) for path, item in spec["paths"].items()
-            for method, operation in item.items()]
+    return [
+        (method, path, operation)
+        for path, item in spec["paths"].items()
+        for method, operation in item.items()
+    ]
 
 
 def test_the_docs_pages_load(anonymous: httpx.Client) -> None:
@@ -102,4 +108,5 @@ def test_body_errors_are_documented_only_where_there_is_a_body(spec: dict[str, A
         else:
             assert "413" not in responses, f"{method} {path}"
             assert "invalid_json" not in responses.get("400", {}).get("description", ""), (
-                f"{method} {path}")
+                f"{method} {path}"
+            )

@@ -18,11 +18,11 @@ import httpx
 import pytest
 import redis
 
+from service.api.server import BackgroundServer
 from service.core import holder, jws
 from service.core.encoding import b64url_encode, json_dumps
 from service.core.keys import SigningKey, generate_signing_key, public_jwk
 from service.core.openid4vci import PRE_AUTHORIZED_GRANT, PROOF_TYP
-from service.server import BackgroundServer
 from service.settings import Settings
 from service.store.clients import Scope
 
@@ -45,8 +45,9 @@ def code_of(offer: dict[str, Any]) -> str:
     return offer["credential_offer"]["grants"][PRE_AUTHORIZED_GRANT]["pre-authorized_code"]
 
 
-def token_request(client: httpx.Client, code: str, tx_code: str | None = None,
-                  **extra: str) -> httpx.Response:
+def token_request(
+    client: httpx.Client, code: str, tx_code: str | None = None, **extra: str
+) -> httpx.Response:
     form = {"grant_type": PRE_AUTHORIZED_GRANT, "pre-authorized_code": code, **extra}
     if tx_code is not None:
         form["tx_code"] = tx_code
@@ -83,8 +84,9 @@ def proof(
     return jws.encode(payload, key, typ=typ, include_kid=False, extra_header=extra)
 
 
-def credential_request(client: httpx.Client, token: str | None, body: Any,
-                       **headers: str) -> httpx.Response:
+def credential_request(
+    client: httpx.Client, token: str | None, body: Any, **headers: str
+) -> httpx.Response:
     auth = {"Authorization": f"Bearer {token}"} if token is not None else {}
     return client.post("/credential", json=body, headers={**auth, **headers})
 
@@ -95,8 +97,12 @@ def body_for(jwt: str, config: str = CONFIG) -> dict[str, Any]:
 
 def issued_records(redis_client: redis.Redis, settings: Settings) -> int:
     """Credential records in Redis: one per credential ever signed."""
-    return sum(1 for _ in redis_client.scan_iter(
-        match=f"{settings.redis_prefix}:{{sl:*}}:cred:*", count=1000))
+    return sum(
+        1
+        for _ in redis_client.scan_iter(
+            match=f"{settings.redis_prefix}:{{sl:*}}:cred:*", count=1000
+        )
+    )
 
 
 def offer_state(http: httpx.Client, offer: dict[str, Any]) -> str | None:
@@ -163,8 +169,9 @@ def issuer_id(server: BackgroundServer) -> str:
 
 
 @pytest.fixture
-def ready(http: httpx.Client, anonymous: httpx.Client, citizen: dict[str, Any]
-          ) -> tuple[dict[str, Any], str]:
+def ready(
+    http: httpx.Client, anonymous: httpx.Client, citizen: dict[str, Any]
+) -> tuple[dict[str, Any], str]:
     """An offer whose code was redeemed: (offer, access token)."""
     offer = make_offer(http, citizen)
     return offer, access_token(anonymous, offer)
@@ -174,8 +181,11 @@ def ready(http: httpx.Client, anonymous: httpx.Client, citizen: dict[str, Any]
 
 
 def test_offer_to_credential_to_verification(
-    http: httpx.Client, anonymous: httpx.Client, citizen: dict[str, Any],
-    wallet_key: SigningKey, issuer_id: str,
+    http: httpx.Client,
+    anonymous: httpx.Client,
+    citizen: dict[str, Any],
+    wallet_key: SigningKey,
+    issuer_id: str,
 ) -> None:
     offer = make_offer(http, citizen)
     assert offer["tx_code"] is not None
@@ -199,8 +209,11 @@ def test_offer_to_credential_to_verification(
     assert document["credential_issuer"] == issuer_id
     assert document["credential_configuration_ids"] == [CONFIG]
     grant = document["grants"][PRE_AUTHORIZED_GRANT]
-    assert grant["tx_code"] == {"input_mode": "numeric", "length": 6,
-                                "description": grant["tx_code"]["description"]}
+    assert grant["tx_code"] == {
+        "input_mode": "numeric",
+        "length": 6,
+        "description": grant["tx_code"]["description"],
+    }
     metadata = anonymous.get("/.well-known/openid-credential-issuer").json()
     assert metadata["credential_issuer"] == issuer_id
     auth = anonymous.get("/.well-known/oauth-authorization-server").json()
@@ -221,7 +234,8 @@ def test_offer_to_credential_to_verification(
     c_nonce = nonce.json()["c_nonce"]
 
     response = credential_request(
-        anonymous, body["access_token"],
+        anonymous,
+        body["access_token"],
         body_for(proof(wallet_key, nonce=c_nonce, aud=metadata["credential_issuer"])),
     )
     assert response.status_code == 200, response.text
@@ -233,21 +247,34 @@ def test_offer_to_credential_to_verification(
     # Bound to the proof's key: a presentation signed by it verifies with key binding.
     header = json.loads(base64.urlsafe_b64decode(sd_jwt.split(".")[0] + "=="))
     assert header["typ"] == "dc+sd-jwt"
-    presentation = holder.present(sd_jwt, ("given_name", "family_name#ar"),
-                                  holder_key=wallet_key, nonce=NONCE, audience=AUDIENCE,
-                                  now=int(time.time()))
-    verdict = http.post("/v1/verify", json={"credential": presentation, "nonce": NONCE,
-                                             "audience": AUDIENCE}).json()
+    presentation = holder.present(
+        sd_jwt,
+        ("given_name", "family_name#ar"),
+        holder_key=wallet_key,
+        nonce=NONCE,
+        audience=AUDIENCE,
+        now=int(time.time()),
+    )
+    verdict = http.post(
+        "/v1/verify", json={"credential": presentation, "nonce": NONCE, "audience": AUDIENCE}
+    ).json()
     assert verdict["valid"] is True, verdict
     assert verdict["key_bound"] is True
     assert verdict["credential_status"] == "valid"
     assert verdict["claims"] == {"given_name": "Amina", "family_name#ar": "الإدريسي"}
     # Another key cannot present it.
     thief = generate_signing_key("ES256")
-    stolen = holder.present(sd_jwt, ("given_name",), holder_key=thief, nonce=NONCE,
-                            audience=AUDIENCE, now=int(time.time()))
-    refused = http.post("/v1/verify", json={"credential": stolen, "nonce": NONCE,
-                                            "audience": AUDIENCE}).json()
+    stolen = holder.present(
+        sd_jwt,
+        ("given_name",),
+        holder_key=thief,
+        nonce=NONCE,
+        audience=AUDIENCE,
+        now=int(time.time()),
+    )
+    refused = http.post(
+        "/v1/verify", json={"credential": stolen, "nonce": NONCE, "audience": AUDIENCE}
+    ).json()
     assert refused["valid"] is False
     assert "invalid_key_binding" in [e["code"] for e in refused["errors"]]
 
@@ -255,20 +282,24 @@ def test_offer_to_credential_to_verification(
     info = http.get(f"/v1/credential-offers/{offer['offer_id']}").json()
     assert info["status"] == "issued"
     assert http.post(f"/v1/credentials/{info['credential_id']}/revoke").status_code == 200
-    again = http.post("/v1/verify", json={"credential": presentation, "nonce": NONCE,
-                                          "audience": AUDIENCE}).json()
+    again = http.post(
+        "/v1/verify", json={"credential": presentation, "nonce": NONCE, "audience": AUDIENCE}
+    ).json()
     assert again["credential_status"] == "revoked"
 
 
-def test_offer_without_tx_code(http: httpx.Client, anonymous: httpx.Client,
-                               citizen: dict[str, Any], wallet_key: SigningKey,
-                               issuer_id: str) -> None:
+def test_offer_without_tx_code(
+    http: httpx.Client,
+    anonymous: httpx.Client,
+    citizen: dict[str, Any],
+    wallet_key: SigningKey,
+    issuer_id: str,
+) -> None:
     offer = make_offer(http, citizen, tx_code=False)
     assert offer["tx_code"] is None
     assert "tx_code" not in offer["credential_offer"]["grants"][PRE_AUTHORIZED_GRANT]
     # A transaction code the offer does not expect is a malformed request, and costs nothing.
-    assert_oauth_error(token_request(anonymous, code_of(offer), "123456"), 400,
-                       "invalid_request")
+    assert_oauth_error(token_request(anonymous, code_of(offer), "123456"), 400, "invalid_request")
     token = access_token(anonymous, offer)
     response = credential_request(
         anonymous, token, body_for(proof(wallet_key, nonce=new_nonce(anonymous), aud=issuer_id))
@@ -277,8 +308,13 @@ def test_offer_without_tx_code(http: httpx.Client, anonymous: httpx.Client,
 
 
 def test_claims_are_deleted_once_issued(
-    http: httpx.Client, anonymous: httpx.Client, citizen: dict[str, Any],
-    wallet_key: SigningKey, issuer_id: str, redis_client: redis.Redis, settings: Settings,
+    http: httpx.Client,
+    anonymous: httpx.Client,
+    citizen: dict[str, Any],
+    wallet_key: SigningKey,
+    issuer_id: str,
+    redis_client: redis.Redis,
+    settings: Settings,
 ) -> None:
     # Values of a letter or two ("F", "MA") occur by chance in ids and hashes; the rest not.
     values = [v for v in claim_values(citizen) if len(v) >= 3]
@@ -289,8 +325,11 @@ def test_claims_are_deleted_once_issued(
     token = access_token(anonymous, offer)
 
     def found(blob: bytes) -> list[str]:
-        return [v for v in values if v.encode("utf-8") in blob
-                or json.dumps(v)[1:-1].encode("ascii") in blob]
+        return [
+            v
+            for v in values
+            if v.encode("utf-8") in blob or json.dumps(v)[1:-1].encode("ascii") in blob
+        ]
 
     before = everything_under(redis_client, settings.redis_prefix)
     assert found(before) == values, "the offer holds the claims until issuance"
@@ -303,8 +342,9 @@ def test_claims_are_deleted_once_issued(
     assert offer_state(http, offer) == "issued"
 
 
-def test_offer_claims_are_checked_like_issuance(http: httpx.Client,
-                                                citizen: dict[str, Any]) -> None:
+def test_offer_claims_are_checked_like_issuance(
+    http: httpx.Client, citizen: dict[str, Any]
+) -> None:
     for claims, code in (
         ({**citizen, "national_id": "QQQ777"}, "invalid_claims"),
         ({**citizen, "iss": "https://evil.example"}, "invalid_claims"),
@@ -314,40 +354,53 @@ def test_offer_claims_are_checked_like_issuance(http: httpx.Client,
         assert response.status_code == 422
         assert response.json()["code"] == code
         assert "QQQ777" not in response.text
-    wrong_type = http.post("/v1/credential-offers",
-                           json={"claims": citizen, "vct": "https://other.example/type"})
+    wrong_type = http.post(
+        "/v1/credential-offers", json={"claims": citizen, "vct": "https://other.example/type"}
+    )
     assert wrong_type.json()["code"] == "unsupported_vct"
-    with_key = http.post("/v1/credential-offers",
-                         json={"claims": citizen, "holder_jwk": {"kty": "EC"}})
+    with_key = http.post(
+        "/v1/credential-offers", json={"claims": citizen, "holder_jwk": {"kty": "EC"}}
+    )
     assert with_key.status_code == 422
     assert with_key.json()["code"] == "invalid_request"
 
 
-def test_offer_needs_the_issue_scope(server: BackgroundServer, anonymous: httpx.Client,
-                                     citizen: dict[str, Any], settings: Settings) -> None:
-    assert anonymous.post("/v1/credential-offers",
-                          json={"claims": citizen}).json()["code"] == "unauthenticated"
+def test_offer_needs_the_issue_scope(
+    server: BackgroundServer, anonymous: httpx.Client, citizen: dict[str, Any], settings: Settings
+) -> None:
+    assert (
+        anonymous.post("/v1/credential-offers", json={"claims": citizen}).json()["code"]
+        == "unauthenticated"
+    )
     key = add_client(settings, "verifier-only", frozenset({Scope.VERIFY}))
-    response = anonymous.post("/v1/credential-offers", json={"claims": citizen},
-                              headers={"Authorization": f"Bearer {key}"})
+    response = anonymous.post(
+        "/v1/credential-offers",
+        json={"claims": citizen},
+        headers={"Authorization": f"Bearer {key}"},
+    )
     assert response.status_code == 403
     assert response.json()["code"] == "insufficient_scope"
 
 
 def test_only_the_offering_client_can_follow_the_offer(
-    http: httpx.Client, anonymous: httpx.Client, citizen: dict[str, Any], settings: Settings,
+    http: httpx.Client,
+    anonymous: httpx.Client,
+    citizen: dict[str, Any],
+    settings: Settings,
 ) -> None:
     offer = make_offer(http, citizen)
     other = add_client(settings, "other-issuing-app", frozenset({Scope.ISSUE}))
-    response = anonymous.get(f"/v1/credential-offers/{offer['offer_id']}",
-                             headers={"Authorization": f"Bearer {other}"})
+    response = anonymous.get(
+        f"/v1/credential-offers/{offer['offer_id']}", headers={"Authorization": f"Bearer {other}"}
+    )
     assert response.status_code == 404
     assert response.json()["code"] == "offer_not_found"
     assert offer_state(http, offer) == "offered"
 
 
-@pytest.mark.parametrize("offer_id", ["x" * 65, "A" * 2000, "has%20space", "%7Btag%7D",
-                                      "AAAAAAAAAAAAAAAAAAAAA%C3%BC"])
+@pytest.mark.parametrize(
+    "offer_id", ["x" * 65, "A" * 2000, "has%20space", "%7Btag%7D", "AAAAAAAAAAAAAAAAAAAAA%C3%BC"]
+)
 def test_malformed_offer_ids_answer_like_unknown_ones(
     anonymous: httpx.Client, redis_client: redis.Redis, settings: Settings, offer_id: str
 ) -> None:
@@ -364,8 +417,9 @@ def test_malformed_offer_ids_answer_like_unknown_ones(
     assert sorted(redis_client.scan_iter(match=f"{settings.redis_prefix}:*")) == before
 
 
-def test_offer_response_is_not_cached(http: httpx.Client, anonymous: httpx.Client,
-                                      citizen: dict[str, Any]) -> None:
+def test_offer_response_is_not_cached(
+    http: httpx.Client, anonymous: httpx.Client, citizen: dict[str, Any]
+) -> None:
     response = http.post("/v1/credential-offers", json={"claims": citizen})
     assert "no-store" in response.headers["cache-control"]
     fetched = anonymous.get(urlsplit(response.json()["credential_offer_uri"]).path)
@@ -377,8 +431,13 @@ def test_offer_response_is_not_cached(http: httpx.Client, anonymous: httpx.Clien
 
 
 def test_pre_authorized_code_is_single_use(
-    http: httpx.Client, anonymous: httpx.Client, citizen: dict[str, Any],
-    wallet_key: SigningKey, issuer_id: str, redis_client: redis.Redis, settings: Settings,
+    http: httpx.Client,
+    anonymous: httpx.Client,
+    citizen: dict[str, Any],
+    wallet_key: SigningKey,
+    issuer_id: str,
+    redis_client: redis.Redis,
+    settings: Settings,
 ) -> None:
     offer = make_offer(http, citizen)
     first = access_token(anonymous, offer)
@@ -394,13 +453,17 @@ def test_pre_authorized_code_is_single_use(
     assert anonymous.get(urlsplit(offer["credential_offer_uri"]).path).status_code == 404
 
 
-def test_expired_offer(settings: Settings, citizen: dict[str, Any],
-                       redis_client: redis.Redis) -> None:
+def test_expired_offer(
+    settings: Settings, citizen: dict[str, Any], redis_client: redis.Redis
+) -> None:
     short = settings.model_copy(update={"offer_ttl_seconds": 1})
     key = add_client(short, "issuing-app", frozenset({Scope.ISSUE}))
-    with BackgroundServer(short) as server, httpx.Client(
-        base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=10
-    ) as http:
+    with (
+        BackgroundServer(short) as server,
+        httpx.Client(
+            base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=10
+        ) as http,
+    ):
         offer = make_offer(http, citizen)
         time.sleep(2.1)
         assert http.get(urlsplit(offer["credential_offer_uri"]).path).status_code == 404
@@ -412,8 +475,11 @@ def test_expired_offer(settings: Settings, citizen: dict[str, Any],
 
 
 def test_wrong_tx_code_each_attempt_then_burnt(
-    http: httpx.Client, anonymous: httpx.Client, citizen: dict[str, Any],
-    redis_client: redis.Redis, settings: Settings,
+    http: httpx.Client,
+    anonymous: httpx.Client,
+    citizen: dict[str, Any],
+    redis_client: redis.Redis,
+    settings: Settings,
 ) -> None:
     offer = make_offer(http, citizen)
     right = offer["tx_code"]
@@ -431,15 +497,17 @@ def test_wrong_tx_code_each_attempt_then_burnt(
     assert issued_records(redis_client, settings) == 0
 
 
-def test_right_tx_code_after_a_wrong_one(http: httpx.Client, anonymous: httpx.Client,
-                                         citizen: dict[str, Any]) -> None:
+def test_right_tx_code_after_a_wrong_one(
+    http: httpx.Client, anonymous: httpx.Client, citizen: dict[str, Any]
+) -> None:
     offer = make_offer(http, citizen)
     assert_oauth_error(token_request(anonymous, code_of(offer), "not-it"), 400, "invalid_grant")
     assert token_request(anonymous, code_of(offer), offer["tx_code"]).status_code == 200
 
 
-def test_missing_tx_code(http: httpx.Client, anonymous: httpx.Client,
-                         citizen: dict[str, Any]) -> None:
+def test_missing_tx_code(
+    http: httpx.Client, anonymous: httpx.Client, citizen: dict[str, Any]
+) -> None:
     offer = make_offer(http, citizen)
     for missing in (None, ""):
         response = token_request(anonymous, code_of(offer), missing)
@@ -457,25 +525,36 @@ def test_missing_tx_code(http: httpx.Client, anonymous: httpx.Client,
         ({"grant_type": "client_credentials"}, "unsupported_grant_type"),
         ({"grant_type": PRE_AUTHORIZED_GRANT}, "invalid_request"),
         ({"grant_type": PRE_AUTHORIZED_GRANT, "pre-authorized_code": "guess"}, "invalid_grant"),
-        ({"grant_type": PRE_AUTHORIZED_GRANT,
-          "pre-authorized_code": "AAAAAAAAAAAAAAAAAAAAAA." + "A" * 43}, "invalid_grant"),
+        (
+            {
+                "grant_type": PRE_AUTHORIZED_GRANT,
+                "pre-authorized_code": "AAAAAAAAAAAAAAAAAAAAAA." + "A" * 43,
+            },
+            "invalid_grant",
+        ),
     ],
 )
-def test_token_request_errors(anonymous: httpx.Client, form: dict[str, str],
-                              error: str) -> None:
+def test_token_request_errors(anonymous: httpx.Client, form: dict[str, str], error: str) -> None:
     assert_oauth_error(anonymous.post("/token", data=form), 400, error)
 
 
-def test_token_request_must_be_a_form(http: httpx.Client, anonymous: httpx.Client,
-                                      citizen: dict[str, Any]) -> None:
+def test_token_request_must_be_a_form(
+    http: httpx.Client, anonymous: httpx.Client, citizen: dict[str, Any]
+) -> None:
     offer = make_offer(http, citizen)
-    form = {"grant_type": PRE_AUTHORIZED_GRANT, "pre-authorized_code": code_of(offer),
-            "tx_code": offer["tx_code"]}
+    form = {
+        "grant_type": PRE_AUTHORIZED_GRANT,
+        "pre-authorized_code": code_of(offer),
+        "tx_code": offer["tx_code"],
+    }
     assert_oauth_error(anonymous.post("/token", json=form), 400, "invalid_request")
-    repeated = (f"grant_type={PRE_AUTHORIZED_GRANT}&pre-authorized_code={code_of(offer)}"
-                f"&tx_code={offer['tx_code']}&tx_code=000000")
-    response = anonymous.post("/token", content=repeated, headers={
-        "Content-Type": "application/x-www-form-urlencoded"})
+    repeated = (
+        f"grant_type={PRE_AUTHORIZED_GRANT}&pre-authorized_code={code_of(offer)}"
+        f"&tx_code={offer['tx_code']}&tx_code=000000"
+    )
+    response = anonymous.post(
+        "/token", content=repeated, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
     assert_oauth_error(response, 400, "invalid_request")
     assert offer_state(http, offer) == "offered"
 
@@ -483,9 +562,16 @@ def test_token_request_must_be_a_form(http: httpx.Client, anonymous: httpx.Clien
 # -- credential endpoint ---------------------------------------------------------------------
 
 
-def _still_issuable(http: httpx.Client, anonymous: httpx.Client, offer: dict[str, Any],
-                    token: str, key: SigningKey, issuer_id: str, redis_client: redis.Redis,
-                    settings: Settings) -> None:
+def _still_issuable(
+    http: httpx.Client,
+    anonymous: httpx.Client,
+    offer: dict[str, Any],
+    token: str,
+    key: SigningKey,
+    issuer_id: str,
+    redis_client: redis.Redis,
+    settings: Settings,
+) -> None:
     """Nothing was issued or used up: the offer waits, and the same token still works."""
     assert issued_records(redis_client, settings) == 0
     assert offer_state(http, offer) == "token_issued"
@@ -518,36 +604,52 @@ BAD_PROOFS = {
     "no nonce": lambda k, n, a: proof(k, nonce=None, aud=a),
     "kid instead of jwk": lambda k, n, a: proof(k, nonce=n, aud=a, header={"kid": "key-1"}),
     "kid and jwk": lambda k, n, a: proof(
-        k, nonce=n, aud=a, header={"kid": "key-1", "jwk": public_jwk(k.key)}),
+        k, nonce=n, aud=a, header={"kid": "key-1", "jwk": public_jwk(k.key)}
+    ),
     "x5c": lambda k, n, a: proof(k, nonce=n, aud=a, header={"x5c": ["MIIB"]}),
     "off-curve jwk": lambda k, n, a: proof(
-        k, nonce=n, aud=a, header={"jwk": _off_curve(public_jwk(k.key))}),
+        k, nonce=n, aud=a, header={"jwk": _off_curve(public_jwk(k.key))}
+    ),
     "private jwk": lambda k, n, a: proof(
-        k, nonce=n, aud=a, header={"jwk": {**public_jwk(k.key), "d": "AAAA"}}),
+        k, nonce=n, aud=a, header={"jwk": {**public_jwk(k.key), "d": "AAAA"}}
+    ),
     "signed by another key": lambda k, n, a: proof(
-        generate_signing_key("ES256"), nonce=n, aud=a, header={"jwk": public_jwk(k.key)}),
+        generate_signing_key("ES256"), nonce=n, aud=a, header={"jwk": public_jwk(k.key)}
+    ),
     "ES384 not allowed": lambda k, n, a: proof(
-        (p := generate_signing_key("ES384")), nonce=n, aud=a, header={"jwk": public_jwk(p.key)}),
+        (p := generate_signing_key("ES384")), nonce=n, aud=a, header={"jwk": public_jwk(p.key)}
+    ),
 }
 
 
 @pytest.mark.parametrize("case", sorted(BAD_PROOFS))
 def test_bad_proofs_are_refused(
-    case: str, ready: tuple[dict[str, Any], str], http: httpx.Client,
-    anonymous: httpx.Client, wallet_key: SigningKey, issuer_id: str,
-    redis_client: redis.Redis, settings: Settings,
+    case: str,
+    ready: tuple[dict[str, Any], str],
+    http: httpx.Client,
+    anonymous: httpx.Client,
+    wallet_key: SigningKey,
+    issuer_id: str,
+    redis_client: redis.Redis,
+    settings: Settings,
 ) -> None:
     offer, token = ready
     nonce = new_nonce(anonymous)
-    response = credential_request(anonymous, token,
-                                  body_for(BAD_PROOFS[case](wallet_key, nonce, issuer_id)))
+    response = credential_request(
+        anonymous, token, body_for(BAD_PROOFS[case](wallet_key, nonce, issuer_id))
+    )
     assert_oauth_error(response, 400, "invalid_proof")
     _still_issuable(http, anonymous, offer, token, wallet_key, issuer_id, redis_client, settings)
 
 
 def test_replayed_nonce(
-    http: httpx.Client, anonymous: httpx.Client, citizen: dict[str, Any],
-    wallet_key: SigningKey, issuer_id: str, redis_client: redis.Redis, settings: Settings,
+    http: httpx.Client,
+    anonymous: httpx.Client,
+    citizen: dict[str, Any],
+    wallet_key: SigningKey,
+    issuer_id: str,
+    redis_client: redis.Redis,
+    settings: Settings,
 ) -> None:
     first_offer = make_offer(http, citizen)
     first = access_token(anonymous, first_offer)
@@ -561,15 +663,20 @@ def test_replayed_nonce(
         response = credential_request(anonymous, token, body_for(replay))
         assert_oauth_error(response, 400, "invalid_nonce")
     made_up = proof(wallet_key, nonce="A" * 32, aud=issuer_id)
-    assert_oauth_error(credential_request(anonymous, token, body_for(made_up)), 400,
-                       "invalid_nonce")
+    assert_oauth_error(
+        credential_request(anonymous, token, body_for(made_up)), 400, "invalid_nonce"
+    )
     assert issued_records(redis_client, settings) == 1
     assert offer_state(http, offer) == "token_issued"
 
 
 def test_access_token_is_single_use(
-    ready: tuple[dict[str, Any], str], anonymous: httpx.Client, wallet_key: SigningKey,
-    issuer_id: str, redis_client: redis.Redis, settings: Settings,
+    ready: tuple[dict[str, Any], str],
+    anonymous: httpx.Client,
+    wallet_key: SigningKey,
+    issuer_id: str,
+    redis_client: redis.Redis,
+    settings: Settings,
 ) -> None:
     _, token = ready
     good = credential_request(
@@ -586,24 +693,32 @@ def test_access_token_is_single_use(
 
 @pytest.mark.parametrize("token", [None, "not-a-token", "AAAAAAAAAAAAAAAAAAAAAA." + "A" * 43])
 def test_credential_needs_an_access_token(
-    token: str | None, anonymous: httpx.Client, wallet_key: SigningKey, issuer_id: str,
-    redis_client: redis.Redis, settings: Settings,
+    token: str | None,
+    anonymous: httpx.Client,
+    wallet_key: SigningKey,
+    issuer_id: str,
+    redis_client: redis.Redis,
+    settings: Settings,
 ) -> None:
     nonce = new_nonce(anonymous)
-    response = credential_request(anonymous, token,
-                                  body_for(proof(wallet_key, nonce=nonce, aud=issuer_id)))
+    response = credential_request(
+        anonymous, token, body_for(proof(wallet_key, nonce=nonce, aud=issuer_id))
+    )
     assert_oauth_error(response, 401, "invalid_token")
     assert response.headers["www-authenticate"].startswith("Bearer")
     assert issued_records(redis_client, settings) == 0
 
 
 def test_access_token_of_another_scheme_is_refused(
-    ready: tuple[dict[str, Any], str], anonymous: httpx.Client, wallet_key: SigningKey,
+    ready: tuple[dict[str, Any], str],
+    anonymous: httpx.Client,
+    wallet_key: SigningKey,
     issuer_id: str,
 ) -> None:
     _, token = ready
     response = anonymous.post(
-        "/credential", json=body_for(proof(wallet_key, nonce=new_nonce(anonymous), aud=issuer_id)),
+        "/credential",
+        json=body_for(proof(wallet_key, nonce=new_nonce(anonymous), aud=issuer_id)),
         headers={"Authorization": f"DPoP {token}"},
     )
     assert_oauth_error(response, 401, "invalid_token")
@@ -612,27 +727,43 @@ def test_access_token_of_another_scheme_is_refused(
 @pytest.mark.parametrize(
     ("body", "error"),
     [
-        ({"credential_configuration_id": "some_other_credential"},
-         "unknown_credential_configuration"),
+        (
+            {"credential_configuration_id": "some_other_credential"},
+            "unknown_credential_configuration",
+        ),
         ({"proofs": "PROOF"}, "invalid_credential_request"),
         ({"credential_configuration_id": CONFIG}, "invalid_proof"),
-        ({"credential_configuration_id": CONFIG, "proof": {"proof_type": "jwt", "jwt": "PROOF"}},
-         "invalid_proof"),
+        (
+            {"credential_configuration_id": CONFIG, "proof": {"proof_type": "jwt", "jwt": "PROOF"}},
+            "invalid_proof",
+        ),
         ({"credential_configuration_id": CONFIG, "proofs": {"jwt": []}}, "invalid_proof"),
-        ({"credential_configuration_id": CONFIG, "proofs": {"jwt": ["PROOF", "PROOF"]}},
-         "invalid_proof"),
+        (
+            {"credential_configuration_id": CONFIG, "proofs": {"jwt": ["PROOF", "PROOF"]}},
+            "invalid_proof",
+        ),
         ({"credential_configuration_id": CONFIG, "proofs": {"di_vp": [{}]}}, "invalid_proof"),
-        ({"credential_identifier": "x", "proofs": {"jwt": ["PROOF"]}},
-         "invalid_credential_request"),
-        ({**body_for("PROOF"), "credential_response_encryption": {"jwk": {}, "enc": "A256GCM"}},
-         "invalid_encryption_parameters"),
+        (
+            {"credential_identifier": "x", "proofs": {"jwt": ["PROOF"]}},
+            "invalid_credential_request",
+        ),
+        (
+            {**body_for("PROOF"), "credential_response_encryption": {"jwk": {}, "enc": "A256GCM"}},
+            "invalid_encryption_parameters",
+        ),
         (["not", "an", "object"], "invalid_credential_request"),
     ],
 )
 def test_credential_request_errors(
-    body: Any, error: str, ready: tuple[dict[str, Any], str], http: httpx.Client,
-    anonymous: httpx.Client, wallet_key: SigningKey, issuer_id: str,
-    redis_client: redis.Redis, settings: Settings,
+    body: Any,
+    error: str,
+    ready: tuple[dict[str, Any], str],
+    http: httpx.Client,
+    anonymous: httpx.Client,
+    wallet_key: SigningKey,
+    issuer_id: str,
+    redis_client: redis.Redis,
+    settings: Settings,
 ) -> None:
     offer, token = ready
     good = proof(wallet_key, nonce=new_nonce(anonymous), aud=issuer_id)
@@ -644,8 +775,13 @@ def test_credential_request_errors(
 
 
 def test_credential_request_must_be_json(
-    ready: tuple[dict[str, Any], str], http: httpx.Client, anonymous: httpx.Client,
-    wallet_key: SigningKey, issuer_id: str, redis_client: redis.Redis, settings: Settings,
+    ready: tuple[dict[str, Any], str],
+    http: httpx.Client,
+    anonymous: httpx.Client,
+    wallet_key: SigningKey,
+    issuer_id: str,
+    redis_client: redis.Redis,
+    settings: Settings,
 ) -> None:
     offer, token = ready
     good = json.dumps(body_for(proof(wallet_key, nonce=new_nonce(anonymous), aud=issuer_id)))
@@ -654,25 +790,35 @@ def test_credential_request_must_be_json(
         (good.replace("{", '{"proofs": 1, ', 1), "application/json"),  # duplicate member
         ("{", "application/json"),
     ):
-        response = anonymous.post("/credential", content=content, headers={
-            "Authorization": f"Bearer {token}", "Content-Type": media})
+        response = anonymous.post(
+            "/credential",
+            content=content,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": media},
+        )
         assert_oauth_error(response, 400, "invalid_credential_request")
     _still_issuable(http, anonymous, offer, token, wallet_key, issuer_id, redis_client, settings)
 
 
-def test_access_token_expires(settings: Settings, citizen: dict[str, Any],
-                              wallet_key: SigningKey, redis_client: redis.Redis) -> None:
+def test_access_token_expires(
+    settings: Settings, citizen: dict[str, Any], wallet_key: SigningKey, redis_client: redis.Redis
+) -> None:
     short = settings.model_copy(update={"access_token_ttl_seconds": 1})
     key = add_client(short, "issuing-app", frozenset({Scope.ISSUE}))
-    with BackgroundServer(short) as server, httpx.Client(
-        base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=10
-    ) as http:
+    with (
+        BackgroundServer(short) as server,
+        httpx.Client(
+            base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=10
+        ) as http,
+    ):
         offer = make_offer(http, citizen)
         token = token_request(http, code_of(offer), offer["tx_code"]).json()
         assert token["expires_in"] == 1
         time.sleep(2.1)
-        response = credential_request(http, token["access_token"], body_for(
-            proof(wallet_key, nonce=new_nonce(http), aud=short.issuer_url)))
+        response = credential_request(
+            http,
+            token["access_token"],
+            body_for(proof(wallet_key, nonce=new_nonce(http), aud=short.issuer_url)),
+        )
         assert_oauth_error(response, 401, "invalid_token")
         assert issued_records(redis_client, short) == 0
 
@@ -680,8 +826,7 @@ def test_access_token_expires(settings: Settings, citizen: dict[str, Any],
 # -- metadata --------------------------------------------------------------------------------
 
 
-def test_issuer_metadata(anonymous: httpx.Client, issuer_id: str, server: BackgroundServer
-                         ) -> None:
+def test_issuer_metadata(anonymous: httpx.Client, issuer_id: str, server: BackgroundServer) -> None:
     response = anonymous.get("/.well-known/openid-credential-issuer")
     assert response.status_code == 200
     metadata = response.json()
@@ -693,12 +838,14 @@ def test_issuer_metadata(anonymous: httpx.Client, issuer_id: str, server: Backgr
     assert config["cryptographic_binding_methods_supported"] == ["jwk"]
     assert config["credential_signing_alg_values_supported"] == ["ES256"]
     assert config["proof_types_supported"] == {
-        "jwt": {"proof_signing_alg_values_supported": ["ES256", "EdDSA"]}}
+        "jwt": {"proof_signing_alg_values_supported": ["ES256", "EdDSA"]}
+    }
     names = {d["locale"]: d["name"] for d in config["credential_metadata"]["display"]}
-    assert names == {"ar": "الهوية الوطنية", "fr": "Identité nationale",
-                     "en": "National identity"}
-    labels = {tuple(c["path"]): {d["locale"]: d["name"] for d in c["display"]}
-              for c in config["credential_metadata"]["claims"]}
+    assert names == {"ar": "الهوية الوطنية", "fr": "Identité nationale", "en": "National identity"}
+    labels = {
+        tuple(c["path"]): {d["locale"]: d["name"] for d in c["display"]}
+        for c in config["credential_metadata"]["claims"]
+    }
     assert labels[("family_name#ar",)]["ar"] == "الاسم العائلي"
     # The jwks the credential is checked with is where the SD-JWT VC spec says.
     jwks = anonymous.get("/.well-known/jwt-vc-issuer").json()
@@ -719,26 +866,33 @@ def test_authorization_server_metadata(anonymous: httpx.Client, issuer_id: str) 
 def test_metadata_follows_the_issuer_path(settings: Settings) -> None:
     base = f"http://127.0.0.1:{settings.port}/tenant"
     with_path = settings.model_copy(update={"public_url": base})
-    with BackgroundServer(with_path) as server, httpx.Client(
-        base_url=f"http://127.0.0.1:{settings.port}", timeout=10
-    ) as client:
+    with (
+        BackgroundServer(with_path) as server,
+        httpx.Client(base_url=f"http://127.0.0.1:{settings.port}", timeout=10) as client,
+    ):
         assert server.url == base
         for name in ("openid-credential-issuer", "oauth-authorization-server"):
             response = client.get(f"/.well-known/{name}/tenant")
             assert response.status_code == 200, name
-        assert client.get("/.well-known/openid-credential-issuer/tenant").json()[
-            "credential_issuer"] == base
+        assert (
+            client.get("/.well-known/openid-credential-issuer/tenant").json()["credential_issuer"]
+            == base
+        )
 
 
 def test_openapi_documents_every_endpoint(anonymous: httpx.Client) -> None:
     spec = anonymous.get("/openapi.json").json()
     paths = spec["paths"]
-    for path, method in (("/v1/credential-offers", "post"),
-                         ("/v1/credential-offers/{offer_id}", "get"),
-                         ("/credential-offers/{offer_id}", "get"), ("/token", "post"),
-                         ("/nonce", "post"), ("/credential", "post"),
-                         ("/.well-known/openid-credential-issuer", "get"),
-                         ("/.well-known/oauth-authorization-server", "get")):
+    for path, method in (
+        ("/v1/credential-offers", "post"),
+        ("/v1/credential-offers/{offer_id}", "get"),
+        ("/credential-offers/{offer_id}", "get"),
+        ("/token", "post"),
+        ("/nonce", "post"),
+        ("/credential", "post"),
+        ("/.well-known/openid-credential-issuer", "get"),
+        ("/.well-known/oauth-authorization-server", "get"),
+    ):
         operation = paths[path][method]
         assert operation.get("description") or operation.get("summary"), path
         assert "200" in operation["responses"] or "201" in operation["responses"], path
@@ -753,16 +907,29 @@ def eddsa_wallet() -> Iterator[SigningKey]:
     return generate_signing_key("EdDSA")
 
 
-def test_eddsa_proof(ready: tuple[dict[str, Any], str], anonymous: httpx.Client,
-                     eddsa_wallet: SigningKey, issuer_id: str, http: httpx.Client) -> None:
+def test_eddsa_proof(
+    ready: tuple[dict[str, Any], str],
+    anonymous: httpx.Client,
+    eddsa_wallet: SigningKey,
+    issuer_id: str,
+    http: httpx.Client,
+) -> None:
     _, token = ready
-    response = credential_request(anonymous, token, body_for(
-        proof(eddsa_wallet, nonce=new_nonce(anonymous), aud=issuer_id)))
+    response = credential_request(
+        anonymous, token, body_for(proof(eddsa_wallet, nonce=new_nonce(anonymous), aud=issuer_id))
+    )
     assert response.status_code == 200, response.text
     sd_jwt = response.json()["credentials"][0]["credential"]
-    presentation = holder.present(sd_jwt, ("national_id",), holder_key=eddsa_wallet,
-                                  nonce=NONCE, audience=AUDIENCE, now=int(time.time()))
-    verdict = http.post("/v1/verify", json={"credential": presentation, "nonce": NONCE,
-                                             "audience": AUDIENCE}).json()
+    presentation = holder.present(
+        sd_jwt,
+        ("national_id",),
+        holder_key=eddsa_wallet,
+        nonce=NONCE,
+        audience=AUDIENCE,
+        now=int(time.time()),
+    )
+    verdict = http.post(
+        "/v1/verify", json={"credential": presentation, "nonce": NONCE, "audience": AUDIENCE}
+    ).json()
     assert verdict["valid"] is True
     assert verdict["key_bound"] is True

@@ -22,10 +22,10 @@ import pytest
 import redis
 import yaml
 
+from service.api.server import BackgroundServer, free_port
 from service.core import holder
 from service.core.encoding import b64url_decode
 from service.core.keys import generate_signing_key, public_jwk
-from service.server import BackgroundServer, free_port
 from service.settings import Settings
 from service.store.clients import Scope
 from service.wallet import openid4vp as wallet_vp
@@ -47,8 +47,9 @@ def holder_wallet(tmp_path: Path, http: httpx.Client, citizen: dict[str, Any]) -
     """A test wallet holding one national ID bound to its own key."""
     wallet = Wallet.open(tmp_path / "wallet.json")
     key = wallet.new_key()
-    response = http.post("/v1/credentials",
-                         json={"claims": citizen, "holder_jwk": public_jwk(key.key)})
+    response = http.post(
+        "/v1/credentials", json={"claims": citizen, "holder_jwk": public_jwk(key.key)}
+    )
     assert response.status_code == 201, response.text
     wallet.add(response.json()["credential"], key)
     wallet.save()
@@ -56,12 +57,14 @@ def holder_wallet(tmp_path: Path, http: httpx.Client, citizen: dict[str, Any]) -
 
 
 @pytest.fixture
-def revocable_wallet(tmp_path: Path, http: httpx.Client,
-                     citizen: dict[str, Any]) -> tuple[Wallet, str]:
+def revocable_wallet(
+    tmp_path: Path, http: httpx.Client, citizen: dict[str, Any]
+) -> tuple[Wallet, str]:
     wallet = Wallet.open(tmp_path / "revocable.json")
     key = wallet.new_key()
-    response = http.post("/v1/credentials",
-                         json={"claims": citizen, "holder_jwk": public_jwk(key.key)})
+    response = http.post(
+        "/v1/credentials", json={"claims": citizen, "holder_jwk": public_jwk(key.key)}
+    )
     assert response.status_code == 201, response.text
     wallet.add(response.json()["credential"], key)
     return wallet, response.json()["credential_id"]
@@ -85,24 +88,38 @@ def fetch(anonymous: httpx.Client, created: dict[str, Any]) -> wallet_vp.WalletR
     return wallet_vp.fetch_request(anonymous, wallet_vp.parse_invocation(created["wallet_uri"]))
 
 
-def post_answer(anonymous: httpx.Client, request: wallet_vp.WalletRequest,
-                presentation: str | None = None, *, vp_token: Any = None,
-                state: str | None = None) -> httpx.Response:
+def post_answer(
+    anonymous: httpx.Client,
+    request: wallet_vp.WalletRequest,
+    presentation: str | None = None,
+    *,
+    vp_token: Any = None,
+    state: str | None = None,
+) -> httpx.Response:
     if vp_token is None:
         vp_token = {"credential": [presentation]}
     token = vp_token if isinstance(vp_token, str) else json.dumps(vp_token)
-    return anonymous.post(request.response_uri,
-                          data={"vp_token": token, "state": state or request.state or ""})
+    return anonymous.post(
+        request.response_uri, data={"vp_token": token, "state": state or request.state or ""}
+    )
 
 
-def key_bound(wallet: Wallet, request: wallet_vp.WalletRequest,
-              claims: tuple[Any, ...] = ("given_name", ("place_of_birth", "locality")),
-              *, nonce: str | None = None, audience: str | None = None) -> str:
+def key_bound(
+    wallet: Wallet,
+    request: wallet_vp.WalletRequest,
+    claims: tuple[Any, ...] = ("given_name", ("place_of_birth", "locality")),
+    *,
+    nonce: str | None = None,
+    audience: str | None = None,
+) -> str:
     stored = wallet.credentials()[0]
     return holder.present(
-        stored.credential, claims, holder_key=wallet.key(stored.key_id),
+        stored.credential,
+        claims,
+        holder_key=wallet.key(stored.key_id),
         nonce=request.nonce if nonce is None else nonce,
-        audience=request.client_id if audience is None else audience, now=int(time.time()),
+        audience=request.client_id if audience is None else audience,
+        now=int(time.time()),
     )
 
 
@@ -123,9 +140,13 @@ def redis_dump(redis_client: redis.Redis, prefix: str) -> str:
                 for field, value in fields.items():
                     chunks += [field, value]
         elif kind in (b"set", b"list", b"zset"):
-            members = (redis_client.smembers(key) if kind == b"set" else
-                       redis_client.lrange(key, 0, -1) if kind == b"list" else
-                       redis_client.zrange(key, 0, -1))
+            members = (
+                redis_client.smembers(key)
+                if kind == b"set"
+                else redis_client.lrange(key, 0, -1)
+                if kind == b"list"
+                else redis_client.zrange(key, 0, -1)
+            )
             chunks.extend(members)
     return b"\n".join(chunks).decode("utf-8", "replace")
 
@@ -201,11 +222,16 @@ def test_request_object_is_openid4vp_shaped(
     assert len(params["state"]) >= 22
     assert params["state"] != params["nonce"]
     assert "redirect_uri" not in params
-    assert params["dcql_query"] == {"credentials": [{
-        "id": "credential", "format": "dc+sd-jwt",
-        "meta": {"vct_values": [settings.national_id_vct]},
-        "claims": [{"path": ["given_name"]}, {"path": ["place_of_birth", "locality"]}],
-    }]}
+    assert params["dcql_query"] == {
+        "credentials": [
+            {
+                "id": "credential",
+                "format": "dc+sd-jwt",
+                "meta": {"vct_values": [settings.national_id_vct]},
+                "claims": [{"path": ["given_name"]}, {"path": ["place_of_birth", "locality"]}],
+            }
+        ]
+    }
     metadata = params["client_metadata"]
     assert metadata["purpose"] == PURPOSE
     assert metadata["client_name"] == "test-app"
@@ -215,19 +241,25 @@ def test_request_object_is_openid4vp_shaped(
     as_json = anonymous.get(created["request_uri"], headers={"Accept": "application/json"})
     assert as_json.headers["content-type"] == "application/json"
     assert as_json.json() == params
-    assert status(http, request_id) == {"request_id": request_id, "state": "pending",
-                                        "verdict": None}
+    assert status(http, request_id) == {
+        "request_id": request_id,
+        "state": "pending",
+        "verdict": None,
+    }
 
 
-@pytest.mark.parametrize(("accept", "json_wanted"), [
-    ("APPLICATION/JSON", True),
-    ("application/json;q=0, application/statuslist+jwt", False),
-    ("application/json;q=0", False),
-    ("application/json; Q=0", False),
-    ("application/json;q=0.9, application/oauth-authz-req+jwt;q=0.1", True),
-    ("application/json, APPLICATION/OAUTH-AUTHZ-REQ+JWT", False),
-    ("*/*", False),
-])
+@pytest.mark.parametrize(
+    ("accept", "json_wanted"),
+    [
+        ("APPLICATION/JSON", True),
+        ("application/json;q=0, application/statuslist+jwt", False),
+        ("application/json;q=0", False),
+        ("application/json; Q=0", False),
+        ("application/json;q=0.9, application/oauth-authz-req+jwt;q=0.1", True),
+        ("application/json, APPLICATION/OAUTH-AUTHZ-REQ+JWT", False),
+        ("*/*", False),
+    ],
+)
 def test_request_object_accept_is_read_case_insensitively_with_q_values(
     http: httpx.Client, anonymous: httpx.Client, accept: str, json_wanted: bool
 ) -> None:
@@ -240,36 +272,45 @@ def test_request_object_accept_is_read_case_insensitively_with_q_values(
     assert response.headers["content-type"] == media
 
 
-@pytest.mark.parametrize(("change", "code"), [
-    ({"purpose": "x" * 301}, "invalid_request"),
-    ({"purpose": "pay \u202e100"}, "invalid_request"),
-    ({"purpose": "line one\nline two"}, "invalid_request"),
-    ({"purpose": "   "}, "invalid_request"),
-    ({"claims": [["place_of_birth", 0]]}, "invalid_request"),
-    ({"claims": [["nationalities", None]]}, "invalid_request"),
-    ({"claims": [["exp"]]}, "invalid_request"),
-    ({"claims": [["given_name"], ["given_name"]]}, "invalid_request"),
-    ({"claims": [[]]}, "invalid_request"),
-    ({"claims": [["_sd"]]}, "invalid_request"),
-    ({"claims": [[f"c{i}"] for i in range(33)]}, "invalid_request"),
-    ({"expires_in": 3601}, "invalid_request"),
-    ({"expires_in": 0}, "invalid_request"),
-    ({"vct": "https://nowhere.example/types/unknown"}, "unsupported_vct"),
-    ({"surprise": True}, "invalid_request"),
-])
-def test_bad_requests_are_refused(http: httpx.Client, settings: Settings,
-                                  redis_client: redis.Redis, change: dict[str, Any],
-                                  code: str) -> None:
-    response = http.post("/v1/presentation-requests",
-                         json={"claims": REQUESTED, "purpose": PURPOSE, **change})
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        ({"purpose": "x" * 301}, "invalid_request"),
+        ({"purpose": "pay \u202e100"}, "invalid_request"),
+        ({"purpose": "line one\nline two"}, "invalid_request"),
+        ({"purpose": "   "}, "invalid_request"),
+        ({"claims": [["place_of_birth", 0]]}, "invalid_request"),
+        ({"claims": [["nationalities", None]]}, "invalid_request"),
+        ({"claims": [["exp"]]}, "invalid_request"),
+        ({"claims": [["given_name"], ["given_name"]]}, "invalid_request"),
+        ({"claims": [[]]}, "invalid_request"),
+        ({"claims": [["_sd"]]}, "invalid_request"),
+        ({"claims": [[f"c{i}"] for i in range(33)]}, "invalid_request"),
+        ({"expires_in": 3601}, "invalid_request"),
+        ({"expires_in": 0}, "invalid_request"),
+        ({"vct": "https://nowhere.example/types/unknown"}, "unsupported_vct"),
+        ({"surprise": True}, "invalid_request"),
+    ],
+)
+def test_bad_requests_are_refused(
+    http: httpx.Client,
+    settings: Settings,
+    redis_client: redis.Redis,
+    change: dict[str, Any],
+    code: str,
+) -> None:
+    response = http.post(
+        "/v1/presentation-requests", json={"claims": REQUESTED, "purpose": PURPOSE, **change}
+    )
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["code"] == code
     assert list(redis_client.scan_iter(match=f"{settings.redis_prefix}:{{vp:*")) == []
 
 
-def test_purpose_in_any_script_at_full_length_is_kept_in_nfc(http: httpx.Client,
-                                                            anonymous: httpx.Client) -> None:
+def test_purpose_in_any_script_at_full_length_is_kept_in_nfc(
+    http: httpx.Client, anonymous: httpx.Client
+) -> None:
     purpose = "\u200f" + ("ا" * 297) + "e\u0301"  # an RLM, Arabic, then a decomposed é
     created = create(http, purpose=purpose)
     params = anonymous.get(created["request_uri"], headers={"Accept": "application/json"})
@@ -280,13 +321,18 @@ def test_purpose_in_any_script_at_full_length_is_kept_in_nfc(http: httpx.Client,
 def test_creating_needs_the_verify_scope(server: BackgroundServer, settings: Settings) -> None:
     key = add_client(settings, "issuer-only", frozenset({Scope.ISSUE}))
     with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}) as c:
-        response = c.post("/v1/presentation-requests",
-                          json={"claims": REQUESTED, "purpose": PURPOSE})
+        response = c.post(
+            "/v1/presentation-requests", json={"claims": REQUESTED, "purpose": PURPOSE}
+        )
     assert response.status_code == 403
     assert response.json()["code"] == "insufficient_scope"
     with httpx.Client(base_url=server.url) as nobody:
-        assert nobody.post("/v1/presentation-requests",
-                           json={"claims": REQUESTED, "purpose": PURPOSE}).status_code == 401
+        assert (
+            nobody.post(
+                "/v1/presentation-requests", json={"claims": REQUESTED, "purpose": PURPOSE}
+            ).status_code
+            == 401
+        )
 
 
 def test_unknown_request_ids(http: httpx.Client, anonymous: httpx.Client) -> None:
@@ -294,8 +340,9 @@ def test_unknown_request_ids(http: httpx.Client, anonymous: httpx.Client) -> Non
         fetched = anonymous.get(f"/presentation-requests/{request_id}")
         assert fetched.status_code == 404
         assert fetched.json()["code"] == "presentation_request_not_found"
-        answered = anonymous.post(f"/presentation-responses/{request_id}",
-                                  data={"vp_token": "{}", "state": "s"})
+        answered = anonymous.post(
+            f"/presentation-responses/{request_id}", data={"vp_token": "{}", "state": "s"}
+        )
         assert answered.status_code == 404
         assert answered.json()["code"] == "presentation_request_not_found"
         assert answered.json()["error"] == "invalid_request"
@@ -304,8 +351,9 @@ def test_unknown_request_ids(http: httpx.Client, anonymous: httpx.Client) -> Non
         assert read.json()["code"] == "presentation_request_not_found"
 
 
-@pytest.mark.parametrize("request_id", ["x" * 65, "A" * 2000, "has%20space", "%7Btag%7D",
-                                        "AAAAAAAAAAAAAAAAAAAAA%C3%BC"])
+@pytest.mark.parametrize(
+    "request_id", ["x" * 65, "A" * 2000, "has%20space", "%7Btag%7D", "AAAAAAAAAAAAAAAAAAAAA%C3%BC"]
+)
 def test_malformed_request_ids_answer_like_unknown_ones(
     anonymous: httpx.Client, redis_client: redis.Redis, settings: Settings, request_id: str
 ) -> None:
@@ -313,9 +361,10 @@ def test_malformed_request_ids_answer_like_unknown_ones(
     all as for an unknown one: no 422 problem from the framework on these public endpoints."""
     unknown = "AAAAAAAAAAAAAAAAAAAAAA"
     before = sorted(redis_client.scan_iter(match=f"{settings.redis_prefix}:*"))
-    for method, path, form in (("GET", "/presentation-requests", None),
-                               ("POST", "/presentation-responses",
-                                {"vp_token": "{}", "state": "s"})):
+    for method, path, form in (
+        ("GET", "/presentation-requests", None),
+        ("POST", "/presentation-responses", {"vp_token": "{}", "state": "s"}),
+    ):
         expected = anonymous.request(method, f"{path}/{unknown}", data=form)
         got = anonymous.request(method, f"{path}/{request_id}", data=form)
         assert expected.status_code == 404, expected.text
@@ -342,8 +391,12 @@ def test_wallet_answers_and_relying_party_reads_the_verdict(
     body = status(http, created["request_id"])
     assert body["state"] == "completed"
     assert body["verdict"] == {
-        "valid": True, "credential_status": "valid", "issuer": settings.issuer_url,
-        "vct": settings.national_id_vct, "claims": EXPECTED_CLAIMS, "errors": [],
+        "valid": True,
+        "credential_status": "valid",
+        "issuer": settings.issuer_url,
+        "vct": settings.national_id_vct,
+        "claims": EXPECTED_CLAIMS,
+        "errors": [],
     }
     # Answered: the request can no longer be fetched, and is not offered again.
     again = anonymous.get(created["request_uri"])
@@ -355,8 +408,10 @@ def audit_entries(redis_client: redis.Redis, settings: Settings) -> list[dict[st
     stream = f"{settings.redis_prefix}:{{audit}}:stream"
     deadline = time.monotonic() + 3  # written after the response, as for /v1/verify
     while True:
-        entries = [{k.decode(): v.decode() for k, v in fields.items()}
-                   for _, fields in redis_client.xrange(stream)]
+        entries = [
+            {k.decode(): v.decode() for k, v in fields.items()}
+            for _, fields in redis_client.xrange(stream)
+        ]
         verified = [e for e in entries if e["action"] == "credential.verified"]
         if verified or time.monotonic() > deadline:
             return verified
@@ -364,19 +419,22 @@ def audit_entries(redis_client: redis.Redis, settings: Settings) -> list[dict[st
 
 
 def test_answers_are_audited_as_verifications(
-    http: httpx.Client, anonymous: httpx.Client, holder_wallet: Wallet, settings: Settings,
+    http: httpx.Client,
+    anonymous: httpx.Client,
+    holder_wallet: Wallet,
+    settings: Settings,
     redis_client: redis.Redis,
 ) -> None:
     created = create(http)
-    assert wallet_vp.present(created["wallet_uri"], wallet=holder_wallet,
-                             http=anonymous).accepted
+    assert wallet_vp.present(created["wallet_uri"], wallet=holder_wallet, http=anonymous).accepted
     (entry,) = audit_entries(redis_client, settings)
     assert entry["client"] == "test-app"  # the relying party, though the wallet called
     assert entry["result"] == "valid"
     assert entry["vct"] == settings.national_id_vct
     refused = create(http)
-    wallet_vp.present(refused["wallet_uri"], wallet=holder_wallet, http=anonymous,
-                      claims=[("given_name",)])
+    wallet_vp.present(
+        refused["wallet_uri"], wallet=holder_wallet, http=anonymous, claims=[("given_name",)]
+    )
     deadline = time.monotonic() + 3
     while len(entries := audit_entries(redis_client, settings)) < 2:
         assert time.monotonic() < deadline
@@ -399,8 +457,9 @@ def test_long_poll_returns_when_the_wallet_answers(
     waiter.start()
     time.sleep(0.3)
     with httpx.Client(timeout=10) as wallet_http:
-        assert wallet_vp.present(created["wallet_uri"], wallet=holder_wallet,
-                                 http=wallet_http).accepted
+        assert wallet_vp.present(
+            created["wallet_uri"], wallet=holder_wallet, http=wallet_http
+        ).accepted
     waiter.join(timeout=5)
     assert seen["body"]["state"] == "completed"
     assert seen["body"]["verdict"]["claims"] == EXPECTED_CLAIMS
@@ -413,8 +472,9 @@ def test_long_poll_gives_up_after_wait_seconds(http: httpx.Client) -> None:
     assert status(http, created["request_id"], wait=1)["state"] == "pending"
     assert 0.9 < time.monotonic() - started < 2.0
     for wait in (-1, 31):
-        response = http.get(f"/v1/presentation-requests/{created['request_id']}",
-                            params={"wait": wait})
+        response = http.get(
+            f"/v1/presentation-requests/{created['request_id']}", params={"wait": wait}
+        )
         assert response.status_code == 422
         assert response.json()["code"] == "invalid_request"
 
@@ -428,10 +488,13 @@ def test_event_stream_reports_the_answer_then_ends(
         assert s.status_code == 200
         assert s.headers["content-type"].startswith("text/event-stream")
         events = sse_events(s)
-        assert next(events) == ("state", {"request_id": created["request_id"],
-                                          "state": "pending", "verdict": None})
-        assert wallet_vp.present(created["wallet_uri"], wallet=holder_wallet,
-                                 http=anonymous).accepted
+        assert next(events) == (
+            "state",
+            {"request_id": created["request_id"], "state": "pending", "verdict": None},
+        )
+        assert wallet_vp.present(
+            created["wallet_uri"], wallet=holder_wallet, http=anonymous
+        ).accepted
         name, body = next(events)
         assert name == "state"
         assert body["state"] == "completed"
@@ -453,8 +516,7 @@ def test_event_stream_of_a_finished_request_is_one_event(
     http: httpx.Client, anonymous: httpx.Client, holder_wallet: Wallet
 ) -> None:
     created = create(http)
-    assert wallet_vp.present(created["wallet_uri"], wallet=holder_wallet,
-                             http=anonymous).accepted
+    assert wallet_vp.present(created["wallet_uri"], wallet=holder_wallet, http=anonymous).accepted
     with http.stream("GET", f"/v1/presentation-requests/{created['request_id']}/events") as s:
         events = list(sse_events(s))
     assert [body["state"] for _, body in events] == ["completed"]
@@ -464,13 +526,21 @@ def test_event_stream_of_a_finished_request_is_one_event(
 
 
 def test_unrequested_claims_are_neither_returned_nor_stored(
-    http: httpx.Client, anonymous: httpx.Client, holder_wallet: Wallet, settings: Settings,
-    redis_client: redis.Redis, citizen: dict[str, Any],
+    http: httpx.Client,
+    anonymous: httpx.Client,
+    holder_wallet: Wallet,
+    settings: Settings,
+    redis_client: redis.Redis,
+    citizen: dict[str, Any],
 ) -> None:
     created = create(http)
     everything = tuple(citizen)  # the wallet over-shares: every top-level claim
-    result = wallet_vp.present(created["wallet_uri"], wallet=holder_wallet, http=anonymous,
-                               claims=[(name,) for name in everything])
+    result = wallet_vp.present(
+        created["wallet_uri"],
+        wallet=holder_wallet,
+        http=anonymous,
+        claims=[(name,) for name in everything],
+    )
     assert result.accepted, result.body
     verdict = status(http, created["request_id"])["verdict"]
     assert verdict["claims"] == EXPECTED_CLAIMS
@@ -485,11 +555,9 @@ def test_whole_object_request_returns_the_object_as_disclosed(
     http: httpx.Client, anonymous: httpx.Client, holder_wallet: Wallet
 ) -> None:
     created = create(http, claims=[["place_of_birth"]])
-    assert wallet_vp.present(created["wallet_uri"], wallet=holder_wallet,
-                             http=anonymous).accepted
+    assert wallet_vp.present(created["wallet_uri"], wallet=holder_wallet, http=anonymous).accepted
     claims = status(http, created["request_id"])["verdict"]["claims"]
-    assert claims == {"place_of_birth": {"locality": "Fès", "locality#ar": "فاس",
-                                         "country": "MA"}}
+    assert claims == {"place_of_birth": {"locality": "Fès", "locality#ar": "فاس", "country": "MA"}}
 
 
 def test_no_claims_requested_proves_a_valid_credential_only(
@@ -497,9 +565,12 @@ def test_no_claims_requested_proves_a_valid_credential_only(
 ) -> None:
     created = create(http, claims=[])
     request = fetch(anonymous, created)
-    assert "claims" not in anonymous.get(
-        created["request_uri"], headers={"Accept": "application/json"}
-    ).json()["dcql_query"]["credentials"][0]
+    assert (
+        "claims"
+        not in anonymous.get(created["request_uri"], headers={"Accept": "application/json"}).json()[
+            "dcql_query"
+        ]["credentials"][0]
+    )
     response = post_answer(anonymous, request, key_bound(holder_wallet, request, ("sex",)))
     assert response.status_code == 200
     verdict = status(http, created["request_id"])["verdict"]
@@ -552,7 +623,10 @@ def test_racing_answers_one_wins(
 
 
 def test_late_response_is_refused(
-    http: httpx.Client, anonymous: httpx.Client, holder_wallet: Wallet, settings: Settings,
+    http: httpx.Client,
+    anonymous: httpx.Client,
+    holder_wallet: Wallet,
+    settings: Settings,
     redis_client: redis.Redis,
 ) -> None:
     created = create(http, expires_in=1)
@@ -563,7 +637,10 @@ def test_late_response_is_refused(
     assert late.status_code == 400
     assert late.json()["code"] == "request_expired"
     assert status(http, created["request_id"]) == {
-        "request_id": created["request_id"], "state": "expired", "verdict": None}
+        "request_id": created["request_id"],
+        "state": "expired",
+        "verdict": None,
+    }
     fetched = anonymous.get(created["request_uri"])
     assert fetched.status_code == 410
     assert fetched.json()["code"] == "request_expired"
@@ -574,14 +651,21 @@ def test_late_response_is_refused(
     assert_nothing_of(redis_dump(redis_client, settings.redis_prefix), ["Amina", "Fès"])
 
 
-@pytest.mark.parametrize("audience", [
-    "redirect_uri:https://evil.example/cb",  # made for another verifier
-    # Thiqa's URL without the client id prefix (1.0: Always Use the Full Client Identifier).
-    "RESPONSE_URI",
-])
+@pytest.mark.parametrize(
+    "audience",
+    [
+        "redirect_uri:https://evil.example/cb",  # made for another verifier
+        # Thiqa's URL without the client id prefix (1.0: Always Use the Full Client Identifier).
+        "RESPONSE_URI",
+    ],
+)
 def test_wrong_audience_in_the_key_binding(
-    http: httpx.Client, anonymous: httpx.Client, holder_wallet: Wallet, settings: Settings,
-    redis_client: redis.Redis, audience: str,
+    http: httpx.Client,
+    anonymous: httpx.Client,
+    holder_wallet: Wallet,
+    settings: Settings,
+    redis_client: redis.Redis,
+    audience: str,
 ) -> None:
     created = create(http)
     request = fetch(anonymous, created)
@@ -593,7 +677,10 @@ def test_wrong_audience_in_the_key_binding(
 
 
 def test_wrong_nonce_in_the_key_binding(
-    http: httpx.Client, anonymous: httpx.Client, holder_wallet: Wallet, settings: Settings,
+    http: httpx.Client,
+    anonymous: httpx.Client,
+    holder_wallet: Wallet,
+    settings: Settings,
     redis_client: redis.Redis,
 ) -> None:
     created, other = create(http), create(http)
@@ -607,13 +694,17 @@ def test_wrong_nonce_in_the_key_binding(
 
 
 def test_presentation_without_key_binding(
-    http: httpx.Client, anonymous: httpx.Client, holder_wallet: Wallet, settings: Settings,
+    http: httpx.Client,
+    anonymous: httpx.Client,
+    holder_wallet: Wallet,
+    settings: Settings,
     redis_client: redis.Redis,
 ) -> None:
     created = create(http)
     request = fetch(anonymous, created)
-    bare = holder.present(holder_wallet.credentials()[0].credential,
-                          ("given_name", ("place_of_birth", "locality")))
+    bare = holder.present(
+        holder_wallet.credentials()[0].credential, ("given_name", ("place_of_birth", "locality"))
+    )
     rejected(post_answer(anonymous, request, bare), "key_binding_required")
     assert_failed(http, created["request_id"], "key_binding_required")
     assert_nothing_of(redis_dump(redis_client, settings.redis_prefix), ["Amina", "Fès"])
@@ -624,21 +715,29 @@ def test_key_binding_by_another_key(
 ) -> None:
     created = create(http)
     request = fetch(anonymous, created)
-    stolen = holder.present(holder_wallet.credentials()[0].credential, ("given_name",
-                            ("place_of_birth", "locality")), holder_key=generate_signing_key(),
-                            nonce=request.nonce, audience=request.client_id,
-                            now=int(time.time()))
+    stolen = holder.present(
+        holder_wallet.credentials()[0].credential,
+        ("given_name", ("place_of_birth", "locality")),
+        holder_key=generate_signing_key(),
+        nonce=request.nonce,
+        audience=request.client_id,
+        now=int(time.time()),
+    )
     rejected(post_answer(anonymous, request, stolen), "invalid_key_binding")
     assert_failed(http, created["request_id"], "invalid_key_binding")
 
 
 def test_missing_requested_claim(
-    http: httpx.Client, anonymous: httpx.Client, holder_wallet: Wallet, settings: Settings,
+    http: httpx.Client,
+    anonymous: httpx.Client,
+    holder_wallet: Wallet,
+    settings: Settings,
     redis_client: redis.Redis,
 ) -> None:
     created = create(http)
-    result = wallet_vp.present(created["wallet_uri"], wallet=holder_wallet, http=anonymous,
-                               claims=[("given_name",)])
+    result = wallet_vp.present(
+        created["wallet_uri"], wallet=holder_wallet, http=anonymous, claims=[("given_name",)]
+    )
     assert result.status == 400
     assert result.body["code"] == "presentation_rejected"
     assert [e["code"] for e in result.body["errors"]] == ["missing_claims"]
@@ -661,21 +760,25 @@ def test_revoked_credential(
     assert verdict["credential_status"] == "revoked"
 
 
-def test_wallet_error_response_is_recorded(
-    http: httpx.Client, anonymous: httpx.Client
-) -> None:
+def test_wallet_error_response_is_recorded(http: httpx.Client, anonymous: httpx.Client) -> None:
     created = create(http)
     request = fetch(anonymous, created)
-    response = anonymous.post(request.response_uri, data={
-        "error": "access_denied", "error_description": "<script>nope</script>",
-        "state": request.state})
+    response = anonymous.post(
+        request.response_uri,
+        data={
+            "error": "access_denied",
+            "error_description": "<script>nope</script>",
+            "state": request.state,
+        },
+    )
     assert response.status_code == 200
     assert response.json() == {}
     verdict = assert_failed(http, created["request_id"], "wallet_error")
     assert "access_denied" in verdict["errors"][0]["message"]
     assert "script" not in json.dumps(verdict)
-    again = anonymous.post(request.response_uri, data={"error": "access_denied",
-                                                       "state": request.state})
+    again = anonymous.post(
+        request.response_uri, data={"error": "access_denied", "state": request.state}
+    )
     assert again.json()["code"] == "nonce_replayed"
 
 
@@ -686,24 +789,34 @@ def test_wrong_state_is_refused_without_spending_the_request(
     request = fetch(anonymous, created)
     presentation = key_bound(holder_wallet, request)
     for state in ("wrong", ""):
-        response = anonymous.post(request.response_uri,
-                                  data={"vp_token": json.dumps({"credential": [presentation]}),
-                                        "state": state})
+        response = anonymous.post(
+            request.response_uri,
+            data={"vp_token": json.dumps({"credential": [presentation]}), "state": state},
+        )
         assert response.status_code == 400
         assert response.json()["code"] == "state_mismatch"
     assert status(http, created["request_id"])["state"] == "pending"
     assert post_answer(anonymous, request, presentation).status_code == 200
 
 
-@pytest.mark.parametrize("body", [
-    {"content": b'{"vp_token": {}, "state": "s"}', "headers": {"content-type":
-                                                                "application/json"}},
-    {"content": b"vp_token=a&vp_token=b&state=s",
-     "headers": {"content-type": "application/x-www-form-urlencoded"}},
-    {"content": b"vp_token=%FF&state=s",
-     "headers": {"content-type": "application/x-www-form-urlencoded"}},
-    {"content": b"state=s", "headers": {"content-type": "application/x-www-form-urlencoded"}},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {
+            "content": b'{"vp_token": {}, "state": "s"}',
+            "headers": {"content-type": "application/json"},
+        },
+        {
+            "content": b"vp_token=a&vp_token=b&state=s",
+            "headers": {"content-type": "application/x-www-form-urlencoded"},
+        },
+        {
+            "content": b"vp_token=%FF&state=s",
+            "headers": {"content-type": "application/x-www-form-urlencoded"},
+        },
+        {"content": b"state=s", "headers": {"content-type": "application/x-www-form-urlencoded"}},
+    ],
+)
 def test_malformed_answers_leave_the_request_open(
     http: httpx.Client, anonymous: httpx.Client, body: dict[str, Any]
 ) -> None:
@@ -715,15 +828,18 @@ def test_malformed_answers_leave_the_request_open(
     assert status(http, created["request_id"])["state"] == "pending"
 
 
-@pytest.mark.parametrize("vp_token", [
-    "eyJhbGciOi.not-json",
-    json.dumps(["a~"]),
-    json.dumps({"credential": "x~"}),  # the pre-1.0-Final shape: a bare string
-    json.dumps({"credential": []}),
-    json.dumps({"credential": ["x~", "y~"]}),
-    json.dumps({"credential": ["x~"], "other": ["y~"]}),
-    json.dumps({"other": ["x~"]}),
-])
+@pytest.mark.parametrize(
+    "vp_token",
+    [
+        "eyJhbGciOi.not-json",
+        json.dumps(["a~"]),
+        json.dumps({"credential": "x~"}),  # the pre-1.0-Final shape: a bare string
+        json.dumps({"credential": []}),
+        json.dumps({"credential": ["x~", "y~"]}),
+        json.dumps({"credential": ["x~"], "other": ["y~"]}),
+        json.dumps({"other": ["x~"]}),
+    ],
+)
 def test_vp_token_not_answering_the_query(
     http: httpx.Client, anonymous: httpx.Client, vp_token: str
 ) -> None:
@@ -734,16 +850,19 @@ def test_vp_token_not_answering_the_query(
 
 
 def test_another_client_cannot_read_the_result(
-    http: httpx.Client, anonymous: httpx.Client, holder_wallet: Wallet,
-    server: BackgroundServer, settings: Settings,
+    http: httpx.Client,
+    anonymous: httpx.Client,
+    holder_wallet: Wallet,
+    server: BackgroundServer,
+    settings: Settings,
 ) -> None:
     created = create(http)
-    assert wallet_vp.present(created["wallet_uri"], wallet=holder_wallet,
-                             http=anonymous).accepted
+    assert wallet_vp.present(created["wallet_uri"], wallet=holder_wallet, http=anonymous).accepted
     key = add_client(settings, "other-app", frozenset({Scope.VERIFY}))
     path = f"/v1/presentation-requests/{created['request_id']}"
-    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"},
-                      timeout=10) as other:
+    with httpx.Client(
+        base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=10
+    ) as other:
         for url, params in ((path, {}), (path, {"wait": 1}), (path + "/events", {})):
             response = other.get(url, params=params)
             assert response.status_code == 404
@@ -756,21 +875,35 @@ def test_another_client_cannot_read_the_result(
 
 
 @pytest.fixture
-def multi_type_server(tmp_path: Path, settings: Settings) -> Iterator[tuple[httpx.Client,
-                                                                             BackgroundServer]]:
+def multi_type_server(
+    tmp_path: Path, settings: Settings
+) -> Iterator[tuple[httpx.Client, BackgroundServer]]:
     """Thiqa trusting, besides itself, a registry that issues residence permits."""
     registry_key = generate_signing_key()
     jwk = {**public_jwk(registry_key.key), "kid": registry_key.kid}
     trust = tmp_path / "trust.yaml"
-    trust.write_text(yaml.safe_dump({"issuers": [{
-        "issuer": "https://registry.example", "credential_types": [RESIDENCE],
-        "jwks": {"keys": [jwk]},
-    }]}), encoding="utf-8")
+    trust.write_text(
+        yaml.safe_dump(
+            {
+                "issuers": [
+                    {
+                        "issuer": "https://registry.example",
+                        "credential_types": [RESIDENCE],
+                        "jwks": {"keys": [jwk]},
+                    }
+                ]
+            }
+        ),
+        encoding="utf-8",
+    )
     own = settings.model_copy(update={"trusted_issuers": trust, "port": free_port()})
     key = add_client(own, "border-app", frozenset(Scope))
-    with BackgroundServer(own) as running, httpx.Client(
-        base_url=running.url, headers={"Authorization": f"Bearer {key}"}, timeout=10
-    ) as client:
+    with (
+        BackgroundServer(own) as running,
+        httpx.Client(
+            base_url=running.url, headers={"Authorization": f"Bearer {key}"}, timeout=10
+        ) as client,
+    ):
         yield client, running
 
 
@@ -778,14 +911,16 @@ RESIDENCE = "https://registry.example/types/residence-permit"
 
 
 def test_credential_of_another_type(
-    multi_type_server: tuple[httpx.Client, BackgroundServer], tmp_path: Path,
+    multi_type_server: tuple[httpx.Client, BackgroundServer],
+    tmp_path: Path,
     citizen: dict[str, Any],
 ) -> None:
     http, running = multi_type_server
     wallet = Wallet.open(tmp_path / "w.json")
     key = wallet.new_key()
-    issued = http.post("/v1/credentials",
-                       json={"claims": citizen, "holder_jwk": public_jwk(key.key)})
+    issued = http.post(
+        "/v1/credentials", json={"claims": citizen, "holder_jwk": public_jwk(key.key)}
+    )
     assert issued.status_code == 201, issued.text
     stored = wallet.add(issued.json()["credential"], key)
     created = create(http, vct=RESIDENCE)
@@ -795,8 +930,9 @@ def test_credential_of_another_type(
         with pytest.raises(wallet_vp.PresentationError, match="no credential"):
             wallet_vp.choose_credential(wallet, request)
         # A wallet that presents its national ID anyway is refused.
-        result = wallet_vp.present(created["wallet_uri"], wallet=wallet, http=anonymous,
-                                   credential_id=stored.id)
+        result = wallet_vp.present(
+            created["wallet_uri"], wallet=wallet, http=anonymous, credential_id=stored.id
+        )
     assert result.status == 400
     assert [e["code"] for e in result.body["errors"]] == ["vct_mismatch"]
     verdict = assert_failed(http, created["request_id"], "vct_mismatch")
@@ -808,15 +944,21 @@ def test_openapi_documents_every_endpoint(anonymous: httpx.Client) -> None:
     paths = spec["paths"]
     assert set(paths["/v1/presentation-requests"]) == {"post"}
     assert set(paths["/v1/presentation-requests/{request_id}"]) == {"get"}
-    assert "text/event-stream" in (
-        paths["/v1/presentation-requests/{request_id}/events"]["get"]["responses"]["200"]
-        ["content"])
-    assert "application/oauth-authz-req+jwt" in (
-        paths["/presentation-requests/{request_id}"]["get"]["responses"]["200"]["content"])
+    assert (
+        "text/event-stream"
+        in (
+            paths["/v1/presentation-requests/{request_id}/events"]["get"]["responses"]["200"][
+                "content"
+            ]
+        )
+    )
+    assert (
+        "application/oauth-authz-req+jwt"
+        in (paths["/presentation-requests/{request_id}"]["get"]["responses"]["200"]["content"])
+    )
     response = paths["/presentation-responses/{request_id}"]["post"]
     assert "application/x-www-form-urlencoded" in response["requestBody"]["content"]
     assert {"200", "400", "404", "503"} <= set(response["responses"])
     for path in ("/v1/presentation-requests", "/presentation-responses/{request_id}"):
         for operation in paths[path].values():
             assert operation.get("description"), path
-

@@ -46,11 +46,11 @@ def _edit(text: str, data: st.DataObject) -> str:
     at = data.draw(st.integers(start, max(start, end - 1)))
     at = min(at, len(text) - 1)
     if kind == "replace":
-        return text[:at] + data.draw(CHARACTERS.filter(lambda c: c != text[at])) + text[at + 1:]
+        return text[:at] + data.draw(CHARACTERS.filter(lambda c: c != text[at])) + text[at + 1 :]
     if kind == "insert":
         return text[:at] + data.draw(CHARACTERS) + text[at:]
     if kind == "delete":
-        return text[:at] + text[at + 1:]
+        return text[:at] + text[at + 1 :]
     return text[:at]
 
 
@@ -80,19 +80,26 @@ def genuine(http: httpx.Client, present: Callable[..., str]) -> str:
 
 
 def _verify(http: httpx.Client, presentation: str) -> dict[str, Any]:
-    response = http.post("/v1/verify", json={"credential": presentation, "nonce": NONCE,
-                                             "audience": AUDIENCE})
+    response = http.post(
+        "/v1/verify", json={"credential": presentation, "nonce": NONCE, "audience": AUDIENCE}
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
 
 # The fixtures (one live server, one genuine presentation) are only read by the examples,
 # so sharing them across examples is what is wanted here.
-@settings(max_examples=300, derandomize=True, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(data=st.data())
-def test_a_mutated_presentation_is_never_valid(http: httpx.Client, genuine: str,
-                                               data: st.DataObject) -> None:
+def test_a_mutated_presentation_is_never_valid(
+    http: httpx.Client, genuine: str, data: st.DataObject
+) -> None:
     mutated = genuine
     for _ in range(data.draw(st.integers(1, 3), label="edits")):
         edit = data.draw(st.sampled_from([_edit, _edit, _edit, _restructure]))

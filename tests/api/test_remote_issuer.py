@@ -12,10 +12,10 @@ import httpx
 import pytest
 import yaml
 
+from service.api.server import BackgroundServer, free_port
 from service.core import jws
 from service.core.encoding import b64url_decode
-from service.runtime import load_keyring
-from service.server import BackgroundServer, free_port
+from service.services.runtime import load_keyring
 from service.settings import Settings
 from service.store.clients import Scope
 from tests.conftest import add_client
@@ -25,25 +25,39 @@ from .conftest import codes
 
 @pytest.fixture
 def other_issuer(tmp_path: Path, redis_url: str) -> Iterator[tuple[BackgroundServer, str]]:
-    settings = Settings(redis_url=redis_url, keys_dir=tmp_path / "other-keys",
-                        redis_prefix=f"other{time.monotonic_ns() % 10**9}", port=free_port(),
-                        status_list_size=4096, status_list_ttl_seconds=1)
+    settings = Settings(
+        redis_url=redis_url,
+        keys_dir=tmp_path / "other-keys",
+        redis_prefix=f"other{time.monotonic_ns() % 10**9}",
+        port=free_port(),
+        status_list_size=4096,
+        status_list_ttl_seconds=1,
+    )
     key = add_client(settings, "registry", frozenset(Scope))
     with BackgroundServer(settings) as server:
         yield server, key
 
 
-def _trust_list(path: Path, issuer: BackgroundServer, *, types: list[str] | None = None,
-                hosts: list[str] | None = None) -> Path:
+def _trust_list(
+    path: Path,
+    issuer: BackgroundServer,
+    *,
+    types: list[str] | None = None,
+    hosts: list[str] | None = None,
+) -> Path:
     settings = issuer.settings
     jwks = load_keyring(settings).jwks()
-    document = {"issuers": [{
-        "issuer": settings.issuer_url,
-        "name": "Other national registry",
-        "credential_types": types if types is not None else [settings.national_id_vct],
-        "status_hosts": hosts if hosts is not None else [f"127.0.0.1:{settings.port}"],
-        "jwks": jwks,
-    }]}
+    document = {
+        "issuers": [
+            {
+                "issuer": settings.issuer_url,
+                "name": "Other national registry",
+                "credential_types": types if types is not None else [settings.national_id_vct],
+                "status_hosts": hosts if hosts is not None else [f"127.0.0.1:{settings.port}"],
+                "jwks": jwks,
+            }
+        ]
+    }
     path.write_text(yaml.safe_dump(document), encoding="utf-8")
     return path
 
@@ -54,14 +68,21 @@ def verifier_factory(tmp_path: Path, redis_url: str) -> Iterator[Any]:
     clients: list[httpx.Client] = []
 
     def start(trust: Path, **overrides: Any) -> httpx.Client:
-        settings = Settings(redis_url=redis_url, keys_dir=tmp_path / f"v{len(started)}",
-                            redis_prefix=f"ver{time.monotonic_ns() % 10**9}", port=free_port(),
-                            trusted_issuers=trust, status_list_size=4096, **overrides)
+        settings = Settings(
+            redis_url=redis_url,
+            keys_dir=tmp_path / f"v{len(started)}",
+            redis_prefix=f"ver{time.monotonic_ns() % 10**9}",
+            port=free_port(),
+            trusted_issuers=trust,
+            status_list_size=4096,
+            **overrides,
+        )
         key = add_client(settings, "verifier", frozenset({Scope.VERIFY}))
         server = BackgroundServer(settings).start()
         started.append(server)
-        client = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"},
-                              timeout=10)
+        client = httpx.Client(
+            base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=10
+        )
         clients.append(client)
         return client
 
@@ -87,7 +108,9 @@ def _change(issuer: tuple[BackgroundServer, str], cid: str, action: str) -> None
 
 
 def test_trusted_issuer_credential_verifies_and_revocation_arrives_within_ttl(
-    tmp_path: Path, other_issuer: tuple[BackgroundServer, str], verifier_factory: Any,
+    tmp_path: Path,
+    other_issuer: tuple[BackgroundServer, str],
+    verifier_factory: Any,
     citizen: dict[str, Any],
 ) -> None:
     verifier = verifier_factory(_trust_list(tmp_path / "trust.yaml", other_issuer[0]))
@@ -110,7 +133,9 @@ def test_trusted_issuer_credential_verifies_and_revocation_arrives_within_ttl(
 
 
 def test_issuer_not_in_the_trust_list(
-    tmp_path: Path, other_issuer: tuple[BackgroundServer, str], verifier_factory: Any,
+    tmp_path: Path,
+    other_issuer: tuple[BackgroundServer, str],
+    verifier_factory: Any,
     citizen: dict[str, Any],
 ) -> None:
     empty = tmp_path / "trust.json"
@@ -122,7 +147,9 @@ def test_issuer_not_in_the_trust_list(
 
 
 def test_type_the_issuer_is_not_trusted_for(
-    tmp_path: Path, other_issuer: tuple[BackgroundServer, str], verifier_factory: Any,
+    tmp_path: Path,
+    other_issuer: tuple[BackgroundServer, str],
+    verifier_factory: Any,
     citizen: dict[str, Any],
 ) -> None:
     trust = _trust_list(tmp_path / "t.yaml", other_issuer[0], types=["https://x.example/t"])
@@ -133,7 +160,9 @@ def test_type_the_issuer_is_not_trusted_for(
 
 
 def test_status_host_not_in_the_trust_list_is_never_fetched(
-    tmp_path: Path, other_issuer: tuple[BackgroundServer, str], verifier_factory: Any,
+    tmp_path: Path,
+    other_issuer: tuple[BackgroundServer, str],
+    verifier_factory: Any,
     citizen: dict[str, Any],
 ) -> None:
     trust = _trust_list(tmp_path / "t.yaml", other_issuer[0], hosts=["status.example.org"])
@@ -144,7 +173,9 @@ def test_status_host_not_in_the_trust_list_is_never_fetched(
 
 
 def test_unreachable_status_list_is_unavailable_not_valid(
-    tmp_path: Path, other_issuer: tuple[BackgroundServer, str], verifier_factory: Any,
+    tmp_path: Path,
+    other_issuer: tuple[BackgroundServer, str],
+    verifier_factory: Any,
     citizen: dict[str, Any],
 ) -> None:
     verifier = verifier_factory(_trust_list(tmp_path / "t.yaml", other_issuer[0]))
@@ -156,7 +187,9 @@ def test_unreachable_status_list_is_unavailable_not_valid(
 
 
 def test_trust_list_naming_the_wrong_key_refuses_the_credential(
-    tmp_path: Path, other_issuer: tuple[BackgroundServer, str], verifier_factory: Any,
+    tmp_path: Path,
+    other_issuer: tuple[BackgroundServer, str],
+    verifier_factory: Any,
     citizen: dict[str, Any],
 ) -> None:
     """The trust list lists, under the issuer's kid, a key the issuer does not hold: its

@@ -26,15 +26,14 @@ import sys
 import time
 from pathlib import Path
 
-from service.server import BackgroundServer
+from service.api.server import BackgroundServer
 
 #: Operations that refuse some schema-valid requests by design, and why.
 SEMANTIC_VALIDATION = {
     ("POST", "/v1/credentials"): "422 invalid_claims / invalid_holder_key / unsupported_vct: "
     "claim rules, a JWK that is a point on its curve, a type this issuer issues",
     ("POST", "/v1/credential-offers"): "422 invalid_claims / unsupported_vct, as above",
-    ("POST", "/v1/presentation-requests"): "422 unsupported_vct: a type some trusted "
-    "issuer issues",
+    ("POST", "/v1/presentation-requests"): "422 unsupported_vct: a type some trusted issuer issues",
     ("POST", "/token"): "400 OAuth errors (RFC 6749 §5.2): the code must be a live offer's",
     ("POST", "/credential"): "400 OAuth errors (OpenID4VCI §8.3.1): the proof must verify",
     ("POST", "/presentation-responses/{request_id}"): "400 OAuth errors (OpenID4VP): state "
@@ -63,24 +62,39 @@ include-method = "GET"
 parameters = { "query.wait" = 0 }
 """
 
-SEMANTIC_CONFIG = CONFIG + """
+SEMANTIC_CONFIG = (
+    CONFIG
+    + """
 [checks.positive_data_acceptance]
 expected-statuses = ["2xx", "3xx", "400", "401", "403", "404", "409", "410", "422", "429"]
 """
+)
 
 MAX_EXAMPLES = 25
 
 
 def _schemathesis(config: Path, url: str, api_key: str, *filters: str) -> str:
     command = [
-        str(Path(sys.executable).with_name("schemathesis")), "--config-file", str(config),
-        "--no-color", "run", f"{url}/openapi.json",
-        "-H", f"Authorization: Bearer {api_key}",
-        "--checks", "all", "--generation-deterministic", "-n", str(MAX_EXAMPLES), "-w", "1",
+        str(Path(sys.executable).with_name("schemathesis")),
+        "--config-file",
+        str(config),
+        "--no-color",
+        "run",
+        f"{url}/openapi.json",
+        "-H",
+        f"Authorization: Bearer {api_key}",
+        "--checks",
+        "all",
+        "--generation-deterministic",
+        "-n",
+        str(MAX_EXAMPLES),
+        "-w",
+        "1",
         *filters,
     ]
-    done = subprocess.run(command, cwd=config.parent, capture_output=True, text=True,
-                          timeout=300, check=False)
+    done = subprocess.run(
+        command, cwd=config.parent, capture_output=True, text=True, timeout=300, check=False
+    )
     output = done.stdout + done.stderr
     # The key is in the command line only; Schemathesis prints it as [Filtered] anyway.
     assert api_key not in output
@@ -110,11 +124,13 @@ def test_live_api_conforms_to_its_openapi_document(
     (strict / "schemathesis.toml").write_text(CONFIG)
     (semantic / "schemathesis.toml").write_text(SEMANTIC_CONFIG)
     started = time.monotonic()
-    everything_else = _schemathesis(strict / "schemathesis.toml", server.url, api_key,
-                                    *_selection(include=False))
+    everything_else = _schemathesis(
+        strict / "schemathesis.toml", server.url, api_key, *_selection(include=False)
+    )
     assert re.search(r"Selected:\s+\d+/\d+", everything_else)
-    by_design = _schemathesis(semantic / "schemathesis.toml", server.url, api_key,
-                              *_selection(include=True))
+    by_design = _schemathesis(
+        semantic / "schemathesis.toml", server.url, api_key, *_selection(include=True)
+    )
     # Every exemption names an operation that exists: a stale entry fails here.
     assert f"Selected: {len(SEMANTIC_VALIDATION)}/" in by_design
     assert time.monotonic() - started < 120  # bounded: the suite budget is ~90 s in all

@@ -47,8 +47,7 @@ def test_published_list_is_signed_and_matches_every_change(
     assert get_status(data, refs[1]["idx"], 2) == StatusValue.VALID
 
 
-def test_token_claims(anonymous: httpx.Client, issued: dict[str, Any],
-                      settings: Settings) -> None:
+def test_token_claims(anonymous: httpx.Client, issued: dict[str, Any], settings: Settings) -> None:
     uri = issued["status"]["status_list"]["uri"]
     body = anonymous.get(uri, headers={"Accept": "application/json"}).json()
     assert body["sub"] == uri
@@ -77,16 +76,19 @@ def test_unknown_list_is_404(anonymous: httpx.Client, list_id: str) -> None:
     assert response.json()["code"] in {"status_list_not_found", "not_found"}
 
 
-@pytest.mark.parametrize(("accept", "json_wanted"), [
-    ("APPLICATION/JSON", True),
-    ("Application/Json; charset=utf-8", True),
-    ("application/json;q=0, application/statuslist+jwt", False),
-    ("application/json;q=0", False),
-    ("application/json; Q=0.0", False),
-    ("application/json;q=0.9, application/statuslist+jwt;q=0.1", True),
-    ("application/json, application/statuslist+jwt", False),
-    ("*/*", False),
-])
+@pytest.mark.parametrize(
+    ("accept", "json_wanted"),
+    [
+        ("APPLICATION/JSON", True),
+        ("Application/Json; charset=utf-8", True),
+        ("application/json;q=0, application/statuslist+jwt", False),
+        ("application/json;q=0", False),
+        ("application/json; Q=0.0", False),
+        ("application/json;q=0.9, application/statuslist+jwt;q=0.1", True),
+        ("application/json, application/statuslist+jwt", False),
+        ("*/*", False),
+    ],
+)
 def test_accept_header_is_read_case_insensitively_with_q_values(
     anonymous: httpx.Client, issued: dict[str, Any], accept: str, json_wanted: bool
 ) -> None:

@@ -10,8 +10,9 @@ import httpx
 from service.settings import Settings
 
 
-def test_vct_url_serves_type_metadata(anonymous: httpx.Client, settings: Settings,
-                                      issued: dict[str, Any]) -> None:
+def test_vct_url_serves_type_metadata(
+    anonymous: httpx.Client, settings: Settings, issued: dict[str, Any]
+) -> None:
     from service.core.encoding import b64url_decode
 
     payload = json.loads(b64url_decode(issued["credential"].split(".")[1]))
@@ -22,12 +23,22 @@ def test_vct_url_serves_type_metadata(anonymous: httpx.Client, settings: Setting
     assert {d["locale"] for d in metadata["display"]} == {"ar", "fr", "en"}
 
 
-def test_every_claim_has_labels_in_three_languages(anonymous: httpx.Client,
-                                                   settings: Settings) -> None:
+def test_every_claim_has_labels_in_three_languages(
+    anonymous: httpx.Client, settings: Settings
+) -> None:
     metadata = anonymous.get(settings.national_id_vct).json()
     paths = {tuple(claim["path"]) for claim in metadata["claims"]}
-    for name in ("given_name", "given_name#ar", "family_name", "family_name#ar", "birthdate",
-                 "place_of_birth", "sex", "national_id", "nationality"):
+    for name in (
+        "given_name",
+        "given_name#ar",
+        "family_name",
+        "family_name#ar",
+        "birthdate",
+        "place_of_birth",
+        "sex",
+        "national_id",
+        "nationality",
+    ):
         assert (name,) in paths
     for claim in metadata["claims"]:
         assert claim["sd"] == "always"
@@ -39,7 +50,7 @@ def test_every_claim_has_labels_in_three_languages(anonymous: httpx.Client,
 def test_metadata_claims_match_what_the_issuer_accepts(settings: Settings) -> None:
     """Every seeded citizen's claim has a label: the document is not out of date."""
     from service.api.routes.types import national_id_metadata
-    from service.demo import load_citizens
+    from service.cli.demo import load_citizens
 
     paths = {tuple(c["path"]) for c in national_id_metadata(settings.national_id_vct)["claims"]}
     for citizen in load_citizens():

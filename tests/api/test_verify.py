@@ -11,11 +11,11 @@ from typing import Any
 import httpx
 import pytest
 
+from service.api.server import BackgroundServer, free_port
 from service.core import jws
 from service.core.encoding import b64url_decode, b64url_encode, json_dumps
 from service.core.keys import generate_signing_key
-from service.runtime import load_keyring
-from service.server import BackgroundServer, free_port
+from service.services.runtime import load_keyring
 from service.settings import Settings
 from service.store.clients import Scope
 from service.store.embedded import EmbeddedRedis
@@ -32,8 +32,13 @@ def _verify(http: httpx.Client, credential: str, **extra: str) -> dict[str, Any]
     return body
 
 
-def _resign(credential: str, settings: Settings, change: Callable[[dict[str, Any]], None],
-            *, typ: str = "dc+sd-jwt") -> str:
+def _resign(
+    credential: str,
+    settings: Settings,
+    change: Callable[[dict[str, Any]], None],
+    *,
+    typ: str = "dc+sd-jwt",
+) -> str:
     """Re-sign an issued credential with the issuer's own key after changing its payload."""
     jwt, rest = credential.split("~", 1)
     payload = json.loads(b64url_decode(jwt.split(".")[1]))
@@ -44,8 +49,7 @@ def _resign(credential: str, settings: Settings, change: Callable[[dict[str, Any
 def test_valid_presentation_returns_only_disclosed_claims(
     http: httpx.Client, present: Callable[..., str], settings: Settings
 ) -> None:
-    body = _verify(http, present(("given_name", "family_name#ar")), nonce=NONCE,
-                   audience=AUDIENCE)
+    body = _verify(http, present(("given_name", "family_name#ar")), nonce=NONCE, audience=AUDIENCE)
     assert body["valid"] is True
     assert body["credential_status"] == "valid"
     assert body["issuer"] == settings.issuer_url
@@ -55,8 +59,9 @@ def test_valid_presentation_returns_only_disclosed_claims(
 
 
 def test_nested_claim_disclosed_alone(http: httpx.Client, present: Callable[..., str]) -> None:
-    body = _verify(http, present((("place_of_birth", "locality#ar"),)), nonce=NONCE,
-                   audience=AUDIENCE)
+    body = _verify(
+        http, present((("place_of_birth", "locality#ar"),)), nonce=NONCE, audience=AUDIENCE
+    )
     assert body["claims"] == {"place_of_birth": {"locality#ar": "فاس"}}
 
 
@@ -87,13 +92,13 @@ def test_wrong_nonce(http: httpx.Client, present: Callable[..., str]) -> None:
 
 
 def test_wrong_audience(http: httpx.Client, present: Callable[..., str]) -> None:
-    body = _verify(http, present(audience="https://evil.example"), nonce=NONCE,
-                   audience=AUDIENCE)
+    body = _verify(http, present(audience="https://evil.example"), nonce=NONCE, audience=AUDIENCE)
     assert codes(body) == ["audience_mismatch"]
 
 
-def test_stale_key_binding(http: httpx.Client, present: Callable[..., str],
-                           settings: Settings) -> None:
+def test_stale_key_binding(
+    http: httpx.Client, present: Callable[..., str], settings: Settings
+) -> None:
     old = int(time.time()) - settings.kb_max_age_seconds - settings.clock_skew_seconds - 5
     body = _verify(http, present(now=old), nonce=NONCE, audience=AUDIENCE)
     assert codes(body) == ["invalid_key_binding"]
@@ -103,8 +108,14 @@ def test_key_binding_by_another_key(http: httpx.Client, issued: dict[str, Any]) 
     from service.core import holder
 
     thief = generate_signing_key()
-    stolen = holder.present(issued["credential"], ["given_name"], holder_key=thief, nonce=NONCE,
-                            audience=AUDIENCE, now=int(time.time()))
+    stolen = holder.present(
+        issued["credential"],
+        ["given_name"],
+        holder_key=thief,
+        nonce=NONCE,
+        audience=AUDIENCE,
+        now=int(time.time()),
+    )
     body = _verify(http, stolen, nonce=NONCE, audience=AUDIENCE)
     assert codes(body) == ["invalid_key_binding"]
 
@@ -151,8 +162,7 @@ def test_tampered_payload(http: httpx.Client, issued: dict[str, Any]) -> None:
     assert body["credential_status"] is None
 
 
-def test_expired_credential(http: httpx.Client, issued: dict[str, Any],
-                            settings: Settings) -> None:
+def test_expired_credential(http: httpx.Client, issued: dict[str, Any], settings: Settings) -> None:
     def expire(payload: dict[str, Any]) -> None:
         payload["iat"] -= 10 * 86400
         payload["exp"] = int(time.time()) - settings.clock_skew_seconds - 1
@@ -161,8 +171,9 @@ def test_expired_credential(http: httpx.Client, issued: dict[str, Any],
     assert codes(body) == ["expired"]
 
 
-def test_not_yet_valid_credential(http: httpx.Client, issued: dict[str, Any],
-                                  settings: Settings) -> None:
+def test_not_yet_valid_credential(
+    http: httpx.Client, issued: dict[str, Any], settings: Settings
+) -> None:
     def future(payload: dict[str, Any]) -> None:
         payload["nbf"] = int(time.time()) + 3600
 
@@ -170,14 +181,16 @@ def test_not_yet_valid_credential(http: httpx.Client, issued: dict[str, Any],
     assert codes(body) == ["not_yet_valid"]
 
 
-def test_legacy_typ_is_accepted(http: httpx.Client, issued: dict[str, Any],
-                                settings: Settings) -> None:
+def test_legacy_typ_is_accepted(
+    http: httpx.Client, issued: dict[str, Any], settings: Settings
+) -> None:
     legacy = _resign(issued["credential"], settings, lambda p: None, typ="vc+sd-jwt")
     assert _verify(http, legacy)["valid"] is True
 
 
-def test_foreign_status_list_is_refused(http: httpx.Client, issued: dict[str, Any],
-                                        settings: Settings) -> None:
+def test_foreign_status_list_is_refused(
+    http: httpx.Client, issued: dict[str, Any], settings: Settings
+) -> None:
     def elsewhere(payload: dict[str, Any]) -> None:
         payload["status"]["status_list"]["uri"] = "https://evil.example/status-lists/1"
 
@@ -185,8 +198,9 @@ def test_foreign_status_list_is_refused(http: httpx.Client, issued: dict[str, An
     assert codes(body) == ["invalid_status_reference"]
 
 
-def test_status_index_out_of_range(http: httpx.Client, issued: dict[str, Any],
-                                   settings: Settings) -> None:
+def test_status_index_out_of_range(
+    http: httpx.Client, issued: dict[str, Any], settings: Settings
+) -> None:
     def beyond(payload: dict[str, Any]) -> None:
         payload["status"]["status_list"]["idx"] = settings.status_list_size
 
@@ -202,8 +216,9 @@ def test_credential_from_unknown_issuer(http: httpx.Client, issued: dict[str, An
     assert codes(_verify(http, forged)) == ["unknown_issuer"]
 
 
-def test_signed_by_a_key_the_issuer_does_not_have(http: httpx.Client,
-                                                  issued: dict[str, Any]) -> None:
+def test_signed_by_a_key_the_issuer_does_not_have(
+    http: httpx.Client, issued: dict[str, Any]
+) -> None:
     jwt, rest = issued["credential"].split("~", 1)
     payload = json.loads(b64url_decode(jwt.split(".")[1]))
     forged = jws.encode(payload, generate_signing_key(), typ="dc+sd-jwt") + "~" + rest
@@ -232,8 +247,11 @@ def test_credential_over_the_size_limit(http: httpx.Client, settings: Settings) 
 
 
 def test_body_over_64_kib_is_413(http: httpx.Client) -> None:
-    response = http.post("/v1/verify", content=b'{"credential": "' + b"a" * 70_000 + b'"}',
-                         headers={"content-type": "application/json"})
+    response = http.post(
+        "/v1/verify",
+        content=b'{"credential": "' + b"a" * 70_000 + b'"}',
+        headers={"content-type": "application/json"},
+    )
     assert response.status_code == 413
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["code"] == "request_too_large"
@@ -246,16 +264,22 @@ def test_chunked_body_over_the_limit_is_413(http: httpx.Client) -> None:
             yield b"a" * 4096
         yield b'"}'
 
-    response = http.post("/v1/verify", content=chunks(),
-                         headers={"content-type": "application/json"})
+    response = http.post(
+        "/v1/verify", content=chunks(), headers={"content-type": "application/json"}
+    )
     assert response.status_code == 413
     assert response.json()["code"] == "request_too_large"
 
 
 @pytest.mark.parametrize(
     "body",
-    [{}, {"credential": ""}, {"credential": 5}, {"credential": "x", "nonce": ""},
-     {"credential": "x", "extra": True}],
+    [
+        {},
+        {"credential": ""},
+        {"credential": 5},
+        {"credential": "x", "nonce": ""},
+        {"credential": "x", "extra": True},
+    ],
 )
 def test_invalid_verify_requests_are_422(http: httpx.Client, body: dict[str, Any]) -> None:
     response = http.post("/v1/verify", json=body)
@@ -265,9 +289,13 @@ def test_invalid_verify_requests_are_422(http: httpx.Client, body: dict[str, Any
 
 @pytest.mark.parametrize(
     "body",
-    [b"{nope", b'{"credential": "a", "credential": "b"}', b'{"credential": NaN}',
-     b'{"credential": ' + b"[" * 17 + b"]" * 17 + b"}",
-     b'{"credential": ' + b"[" * 30000 + b"]" * 30000 + b"}"],
+    [
+        b"{nope",
+        b'{"credential": "a", "credential": "b"}',
+        b'{"credential": NaN}',
+        b'{"credential": ' + b"[" * 17 + b"]" * 17 + b"}",
+        b'{"credential": ' + b"[" * 30000 + b"]" * 30000 + b"}",
+    ],
     ids=["syntax", "duplicate", "nan", "deep", "very-deep"],
 )
 def test_body_that_is_not_strict_json_is_400(http: httpx.Client, body: bytes) -> None:
@@ -284,14 +312,22 @@ def private_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
     embedded.stop()
 
 
-def test_redis_down_means_503_never_valid(tmp_path: Path, private_redis: EmbeddedRedis,
-                                          citizen: dict[str, Any]) -> None:
-    settings = Settings(redis_url=private_redis.url, keys_dir=tmp_path / "keys",
-                        port=free_port(), status_list_size=4096)
+def test_redis_down_means_503_never_valid(
+    tmp_path: Path, private_redis: EmbeddedRedis, citizen: dict[str, Any]
+) -> None:
+    settings = Settings(
+        redis_url=private_redis.url,
+        keys_dir=tmp_path / "keys",
+        port=free_port(),
+        status_list_size=4096,
+    )
     key = add_client(settings, "app", frozenset(Scope))
-    with BackgroundServer(settings) as server, httpx.Client(
-        base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=10
-    ) as http:
+    with (
+        BackgroundServer(settings) as server,
+        httpx.Client(
+            base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=10
+        ) as http,
+    ):
         issued = http.post("/v1/credentials", json={"claims": citizen}).json()
         credential = issued["credential"]
         assert _verify(http, credential)["valid"] is True

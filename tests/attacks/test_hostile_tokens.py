@@ -44,11 +44,11 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.x509.oid import NameOID
 from jwt.algorithms import HMACAlgorithm
 
+from service.api.server import BackgroundServer, free_port
 from service.core.encoding import b64url_decode, b64url_encode, json_dumps
 from service.core.keys import SigningKey, generate_signing_key, public_jwk
 from service.core.sdjwt import digest, make_disclosure
-from service.runtime import load_keyring
-from service.server import BackgroundServer, free_port
+from service.services.runtime import load_keyring
 from service.settings import Settings
 from service.store.audit import AuditAction, AuditEntry
 from service.store.clients import Scope
@@ -169,16 +169,29 @@ class Lab:
             change(payload)
         return _sign(header if header is not None else self.header, payload, key or self.issuer)
 
-    def present(self, jwt: str | None = None, disclosures: list[str] | None = None, *,
-                kb_key: SigningKey | None = None, kb_header: dict[str, Any] | None = None,
-                kb_claims: dict[str, Any] | None = None) -> str:
+    def present(
+        self,
+        jwt: str | None = None,
+        disclosures: list[str] | None = None,
+        *,
+        kb_key: SigningKey | None = None,
+        kb_header: dict[str, Any] | None = None,
+        kb_claims: dict[str, Any] | None = None,
+    ) -> str:
         """``jwt~disclosures~`` with a correct KB-JWT by the wallet over exactly that text."""
-        body = (jwt or self.jwt) + "~" + "".join(
-            d + "~" for d in (self.disclosures if disclosures is None else disclosures)
+        body = (
+            (jwt or self.jwt)
+            + "~"
+            + "".join(d + "~" for d in (self.disclosures if disclosures is None else disclosures))
         )
         key = kb_key or self.wallet
-        claims = {"iat": int(time.time()), "aud": AUDIENCE, "nonce": NONCE,
-                  "sd_hash": digest(body), **(kb_claims or {})}
+        claims = {
+            "iat": int(time.time()),
+            "aud": AUDIENCE,
+            "nonce": NONCE,
+            "sd_hash": digest(body),
+            **(kb_claims or {}),
+        }
         return body + _sign(kb_header or {"alg": key.alg, "typ": "kb+jwt"}, claims, key)
 
     def verify(self, presentation: str) -> dict[str, Any]:
@@ -236,8 +249,11 @@ def _snapshot(client: redis.Redis, prefix: str) -> dict[bytes, bytes]:
     """Every key under the prefix but the audit stream, with its serialised value (DUMP):
     equal exactly when nothing but the audit trail was written."""
     audit = KeySpace(prefix).audit_stream().encode()
-    return {key: client.dump(key) for key in client.scan_iter(match=f"{prefix}:*", count=1000)
-            if key != audit}
+    return {
+        key: client.dump(key)
+        for key in client.scan_iter(match=f"{prefix}:*", count=1000)
+        if key != audit
+    }
 
 
 @pytest.fixture(scope="module")
@@ -245,8 +261,13 @@ def lab(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[La
     tmp: Path = tmp_path_factory.mktemp("attacks")
     prefix = f"t{secrets.token_hex(6)}"
     settings = Settings(
-        redis_url=redis_url, keys_dir=tmp / "keys", data_dir=tmp / "data",
-        redis_prefix=prefix, host="127.0.0.1", port=free_port(), status_list_size=4096,
+        redis_url=redis_url,
+        keys_dir=tmp / "keys",
+        data_dir=tmp / "data",
+        redis_prefix=prefix,
+        host="127.0.0.1",
+        port=free_port(),
+        status_list_size=4096,
         # The per-key rate limit counts every request in Redis; off here, so that "nothing
         # was written" covers the whole request path and no attack is answered 429.
         rate_limit_per_minute=0,
@@ -257,9 +278,14 @@ def lab(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[La
     attacker_jwks = {"keys": [{**public_jwk(attacker.key), "kid": attacker.kid}]}
     client = redis.Redis.from_url(redis_url)
     try:
-        with Trap(attacker_jwks) as trap, BackgroundServer(settings) as server, httpx.Client(
-            base_url=server.url, headers={"Authorization": f"Bearer {api_key}"}, timeout=30
-        ) as http:
+        with (
+            Trap(attacker_jwks) as trap,
+            BackgroundServer(settings) as server,
+            httpx.Client(
+                base_url=server.url, headers={"Authorization": f"Bearer {api_key}"}, timeout=30
+            ) as http,
+        ):
+
             def issue(**extra: Any) -> dict[str, Any]:
                 response = http.post("/v1/credentials", json={"claims": CITIZEN, **extra})
                 assert response.status_code == 201, response.text
@@ -271,10 +297,17 @@ def lab(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[La
             response = http.post(f"/v1/credentials/{revoked['credential_id']}/revoke")
             assert response.status_code == 200
             lab = Lab(
-                http=http, settings=settings, issuer=load_keyring(settings).active,
-                wallet=wallet, attacker=attacker, credential=credential["credential"],
-                other=other["credential"], revoked=revoked["credential"],
-                unbound=unbound["credential"], trap=trap, redis=client,
+                http=http,
+                settings=settings,
+                issuer=load_keyring(settings).active,
+                wallet=wallet,
+                attacker=attacker,
+                credential=credential["credential"],
+                other=other["credential"],
+                revoked=revoked["credential"],
+                unbound=unbound["credential"],
+                trap=trap,
+                redis=client,
             )
             # The genuine presentation is valid: every attack below starts from a good token.
             genuine = lab.verify(lab.present())
@@ -346,9 +379,13 @@ def _attacker_cert(lab: Lab) -> str:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Thiqa Issuer")])
     now = datetime.now(UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name)
-        .public_key(lab.attacker.key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=30))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(lab.attacker.key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=30))
         .sign(lab.attacker.key, hashes.SHA256())  # type: ignore[arg-type]
     )
     # x5c is standard base64 (RFC 7515 §4.1.6), not base64url.
@@ -445,8 +482,9 @@ def _standard_alphabet(lab: Lab) -> str:
 def _padded_disclosure(lab: Lab) -> str:
     disclosures = lab.disclosures
     first = next(d for d in disclosures if len(d) % 4)
-    return lab.present(disclosures=[first + "=" * (-len(first) % 4)] +
-                       [d for d in disclosures if d != first])
+    return lab.present(
+        disclosures=[first + "=" * (-len(first) % 4)] + [d for d in disclosures if d != first]
+    )
 
 
 def _json_serialization(general: bool) -> Builder:
@@ -456,11 +494,19 @@ def _json_serialization(general: bool) -> Builder:
         header, payload, signature = lab.jwt.split(".")
         unprotected = {"disclosures": lab.disclosures}
         if general:
-            document: dict[str, Any] = {"payload": payload, "signatures": [
-                {"protected": header, "header": unprotected, "signature": signature}]}
+            document: dict[str, Any] = {
+                "payload": payload,
+                "signatures": [
+                    {"protected": header, "header": unprotected, "signature": signature}
+                ],
+            }
         else:
-            document = {"header": unprotected, "payload": payload, "protected": header,
-                        "signature": signature}
+            document = {
+                "header": unprotected,
+                "payload": payload,
+                "protected": header,
+                "signature": signature,
+            }
         return json.dumps(document)
 
     return build
@@ -501,8 +547,12 @@ def _wallet_point(lab: Lab) -> tuple[int, int]:
 
 
 def _ec_jwk(x: int, y: int, crv: str = "P-256", size: int = 32) -> dict[str, Any]:
-    return {"kty": "EC", "crv": crv, "x": b64url_encode(x.to_bytes(size, "big")),
-            "y": b64url_encode(y.to_bytes(size, "big"))}
+    return {
+        "kty": "EC",
+        "crv": crv,
+        "x": b64url_encode(x.to_bytes(size, "big")),
+        "y": b64url_encode(y.to_bytes(size, "big")),
+    }
 
 
 def _secp256k1_point() -> tuple[int, int]:
@@ -552,8 +602,9 @@ def _twice(lab: Lab) -> str:
 
 
 def _unreferenced(lab: Lab) -> str:
-    return lab.present(disclosures=[*lab.disclosures,
-                                    make_disclosure("Amina", name="given_name").encoded])
+    return lab.present(
+        disclosures=[*lab.disclosures, make_disclosure("Amina", name="given_name").encoded]
+    )
 
 
 def _edited_disclosure(lab: Lab) -> str:
@@ -565,7 +616,7 @@ def _edited_disclosure(lab: Lab) -> str:
 
 def _replace_char(lab: Lab, index: int, char: str) -> str:
     presentation = lab.present()
-    return presentation[:index] + char + presentation[index + 1:]
+    return presentation[:index] + char + presentation[index + 1 :]
 
 
 def _revoked_pointing_at_valid_entry(key: str, *, kid: str) -> Builder:
@@ -613,25 +664,44 @@ def _foreign_iss(lab: Lab) -> str:
 ATTACKS: list[Any] = [
     # -- "alg": "none" in every case, with and without a signature ----------------------------
     *[
-        pytest.param(_alg_none(alg, signed=signed), ["unsupported_algorithm"],
-                     id=f"alg-{alg}-{'signed' if signed else 'unsigned'}")
-        for alg in ("none", "None", "NONE", "nOnE") for signed in (False, True)
+        pytest.param(
+            _alg_none(alg, signed=signed),
+            ["unsupported_algorithm"],
+            id=f"alg-{alg}-{'signed' if signed else 'unsigned'}",
+        )
+        for alg in ("none", "None", "NONE", "nOnE")
+        for signed in (False, True)
     ],
     # -- algorithm confusion ----------------------------------------------------------------
     pytest.param(_hs256(_issuer_pem), ["unsupported_algorithm"], id="hs256-keyed-with-pem"),
     pytest.param(_hs256(_issuer_jwk_text), ["unsupported_algorithm"], id="hs256-keyed-with-jwk"),
     # An allowed algorithm that the issuer's P-256 key is not for: refused after the kid
     # lookup, before any signature check.
-    pytest.param(lambda lab: lab.present(lab.resign(header=_header(lab, alg="ES384"))),
-                 ["unsupported_algorithm"], id="alg-es384-on-p256-key"),
-    pytest.param(lambda lab: lab.present(lab.resign(header=_header(lab, alg="EdDSA"))),
-                 ["unsupported_algorithm"], id="alg-eddsa-on-p256-key"),
-    pytest.param(lambda lab: lab.present(lab.resign(header=_header(lab, alg="es256"))),
-                 ["unsupported_algorithm"], id="alg-lowercase"),
-    pytest.param(lambda lab: lab.present(lab.resign(header=_header(lab, alg=_DROP))),
-                 ["unsupported_algorithm"], id="alg-missing"),
-    pytest.param(lambda lab: lab.present(lab.resign(header=_header(lab, alg=["ES256"]))),
-                 ["unsupported_algorithm"], id="alg-array"),
+    pytest.param(
+        lambda lab: lab.present(lab.resign(header=_header(lab, alg="ES384"))),
+        ["unsupported_algorithm"],
+        id="alg-es384-on-p256-key",
+    ),
+    pytest.param(
+        lambda lab: lab.present(lab.resign(header=_header(lab, alg="EdDSA"))),
+        ["unsupported_algorithm"],
+        id="alg-eddsa-on-p256-key",
+    ),
+    pytest.param(
+        lambda lab: lab.present(lab.resign(header=_header(lab, alg="es256"))),
+        ["unsupported_algorithm"],
+        id="alg-lowercase",
+    ),
+    pytest.param(
+        lambda lab: lab.present(lab.resign(header=_header(lab, alg=_DROP))),
+        ["unsupported_algorithm"],
+        id="alg-missing",
+    ),
+    pytest.param(
+        lambda lab: lab.present(lab.resign(header=_header(lab, alg=["ES256"]))),
+        ["unsupported_algorithm"],
+        id="alg-array",
+    ),
     # -- key material named by the token: never used, never fetched -------------------------
     pytest.param(_key_header("jwk", kid="attacker"), ["unknown_key"], id="jwk-attacker-kid"),
     pytest.param(_key_header("jwk", kid="issuer"), ["invalid_signature"], id="jwk-issuer-kid"),
@@ -653,40 +723,59 @@ ATTACKS: list[Any] = [
     pytest.param(_kid("\u0000"), ["malformed"], id="kid-nul"),
     pytest.param(_kid(None), ["unknown_key"], id="kid-null"),
     # -- header extensions Thiqa does not implement -----------------------------------------
-    pytest.param(lambda lab: lab.present(lab.resign(header=_header(lab, crit=["x-thiqa"],
-                 **{"x-thiqa": 1}))), ["malformed"], id="crit-unknown"),
-    pytest.param(lambda lab: lab.present(lab.resign(header=_header(lab, b64=False,
-                 crit=["b64"]))), ["malformed"], id="b64-false"),
+    pytest.param(
+        lambda lab: lab.present(
+            lab.resign(header=_header(lab, crit=["x-thiqa"], **{"x-thiqa": 1}))
+        ),
+        ["malformed"],
+        id="crit-unknown",
+    ),
+    pytest.param(
+        lambda lab: lab.present(lab.resign(header=_header(lab, b64=False, crit=["b64"]))),
+        ["malformed"],
+        id="b64-false",
+    ),
     # -- two readings of one token ----------------------------------------------------------
-    pytest.param(_raw_header(lambda lab: json_dumps(lab.header)[:-1] + ',"typ":"JWT"}'),
-                 ["malformed"], id="duplicate-member-header"),
-    pytest.param(_raw_payload(
-                 lambda lab: json_dumps(lab.payload)[:-1] + ',"iss":"https://evil.example"}'),
-                 ["malformed"], id="duplicate-member-payload"),
+    pytest.param(
+        _raw_header(lambda lab: json_dumps(lab.header)[:-1] + ',"typ":"JWT"}'),
+        ["malformed"],
+        id="duplicate-member-header",
+    ),
+    pytest.param(
+        _raw_payload(lambda lab: json_dumps(lab.payload)[:-1] + ',"iss":"https://evil.example"}'),
+        ["malformed"],
+        id="duplicate-member-payload",
+    ),
     pytest.param(_padded_signature, ["malformed"], id="base64-padding-signature"),
     pytest.param(_padded_payload, ["malformed"], id="base64-padding-payload"),
     pytest.param(_standard_alphabet, ["malformed"], id="base64-standard-alphabet"),
     pytest.param(_padded_disclosure, ["invalid_disclosure"], id="base64-padding-disclosure"),
-    pytest.param(lambda lab: lab.present(lab.jwt + ".AAAA"), ["malformed"],
-                 id="fourth-segment"),
-    pytest.param(lambda lab: lab.present(lab.jwt + "."), ["malformed"],
-                 id="fourth-segment-empty"),
-    pytest.param(_json_serialization(general=False), ["malformed"],
-                 id="json-serialization-flattened"),
-    pytest.param(_json_serialization(general=True), ["malformed"],
-                 id="json-serialization-general"),
+    pytest.param(lambda lab: lab.present(lab.jwt + ".AAAA"), ["malformed"], id="fourth-segment"),
+    pytest.param(lambda lab: lab.present(lab.jwt + "."), ["malformed"], id="fourth-segment-empty"),
+    pytest.param(
+        _json_serialization(general=False), ["malformed"], id="json-serialization-flattened"
+    ),
+    pytest.param(_json_serialization(general=True), ["malformed"], id="json-serialization-general"),
     # -- time claims that are not numbers ---------------------------------------------------
     # Constants JSON does not have (NaN, Infinity, 1e400 which reads as infinity) make the
     # payload unreadable: refused before the signature. Values JSON does have but that are
     # not NumericDates are found after the signature, each alone.
-    pytest.param(_raw_payload(lambda lab: _payload_text(lab, exp="NaN")), ["malformed"],
-                 id="exp-nan"),
-    pytest.param(_raw_payload(lambda lab: _payload_text(lab, exp="Infinity")), ["malformed"],
-                 id="exp-infinity"),
-    pytest.param(_raw_payload(lambda lab: _payload_text(lab, exp="1e400")), ["malformed"],
-                 id="exp-1e400"),
-    pytest.param(_raw_payload(lambda lab: _payload_text(lab, exp="9" * 5000)), ["malformed"],
-                 id="exp-5000-digits"),
+    pytest.param(
+        _raw_payload(lambda lab: _payload_text(lab, exp="NaN")), ["malformed"], id="exp-nan"
+    ),
+    pytest.param(
+        _raw_payload(lambda lab: _payload_text(lab, exp="Infinity")),
+        ["malformed"],
+        id="exp-infinity",
+    ),
+    pytest.param(
+        _raw_payload(lambda lab: _payload_text(lab, exp="1e400")), ["malformed"], id="exp-1e400"
+    ),
+    pytest.param(
+        _raw_payload(lambda lab: _payload_text(lab, exp="9" * 5000)),
+        ["malformed"],
+        id="exp-5000-digits",
+    ),
     pytest.param(_set("exp", "4102444800"), ["malformed"], id="exp-string"),
     pytest.param(_set("exp", -1), ["malformed"], id="exp-negative"),
     pytest.param(_set("exp", True), ["malformed"], id="exp-boolean"),
@@ -698,86 +787,170 @@ ATTACKS: list[Any] = [
     pytest.param(_at_size, ["invalid_disclosure"], id="exactly-max-credential-bytes"),
     pytest.param(_nested(17), ["malformed"], id="payload-nested-17"),
     pytest.param(_nested(4000), ["malformed"], id="payload-nested-4000"),
-    pytest.param(lambda lab: lab.present(disclosures=[*lab.disclosures, b64url_encode(
-                 ("[" * 3000 + "]" * 3000).encode())]), ["invalid_disclosure"],
-                 id="disclosure-nested-3000"),
+    pytest.param(
+        lambda lab: lab.present(
+            disclosures=[*lab.disclosures, b64url_encode(("[" * 3000 + "]" * 3000).encode())]
+        ),
+        ["invalid_disclosure"],
+        id="disclosure-nested-3000",
+    ),
     # -- the holder key in the credential (issuer-signed) -----------------------------------
-    pytest.param(_cnf(lambda lab: _ec_jwk(_wallet_point(lab)[0], _wallet_point(lab)[1] + 1)),
-                 ["invalid_key_binding"], id="cnf-off-curve"),
-    pytest.param(_cnf(lambda lab: _ec_jwk(*_secp256k1_point())), ["invalid_key_binding"],
-                 id="cnf-invalid-curve-secp256k1-point-as-p256"),
-    pytest.param(_cnf(lambda lab: _ec_jwk(*_secp256k1_point(), crv="secp256k1")),
-                 ["invalid_key_binding"], id="cnf-unsupported-curve"),
+    pytest.param(
+        _cnf(lambda lab: _ec_jwk(_wallet_point(lab)[0], _wallet_point(lab)[1] + 1)),
+        ["invalid_key_binding"],
+        id="cnf-off-curve",
+    ),
+    pytest.param(
+        _cnf(lambda lab: _ec_jwk(*_secp256k1_point())),
+        ["invalid_key_binding"],
+        id="cnf-invalid-curve-secp256k1-point-as-p256",
+    ),
+    pytest.param(
+        _cnf(lambda lab: _ec_jwk(*_secp256k1_point(), crv="secp256k1")),
+        ["invalid_key_binding"],
+        id="cnf-unsupported-curve",
+    ),
     pytest.param(_cnf(lambda lab: _ec_jwk(0, 0)), ["invalid_key_binding"], id="cnf-zero-point"),
-    pytest.param(_cnf(lambda lab: _ec_jwk(_wallet_point(lab)[0] + P256_P,
-                                          _wallet_point(lab)[1], size=33)),
-                 ["invalid_key_binding"], id="cnf-x-plus-p"),
-    pytest.param(_cnf(lambda lab: _ec_jwk(*_wallet_point(lab), crv="P-384")),
-                 ["invalid_key_binding"], id="cnf-p256-point-as-p384"),
+    pytest.param(
+        _cnf(lambda lab: _ec_jwk(_wallet_point(lab)[0] + P256_P, _wallet_point(lab)[1], size=33)),
+        ["invalid_key_binding"],
+        id="cnf-x-plus-p",
+    ),
+    pytest.param(
+        _cnf(lambda lab: _ec_jwk(*_wallet_point(lab), crv="P-384")),
+        ["invalid_key_binding"],
+        id="cnf-p256-point-as-p384",
+    ),
     pytest.param(_cnf(_with_private_d), ["invalid_key_binding"], id="cnf-private-d"),
-    pytest.param(_cnf(lambda lab: {**public_jwk(lab.wallet.key), "alg": "EdDSA"}),
-                 ["invalid_key_binding"], id="cnf-alg-contradicts-curve"),
-    pytest.param(_cnf(lambda lab: {**public_jwk(lab.wallet.key), "use": "enc"}),
-                 ["invalid_key_binding"], id="cnf-use-enc"),
-    pytest.param(_cnf(lambda lab: {**public_jwk(lab.wallet.key), "key_ops": ["encrypt"]}),
-                 ["invalid_key_binding"], id="cnf-key-ops-encrypt"),
-    pytest.param(_cnf(lambda lab: {"kty": "oct", "k": b64url_encode(b"k" * 32)}),
-                 ["invalid_key_binding"], id="cnf-symmetric-key"),
+    pytest.param(
+        _cnf(lambda lab: {**public_jwk(lab.wallet.key), "alg": "EdDSA"}),
+        ["invalid_key_binding"],
+        id="cnf-alg-contradicts-curve",
+    ),
+    pytest.param(
+        _cnf(lambda lab: {**public_jwk(lab.wallet.key), "use": "enc"}),
+        ["invalid_key_binding"],
+        id="cnf-use-enc",
+    ),
+    pytest.param(
+        _cnf(lambda lab: {**public_jwk(lab.wallet.key), "key_ops": ["encrypt"]}),
+        ["invalid_key_binding"],
+        id="cnf-key-ops-encrypt",
+    ),
+    pytest.param(
+        _cnf(lambda lab: {"kty": "oct", "k": b64url_encode(b"k" * 32)}),
+        ["invalid_key_binding"],
+        id="cnf-symmetric-key",
+    ),
     # -- the issuer's ECDSA signature --------------------------------------------------------
-    pytest.param(_signature(lambda r, s, raw: bytes(64)), ["invalid_signature"],
-                 id="ecdsa-r0-s0-all-zero"),
-    pytest.param(_signature(lambda r, s, raw: _rs_bytes(0, s)), ["invalid_signature"],
-                 id="ecdsa-r-zero"),
-    pytest.param(_signature(lambda r, s, raw: _rs_bytes(P256_N, s)), ["invalid_signature"],
-                 id="ecdsa-r-equals-n"),
-    pytest.param(_signature(lambda r, s, raw: _rs_bytes(r, P256_N)), ["invalid_signature"],
-                 id="ecdsa-s-equals-n"),
-    pytest.param(_signature(lambda r, s, raw: _rs_bytes(2**256 - 1, s)), ["invalid_signature"],
-                 id="ecdsa-r-above-n"),
-    pytest.param(_signature(lambda r, s, raw: _rs_bytes(r, 2**256 - 1)), ["invalid_signature"],
-                 id="ecdsa-s-above-n"),
-    pytest.param(_signature(lambda r, s, raw: _rs_bytes(s, r)), ["invalid_signature"],
-                 id="ecdsa-r-s-swapped"),
-    pytest.param(_signature(lambda r, s, raw: raw[:63]), ["invalid_signature"],
-                 id="ecdsa-63-bytes"),
-    pytest.param(_signature(lambda r, s, raw: raw + b"\x00"), ["invalid_signature"],
-                 id="ecdsa-65-bytes"),
-    pytest.param(_signature(lambda r, s, raw: bytes(16) + raw[:32] + bytes(16) + raw[32:]),
-                 ["invalid_signature"], id="ecdsa-96-bytes-zero-extended"),
+    pytest.param(
+        _signature(lambda r, s, raw: bytes(64)), ["invalid_signature"], id="ecdsa-r0-s0-all-zero"
+    ),
+    pytest.param(
+        _signature(lambda r, s, raw: _rs_bytes(0, s)), ["invalid_signature"], id="ecdsa-r-zero"
+    ),
+    pytest.param(
+        _signature(lambda r, s, raw: _rs_bytes(P256_N, s)),
+        ["invalid_signature"],
+        id="ecdsa-r-equals-n",
+    ),
+    pytest.param(
+        _signature(lambda r, s, raw: _rs_bytes(r, P256_N)),
+        ["invalid_signature"],
+        id="ecdsa-s-equals-n",
+    ),
+    pytest.param(
+        _signature(lambda r, s, raw: _rs_bytes(2**256 - 1, s)),
+        ["invalid_signature"],
+        id="ecdsa-r-above-n",
+    ),
+    pytest.param(
+        _signature(lambda r, s, raw: _rs_bytes(r, 2**256 - 1)),
+        ["invalid_signature"],
+        id="ecdsa-s-above-n",
+    ),
+    pytest.param(
+        _signature(lambda r, s, raw: _rs_bytes(s, r)), ["invalid_signature"], id="ecdsa-r-s-swapped"
+    ),
+    pytest.param(
+        _signature(lambda r, s, raw: raw[:63]), ["invalid_signature"], id="ecdsa-63-bytes"
+    ),
+    pytest.param(
+        _signature(lambda r, s, raw: raw + b"\x00"), ["invalid_signature"], id="ecdsa-65-bytes"
+    ),
+    pytest.param(
+        _signature(lambda r, s, raw: bytes(16) + raw[:32] + bytes(16) + raw[32:]),
+        ["invalid_signature"],
+        id="ecdsa-96-bytes-zero-extended",
+    ),
     pytest.param(_signature(_der), ["invalid_signature"], id="ecdsa-der-encoded"),
     pytest.param(_signature(lambda r, s, raw: b""), ["malformed"], id="ecdsa-empty"),
     # -- the key-binding JWT -------------------------------------------------------------
-    pytest.param(lambda lab: lab.present(kb_key=lab.issuer), ["invalid_key_binding"],
-                 id="kb-signed-by-issuer-key"),
-    pytest.param(lambda lab: lab.present(kb_key=lab.attacker, kb_header={
-                 "alg": "ES256", "typ": "kb+jwt", "jwk": public_jwk(lab.attacker.key)}),
-                 ["invalid_key_binding"], id="kb-attacker-key-in-jwk-header"),
-    pytest.param(_kb_for_other_credential, ["invalid_key_binding"],
-                 id="kb-for-another-credential"),
-    pytest.param(lambda lab: lab.present().rsplit("~", 1)[0] + "~" + lab.jwt,
-                 ["invalid_key_binding"], id="credential-jwt-as-kb-jwt"),
-    pytest.param(lambda lab: lab.present().rsplit("~", 1)[1] + "~", ["wrong_type"],
-                 id="kb-jwt-as-credential"),
-    pytest.param(lambda lab: lab.present(kb_header={"alg": "none", "typ": "kb+jwt"}),
-                 ["invalid_key_binding"], id="kb-alg-none"),
-    pytest.param(lambda lab: lab.present(kb_header={"alg": "ES256", "typ": "JWT"}),
-                 ["invalid_key_binding"], id="kb-typ-jwt"),
-    pytest.param(lambda lab: lab.present(kb_claims={"sd_hash": None}),
-                 ["invalid_key_binding"], id="kb-sd-hash-null"),
-    pytest.param(lambda lab: lab.present(*_split(lab.unbound)), ["invalid_key_binding"],
-                 id="kb-on-credential-without-cnf"),
+    pytest.param(
+        lambda lab: lab.present(kb_key=lab.issuer),
+        ["invalid_key_binding"],
+        id="kb-signed-by-issuer-key",
+    ),
+    pytest.param(
+        lambda lab: lab.present(
+            kb_key=lab.attacker,
+            kb_header={"alg": "ES256", "typ": "kb+jwt", "jwk": public_jwk(lab.attacker.key)},
+        ),
+        ["invalid_key_binding"],
+        id="kb-attacker-key-in-jwk-header",
+    ),
+    pytest.param(_kb_for_other_credential, ["invalid_key_binding"], id="kb-for-another-credential"),
+    pytest.param(
+        lambda lab: lab.present().rsplit("~", 1)[0] + "~" + lab.jwt,
+        ["invalid_key_binding"],
+        id="credential-jwt-as-kb-jwt",
+    ),
+    pytest.param(
+        lambda lab: lab.present().rsplit("~", 1)[1] + "~", ["wrong_type"], id="kb-jwt-as-credential"
+    ),
+    pytest.param(
+        lambda lab: lab.present(kb_header={"alg": "none", "typ": "kb+jwt"}),
+        ["invalid_key_binding"],
+        id="kb-alg-none",
+    ),
+    pytest.param(
+        lambda lab: lab.present(kb_header={"alg": "ES256", "typ": "JWT"}),
+        ["invalid_key_binding"],
+        id="kb-typ-jwt",
+    ),
+    pytest.param(
+        lambda lab: lab.present(kb_claims={"sd_hash": None}),
+        ["invalid_key_binding"],
+        id="kb-sd-hash-null",
+    ),
+    pytest.param(
+        lambda lab: lab.present(*_split(lab.unbound)),
+        ["invalid_key_binding"],
+        id="kb-on-credential-without-cnf",
+    ),
     # -- the credential's typ -----------------------------------------------------------------
     *[
-        pytest.param(lambda lab, typ=typ: lab.present(lab.resign(header=_header(lab, typ=typ))),
-                     ["wrong_type"], id=f"typ-{name}")
-        for name, typ in [("JWT", "JWT"), ("kb+jwt", "kb+jwt"),
-                          ("statuslist+jwt", "statuslist+jwt"), ("missing", _DROP),
-                          ("number", 1), ("sd-jwt", "sd-jwt")]
+        pytest.param(
+            lambda lab, typ=typ: lab.present(lab.resign(header=_header(lab, typ=typ))),
+            ["wrong_type"],
+            id=f"typ-{name}",
+        )
+        for name, typ in [
+            ("JWT", "JWT"),
+            ("kb+jwt", "kb+jwt"),
+            ("statuslist+jwt", "statuslist+jwt"),
+            ("missing", _DROP),
+            ("number", 1),
+            ("sd-jwt", "sd-jwt"),
+        ]
     ],
     # -- disclosures ------------------------------------------------------------------------
     *[
-        pytest.param(_appended_disclosure(name, value), ["invalid_disclosure"],
-                     id=f"disclosure-of-{name}-added")
+        pytest.param(
+            _appended_disclosure(name, value),
+            ["invalid_disclosure"],
+            id=f"disclosure-of-{name}-added",
+        )
         for name, value in [
             ("iss", lambda lab: "https://evil.example"),
             ("status", lambda lab: {"status_list": {"idx": 0, "uri": "https://evil.example"}}),
@@ -787,59 +960,94 @@ ATTACKS: list[Any] = [
     ],
     # The issuer put exp (status) in a disclosure: refused, and the signed payload lacks
     # exp (status) in the clear, which is its own failure: two codes, both true.
-    pytest.param(_referenced_disclosure("exp"), ["invalid_disclosure", "malformed"],
-                 id="disclosure-of-exp-referenced-by-issuer"),
-    pytest.param(_referenced_disclosure("status"),
-                 ["invalid_disclosure", "invalid_status_reference"],
-                 id="disclosure-of-status-referenced-by-issuer"),
+    pytest.param(
+        _referenced_disclosure("exp"),
+        ["invalid_disclosure", "malformed"],
+        id="disclosure-of-exp-referenced-by-issuer",
+    ),
+    pytest.param(
+        _referenced_disclosure("status"),
+        ["invalid_disclosure", "invalid_status_reference"],
+        id="disclosure-of-status-referenced-by-issuer",
+    ),
     pytest.param(_twice, ["invalid_disclosure"], id="disclosure-twice"),
     pytest.param(_unreferenced, ["invalid_disclosure"], id="disclosure-unreferenced"),
     pytest.param(_edited_disclosure, ["invalid_disclosure"], id="disclosure-edited"),
-    pytest.param(lambda lab: lab.present(disclosures=[*lab.disclosures, make_disclosure(
-                 "x", name="_sd").encoded]), ["invalid_disclosure"], id="disclosure-named-_sd"),
+    pytest.param(
+        lambda lab: lab.present(
+            disclosures=[*lab.disclosures, make_disclosure("x", name="_sd").encoded]
+        ),
+        ["invalid_disclosure"],
+        id="disclosure-named-_sd",
+    ),
     # No KB-JWT can hold over an unsupported hash: sd_hash is computed with _sd_alg.
-    pytest.param(_set("_sd_alg", "md5"), ["invalid_disclosure", "invalid_key_binding"],
-                 id="sd-alg-md5"),
+    pytest.param(
+        _set("_sd_alg", "md5"), ["invalid_disclosure", "invalid_key_binding"], id="sd-alg-md5"
+    ),
     # -- shape of the presentation ----------------------------------------------------------
     pytest.param(lambda lab: lab.jwt + "~~", ["malformed"], id="empty-component"),
     pytest.param(lambda lab: "~" + lab.present(), ["malformed"], id="empty-issuer-jwt"),
     pytest.param(lambda lab: lab.jwt, ["malformed"], id="bare-jwt-no-tilde"),
-    pytest.param(lambda lab: _replace_char(lab, 0, "\u0435"), ["malformed"],
-                 id="cyrillic-e-lookalike"),
-    pytest.param(lambda lab: _replace_char(lab, 1, "\uff59"), ["malformed"],
-                 id="fullwidth-y-lookalike"),
+    pytest.param(
+        lambda lab: _replace_char(lab, 0, "\u0435"), ["malformed"], id="cyrillic-e-lookalike"
+    ),
+    pytest.param(
+        lambda lab: _replace_char(lab, 1, "\uff59"), ["malformed"], id="fullwidth-y-lookalike"
+    ),
     pytest.param(lambda lab: lab.present() + "\u200b", ["malformed"], id="zero-width-space"),
     pytest.param(lambda lab: "\u202e" + lab.present(), ["malformed"], id="rtl-override"),
     pytest.param(lambda lab: _replace_char(lab, 5, "\x00"), ["malformed"], id="nul-in-header"),
-    pytest.param(lambda lab: lab.present(disclosures=["\x00" + lab.disclosures[0],
-                                                      *lab.disclosures[1:]]),
-                 ["invalid_disclosure"], id="nul-in-disclosure"),
-    pytest.param(lambda lab: lab.present().rsplit("~", 1)[0] + "~\x00",
-                 ["invalid_key_binding"], id="nul-as-kb-jwt"),
+    pytest.param(
+        lambda lab: lab.present(disclosures=["\x00" + lab.disclosures[0], *lab.disclosures[1:]]),
+        ["invalid_disclosure"],
+        id="nul-in-disclosure",
+    ),
+    pytest.param(
+        lambda lab: lab.present().rsplit("~", 1)[0] + "~\x00",
+        ["invalid_key_binding"],
+        id="nul-as-kb-jwt",
+    ),
     # -- revocation and status --------------------------------------------------------------
     pytest.param(lambda lab: lab.present(*_split(lab.revoked)), ["revoked"], id="revoked"),
-    pytest.param(_revoked_pointing_at_valid_entry("kept", kid="issuer"),
-                 ["invalid_signature"], id="revoked-status-moved-signature-kept"),
-    pytest.param(_revoked_pointing_at_valid_entry("attacker", kid="issuer"),
-                 ["invalid_signature"], id="revoked-status-moved-resigned-issuer-kid"),
-    pytest.param(_revoked_pointing_at_valid_entry("attacker", kid="attacker"),
-                 ["unknown_key"], id="revoked-status-moved-resigned-attacker-kid"),
-    pytest.param(_status_uri(lambda lab: f"{lab.trap.url}/status-lists/x"),
-                 ["invalid_status_reference"], id="status-uri-on-attacker-server"),
-    pytest.param(_status_uri(lambda lab: lab.settings.status_list_uri("../../x")),
-                 ["invalid_status_reference"], id="status-uri-path-traversal"),
+    pytest.param(
+        _revoked_pointing_at_valid_entry("kept", kid="issuer"),
+        ["invalid_signature"],
+        id="revoked-status-moved-signature-kept",
+    ),
+    pytest.param(
+        _revoked_pointing_at_valid_entry("attacker", kid="issuer"),
+        ["invalid_signature"],
+        id="revoked-status-moved-resigned-issuer-kid",
+    ),
+    pytest.param(
+        _revoked_pointing_at_valid_entry("attacker", kid="attacker"),
+        ["unknown_key"],
+        id="revoked-status-moved-resigned-attacker-kid",
+    ),
+    pytest.param(
+        _status_uri(lambda lab: f"{lab.trap.url}/status-lists/x"),
+        ["invalid_status_reference"],
+        id="status-uri-on-attacker-server",
+    ),
+    pytest.param(
+        _status_uri(lambda lab: lab.settings.status_list_uri("../../x")),
+        ["invalid_status_reference"],
+        id="status-uri-path-traversal",
+    ),
     pytest.param(_status_idx(10**9), ["invalid_status_reference"], id="status-idx-out-of-range"),
     pytest.param(_status_idx(-1), ["invalid_status_reference"], id="status-idx-negative"),
     pytest.param(_status_idx("0"), ["invalid_status_reference"], id="status-idx-string"),
-    pytest.param(_set("vct", "https://evil.example/types/national-id"), ["untrusted_type"],
-                 id="vct-not-trusted"),
+    pytest.param(
+        _set("vct", "https://evil.example/types/national-id"),
+        ["untrusted_type"],
+        id="vct-not-trusted",
+    ),
     pytest.param(_set("iss", 7), ["malformed"], id="iss-number"),
 ]
 
 
 @pytest.mark.parametrize(("attack", "expected"), ATTACKS)
-def test_attack_is_refused_with_its_code(lab: Lab, attack: Builder,
-                                         expected: list[str]) -> None:
+def test_attack_is_refused_with_its_code(lab: Lab, attack: Builder, expected: list[str]) -> None:
     verdict = lab.verify(attack(lab))
     assert [error["code"] for error in verdict["errors"]] == expected
     assert verdict["valid"] is False
@@ -855,8 +1063,9 @@ def test_the_corpus_is_large_and_distinct() -> None:
 def test_ten_megabytes_is_refused_before_the_app(lab: Lab) -> None:
     """10 MB never reaches the verifier: the body limit answers 413 from the declared length."""
     body = b'{"credential": "' + b"A" * (10 * 1024 * 1024) + b'"}'
-    response = lab.http.post("/v1/verify", content=body,
-                             headers={"content-type": "application/json"})
+    response = lab.http.post(
+        "/v1/verify", content=body, headers={"content-type": "application/json"}
+    )
     assert response.status_code == 413
     assert response.headers["content-type"] == "application/problem+json"
     problem = response.json()

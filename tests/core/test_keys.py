@@ -108,8 +108,13 @@ def test_parses_rfc7517_ec_key_as_es256() -> None:
 
 @pytest.mark.parametrize(
     "marking",
-    [{"use": "enc"}, {"use": "SIG"}, {"key_ops": ["encrypt"]}, {"key_ops": ["sign"]},
-     {"key_ops": "verify"}],
+    [
+        {"use": "enc"},
+        {"use": "SIG"},
+        {"key_ops": ["encrypt"]},
+        {"key_ops": ["sign"]},
+        {"key_ops": "verify"},
+    ],
 )
 def test_key_not_marked_for_verifying_is_refused(marking: dict[str, Any]) -> None:
     # RFC 7517 §4.2-4.3 (Wycheproof rejectWrongUse / rejectWrongKeyOps).

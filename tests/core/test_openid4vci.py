@@ -32,8 +32,9 @@ NOW = 1_760_000_000
 NONCE = "n" * 32
 
 
-def make(key: SigningKey, *, typ: str = PROOF_TYP, header: dict[str, Any] | None = None,
-         **claims: Any) -> str:
+def make(
+    key: SigningKey, *, typ: str = PROOF_TYP, header: dict[str, Any] | None = None, **claims: Any
+) -> str:
     payload: dict[str, Any] = {"aud": ISSUER, "iat": NOW, "nonce": NONCE}
     payload.update(claims)
     payload = {k: v for k, v in payload.items() if v is not None}
@@ -42,8 +43,7 @@ def make(key: SigningKey, *, typ: str = PROOF_TYP, header: dict[str, Any] | None
 
 
 def check(token: str, **overrides: Any) -> Any:
-    options: dict[str, Any] = {"audience": ISSUER, "now": NOW, "clock_skew": 60,
-                               "max_age": 300}
+    options: dict[str, Any] = {"audience": ISSUER, "now": NOW, "clock_skew": 60, "max_age": 300}
     options.update(overrides)
     return check_proof(token, **options)
 
@@ -79,7 +79,7 @@ def test_typ_missing(key: SigningKey) -> None:
     token = make(key)
     header = json.loads(b64url_decode(token.split(".")[0]))
     del header["typ"]
-    forged = b64url_encode(json_dumps(header).encode()) + token[token.index("."):]
+    forged = b64url_encode(json_dumps(header).encode()) + token[token.index(".") :]
     refused(forged)
 
 
@@ -108,8 +108,9 @@ def test_only_allowed_algorithms() -> None:
         ({}, "exactly one"),
     ],
 )
-def test_key_must_be_a_jwk_and_only_that(key: SigningKey, header: dict[str, Any],
-                                         message: str) -> None:
+def test_key_must_be_a_jwk_and_only_that(
+    key: SigningKey, header: dict[str, Any], message: str
+) -> None:
     assert message in refused(make(key, header=header))
 
 
@@ -125,8 +126,14 @@ def test_jwk_must_be_a_real_public_key() -> None:
     jwk = public_jwk(key.key)
     y = int.from_bytes(b64url_decode(jwk["y"]), "big")
     off_curve = {**jwk, "y": b64url_encode(((y + 1) % 2**256).to_bytes(32, "big"))}
-    for bad in (off_curve, {**jwk, "d": jwk["x"]}, {"kty": "oct", "k": "AAAA"},
-                {**jwk, "crv": "P-521"}, "not an object", {**jwk, "alg": "EdDSA"}):
+    for bad in (
+        off_curve,
+        {**jwk, "d": jwk["x"]},
+        {"kty": "oct", "k": "AAAA"},
+        {**jwk, "crv": "P-521"},
+        "not an object",
+        {**jwk, "alg": "EdDSA"},
+    ):
         assert "not a valid public key" in refused(make(key, header={"jwk": bad}))
 
 
@@ -142,8 +149,9 @@ def test_signature_must_be_by_the_jwk() -> None:
 def test_tampered_payload(key: SigningKey) -> None:
     token = make(key)
     head, _, signature = token.split(".")
-    forged_payload = b64url_encode(json_dumps({"aud": ISSUER, "iat": NOW,
-                                               "nonce": "m" * 32}).encode())
+    forged_payload = b64url_encode(
+        json_dumps({"aud": ISSUER, "iat": NOW, "nonce": "m" * 32}).encode()
+    )
     refused(f"{head}.{forged_payload}.{signature}")
 
 
@@ -183,8 +191,11 @@ def test_garbage_is_an_invalid_proof() -> None:
 
 def test_parse_request() -> None:
     parsed = parse_credential_request(
-        {"credential_configuration_id": CONFIGURATION_ID, "proofs": {"jwt": ["a.b.c"]},
-         "something_new": 1}
+        {
+            "credential_configuration_id": CONFIGURATION_ID,
+            "proofs": {"jwt": ["a.b.c"]},
+            "something_new": 1,
+        }
     )
     assert (parsed.configuration_id, parsed.proof) == (CONFIGURATION_ID, "a.b.c")
 
@@ -197,20 +208,35 @@ def test_parse_request() -> None:
         ({}, "invalid_credential_request"),
         ({"credential_configuration_id": 7}, "invalid_credential_request"),
         ({"credential_configuration_id": "UniversityDegree"}, "unknown_credential_configuration"),
-        ({"credential_identifier": "x", "credential_configuration_id": CONFIGURATION_ID},
-         "invalid_credential_request"),
-        ({"credential_configuration_id": CONFIGURATION_ID,
-          "credential_response_encryption": {}}, "invalid_encryption_parameters"),
+        (
+            {"credential_identifier": "x", "credential_configuration_id": CONFIGURATION_ID},
+            "invalid_credential_request",
+        ),
+        (
+            {"credential_configuration_id": CONFIGURATION_ID, "credential_response_encryption": {}},
+            "invalid_encryption_parameters",
+        ),
         ({"credential_configuration_id": CONFIGURATION_ID}, "invalid_proof"),
         ({"credential_configuration_id": CONFIGURATION_ID, "proofs": []}, "invalid_proof"),
-        ({"credential_configuration_id": CONFIGURATION_ID,
-          "proofs": {"jwt": ["a"], "attestation": ["b"]}}, "invalid_proof"),
-        ({"credential_configuration_id": CONFIGURATION_ID, "proofs": {"jwt": "a.b.c"}},
-         "invalid_proof"),
-        ({"credential_configuration_id": CONFIGURATION_ID, "proofs": {"jwt": [1]}},
-         "invalid_proof"),
-        ({"credential_configuration_id": CONFIGURATION_ID, "proofs": {"jwt": ["a", "b"]}},
-         "invalid_proof"),
+        (
+            {
+                "credential_configuration_id": CONFIGURATION_ID,
+                "proofs": {"jwt": ["a"], "attestation": ["b"]},
+            },
+            "invalid_proof",
+        ),
+        (
+            {"credential_configuration_id": CONFIGURATION_ID, "proofs": {"jwt": "a.b.c"}},
+            "invalid_proof",
+        ),
+        (
+            {"credential_configuration_id": CONFIGURATION_ID, "proofs": {"jwt": [1]}},
+            "invalid_proof",
+        ),
+        (
+            {"credential_configuration_id": CONFIGURATION_ID, "proofs": {"jwt": ["a", "b"]}},
+            "invalid_proof",
+        ),
     ],
 )
 def test_parse_request_errors(body: Any, error: str) -> None:
@@ -229,9 +255,12 @@ def test_offer_document_and_uri() -> None:
     assert grant["tx_code"]["length"] == 6
     assert grant["tx_code"]["input_mode"] == "numeric"
     assert len(grant["tx_code"]["description"]) <= 300
-    assert "tx_code" not in credential_offer(
-        issuer=ISSUER, pre_authorized_code="code", tx_code_length=None
-    )["grants"][PRE_AUTHORIZED_GRANT]
+    assert (
+        "tx_code"
+        not in credential_offer(issuer=ISSUER, pre_authorized_code="code", tx_code_length=None)[
+            "grants"
+        ][PRE_AUTHORIZED_GRANT]
+    )
     reference = f"{ISSUER}/credential-offers/abc?x=1&y=2"
     link = offer_uri(reference)
     assert link.startswith("openid-credential-offer://?credential_offer_uri=https%3A%2F%2F")
@@ -240,8 +269,12 @@ def test_offer_document_and_uri() -> None:
 
 def test_issuer_metadata_uses_the_type_metadata() -> None:
     vct = f"{ISSUER}/types/national-id"
-    metadata = issuer_metadata(issuer=ISSUER, vct=vct, signing_algs=["EdDSA", "EdDSA"],
-                               type_metadata=national_id_metadata(vct))
+    metadata = issuer_metadata(
+        issuer=ISSUER,
+        vct=vct,
+        signing_algs=["EdDSA", "EdDSA"],
+        type_metadata=national_id_metadata(vct),
+    )
     config = metadata["credential_configurations_supported"][CONFIGURATION_ID]
     assert config["credential_signing_alg_values_supported"] == ["EdDSA"]
     display = config["credential_metadata"]["display"]
@@ -249,8 +282,9 @@ def test_issuer_metadata_uses_the_type_metadata() -> None:
     paths = [c["path"] for c in config["credential_metadata"]["claims"]]
     assert ["place_of_birth", "locality#ar"] in paths
     assert len(paths) == len({json.dumps(p) for p in paths})  # §B.2: no claim twice
-    mandatory = {c["path"][0] for c in config["credential_metadata"]["claims"]
-                 if c.get("mandatory")}
+    mandatory = {
+        c["path"][0] for c in config["credential_metadata"]["claims"] if c.get("mandatory")
+    }
     assert mandatory == {"given_name", "family_name", "birthdate", "national_id"}
 
 
@@ -262,6 +296,8 @@ def test_authorization_server_metadata() -> None:
 
 def test_well_known_path() -> None:
     assert well_known_path("openid-credential-issuer", ISSUER) == (
-        "/.well-known/openid-credential-issuer")
+        "/.well-known/openid-credential-issuer"
+    )
     assert well_known_path("openid-credential-issuer", f"{ISSUER}/tenant/") == (
-        "/.well-known/openid-credential-issuer/tenant")
+        "/.well-known/openid-credential-issuer/tenant"
+    )

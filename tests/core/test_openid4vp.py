@@ -55,11 +55,17 @@ def request(**changes: Any) -> PresentationRequest:
     return PresentationRequest(**values)
 
 
-def verdict(claims: dict[str, Any] | None = CLAIMS, *, vct: str = VCT,
-            failures: tuple[Failure, ...] = ()) -> Verdict:
-    return Verdict(failures=failures, credential_status=StatusValue.VALID,
-                   issuer="https://thiqa.example", vct=vct,
-                   claims=claims if not failures else None, key_bound=True)
+def verdict(
+    claims: dict[str, Any] | None = CLAIMS, *, vct: str = VCT, failures: tuple[Failure, ...] = ()
+) -> Verdict:
+    return Verdict(
+        failures=failures,
+        credential_status=StatusValue.VALID,
+        issuer="https://thiqa.example",
+        vct=vct,
+        claims=claims if not failures else None,
+        key_bound=True,
+    )
 
 
 # -- claims paths and purpose ----------------------------------------------------------------
@@ -67,28 +73,33 @@ def verdict(claims: dict[str, Any] | None = CLAIMS, *, vct: str = VCT,
 
 def test_paths_are_member_names_normalised() -> None:
     assert check_paths([["given_name"], ["place_of_birth", "locality#ar"]]) == (
-        ("given_name",), ("place_of_birth", "locality#ar"))
+        ("given_name",),
+        ("place_of_birth", "locality#ar"),
+    )
     assert check_paths([["lieu_de_naissance_e\u0301"]]) == (("lieu_de_naissance_é",),)
     assert check_paths([]) == ()
 
 
-@pytest.mark.parametrize(("paths", "message"), [
-    ([["nationalities", None]], "array selectors"),
-    ([["nationalities", 0]], "array selectors"),
-    ([[]], "1 to 8"),
-    ([["a"] * 9], "1 to 8"),
-    (["given_name"], "array of claim names"),
-    ([["given_name"], ["given_name"]], "repeats"),
-    ([["caf\u00e9"], ["cafe\u0301"]], "repeats"),  # one name in NFC
-    ([["_sd"]], "no claim can have"),
-    ([["place_of_birth", "..."]], "no claim can have"),
-    ([[""]], "no claim can have"),
-    ([["a" * 129]], "no claim can have"),
-    ([["given\nname"]], "no claim can have"),
-    ([["status"]], "about the credential"),
-    ([["cnf", "jwk"]], "about the credential"),
-    ([[f"c{i}"] for i in range(33)], "at most 32"),
-])
+@pytest.mark.parametrize(
+    ("paths", "message"),
+    [
+        ([["nationalities", None]], "array selectors"),
+        ([["nationalities", 0]], "array selectors"),
+        ([[]], "1 to 8"),
+        ([["a"] * 9], "1 to 8"),
+        (["given_name"], "array of claim names"),
+        ([["given_name"], ["given_name"]], "repeats"),
+        ([["caf\u00e9"], ["cafe\u0301"]], "repeats"),  # one name in NFC
+        ([["_sd"]], "no claim can have"),
+        ([["place_of_birth", "..."]], "no claim can have"),
+        ([[""]], "no claim can have"),
+        ([["a" * 129]], "no claim can have"),
+        ([["given\nname"]], "no claim can have"),
+        ([["status"]], "about the credential"),
+        ([["cnf", "jwk"]], "about the credential"),
+        ([[f"c{i}"] for i in range(33)], "at most 32"),
+    ],
+)
 def test_bad_paths_are_refused(paths: Any, message: str) -> None:
     with pytest.raises(RequestError, match=message):
         check_paths(paths)
@@ -100,20 +111,36 @@ def test_refusals_never_repeat_the_input() -> None:
     assert "secret" not in str(caught.value)
 
 
-@pytest.mark.parametrize("text", [
-    "Vérifier votre identité",
-    "التحقق من هويتك",
-    "\u200fالتحقق\u200e ABC",  # RLM and LRM are how mixed Arabic/Latin text renders right
-    "本人確認",
-    "x" * 300,
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Vérifier votre identité",
+        "التحقق من هويتك",
+        "\u200fالتحقق\u200e ABC",  # RLM and LRM are how mixed Arabic/Latin text renders right
+        "本人確認",
+        "x" * 300,
+    ],
+)
 def test_purpose_in_any_script(text: str) -> None:
     assert check_purpose(text) == text
 
 
-@pytest.mark.parametrize("text", ["", "   ", "x" * 301, "a\nb", "a\tb", "pay \u202e001",
-                                  "\u2066isolate\u2069", "\x7f", "\ud800",
-                                  "line\u2028break", "para\u2029break"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   ",
+        "x" * 301,
+        "a\nb",
+        "a\tb",
+        "pay \u202e001",
+        "\u2066isolate\u2069",
+        "\x7f",
+        "\ud800",
+        "line\u2028break",
+        "para\u2029break",
+    ],
+)
 def test_bad_purpose(text: str) -> None:
     with pytest.raises(RequestError):
         check_purpose(text)
@@ -128,10 +155,14 @@ def test_purpose_is_nfc_and_trimmed() -> None:
 
 def test_dcql_query_shape() -> None:
     assert dcql_query(VCT, [("given_name",), ("place_of_birth", "locality")]) == {
-        "credentials": [{
-            "id": "credential", "format": "dc+sd-jwt", "meta": {"vct_values": [VCT]},
-            "claims": [{"path": ["given_name"]}, {"path": ["place_of_birth", "locality"]}],
-        }]
+        "credentials": [
+            {
+                "id": "credential",
+                "format": "dc+sd-jwt",
+                "meta": {"vct_values": [VCT]},
+                "claims": [{"path": ["given_name"]}, {"path": ["place_of_birth", "locality"]}],
+            }
+        ]
     }
     assert "claims" not in dcql_query(VCT, [])["credentials"][0]
 
@@ -183,16 +214,23 @@ def test_vp_token_holds_one_presentation_for_the_query() -> None:
     assert read_vp_token('{"credential": ["eyJ.x.y~d~kb"]}') == "eyJ.x.y~d~kb"
 
 
-@pytest.mark.parametrize("text", [
-    "", "not json", "[]", '"credential"', "{}",
-    '{"credential": "eyJ~"}',  # drafts before 1.0 Final: a bare string
-    '{"credential": []}',
-    '{"credential": ["a~", "b~"]}',
-    '{"credential": [7]}',
-    '{"credential": ["a~"], "other": ["b~"]}',
-    '{"credential": ["a~"], "credential": ["b~"]}',  # duplicate member
-    '{"Credential": ["a~"]}',
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "not json",
+        "[]",
+        '"credential"',
+        "{}",
+        '{"credential": "eyJ~"}',  # drafts before 1.0 Final: a bare string
+        '{"credential": []}',
+        '{"credential": ["a~", "b~"]}',
+        '{"credential": [7]}',
+        '{"credential": ["a~"], "other": ["b~"]}',
+        '{"credential": ["a~"], "credential": ["b~"]}',  # duplicate member
+        '{"Credential": ["a~"]}',
+    ],
+)
 def test_vp_token_of_another_shape_is_refused(text: str) -> None:
     with pytest.raises(VpTokenError):
         read_vp_token(text)
@@ -215,9 +253,11 @@ def test_minimise_keeps_only_requested_claims() -> None:
     assert minimise(CLAIMS, [("place_of_birth",)]) == {"place_of_birth": CLAIMS["place_of_birth"]}
     # A path and a path inside it: the whole object was asked for.
     assert minimise(CLAIMS, [("place_of_birth", "country"), ("place_of_birth",)]) == {
-        "place_of_birth": CLAIMS["place_of_birth"]}
+        "place_of_birth": CLAIMS["place_of_birth"]
+    }
     assert minimise(CLAIMS, [("place_of_birth",), ("place_of_birth", "country")]) == {
-        "place_of_birth": CLAIMS["place_of_birth"]}
+        "place_of_birth": CLAIMS["place_of_birth"]
+    }
     assert minimise(CLAIMS, [("missing",)]) == {}
     assert minimise(CLAIMS, []) == {}
 
@@ -232,8 +272,11 @@ def test_judge_valid_presentation_keeps_requested_claims_only() -> None:
     outcome = judge(verdict(), vct=VCT, paths=[("given_name",), ("place_of_birth", "locality")])
     assert outcome.valid
     assert outcome.body() == {
-        "valid": True, "credential_status": "valid", "issuer": "https://thiqa.example",
-        "vct": VCT, "claims": {"given_name": "Amina", "place_of_birth": {"locality": "Fès"}},
+        "valid": True,
+        "credential_status": "valid",
+        "issuer": "https://thiqa.example",
+        "vct": VCT,
+        "claims": {"given_name": "Amina", "place_of_birth": {"locality": "Fès"}},
         "errors": [],
     }
     for value in ("الإدريسي", "1990-04-12", "فاس", "MA"):
@@ -241,16 +284,20 @@ def test_judge_valid_presentation_keeps_requested_claims_only() -> None:
 
 
 def test_judge_other_type() -> None:
-    outcome = judge(verdict(vct="https://thiqa.example/types/other"), vct=VCT,
-                    paths=[("given_name",)])
+    outcome = judge(
+        verdict(vct="https://thiqa.example/types/other"), vct=VCT, paths=[("given_name",)]
+    )
     assert not outcome.valid
     assert [f.reason for f in outcome.failures] == [Reason.VCT_MISMATCH]
     assert outcome.claims is None
 
 
 def test_judge_missing_claims_names_them() -> None:
-    outcome = judge(verdict({"given_name": "Amina"}), vct=VCT,
-                    paths=[("given_name",), ("place_of_birth", "locality"), ("sex",)])
+    outcome = judge(
+        verdict({"given_name": "Amina"}),
+        vct=VCT,
+        paths=[("given_name",), ("place_of_birth", "locality"), ("sex",)],
+    )
     assert [f.reason for f in outcome.failures] == [Reason.MISSING_CLAIMS]
     assert outcome.failures[0].message.endswith("(place_of_birth.locality, sex)")
     assert outcome.claims is None
@@ -264,15 +311,25 @@ def test_judge_failed_verdict_passes_its_failures_and_no_claims() -> None:
     assert outcome.body()["claims"] is None
     refused = Verdict(failures=(Failure.of(Reason.INVALID_SIGNATURE),))
     assert judge(refused, vct=VCT, paths=[]).body() == {
-        "valid": False, "credential_status": None, "issuer": None, "vct": None, "claims": None,
-        "errors": [{"code": "invalid_signature",
-                    "message": "The issuer's signature does not verify."}],
+        "valid": False,
+        "credential_status": None,
+        "issuer": None,
+        "vct": None,
+        "claims": None,
+        "errors": [
+            {"code": "invalid_signature", "message": "The issuer's signature does not verify."}
+        ],
     }
 
 
-@pytest.mark.parametrize(("status", "name"), [(StatusValue.VALID, "valid"),
-                                              (StatusValue.SUSPENDED, "suspended"),
-                                              (StatusValue.INVALID, "revoked")])
+@pytest.mark.parametrize(
+    ("status", "name"),
+    [
+        (StatusValue.VALID, "valid"),
+        (StatusValue.SUSPENDED, "suspended"),
+        (StatusValue.INVALID, "revoked"),
+    ],
+)
 def test_judge_status_names(status: StatusValue, name: str) -> None:
     made = Verdict(failures=(), credential_status=status, vct=VCT, claims={})
     assert judge(made, vct=VCT, paths=[]).credential_status == name
@@ -282,5 +339,8 @@ def test_wallet_error_codes_are_repeated_only_when_they_look_like_codes() -> Non
     assert wallet_error_code("access_denied") == "access_denied"
     assert wallet_error_code("<b>x</b>") is None
     assert wallet_error_code("a" * 65) is None
-    assert Outcome.refused(Reason.WALLET_ERROR, "access_denied").body()["errors"][0][
-        "message"].endswith("(access_denied)")
+    assert (
+        Outcome.refused(Reason.WALLET_ERROR, "access_denied")
+        .body()["errors"][0]["message"]
+        .endswith("(access_denied)")
+    )

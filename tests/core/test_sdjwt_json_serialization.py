@@ -63,9 +63,13 @@ def test_json_serialization_key_binding_covers_the_compact_form(case: str) -> No
         {"payload": "e30", "protected": "e30"},
         {"payload": "e30", "protected": "e30", "signature": "AA", "header": {"disclosures": "x"}},
         {"payload": "e30", "protected": "e30", "signature": "AA", "header": {"kb_jwt": 5}},
-        {"payload": "e30", "signatures": [
-            {"protected": "e30", "signature": "AA"},
-            {"protected": "e30", "signature": "AA", "header": {"disclosures": ["WyJhIl0"]}}]},
+        {
+            "payload": "e30",
+            "signatures": [
+                {"protected": "e30", "signature": "AA"},
+                {"protected": "e30", "signature": "AA", "header": {"disclosures": ["WyJhIl0"]}},
+            ],
+        },
     ],
 )
 def test_malformed_json_serialization_is_refused(document: Any) -> None:

@@ -18,8 +18,9 @@ NOW = 1_700_000_000
 
 
 def _token(bits: Any) -> str:
-    claims = status_list_claims(bytes(16), uri=URI, issuer="https://issuer.example", now=NOW,
-                                ttl=60, lifetime=600)
+    claims = status_list_claims(
+        bytes(16), uri=URI, issuer="https://issuer.example", now=NOW, ttl=60, lifetime=600
+    )
     claims["status_list"]["bits"] = bits
     return sign_status_list(claims, KEY)
 

@@ -356,8 +356,11 @@ def test_credential_issued_in_the_future_is_not_yet_valid() -> None:
 def test_disclosed_iat_is_checked_like_a_clear_one() -> None:
     """SD-JWT VC lets an issuer make ``iat`` selectively disclosable; time checks run on the
     payload with its disclosures applied (RFC 9901 §7.1), so a future one is caught."""
-    for iat, expected in ((NOW - 100, set()), (NOW + SKEW + 1, {Reason.NOT_YET_VALID}),
-                          ("yesterday", {Reason.MALFORMED})):
+    for iat, expected in (
+        (NOW - 100, set()),
+        (NOW + SKEW + 1, {Reason.NOT_YET_VALID}),
+        ("yesterday", {Reason.MALFORMED}),
+    ):
         disclosure = make_disclosure(iat, name="iat")
         inspection = run(sd_jwt(envelope(iat=None, _sd=[ref(disclosure)]), [disclosure]))
         assert reasons(inspection) == expected
@@ -818,7 +821,8 @@ def test_disclosed_claim_named_like_the_envelope_is_not_returned() -> None:
 
 def test_policy_can_require_key_binding_for_bound_credentials_without_a_nonce() -> None:
     bound = holder.present(CRED, ["given_name"])  # CRED is bound to a holder key, no KB-JWT
-    assert_rejected(run(bound, policy=Policy(require_key_binding=True)),
-                    Reason.KEY_BINDING_REQUIRED)
+    assert_rejected(
+        run(bound, policy=Policy(require_key_binding=True)), Reason.KEY_BINDING_REQUIRED
+    )
     # The default follows the API contract: a KB-JWT is required when a nonce is given.
     assert run(bound).failures == ()

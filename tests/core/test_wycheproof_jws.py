@@ -3,9 +3,10 @@
 Each vector is a compact JWS (or, in a few, a JSON serialization), a key set and a verdict.
 Thiqa reads them the way it reads a credential's issuer JWT, in the order of
 ``service.core.verify``: the key set goes through the trust-list loader
-(``service.trust.parse_trust_list``, which parses every key with ``parse_public_jwk`` and
-refuses duplicate kids), the token through ``jws.decode_compact`` (the splitting and strict
-base64url/JSON decoding that ``jws.parse`` runs first), then the algorithm allow-list, the key
+(``service.keyring.trust_list.parse_trust_list``, which parses every key with
+``parse_public_jwk`` and refuses duplicate kids), the token through ``jws.decode_compact``
+(the splitting and strict base64url/JSON decoding that ``jws.parse`` runs first), then the
+algorithm allow-list, the key
 chosen by ``kid``, the key's one algorithm against the header's, and ``VerificationKey.verify``.
 
 What this does not cover, and why: ``jws.parse`` also requires a ``typ`` and a JSON-object
@@ -38,7 +39,7 @@ import pytest
 from service.core import jws
 from service.core.keys import ALGORITHMS
 from service.core.reasons import VerificationFailure
-from service.trust import TrustListError, parse_trust_list
+from service.keyring.trust_list import TrustListError, parse_trust_list
 
 from .helpers import VECTORS
 
@@ -67,9 +68,17 @@ def _supported(group: dict[str, Any]) -> bool:
 def _reads(token: str, group: dict[str, Any]) -> str:
     """Thiqa's verdict on ``token`` with the group's keys: "accepted" or why not."""
     try:
-        trusted = parse_trust_list({"issuers": [{
-            "issuer": ISSUER, "credential_types": [f"{ISSUER}/type"], "jwks": _key_set(group),
-        }]})[ISSUER]
+        trusted = parse_trust_list(
+            {
+                "issuers": [
+                    {
+                        "issuer": ISSUER,
+                        "credential_types": [f"{ISSUER}/type"],
+                        "jwks": _key_set(group),
+                    }
+                ]
+            }
+        )[ISSUER]
     except TrustListError:
         return "key set refused"
     try:
@@ -80,8 +89,9 @@ def _reads(token: str, group: dict[str, Any]) -> str:
     assert "crit" not in header
     assert "b64" not in header
     kid = header.get("kid")
-    assert kid is None or (isinstance(kid, str) and 0 < len(kid) <= jws.MAX_KID_LENGTH
-                           and kid.isprintable())
+    assert kid is None or (
+        isinstance(kid, str) and 0 < len(kid) <= jws.MAX_KID_LENGTH and kid.isprintable()
+    )
     alg = header.get("alg")
     if not isinstance(alg, str) or alg not in ALGORITHMS:
         return "unsupported_algorithm"
@@ -125,22 +135,26 @@ def _run(document: dict[str, Any]) -> tuple[Counter[tuple[str, str, bool]], Coun
 
 def test_json_web_signature_vectors() -> None:
     outcomes, reasons = _run(_load("json_web_signature_test.json"))
-    assert outcomes == Counter({
-        ("supported", "valid", True): 2,
-        ("supported", "invalid", False): 39,
-        ("unsupported", "valid", False): 44,
-        ("unsupported", "invalid", False): 316,
-    })
+    assert outcomes == Counter(
+        {
+            ("supported", "valid", True): 2,
+            ("supported", "invalid", False): 39,
+            ("unsupported", "valid", False): 44,
+            ("unsupported", "invalid", False): 316,
+        }
+    )
     assert reasons["accepted"] == 2
 
 
 def test_json_web_key_vectors() -> None:
     outcomes, reasons = _run(_load("json_web_key_test.json"))
-    assert outcomes == Counter({
-        ("supported", "invalid", False): 5,
-        ("unsupported", "valid", False): 5,
-        ("unsupported", "invalid", False): 16,
-    })
+    assert outcomes == Counter(
+        {
+            ("supported", "invalid", False): 5,
+            ("unsupported", "valid", False): 5,
+            ("unsupported", "invalid", False): 16,
+        }
+    )
     assert reasons["accepted"] == 0
 
 
@@ -162,7 +176,8 @@ def test_json_web_key_vectors() -> None:
 )
 def test_named_attack_vectors(name: str, tc_id: int, reason: str) -> None:
     document = _load(name)
-    (group, test), = [(g, t) for g in document["testGroups"] for t in g["tests"]
-                      if t["tcId"] == tc_id]
+    ((group, test),) = [
+        (g, t) for g in document["testGroups"] for t in g["tests"] if t["tcId"] == tc_id
+    ]
     assert test["result"] == "invalid"
     assert _reads(test["jws"], group) == reason

@@ -17,11 +17,15 @@ from service.core.keys import generate_signing_key, public_jwk
 from .helpers import reference_jwk
 
 CITIZEN: dict[str, Any] = {
-    "given_name": "Amina", "given_name#ar": "أمينة",
-    "family_name": "El Idrissi", "family_name#ar": "الإدريسي",
+    "given_name": "Amina",
+    "given_name#ar": "أمينة",
+    "family_name": "El Idrissi",
+    "family_name#ar": "الإدريسي",
     "birthdate": "1990-04-12",
     "place_of_birth": {"locality": "Fès", "locality#ar": "فاس", "country": "MA"},
-    "sex": "F", "national_id": "ZZ104233", "nationality": "MA",
+    "sex": "F",
+    "national_id": "ZZ104233",
+    "nationality": "MA",
 }
 
 
@@ -29,12 +33,17 @@ def test_reference_holder_answers_a_presentation_request(
     http: httpx.Client, anonymous: httpx.Client
 ) -> None:
     holder_key = generate_signing_key("ES256")
-    issued = http.post("/v1/credentials",
-                       json={"claims": CITIZEN, "holder_jwk": public_jwk(holder_key.key)})
+    issued = http.post(
+        "/v1/credentials", json={"claims": CITIZEN, "holder_jwk": public_jwk(holder_key.key)}
+    )
     assert issued.status_code == 201, issued.text
-    created = http.post("/v1/presentation-requests", json={
-        "claims": [["given_name#ar"], ["place_of_birth", "locality"]],
-        "purpose": "التحقق من الهوية"}).json()
+    created = http.post(
+        "/v1/presentation-requests",
+        json={
+            "claims": [["given_name#ar"], ["place_of_birth", "locality"]],
+            "purpose": "التحقق من الهوية",
+        },
+    ).json()
 
     # The wallet's side, by hand: fetch the unsecured Request Object and read it.
     fetched = anonymous.get(created["request_uri"])
@@ -44,15 +53,23 @@ def test_reference_holder_answers_a_presentation_request(
     holder = SDJWTHolder(issued.json()["credential"])
     # The reference holder over-shares (birthdate, country): Thiqa must drop them.
     holder.create_presentation(
-        {"given_name#ar": True, "birthdate": True,
-         "place_of_birth": {"locality": True, "country": True}},
-        nonce=request["nonce"], aud=request["client_id"],
-        holder_key=reference_jwk(holder_key, private=True), sign_alg="ES256",
+        {
+            "given_name#ar": True,
+            "birthdate": True,
+            "place_of_birth": {"locality": True, "country": True},
+        },
+        nonce=request["nonce"],
+        aud=request["client_id"],
+        holder_key=reference_jwk(holder_key, private=True),
+        sign_alg="ES256",
     )
-    answer = anonymous.post(request["response_uri"], data={
-        "vp_token": json.dumps({"credential": [holder.sd_jwt_presentation]}),
-        "state": request["state"],
-    })
+    answer = anonymous.post(
+        request["response_uri"],
+        data={
+            "vp_token": json.dumps({"credential": [holder.sd_jwt_presentation]}),
+            "state": request["state"],
+        },
+    )
     assert answer.status_code == 200, answer.text
     verdict = http.get(f"/v1/presentation-requests/{created['request_id']}").json()["verdict"]
     assert verdict["valid"] is True, verdict

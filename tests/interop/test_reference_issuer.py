@@ -31,10 +31,10 @@ from sd_jwt.common import SDObj
 from sd_jwt.holder import SDJWTHolder
 from sd_jwt.issuer import SDJWTIssuer
 
+from service.api.server import BackgroundServer, free_port
 from service.core.keys import SigningKey, generate_signing_key
 from service.core.status_list import StatusValue, set_status
 from service.core.status_token import sign_status_list, status_list_claims
-from service.server import BackgroundServer, free_port
 from service.settings import Settings
 from service.store.clients import Scope
 from service.store.connection import KeySpace
@@ -164,23 +164,41 @@ def thiqa(
     root = tmp_path_factory.mktemp("thiqa-interop")
     public = ISSUER_JWK.export_public(as_dict=True)
     trust: Path = root / "trust.yaml"
-    trust.write_text(yaml.safe_dump({"issuers": [{
-        "issuer": ISSUER,
-        "name": "Reference library issuer",
-        "credential_types": [VCT],
-        "status_hosts": [status_host.netloc],
-        "jwks": {"keys": [{**public, "kid": KID}]},
-    }]}, allow_unicode=True), encoding="utf-8")
+    trust.write_text(
+        yaml.safe_dump(
+            {
+                "issuers": [
+                    {
+                        "issuer": ISSUER,
+                        "name": "Reference library issuer",
+                        "credential_types": [VCT],
+                        "status_hosts": [status_host.netloc],
+                        "jwks": {"keys": [{**public, "kid": KID}]},
+                    }
+                ]
+            },
+            allow_unicode=True,
+        ),
+        encoding="utf-8",
+    )
     prefix = f"ri{secrets.token_hex(6)}"
     settings = Settings(
-        redis_url=redis_url, keys_dir=root / "keys", data_dir=root / "data",
-        redis_prefix=prefix, host="127.0.0.1", port=free_port(), status_list_size=4096,
+        redis_url=redis_url,
+        keys_dir=root / "keys",
+        data_dir=root / "data",
+        redis_prefix=prefix,
+        host="127.0.0.1",
+        port=free_port(),
+        status_list_size=4096,
         trusted_issuers=trust,
     )
     key = add_client(settings, "verifier", frozenset({Scope.VERIFY}))
-    with BackgroundServer(settings) as server, httpx.Client(
-        base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=10
-    ) as client:
+    with (
+        BackgroundServer(settings) as server,
+        httpx.Client(
+            base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=10
+        ) as client,
+    ):
         yield Thiqa(client=client, prefix=prefix)
     cleanup = redis.Redis.from_url(redis_url)
     for name in cleanup.scan_iter(match=f"{prefix}:*", count=1000):
@@ -228,9 +246,15 @@ def reference_issue(status_uri: str, idx: int, *, vct: str = VCT) -> str:
 def reference_present(issuance: str) -> str:
     holder = SDJWTHolder(issuance)
     holder.create_presentation(
-        {"given_name": True, "given_name#ar": True,
-         "place_of_birth": {"locality": True, "country": True}},
-        nonce=NONCE, aud=AUDIENCE, holder_key=HOLDER_JWK, sign_alg="ES256",
+        {
+            "given_name": True,
+            "given_name#ar": True,
+            "place_of_birth": {"locality": True, "country": True},
+        },
+        nonce=NONCE,
+        aud=AUDIENCE,
+        holder_key=HOLDER_JWK,
+        sign_alg="ES256",
     )
     return holder.sd_jwt_presentation
 
@@ -272,9 +296,7 @@ def test_reference_credential_verifies_then_revocation_arrives_after_ttl(
     assert status_host.requests["/lists/live"] == 2
 
 
-def test_reference_credential_of_an_unlisted_type(
-    thiqa: Thiqa, status_host: StatusHost
-) -> None:
+def test_reference_credential_of_an_unlisted_type(thiqa: Thiqa, status_host: StatusHost) -> None:
     served_list(status_host, "/lists/types")
     presentation = reference_present(
         reference_issue(status_host.uri("/lists/types"), 5, vct=UNLISTED_VCT)

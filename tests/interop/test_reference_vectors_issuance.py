@@ -149,8 +149,9 @@ def as_reference(value: Any) -> Any:
             for k, v in value.items()
         }
     if isinstance(value, list):
-        return [SDObj(as_reference(v.value)) if isinstance(v, SD) else as_reference(v)
-                for v in value]
+        return [
+            SDObj(as_reference(v.value)) if isinstance(v, SD) else as_reference(v) for v in value
+        ]
     return value
 
 
@@ -241,7 +242,11 @@ def run(case: str) -> Run:
 
 def envelope(bound: bool) -> dict[str, Any]:
     claims: dict[str, Any] = {
-        "iss": ISSUER, "iat": IAT, "exp": EXP, "vct": VCT, "status": STATUS.claim(),
+        "iss": ISSUER,
+        "iat": IAT,
+        "exp": EXP,
+        "vct": VCT,
+        "status": STATUS.claim(),
     }
     if bound:
         claims["cnf"] = {"jwk": HOLDER_JWK}
@@ -323,11 +328,13 @@ def test_thiqa_verifier_agrees(case: str) -> None:
     result = run(case)
     inspection = inspect(
         result.presentation,
-        trusted={ISSUER: TrustedIssuer(
-            identifier=ISSUER,
-            keys={ISSUER_KEY.kid: ISSUER_KEY.verification_key()},
-            types=frozenset({VCT}),
-        )},
+        trusted={
+            ISSUER: TrustedIssuer(
+                identifier=ISSUER,
+                keys={ISSUER_KEY.kid: ISSUER_KEY.verification_key()},
+                types=frozenset({VCT}),
+            )
+        },
         policy=Policy(),
         expect=Expectations(nonce=NONCE, audience=VERIFIER) if result.bound else Expectations(),
         now=NOW,
@@ -354,18 +361,32 @@ def test_reference_verifier_refuses_what_it_should(case: str) -> None:
     head, payload, signature = split(result.presentation).issuer_jwt.split(".")
     forged = OTHER_KEY.sign(f"{head}.{payload}".encode("ascii"))
     with pytest.raises(InvalidJWSSignature):
-        reference_verify(result.presentation.replace(signature, b64url_encode(forged)),
-                         issuer=ISSUER, keys=keys, nonce=NONCE, audience=VERIFIER)
+        reference_verify(
+            result.presentation.replace(signature, b64url_encode(forged)),
+            issuer=ISSUER,
+            keys=keys,
+            nonce=NONCE,
+            audience=VERIFIER,
+        )
     claims = json.loads(b64url_decode(payload))
     claims["exp"] += 1
     with pytest.raises(InvalidJWSSignature):
         reference_verify(
             result.presentation.replace(payload, b64url_encode(json_dumps(claims).encode())),
-            issuer=ISSUER, keys=keys, nonce=NONCE, audience=VERIFIER,
+            issuer=ISSUER,
+            keys=keys,
+            nonce=NONCE,
+            audience=VERIFIER,
         )
     with pytest.raises(ValueError, match="nonce"):
-        reference_verify(result.presentation, issuer=ISSUER, keys=keys,
-                         nonce="another", audience=VERIFIER)
+        reference_verify(
+            result.presentation, issuer=ISSUER, keys=keys, nonce="another", audience=VERIFIER
+        )
     with pytest.raises(ValueError, match="audience"):
-        reference_verify(result.presentation, issuer=ISSUER, keys=keys,
-                         nonce=NONCE, audience="https://other.example")
+        reference_verify(
+            result.presentation,
+            issuer=ISSUER,
+            keys=keys,
+            nonce=NONCE,
+            audience="https://other.example",
+        )

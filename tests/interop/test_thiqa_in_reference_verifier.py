@@ -21,12 +21,12 @@ import pytest
 from jwcrypto.jwk import JWK
 from jwcrypto.jws import InvalidJWSSignature
 
+from service.api.server import BackgroundServer
 from service.core import holder, jws
 from service.core.credential import KB_TYP
 from service.core.encoding import b64url_decode, b64url_encode, json_dumps
 from service.core.keys import SigningKey, generate_signing_key, public_jwk
 from service.core.sdjwt import digest, make_disclosure, split
-from service.server import BackgroundServer
 
 from .helpers import reference_verify
 
@@ -79,14 +79,21 @@ def published_keys(anonymous: httpx.Client) -> tuple[str, dict[str, JWK]]:
 @pytest.fixture
 def presentation(issued: dict[str, Any], wallet: SigningKey) -> str:
     return holder.present(
-        issued["credential"], SHOWN, holder_key=wallet, nonce=NONCE, audience=AUDIENCE,
+        issued["credential"],
+        SHOWN,
+        holder_key=wallet,
+        nonce=NONCE,
+        audience=AUDIENCE,
         now=int(time.time()),
     )
 
 
 def test_reference_verifier_accepts_a_thiqa_presentation(
-    server: BackgroundServer, issued: dict[str, Any], wallet: SigningKey,
-    published_keys: tuple[str, dict[str, JWK]], presentation: str,
+    server: BackgroundServer,
+    issued: dict[str, Any],
+    wallet: SigningKey,
+    published_keys: tuple[str, dict[str, JWK]],
+    presentation: str,
 ) -> None:
     issuer, keys = published_keys
     assert issuer == server.url
@@ -105,9 +112,7 @@ def test_reference_verifier_accepts_a_thiqa_presentation(
     assert {k: v for k, v in verified.items() if k not in envelope} == EXPECTED
 
 
-def test_the_same_presentation_is_valid_in_thiqa(
-    http: httpx.Client, presentation: str
-) -> None:
+def test_the_same_presentation_is_valid_in_thiqa(http: httpx.Client, presentation: str) -> None:
     """The baseline the tampered forms below depart from."""
     body = http.post(
         "/v1/verify", json={"credential": presentation, "nonce": NONCE, "audience": AUDIENCE}
@@ -195,32 +200,52 @@ def disclosure_added_after_binding(genuine: Genuine) -> str:
 TAMPERED: dict[str, tuple[Callable[[Genuine], str], type[Exception], str, list[str]]] = {
     # name: (tamper, reference library's error, its message, Thiqa's codes)
     "altered payload": (
-        altered_payload, InvalidJWSSignature, "Verification failed", ["invalid_signature"],
+        altered_payload,
+        InvalidJWSSignature,
+        "Verification failed",
+        ["invalid_signature"],
     ),
     "forged signature": (
-        forged_signature, InvalidJWSSignature, "Verification failed", ["invalid_signature"],
+        forged_signature,
+        InvalidJWSSignature,
+        "Verification failed",
+        ["invalid_signature"],
     ),
     "substituted disclosure": (
-        substituted_disclosure, ValueError, "Invalid digest in KB-JWT",
+        substituted_disclosure,
+        ValueError,
+        "Invalid digest in KB-JWT",
         ["invalid_disclosure", "invalid_key_binding"],
     ),
     "disclosure added after binding": (
-        disclosure_added_after_binding, ValueError, "Invalid digest in KB-JWT",
+        disclosure_added_after_binding,
+        ValueError,
+        "Invalid digest in KB-JWT",
         ["invalid_key_binding"],
     ),
     "KB-JWT by another key": (
-        kb_by_another_key, InvalidJWSSignature, "Verification failed", ["invalid_key_binding"],
+        kb_by_another_key,
+        InvalidJWSSignature,
+        "Verification failed",
+        ["invalid_key_binding"],
     ),
     "KB-JWT for another nonce": (
-        kb_for_another_nonce, ValueError, "Invalid nonce in KB-JWT", ["nonce_mismatch"],
+        kb_for_another_nonce,
+        ValueError,
+        "Invalid nonce in KB-JWT",
+        ["nonce_mismatch"],
     ),
 }
 
 
 @pytest.mark.parametrize("name", list(TAMPERED))
 def test_reference_verifier_and_thiqa_refuse_a_tampered_presentation(
-    http: httpx.Client, issued: dict[str, Any], wallet: SigningKey,
-    published_keys: tuple[str, dict[str, JWK]], presentation: str, name: str,
+    http: httpx.Client,
+    issued: dict[str, Any],
+    wallet: SigningKey,
+    published_keys: tuple[str, dict[str, JWK]],
+    presentation: str,
+    name: str,
 ) -> None:
     tamper, error, message, codes = TAMPERED[name]
     tampered = tamper(Genuine(presentation, issued["credential"], wallet))

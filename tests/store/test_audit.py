@@ -12,7 +12,7 @@ from typing import TypeVar
 import pytest
 import redis
 
-from service.server import free_port
+from service.api.server import free_port
 from service.settings import Settings
 from service.store.audit import AuditAction, AuditEntry, AuditLog
 from service.store.connection import KeySpace, connect
@@ -23,8 +23,7 @@ T = TypeVar("T")
 RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
-def _run(url: str, prefix: str, action: Callable[[AuditLog], Awaitable[T]],
-         **options: object) -> T:
+def _run(url: str, prefix: str, action: Callable[[AuditLog], Awaitable[T]], **options: object) -> T:
     async def go() -> T:
         client = connect(url)
         try:
@@ -49,11 +48,16 @@ def test_an_entry_holds_exactly_the_given_fields(
 ) -> None:
     moment = datetime(2025, 3, 1, 12, 30, 5, 123456, tzinfo=UTC)
     entry_id = _run(
-        url_of(settings), settings.redis_prefix,
+        url_of(settings),
+        settings.redis_prefix,
         lambda audit: audit.append(
-            AuditAction.CREDENTIAL_ISSUED, via="api", client="tax-portal",
-            credential_id="0123456789ab.AAAAAAAAAAAAAAAAAAAAAA", request_id="req-1",
-            vct="https://id.example.ma/types/national-id", kid="k1",
+            AuditAction.CREDENTIAL_ISSUED,
+            via="api",
+            client="tax-portal",
+            credential_id="0123456789ab.AAAAAAAAAAAAAAAAAAAAAA",
+            request_id="req-1",
+            vct="https://id.example.ma/types/national-id",
+            kid="k1",
         ),
         clock=lambda: moment,
     )
@@ -102,8 +106,7 @@ def test_values_outside_their_field_are_refused_and_nothing_is_written(
 ) -> None:
     values = {"via": "api", **values}
     with pytest.raises(ValueError, match="audit") as refused:
-        _run(url_of(settings), settings.redis_prefix,
-             lambda audit: audit.append(action, **values))
+        _run(url_of(settings), settings.redis_prefix, lambda audit: audit.append(action, **values))
     # The message names the field, never the value that was refused.
     for value in values.values():
         if isinstance(value, str) and value not in ("api", "cli"):
@@ -116,8 +119,9 @@ def test_stream_is_trimmed_to_about_max_entries(
 ) -> None:
     async def many(audit: AuditLog) -> None:
         for n in range(1000):
-            await audit.append(AuditAction.CREDENTIAL_VERIFIED, via="api", result=["valid"],
-                               request_id=f"r{n}")
+            await audit.append(
+                AuditAction.CREDENTIAL_VERIFIED, via="api", result=["valid"], request_id=f"r{n}"
+            )
 
     _run(url_of(settings), settings.redis_prefix, many, max_entries=100)
     length = redis_client.xlen(_stream(settings))
@@ -131,8 +135,7 @@ def test_stream_is_trimmed_to_about_max_entries(
 def test_tail_is_oldest_first_and_after_reads_only_newer(settings: Settings) -> None:
     async def go(audit: AuditLog) -> tuple[list[AuditEntry], list[AuditEntry]]:
         for n in range(5):
-            await audit.append(AuditAction.CREDENTIAL_REVOKED, via="api",
-                               credential_id=f"id{n}")
+            await audit.append(AuditAction.CREDENTIAL_REVOKED, via="api", credential_id=f"id{n}")
         tail = await audit.tail(3)
         later = await audit.after(tail[-1].id, block_ms=50)
         await audit.append(AuditAction.CLIENT_REVOKED, via="cli", client="old-app")
@@ -141,9 +144,7 @@ def test_tail_is_oldest_first_and_after_reads_only_newer(settings: Settings) -> 
     tail, newer = _run(url_of(settings), settings.redis_prefix, go)
     assert [e.credential_id for e in tail] == ["id2", "id3", "id4"]
     assert all(e.result == ("ok",) and e.via == "api" for e in tail)
-    assert [(e.action, e.client, e.via) for e in newer] == [
-        ("client.revoked", "old-app", "cli")
-    ]
+    assert [(e.action, e.client, e.via) for e in newer] == [("client.revoked", "old-app", "cli")]
 
 
 def test_record_on_an_unreachable_redis_says_so_and_never_raises(
@@ -151,10 +152,17 @@ def test_record_on_an_unreachable_redis_says_so_and_never_raises(
 ) -> None:
     url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
     with caplog.at_level(logging.ERROR, logger="thiqa.audit"):
-        written = _run(url, "gone", lambda audit: audit.record(
-            AuditAction.CREDENTIAL_SUSPENDED, via="api", client="tax-portal",
-            credential_id="0123456789ab.AAAAAAAAAAAAAAAAAAAAAA", request_id="req-9",
-        ))
+        written = _run(
+            url,
+            "gone",
+            lambda audit: audit.record(
+                AuditAction.CREDENTIAL_SUSPENDED,
+                via="api",
+                client="tax-portal",
+                credential_id="0123456789ab.AAAAAAAAAAAAAAAAAAAAAA",
+                request_id="req-9",
+            ),
+        )
     assert written is False
     [line] = [r for r in caplog.records if r.name == "thiqa.audit"]
     assert line.getMessage() == "audit write failed: StoreUnavailable"
@@ -167,9 +175,15 @@ def test_record_of_a_refused_value_logs_no_value(
     settings: Settings, redis_client: redis.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.ERROR, logger="thiqa.audit"):
-        written = _run(url_of(settings), settings.redis_prefix, lambda audit: audit.record(
-            AuditAction.CREDENTIAL_ISSUED, via="api", client="Zyxwvut Unique",
-        ))
+        written = _run(
+            url_of(settings),
+            settings.redis_prefix,
+            lambda audit: audit.record(
+                AuditAction.CREDENTIAL_ISSUED,
+                via="api",
+                client="Zyxwvut Unique",
+            ),
+        )
     assert written is False
     assert "Zyxwvut" not in caplog.text
     assert all("Zyxwvut" not in str(vars(r)) for r in caplog.records)

@@ -43,7 +43,7 @@ def _revoke(settings: Settings, name: str) -> None:
 
 def _with_char_changed(text: str, position: int) -> str:
     replacement = "B" if text[position] != "B" else "C"
-    return text[:position] + replacement + text[position + 1:]
+    return text[:position] + replacement + text[position + 1 :]
 
 
 def test_added_key_has_the_documented_shape_and_authenticates_with_its_scopes(
@@ -138,8 +138,11 @@ def test_only_requests_holding_the_whole_key_count_against_its_rate_limit(
     before = keys_under(redis_client, settings.redis_prefix)
 
     def authenticate(api_key: str) -> Client | None:
-        return run_clients(url_of(settings), settings.redis_prefix,
-                           lambda s: s.authenticate(api_key, per_minute=2, now=120.0))
+        return run_clients(
+            url_of(settings),
+            settings.redis_prefix,
+            lambda s: s.authenticate(api_key, per_minute=2, now=120.0),
+        )
 
     for _ in range(5):
         assert authenticate(f"thq_{key_id}_{_with_char_changed(secret, 0)}") is None
@@ -246,7 +249,9 @@ def test_list_is_sorted_by_name_with_scopes_and_never_a_key(settings: Settings) 
     clients = _list(settings)
     assert [c.name for c in clients] == ["alpha", "mid.app", "zeta"]
     assert [c.scopes for c in clients] == [
-        ALL, frozenset({Scope.ISSUE, Scope.REVOKE}), frozenset({Scope.VERIFY}),
+        ALL,
+        frozenset({Scope.ISSUE, Scope.REVOKE}),
+        frozenset({Scope.VERIFY}),
     ]
     assert all(c.created_at > 1_600_000_000 for c in clients)
     shown = repr(clients)

@@ -11,7 +11,7 @@ from typing import TypeVar
 import pytest
 import redis
 
-from service.openid4vci import tx_code_hash
+from service.services.openid4vci_issuer import tx_code_hash
 from service.settings import Settings
 from service.store.connection import KeySpace, connect
 from service.store.offers import (
@@ -42,13 +42,21 @@ def run(settings: Settings, action: Callable[[OfferStore, NonceStore], Awaitable
     return asyncio.run(go())
 
 
-async def _offer(store: OfferStore, *, pin: str | None = PIN, attempts: int = 3,
-                 ttl: int = 600) -> tuple[str, str]:
+async def _offer(
+    store: OfferStore, *, pin: str | None = PIN, attempts: int = 3, ttl: int = 600
+) -> tuple[str, str]:
     offer_id = store.new_offer_id()
     code = new_secret(offer_id)
-    await store.create(offer_id, code=code, tx_hash=tx_code_hash(code, pin) if pin else "",
-                       attempts=attempts, document={"grants": {}}, claims=CLAIMS,
-                       expires_at=int(time.time()) + ttl, client="issuing-app")
+    await store.create(
+        offer_id,
+        code=code,
+        tx_hash=tx_code_hash(code, pin) if pin else "",
+        attempts=attempts,
+        document={"grants": {}},
+        claims=CLAIMS,
+        expires_at=int(time.time()) + ttl,
+        client="issuing-app",
+    )
     return offer_id, code
 
 
@@ -59,12 +67,15 @@ def test_racing_redemptions_grant_at_most_one_token_and_then_withdraw(
         _, code = await _offer(store)
         tokens = [new_secret(code.split(".")[0]) for _ in range(20)]
         now = int(time.time())
-        results = await asyncio.gather(*(
-            store.redeem(code, tx_code_hash(code, PIN), token=t, token_ttl=60, now=now)
-            for t in tokens
-        ))
-        granted = [t for t, r in zip(tokens, results, strict=True)
-                   if r.outcome is RedeemOutcome.GRANTED]
+        results = await asyncio.gather(
+            *(
+                store.redeem(code, tx_code_hash(code, PIN), token=t, token_ttl=60, now=now)
+                for t in tokens
+            )
+        )
+        granted = [
+            t for t, r in zip(tokens, results, strict=True) if r.outcome is RedeemOutcome.GRANTED
+        ]
         valid = any([await store.token_valid(t, now=now) for t in granted])
         return [r.outcome for r in results], valid
 
@@ -79,11 +90,18 @@ def test_racing_wrong_guesses_get_exactly_the_allowed_number(settings: Settings)
     async def go(store: OfferStore, _: NonceStore) -> list[RedeemOutcome]:
         offer_id, code = await _offer(store, attempts=3)
         now = int(time.time())
-        results = await asyncio.gather(*(
-            store.redeem(code, tx_code_hash(code, f"{i:06d}"), token=new_secret(offer_id),
-                         token_ttl=60, now=now)
-            for i in range(30)  # PIN 493536 is not among 000000..000029
-        ))
+        results = await asyncio.gather(
+            *(
+                store.redeem(
+                    code,
+                    tx_code_hash(code, f"{i:06d}"),
+                    token=new_secret(offer_id),
+                    token_ttl=60,
+                    now=now,
+                )
+                for i in range(30)  # PIN 493536 is not among 000000..000029
+            )
+        )
         return [r.outcome for r in results]
 
     outcomes = run(settings, go)
@@ -93,14 +111,16 @@ def test_racing_wrong_guesses_get_exactly_the_allowed_number(settings: Settings)
 
 
 def test_racing_credential_requests_take_the_claims_once(
-    settings: Settings, redis_client: redis.Redis,
+    settings: Settings,
+    redis_client: redis.Redis,
 ) -> None:
     async def go(store: OfferStore, _: NonceStore) -> list[object]:
         offer_id, code = await _offer(store)
         token = new_secret(offer_id)
         now = int(time.time())
-        granted = await store.redeem(code, tx_code_hash(code, PIN), token=token, token_ttl=60,
-                                     now=now)
+        granted = await store.redeem(
+            code, tx_code_hash(code, PIN), token=token, token_ttl=60, now=now
+        )
         assert granted.outcome is RedeemOutcome.GRANTED
         return list(await asyncio.gather(*(store.take(token, now=now) for _ in range(20))))
 
@@ -108,8 +128,11 @@ def test_racing_credential_requests_take_the_claims_once(
     winners = [t for t in taken if t is not None]
     assert len(winners) == 1
     assert winners[0][1] == CLAIMS
-    blob = b"".join(v for key in redis_client.scan_iter(match=f"{settings.redis_prefix}:*")
-                    for v in redis_client.hgetall(key).values())
+    blob = b"".join(
+        v
+        for key in redis_client.scan_iter(match=f"{settings.redis_prefix}:*")
+        for v in redis_client.hgetall(key).values()
+    )
     assert b"ZZ104233" not in blob
 
 
@@ -134,15 +157,17 @@ def test_nonce_expires(settings: Settings) -> None:
     assert run(settings, go) is False
 
 
-def test_offer_expires_in_redis_and_by_the_clock(settings: Settings,
-                                                 redis_client: redis.Redis) -> None:
+def test_offer_expires_in_redis_and_by_the_clock(
+    settings: Settings, redis_client: redis.Redis
+) -> None:
     async def go(store: OfferStore, _: NonceStore) -> tuple[RedeemOutcome, int]:
         offer_id, code = await _offer(store, ttl=30)
         ttl = redis_client.ttl(KeySpace(settings.redis_prefix).credential_offer(offer_id))
         # Thirty seconds on, the offer is refused even if Redis has not dropped it yet.
         later = int(time.time()) + 31
-        result = await store.redeem(code, tx_code_hash(code, PIN), token=new_secret(offer_id),
-                                    token_ttl=60, now=later)
+        result = await store.redeem(
+            code, tx_code_hash(code, PIN), token=new_secret(offer_id), token_ttl=60, now=later
+        )
         return result.outcome, ttl
 
     outcome, ttl = run(settings, go)
@@ -154,8 +179,9 @@ def test_access_token_never_outlives_its_offer(settings: Settings) -> None:
     async def go(store: OfferStore, _: NonceStore) -> tuple[int, int]:
         offer_id, code = await _offer(store, ttl=20)
         now = int(time.time())
-        result = await store.redeem(code, tx_code_hash(code, PIN), token=new_secret(offer_id),
-                                    token_ttl=300, now=now)
+        result = await store.redeem(
+            code, tx_code_hash(code, PIN), token=new_secret(offer_id), token_ttl=300, now=now
+        )
         return result.token_expires_at, now
 
     expires, now = run(settings, go)
@@ -166,8 +192,9 @@ def test_what_redis_holds_for_an_offer(settings: Settings, redis_client: redis.R
     async def go(store: OfferStore, _: NonceStore) -> tuple[str, str, str]:
         offer_id, code = await _offer(store)
         token = new_secret(offer_id)
-        await store.redeem(code, tx_code_hash(code, PIN), token=token, token_ttl=60,
-                           now=int(time.time()))
+        await store.redeem(
+            code, tx_code_hash(code, PIN), token=token, token_ttl=60, now=int(time.time())
+        )
         return offer_id, code, token
 
     offer_id, code, token = run(settings, go)
@@ -193,14 +220,16 @@ def test_what_redis_holds_for_an_offer(settings: Settings, redis_client: redis.R
 def test_malformed_secrets_touch_nothing(settings: Settings, malformed: str) -> None:
     async def go(store: OfferStore, _: NonceStore) -> tuple[RedeemOutcome, bool, object]:
         redeemed = await store.redeem(malformed, "", token="t", token_ttl=1, now=0)
-        return (redeemed.outcome, await store.token_valid(malformed, now=0),
-                await store.take(malformed, now=0))
+        return (
+            redeemed.outcome,
+            await store.token_valid(malformed, now=0),
+            await store.take(malformed, now=0),
+        )
 
     assert run(settings, go) == (RedeemOutcome.UNKNOWN, False, None)
 
 
-def test_handing_out_nonces_writes_nothing(settings: Settings,
-                                           redis_client: redis.Redis) -> None:
+def test_handing_out_nonces_writes_nothing(settings: Settings, redis_client: redis.Redis) -> None:
     async def go(_: OfferStore, nonces: NonceStore) -> list[str]:
         await nonces.new(ttl=60)  # the first call may create the shared secret
         before = set(redis_client.scan_iter(match=f"{settings.redis_prefix}:*"))
@@ -219,9 +248,9 @@ def test_nonce_with_a_forged_or_altered_mac_is_refused(settings: Settings) -> No
         real = b64url_decode(await nonces.new(ttl=60))
         far_future = (2**40).to_bytes(8, "big")
         forged = [
-            real[:15] + bytes([real[15] ^ 1]) + real[16:],   # another random part
-            far_future + real[8:],                           # a later expiry
-            real[:16] + bytes(8),                            # a zero MAC
+            real[:15] + bytes([real[15] ^ 1]) + real[16:],  # another random part
+            far_future + real[8:],  # a later expiry
+            real[:16] + bytes(8),  # a zero MAC
         ]
         return [await nonces.use(b64url_encode(raw)) for raw in forged]
 

@@ -75,8 +75,9 @@ def test_half_expired_entry_is_a_miss_not_an_index_out_of_range(
 
 def test_entries_are_kept_apart_by_issuer(settings: Settings) -> None:
     async def go(cache: RemoteListCache) -> tuple[int, bool]:
-        await cache.put(URI, bits=2, data=bytes([0, 0b0000_1000, 0, 0]), seconds=60,
-                        issuer="https://a.example")
+        await cache.put(
+            URI, bits=2, data=bytes([0, 0b0000_1000, 0, 0]), seconds=60, issuer="https://a.example"
+        )
         first = await cache.status_of(URI, 5, issuer="https://a.example")
         try:
             await cache.status_of(URI, 5, issuer="https://b.example")

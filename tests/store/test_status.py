@@ -42,8 +42,7 @@ APP = StatusValue.APPLICATION_SPECIFIC
 
 async def _reserve_many(store: StatusStore, count: int) -> list[CredentialRecord]:
     return [
-        await store.reserve(vct=VCT, issued_at=IAT, expires_at=EXP, kid=KID)
-        for _ in range(count)
+        await store.reserve(vct=VCT, issued_at=IAT, expires_at=EXP, kid=KID) for _ in range(count)
     ]
 
 
@@ -104,8 +103,9 @@ def test_credential_record_holds_only_status_management_fields(
         rf"^{prefix}:(\{{lists\}}:(current|all)"
         rf"|\{{sl:[0-9a-f]{{12}}\}}:(bits|used|meta|cred:[A-Za-z0-9_-]{{22}}))$"
     )
-    stray = [k for k in keys_under(redis_client, settings.redis_prefix)
-             if not allowed.match(k.decode())]
+    stray = [
+        k for k in keys_under(redis_client, settings.redis_prefix) if not allowed.match(k.decode())
+    ]
     assert stray == []
 
 
@@ -124,8 +124,10 @@ def test_published_list_has_full_size_after_first_reservation(
 ) -> None:
     async def go(store: StatusStore) -> tuple[CredentialRecord, bytes | None, bytes | None]:
         record = await store.reserve(vct=VCT, issued_at=IAT, expires_at=EXP, kid=KID)
-        return record, await store.list_bytes(record.list_id), await store.list_bytes(
-            "0123456789ab"
+        return (
+            record,
+            await store.list_bytes(record.list_id),
+            await store.list_bytes("0123456789ab"),
         )
 
     record, data, unknown = run_status(url_of(settings), settings.redis_prefix, go)
@@ -180,8 +182,11 @@ def test_full_list_rolls_over_and_old_list_hands_out_no_more_indices(
     # The stale worker noticed the rollover and followed the current list.
     assert {r.list_id for r in late} == {third}
     assert redis_client.get(keys.current_list()) == third.encode()
-    assert redis_client.smembers(keys.all_lists()) == {first.encode(), second.encode(),
-                                                        third.encode()}
+    assert redis_client.smembers(keys.all_lists()) == {
+        first.encode(),
+        second.encode(),
+        third.encode(),
+    }
     for full in (first, second):
         assert redis_client.hget(keys.status_meta(full), "allocated") == str(cap).encode()
         assert redis_client.bitcount(keys.status_used(full)) == cap
@@ -195,9 +200,11 @@ def test_concurrent_first_reservations_in_one_process_share_one_list(
     settings: Settings, redis_client: redis.Redis
 ) -> None:
     async def go(store: StatusStore) -> list[CredentialRecord]:
-        return list(await asyncio.gather(*(
-            store.reserve(vct=VCT, issued_at=IAT, expires_at=EXP, kid=KID) for _ in range(20)
-        )))
+        return list(
+            await asyncio.gather(
+                *(store.reserve(vct=VCT, issued_at=IAT, expires_at=EXP, kid=KID) for _ in range(20))
+            )
+        )
 
     records = run_status(url_of(settings), settings.redis_prefix, go)
     (list_id,) = {r.list_id for r in records}  # not 20 lists holding one credential each
@@ -218,9 +225,9 @@ def test_concurrent_reservations_at_rollover_start_a_single_new_list(
 
     async def go(store: StatusStore) -> list[CredentialRecord]:
         records = await _reserve_many(store, cap - 5)
-        records += await asyncio.gather(*(
-            store.reserve(vct=VCT, issued_at=IAT, expires_at=EXP, kid=KID) for _ in range(30)
-        ))
+        records += await asyncio.gather(
+            *(store.reserve(vct=VCT, issued_at=IAT, expires_at=EXP, kid=KID) for _ in range(30))
+        )
         return records
 
     records = run_status(url_of(settings), settings.redis_prefix, go, list_size=size)
@@ -229,6 +236,7 @@ def test_concurrent_reservations_at_rollover_start_a_single_new_list(
     assert len({(r.list_id, r.idx) for r in records}) == len(records)
     keys = KeySpace(settings.redis_prefix)
     assert {k.decode() for k in redis_client.smembers(keys.all_lists())} == set(per_list)
+
 
 _WORKER = r"""
 import asyncio, json, sys
@@ -261,8 +269,12 @@ def _reserve_from_processes(
     workers = [
         subprocess.Popen(
             [sys.executable, "-W", "error", "-c", _WORKER, *args],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            cwd=ROOT, env=env, text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=ROOT,
+            env=env,
+            text=True,
         )
         for _ in range(processes)
     ]
@@ -414,13 +426,21 @@ def test_unknown_and_malformed_credential_ids_are_not_found_and_write_nothing(
 
 
 def test_lua_offset_matches_core_redis_offset(redis_client: redis.Redis) -> None:
-    indices = [*range(64), *range(4090, 4100), (1 << 20) - 1, (1 << 24) - 1,
-               *(secrets.randbelow(1 << 24) for _ in range(200))]
-    script = _LUA_OFFSET + """
+    indices = [
+        *range(64),
+        *range(4090, 4100),
+        (1 << 20) - 1,
+        (1 << 24) - 1,
+        *(secrets.randbelow(1 << 24) for _ in range(200)),
+    ]
+    script = (
+        _LUA_OFFSET
+        + """
 local out = {}
 for i = 1, #ARGV do out[i] = offset_of(tonumber(ARGV[i])) end
 return out
 """
+    )
     lua = redis_client.eval(script, 0, *indices)
     assert lua == [redis_offset(i, 2) for i in indices]
 
@@ -541,8 +561,11 @@ def _closed_tcp_port() -> int:
 def test_every_operation_raises_store_unavailable_when_redis_is_unreachable(
     where: str,
 ) -> None:
-    url = ("unix:///nonexistent/thiqa.sock" if where == "unix"
-           else f"redis://127.0.0.1:{_closed_tcp_port()}/0")
+    url = (
+        "unix:///nonexistent/thiqa.sock"
+        if where == "unix"
+        else f"redis://127.0.0.1:{_closed_tcp_port()}/0"
+    )
     cid = "0123456789ab.AAAAAAAAAAAAAAAAAAAAAA"
 
     async def go(store: StatusStore) -> None:
@@ -567,8 +590,9 @@ def test_a_record_is_forgotten_a_retention_period_after_its_credential_expires(
     async def go(_: StatusStore) -> tuple[str, str]:
         client = connect(url_of(settings))
         try:
-            store = StatusStore(client, KeySpace(settings.redis_prefix), list_size=4096,
-                                retention_seconds=86_400)
+            store = StatusStore(
+                client, KeySpace(settings.redis_prefix), list_size=4096, retention_seconds=86_400
+            )
             record = await store.reserve(vct=VCT, issued_at=IAT, expires_at=EXP, kid=KID)
             return record.list_id, record.credential_id.split(".")[1]
         finally:

@@ -1,7 +1,7 @@
 """The test wallet against an issuer that misbehaves: whatever the token, nonce or credential
 endpoint answers, the tester gets a WalletError (a one-line message, exit 1 from the CLI),
 never a traceback. A real HTTP server on this machine plays the broken issuer.
-(Against a live Thiqa: tests/test_wallet_cli.py.)"""
+(Against a live Thiqa: tests/cli/test_wallet_cli.py.)"""
 
 from __future__ import annotations
 
@@ -53,10 +53,15 @@ def issuer() -> Iterator[str]:
 
 
 def _discovery(base: str, *, nonce: bool) -> Discovery:
-    return Discovery(credential_issuer=base, configuration_id="c", vct=f"{base}/t",
-                     credential_endpoint=f"{base}/credential",
-                     nonce_endpoint=f"{base}/nonce" if nonce else None,
-                     token_endpoint=f"{base}/token", proof_algs=("ES256",))
+    return Discovery(
+        credential_issuer=base,
+        configuration_id="c",
+        vct=f"{base}/t",
+        credential_endpoint=f"{base}/credential",
+        nonce_endpoint=f"{base}/nonce" if nonce else None,
+        token_endpoint=f"{base}/token",
+        proof_algs=("ES256",),
+    )
 
 
 BROKEN = [
@@ -70,19 +75,22 @@ BROKEN = [
 
 
 @pytest.mark.parametrize("answer", BROKEN)
-def test_a_broken_token_endpoint_is_a_wallet_error(issuer: str,
-                                                   answer: tuple[int, str, bytes]) -> None:
+def test_a_broken_token_endpoint_is_a_wallet_error(
+    issuer: str, answer: tuple[int, str, bytes]
+) -> None:
     ANSWERS[:] = [answer]
-    offer = Offer(credential_issuer=issuer, configuration_ids=("c",),
-                  pre_authorized_code="code", tx_code=None)
+    offer = Offer(
+        credential_issuer=issuer, configuration_ids=("c",), pre_authorized_code="code", tx_code=None
+    )
     with new_http(timeout=5) as http, pytest.raises(WalletError, match="token"):
         redeem(offer, _discovery(issuer, nonce=False), http, None)
 
 
 def test_a_token_of_the_wrong_type_is_a_wallet_error(issuer: str) -> None:
     ANSWERS[:] = [(200, "application/json", b'{"access_token": 5, "token_type": 7}')]
-    offer = Offer(credential_issuer=issuer, configuration_ids=("c",),
-                  pre_authorized_code="code", tx_code=None)
+    offer = Offer(
+        credential_issuer=issuer, configuration_ids=("c",), pre_authorized_code="code", tx_code=None
+    )
     with new_http(timeout=5) as http, pytest.raises(WalletError, match="no Bearer"):
         redeem(offer, _discovery(issuer, nonce=False), http, None)
 
@@ -94,5 +102,6 @@ def test_a_broken_nonce_or_credential_endpoint_is_a_wallet_error(
 ) -> None:
     ANSWERS[:] = [answer]
     with new_http(timeout=5) as http, pytest.raises(WalletError):
-        request_credential(_discovery(issuer, nonce=nonce), http, "token",
-                           generate_signing_key("ES256"))
+        request_credential(
+            _discovery(issuer, nonce=nonce), http, "token", generate_signing_key("ES256")
+        )

@@ -31,9 +31,16 @@ RESPONSE_URI = "https://thiqa.example/presentation-responses/" + "r" * 22
 
 def params(**changes: Any) -> dict[str, Any]:
     made = PresentationRequest(
-        request_id="r" * 22, response_uri=RESPONSE_URI, nonce="n" * 22, state="s" * 22,
-        vct=VCT, paths=(("given_name",), ("place_of_birth", "locality")),
-        purpose="Open an account", client_name="bank-app", issued_ms=0, expires_ms=300_000,
+        request_id="r" * 22,
+        response_uri=RESPONSE_URI,
+        nonce="n" * 22,
+        state="s" * 22,
+        vct=VCT,
+        paths=(("given_name",), ("place_of_birth", "locality")),
+        purpose="Open an account",
+        client_name="bank-app",
+        issued_ms=0,
+        expires_ms=300_000,
     ).parameters()
     made.update(changes)
     return {k: v for k, v in made.items() if v is not None}
@@ -44,24 +51,34 @@ def as_jwt(values: dict[str, Any]) -> bytes:
 
 
 def test_invocations() -> None:
-    link = ("openid4vp://?client_id=redirect_uri%3Ahttps%3A%2F%2Fa.example%2Fr&request_uri="
-            "https%3A%2F%2Fa.example%2Fq")
+    link = (
+        "openid4vp://?client_id=redirect_uri%3Ahttps%3A%2F%2Fa.example%2Fr&request_uri="
+        "https%3A%2F%2Fa.example%2Fq"
+    )
     assert parse_invocation(link).request_uri == "https://a.example/q"
     assert parse_invocation(link).client_id == "redirect_uri:https://a.example/r"
     universal = "https://wallet.example/open?request_uri=https%3A%2F%2Fa.example%2Fq"
     assert parse_invocation(universal).request_uri == "https://a.example/q"
     assert parse_invocation(" https://a.example/q ").client_id is None
-    for bad in ("openid4vp://?request=eyJ", "openid4vp://?client_id=x", "http://a.example/q",
-                "openid4vp://?request_uri=file%3A%2F%2F%2Fetc%2Fpasswd", "ftp://a.example/q",
-                "openid4vp://?request_uri=https%3A%2F%2Fa&request_uri=https%3A%2F%2Fb"):
+    for bad in (
+        "openid4vp://?request=eyJ",
+        "openid4vp://?client_id=x",
+        "http://a.example/q",
+        "openid4vp://?request_uri=file%3A%2F%2F%2Fetc%2Fpasswd",
+        "ftp://a.example/q",
+        "openid4vp://?request_uri=https%3A%2F%2Fa&request_uri=https%3A%2F%2Fb",
+    ):
         with pytest.raises(PresentationError):
             parse_invocation(bad)
 
 
 def test_request_read_from_unsigned_object_or_json() -> None:
     from_jwt = read_request(as_jwt(params()), JWT, expected_client_id=None)
-    from_json = read_request(json.dumps(params()).encode(), "application/json; charset=utf-8",
-                             expected_client_id="redirect_uri:" + RESPONSE_URI)
+    from_json = read_request(
+        json.dumps(params()).encode(),
+        "application/json; charset=utf-8",
+        expected_client_id="redirect_uri:" + RESPONSE_URI,
+    )
     assert from_jwt == from_json
     assert from_jwt.paths == (("given_name",), ("place_of_birth", "locality"))
     assert from_jwt.vct_values == (VCT,)
@@ -70,30 +87,66 @@ def test_request_read_from_unsigned_object_or_json() -> None:
     assert from_jwt.client_name == "bank-app"
 
 
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"client_id": "redirect_uri:https://evil.example/cb"}, "not the one the client id names"),
-    ({"client_id": "x509_san_dns:thiqa.example"}, "redirect_uri client id prefix"),
-    ({"client_id": "pre-registered"}, "redirect_uri client id prefix"),
-    ({"response_uri": "https://evil.example/cb",
-      "client_id": "redirect_uri:https://thiqa.example/cb"}, "not the one the client id"),
-    ({"response_mode": "fragment"}, "direct_post"),
-    ({"response_type": "code"}, "vp_token"),
-    ({"redirect_uri": RESPONSE_URI}, "redirect_uri may not"),
-    ({"transaction_data": ["e30"]}, "transaction_data"),
-    ({"nonce": ""}, "nonce"),
-    ({"dcql_query": {"credentials": []}}, "exactly one credential"),
-    ({"dcql_query": {"credentials": [{"id": "c", "format": "mso_mdoc", "meta": {}}]}},
-     "dc\\+sd-jwt"),
-    ({"dcql_query": {"credentials": [{"id": "c", "format": "dc+sd-jwt", "meta": {}}]}},
-     "vct_values"),
-    ({"dcql_query": {"credentials": [{"id": "c", "format": "dc+sd-jwt",
-                                      "meta": {"vct_values": [VCT]},
-                                      "claims": [{"path": ["a", None]}]}]}}, "member names"),
-    ({"dcql_query": {"credentials": [{"id": "c", "format": "dc+sd-jwt",
-                                      "meta": {"vct_values": [VCT]},
-                                      "claims": [{"id": "a", "path": ["a"]}],
-                                      "claim_sets": [["a"]]}]}}, "claim_sets"),
-])
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"client_id": "redirect_uri:https://evil.example/cb"}, "not the one the client id names"),
+        ({"client_id": "x509_san_dns:thiqa.example"}, "redirect_uri client id prefix"),
+        ({"client_id": "pre-registered"}, "redirect_uri client id prefix"),
+        (
+            {
+                "response_uri": "https://evil.example/cb",
+                "client_id": "redirect_uri:https://thiqa.example/cb",
+            },
+            "not the one the client id",
+        ),
+        ({"response_mode": "fragment"}, "direct_post"),
+        ({"response_type": "code"}, "vp_token"),
+        ({"redirect_uri": RESPONSE_URI}, "redirect_uri may not"),
+        ({"transaction_data": ["e30"]}, "transaction_data"),
+        ({"nonce": ""}, "nonce"),
+        ({"dcql_query": {"credentials": []}}, "exactly one credential"),
+        (
+            {"dcql_query": {"credentials": [{"id": "c", "format": "mso_mdoc", "meta": {}}]}},
+            "dc\\+sd-jwt",
+        ),
+        (
+            {"dcql_query": {"credentials": [{"id": "c", "format": "dc+sd-jwt", "meta": {}}]}},
+            "vct_values",
+        ),
+        (
+            {
+                "dcql_query": {
+                    "credentials": [
+                        {
+                            "id": "c",
+                            "format": "dc+sd-jwt",
+                            "meta": {"vct_values": [VCT]},
+                            "claims": [{"path": ["a", None]}],
+                        }
+                    ]
+                }
+            },
+            "member names",
+        ),
+        (
+            {
+                "dcql_query": {
+                    "credentials": [
+                        {
+                            "id": "c",
+                            "format": "dc+sd-jwt",
+                            "meta": {"vct_values": [VCT]},
+                            "claims": [{"id": "a", "path": ["a"]}],
+                            "claim_sets": [["a"]],
+                        }
+                    ]
+                }
+            },
+            "claim_sets",
+        ),
+    ],
+)
 def test_requests_this_wallet_refuses(changes: dict[str, Any], message: str) -> None:
     with pytest.raises(PresentationError, match=message):
         read_request(as_jwt(params(**changes)), JWT, expected_client_id=None)
@@ -106,8 +159,7 @@ def test_request_object_checks() -> None:
     head, body, _ = good.decode().split(".")
     with pytest.raises(PresentationError, match="signed Request Objects"):
         read_request(f"{head}.{body}.c2ln".encode(), JWT, expected_client_id=None)
-    signed_head = b64url_encode(json.dumps({"alg": "ES256", "typ": "oauth-authz-req+jwt"})
-                                .encode())
+    signed_head = b64url_encode(json.dumps({"alg": "ES256", "typ": "oauth-authz-req+jwt"}).encode())
     with pytest.raises(PresentationError, match="signed Request Objects"):
         read_request(f"{signed_head}.{body}.".encode(), JWT, expected_client_id=None)
     jwt_head = b64url_encode(json.dumps({"alg": "none", "typ": "JWT"}).encode())
@@ -123,7 +175,9 @@ def test_request_object_checks() -> None:
 
 def test_parse_claims() -> None:
     assert parse_claims("given_name, place_of_birth.locality") == (
-        ("given_name",), ("place_of_birth", "locality"))
+        ("given_name",),
+        ("place_of_birth", "locality"),
+    )
     assert parse_claims("") == ()
     with pytest.raises(PresentationError):
         parse_claims("a..b")
@@ -133,19 +187,26 @@ def _issue(wallet: Wallet, vct: str, claims: dict[str, Any]) -> str:
     issuer = generate_signing_key()
     key = wallet.new_key()
     token = credential_format.issue(
-        claims, issuer="https://thiqa.example", vct=vct, key=issuer,
+        claims,
+        issuer="https://thiqa.example",
+        vct=vct,
+        key=issuer,
         status=StatusReference(uri="https://thiqa.example/status-lists/x", idx=1),
-        issued_at=1_800_000_000, expires_at=1_900_000_000, holder_jwk=public_jwk(key.key),
+        issued_at=1_800_000_000,
+        expires_at=1_900_000_000,
+        holder_jwk=public_jwk(key.key),
     )
     return wallet.add(token, key).id
 
 
 def test_choose_credential(tmp_path: Path) -> None:
     wallet = Wallet.open(tmp_path / "w.json")
-    national = _issue(wallet, VCT, {"given_name": "Amina",
-                                    "place_of_birth": {"locality": "Fès"}})
-    _issue(wallet, "https://thiqa.example/types/other", {"given_name": "Amina",
-                                                         "place_of_birth": {"locality": "Fès"}})
+    national = _issue(wallet, VCT, {"given_name": "Amina", "place_of_birth": {"locality": "Fès"}})
+    _issue(
+        wallet,
+        "https://thiqa.example/types/other",
+        {"given_name": "Amina", "place_of_birth": {"locality": "Fès"}},
+    )
     no_birthplace = _issue(wallet, VCT, {"given_name": "Amina"})
     request = read_request(as_jwt(params()), JWT, expected_client_id=None)
     assert choose_credential(wallet, request).id == national
@@ -153,13 +214,29 @@ def test_choose_credential(tmp_path: Path) -> None:
     assert choose_credential(wallet, request, no_birthplace).id == no_birthplace
     with pytest.raises(PresentationError, match="no single credential"):
         choose_credential(wallet, request, "zzzz")
-    other = read_request(as_jwt(params(dcql_query={"credentials": [{
-        "id": "c", "format": "dc+sd-jwt", "meta": {"vct_values": [VCT]},
-        "claims": [{"path": ["birthdate"]}]}]})), JWT, expected_client_id=None)
+    other = read_request(
+        as_jwt(
+            params(
+                dcql_query={
+                    "credentials": [
+                        {
+                            "id": "c",
+                            "format": "dc+sd-jwt",
+                            "meta": {"vct_values": [VCT]},
+                            "claims": [{"path": ["birthdate"]}],
+                        }
+                    ]
+                }
+            )
+        ),
+        JWT,
+        expected_client_id=None,
+    )
     with pytest.raises(PresentationError, match="no credential"):
         choose_credential(wallet, other)
-    token = json.loads(build_vp_token(wallet, wallet.get(national), request, request.paths,
-                                      now=1_800_000_100))
+    token = json.loads(
+        build_vp_token(wallet, wallet.get(national), request, request.paths, now=1_800_000_100)
+    )
     assert list(token) == ["credential"]
     (presentation,) = token["credential"]
     assert presentation.count("~") == 4  # issuer JWT, given_name, place_of_birth, locality, KB

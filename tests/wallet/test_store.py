@@ -17,8 +17,15 @@ from service.wallet.store import Wallet, WalletError
 
 def credential_text(payload: Any = None) -> str:
     header = b64url_encode(json.dumps({"alg": "ES256", "typ": "dc+sd-jwt"}).encode())
-    claims = {"iss": "https://issuer.example", "vct": "https://issuer.example/types/pid",
-              "exp": 1_900_000_000} if payload is None else payload
+    claims = (
+        {
+            "iss": "https://issuer.example",
+            "vct": "https://issuer.example/types/pid",
+            "exp": 1_900_000_000,
+        }
+        if payload is None
+        else payload
+    )
     return f"{header}.{b64url_encode(json.dumps(claims).encode())}.c2ln~"
 
 
@@ -32,6 +39,7 @@ def saved_wallet(path: Path) -> str:
 def _set(field: str, value: Any) -> Callable[[dict[str, Any]], None]:
     def change(document: dict[str, Any]) -> None:
         document["credentials"][0][field] = value
+
     return change
 
 

@@ -28,17 +28,23 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 from service.api.headers import DEMO_CSP
+from service.api.server import BackgroundServer
+from service.cli.demo import load_citizens
 from service.core.encoding import b64url_decode
-from service.demo import load_citizens
-from service.server import BackgroundServer
 from service.settings import Settings
 from service.store.clients import Scope
 from tests.conftest import add_client
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 TIMEOUT_MS = 10_000
@@ -50,27 +56,55 @@ needs_browser = pytest.mark.skipif(
 
 #: What the verifier asks for: names in both scripts and one nested claim, so the wallet
 #: must send the parent's disclosure (place_of_birth) along with the child's.
-REQUESTED = ("given_name", "given_name#ar", "family_name", "family_name#ar",
-             "place_of_birth.locality#ar")
+REQUESTED = (
+    "given_name",
+    "given_name#ar",
+    "family_name",
+    "family_name#ar",
+    "place_of_birth.locality#ar",
+)
 #: Disclosed by the tester on top of the request; the verdict must still hold only REQUESTED.
 EXTRA = "birthdate"
 
 #: Words the page must show in each language (its own strings, and labels from the vct's
 #: type metadata), checked against what is on screen.
 EXPECTED = {
-    "ar": {"issuer": "منصة الجهة المُصدِرة", "wallet": "محفظة المتصفح",
-           "api_key": "مفتاح الواجهة البرمجية", "wallet_pin": "الرمز السري (إن وُجد)",
-           "verifier": "منصة جهة التحقق", "valid": "صالح", "invalid": "غير صالح",
-           "revoked": "ملغاة", "given_name": "الاسم الشخصي (بالحروف اللاتينية)",
-           "locality#ar": "المدينة"},
-    "fr": {"issuer": "Console de l'émetteur", "wallet": "Portefeuille du navigateur",
-           "api_key": "Clé d'API", "wallet_pin": "Code PIN (si l'offre en a un)",
-           "verifier": "Console du vérificateur", "valid": "Valide", "invalid": "Non valide",
-           "revoked": "Révoquée", "given_name": "Prénom", "locality#ar": "Localité (en arabe)"},
-    "en": {"issuer": "Issuer console", "wallet": "Browser wallet",
-           "api_key": "API key", "wallet_pin": "PIN (if the offer has one)",
-           "verifier": "Verifier console", "valid": "Valid", "invalid": "Not valid",
-           "revoked": "Revoked", "given_name": "Given name", "locality#ar": "Locality (Arabic)"},
+    "ar": {
+        "issuer": "منصة الجهة المُصدِرة",
+        "wallet": "محفظة المتصفح",
+        "api_key": "مفتاح الواجهة البرمجية",
+        "wallet_pin": "الرمز السري (إن وُجد)",
+        "verifier": "منصة جهة التحقق",
+        "valid": "صالح",
+        "invalid": "غير صالح",
+        "revoked": "ملغاة",
+        "given_name": "الاسم الشخصي (بالحروف اللاتينية)",
+        "locality#ar": "المدينة",
+    },
+    "fr": {
+        "issuer": "Console de l'émetteur",
+        "wallet": "Portefeuille du navigateur",
+        "api_key": "Clé d'API",
+        "wallet_pin": "Code PIN (si l'offre en a un)",
+        "verifier": "Console du vérificateur",
+        "valid": "Valide",
+        "invalid": "Non valide",
+        "revoked": "Révoquée",
+        "given_name": "Prénom",
+        "locality#ar": "Localité (en arabe)",
+    },
+    "en": {
+        "issuer": "Issuer console",
+        "wallet": "Browser wallet",
+        "api_key": "API key",
+        "wallet_pin": "PIN (if the offer has one)",
+        "verifier": "Verifier console",
+        "valid": "Valid",
+        "invalid": "Not valid",
+        "revoked": "Revoked",
+        "given_name": "Given name",
+        "locality#ar": "Locality (Arabic)",
+    },
 }
 
 
@@ -205,8 +239,15 @@ def test_issue_present_verify_revoke_in_the_browser(
     _ask(page)
     disclosed = _present(page, extra=EXTRA)
     # The parent's disclosure goes along with the nested claim; nothing unchosen does.
-    assert disclosed == {"given_name", "given_name#ar", "family_name", "family_name#ar",
-                         "place_of_birth", "locality#ar", EXTRA}
+    assert disclosed == {
+        "given_name",
+        "given_name#ar",
+        "family_name",
+        "family_name#ar",
+        "place_of_birth",
+        "locality#ar",
+        EXTRA,
+    }
     verdict = page.wait_for_selector('#verdict[data-state="completed"]')
     assert verdict.get_attribute("data-valid") == "true"
     assert verdict.get_attribute("data-status") == "valid"
@@ -214,12 +255,15 @@ def test_issue_present_verify_revoke_in_the_browser(
     assert sorted(rows) == sorted(REQUESTED), "exactly the requested claims, not the extra"
     assert words["valid"] in page.inner_text("#verdict-summary")
     assert page.inner_text('#verdict-claims tr[data-path="given_name"] th') == words["given_name"]
-    assert page.inner_text('#verdict-claims tr[data-path="given_name"] td') == \
-        citizen["given_name"]
-    assert page.inner_text('#verdict-claims tr[data-path="given_name#ar"] td') == \
-        citizen["given_name#ar"]
-    assert page.inner_text('#verdict-claims tr[data-path="place_of_birth.locality#ar"] th') \
+    assert page.inner_text('#verdict-claims tr[data-path="given_name"] td') == citizen["given_name"]
+    assert (
+        page.inner_text('#verdict-claims tr[data-path="given_name#ar"] td')
+        == citizen["given_name#ar"]
+    )
+    assert (
+        page.inner_text('#verdict-claims tr[data-path="place_of_birth.locality#ar"] th')
         == words["locality#ar"]
+    )
     _shot(page, f"demo-{lang}-verdict.png")
 
     # The issuer revokes; the next presentation of the same credential is judged revoked.
@@ -292,8 +336,11 @@ def test_demo_pages_have_a_strict_policy(anonymous: httpx.Client) -> None:
     first = anonymous.get("/demo")
     assert first.status_code == 308
     assert first.headers["location"] == "demo/"
-    for path, media in (("/demo/", "text/html"), ("/demo/demo.js", "text/javascript"),
-                        ("/demo/demo.css", "text/css")):
+    for path, media in (
+        ("/demo/", "text/html"),
+        ("/demo/demo.js", "text/javascript"),
+        ("/demo/demo.css", "text/css"),
+    ):
         answer = anonymous.get(path)
         assert answer.status_code == 200
         assert answer.headers["content-type"].startswith(media)
@@ -305,8 +352,10 @@ def test_demo_pages_have_a_strict_policy(anonymous: httpx.Client) -> None:
     assert "<script>" not in html, "no inline script: the CSP would block it"
     assert " style=" not in html, "no inline style: the CSP would block it"
     # The API keeps its own policy, stricter still.
-    assert anonymous.get("/health").headers["content-security-policy"].startswith(
-        "default-src 'none'; frame-ancestors"
+    assert (
+        anonymous.get("/health")
+        .headers["content-security-policy"]
+        .startswith("default-src 'none'; frame-ancestors")
     )
 
 

@@ -24,16 +24,18 @@ _STRING = r'"(?:[^"\\]|\\.)*"'
 def strings() -> dict[str, dict[str, str]]:
     """``STRINGS`` of demo.js: language -> key -> text (concatenations joined)."""
     start = JS.index("const STRINGS = {")
-    block = JS[start:JS.index("\n};\n", start)]
+    block = JS[start : JS.index("\n};\n", start)]
     found: dict[str, dict[str, str]] = {}
     for language in re.finditer(r"^  (\w+): \{\n(.*?)^  \},", block, re.S | re.M):
         entries: dict[str, str] = {}
-        for entry in re.finditer(rf"^    (\w+): ((?:{_STRING}(?:\s*\+\s*)?)+),$",
-                                 language.group(2), re.M):
+        for entry in re.finditer(
+            rf"^    (\w+): ((?:{_STRING}(?:\s*\+\s*)?)+),$", language.group(2), re.M
+        ):
             assert entry.group(1) not in entries, f"{language.group(1)}.{entry.group(1)} twice"
             parts = re.findall(_STRING, entry.group(2))
-            entries[entry.group(1)] = "".join(p[1:-1].replace('\\"', '"').replace("\\'", "'")
-                                              for p in parts)
+            entries[entry.group(1)] = "".join(
+                p[1:-1].replace('\\"', '"').replace("\\'", "'") for p in parts
+            )
         # Every line of the block is an entry, so none is skipped by the pattern above.
         lines = re.findall(r"^    \w+:", language.group(2), re.M)
         assert len(lines) == len(entries), f"{language.group(1)}: an entry was not read"
@@ -44,8 +46,12 @@ def strings() -> dict[str, dict[str, str]]:
 def used_keys() -> set[str]:
     """Keys the page looks up: in the HTML (data-i18n, data-i18n-alt) and in the script."""
     keys = set(re.findall(r'data-i18n(?:-alt)?="(\w+)"', HTML))
-    for pattern in (r'\bt\("(\w+)"', r'\bsay\([^,()]+,\s*"(\w+)"', r'UserError\("(\w+)"',
-                    r'notices\.add\("(\w+)"'):
+    for pattern in (
+        r'\bt\("(\w+)"',
+        r'\bsay\([^,()]+,\s*"(\w+)"',
+        r'UserError\("(\w+)"',
+        r'notices\.add\("(\w+)"',
+    ):
         keys |= set(re.findall(pattern, JS))
     # t(`status_${status}`): one key per status a credential can have.
     assert "t(`status_${verdict.credential_status}`)" in JS
@@ -81,11 +87,18 @@ def test_arabic_is_arabic_and_the_page_turns_right_to_left_for_it() -> None:
     # Technical words (scope names, WebCrypto, a file name) stay Latin; the rest is Arabic.
     assert all(re.search(r"[\u0600-\u06ff]", text) for text in arabic.values())
     assert 'root.dir = lang === "ar" ? "rtl" : "ltr";' in JS
-    assert 'root.lang = lang;' in JS
+    assert "root.lang = lang;" in JS
     assert re.search(r'<html lang="en" dir="ltr">', HTML)
     # What must read left to right whatever the page's direction is marked so.
-    for element in ("offer-uri", "wallet-offer", "wallet-request", "request-uri",
-                    "credential-id", "offer-pin", "wallet-pin"):
+    for element in (
+        "offer-uri",
+        "wallet-offer",
+        "wallet-request",
+        "request-uri",
+        "credential-id",
+        "offer-pin",
+        "wallet-pin",
+    ):
         assert re.search(rf'id="{element}"[^>]*dir="ltr"', HTML, re.S), element
 
 
@@ -111,8 +124,9 @@ class _Inline(HTMLParser):
             self._in_script = True
             if "src" not in names:
                 self.found.append("<script> without src")
-        self.found += [f"{tag} {name}=" for name in names
-                       if name == "style" or name.startswith("on")]
+        self.found += [
+            f"{tag} {name}=" for name in names if name == "style" or name.startswith("on")
+        ]
         for name, value in attrs:
             if name in ("href", "src", "action") and value and value.startswith("javascript:"):
                 self.found.append(f"{tag} {name}=javascript:")
@@ -133,15 +147,26 @@ def test_the_page_has_no_inline_script_or_style() -> None:
     parser.feed(HTML)
     assert parser.found == []
     # The script adds no inline style or markup either: text goes in as text.
-    for construct in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write",
-                      'setAttribute("style"', "eval(", "new Function"):
+    for construct in (
+        "innerHTML",
+        "outerHTML",
+        "insertAdjacentHTML",
+        "document.write",
+        'setAttribute("style"',
+        "eval(",
+        "new Function",
+    ):
         assert construct not in JS, construct
 
 
 def test_the_inline_check_can_fail() -> None:
-    for bad in ('<script>alert(1)</script>', '<p style="color: red">x</p>',
-                '<button onclick="go()">x</button>', '<style>p {}</style>',
-                '<a href="javascript:go()">x</a>'):
+    for bad in (
+        "<script>alert(1)</script>",
+        '<p style="color: red">x</p>',
+        '<button onclick="go()">x</button>',
+        "<style>p {}</style>",
+        '<a href="javascript:go()">x</a>',
+    ):
         parser = _Inline()
         parser.feed(bad)
         assert parser.found, bad

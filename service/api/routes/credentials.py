@@ -6,13 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 
-from ...core.status_list import StatusValue
-from ...store.audit import AuditAction
-from ...store.clients import Client, Scope
-from ..auditing import AuditDep
-from ..deps import RuntimeDep, require_scope
-from ..problems import PROBLEM_RESPONSES, Problem
-from ..schemas import (
+from service.api.auditing import AuditDep
+from service.api.deps import RuntimeDep, require_scope
+from service.api.problems import PROBLEM_RESPONSES, Problem
+from service.api.schemas import (
     CredentialInfo,
     IssueRequest,
     IssueResponse,
@@ -22,6 +19,9 @@ from ..schemas import (
     status_name,
     timestamp,
 )
+from service.core.status_list import StatusValue
+from service.store.audit import AuditAction
+from service.store.clients import Client, Scope
 
 router = APIRouter(prefix="/v1/credentials", tags=["credentials"], responses=PROBLEM_RESPONSES)
 
@@ -43,9 +43,13 @@ async def issue_credential(
     )
     # Written before answering, so a 201 the client saw is in the trail (unless Redis failed
     # right then: that is logged as an error and the 201 still stands; see auditing.py).
-    await audit(AuditAction.CREDENTIAL_ISSUED, client=client.name,
-                credential_id=issued.credential_id, vct=issued.vct or None,
-                kid=issued.kid or None)
+    await audit(
+        AuditAction.CREDENTIAL_ISSUED,
+        client=client.name,
+        credential_id=issued.credential_id,
+        vct=issued.vct or None,
+        kid=issued.kid or None,
+    )
     return IssueResponse(
         credential_id=issued.credential_id,
         credential=issued.credential,
@@ -55,8 +59,12 @@ async def issue_credential(
     )
 
 
-@router.get("/{credential_id}", response_model=CredentialInfo, responses=_NOT_FOUND,
-            summary="A credential's status")
+@router.get(
+    "/{credential_id}",
+    response_model=CredentialInfo,
+    responses=_NOT_FOUND,
+    summary="A credential's status",
+)
 async def get_credential(
     credential_id: CredentialId,
     runtime: RuntimeDep,
@@ -101,15 +109,26 @@ def _status_route(target: StatusValue, summary: str, doc: str) -> None:
 
     change.__doc__ = doc
     router.add_api_route(
-        f"/{{credential_id}}/{summary}", change, methods=["POST"], response_model=StatusChange,
-        responses=responses, name=f"{summary}_credential",
+        f"/{{credential_id}}/{summary}",
+        change,
+        methods=["POST"],
+        response_model=StatusChange,
+        responses=responses,
+        name=f"{summary}_credential",
         summary=f"{summary.title()} a credential",
     )
 
 
-_status_route(StatusValue.INVALID, "revoke",
-              "Revoke for good. The very next verification answers `revoked`.")
-_status_route(StatusValue.SUSPENDED, "suspend",
-              "Suspend until reinstated. Verifications answer `suspended` meanwhile.")
-_status_route(StatusValue.VALID, "reinstate",
-              "Lift a suspension. A revoked credential cannot be reinstated (409).")
+_status_route(
+    StatusValue.INVALID, "revoke", "Revoke for good. The very next verification answers `revoked`."
+)
+_status_route(
+    StatusValue.SUSPENDED,
+    "suspend",
+    "Suspend until reinstated. Verifications answer `suspended` meanwhile.",
+)
+_status_route(
+    StatusValue.VALID,
+    "reinstate",
+    "Lift a suspension. A revoked credential cannot be reinstated (409).",
+)

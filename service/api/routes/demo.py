@@ -22,7 +22,8 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import RedirectResponse
 
-from ...settings import Settings
+from service.services.seeds import find_seeds
+from service.settings import Settings
 
 __all__ = ["DEMO_PREFIX", "install_demo"]
 
@@ -44,8 +45,6 @@ def _static(name: str) -> bytes:
 def _citizens() -> bytes:
     # Only the seeds file: synthetic people, flagged so in the file itself. Nothing else the
     # service holds is ever offered here. A wheel install has no seeds: the page says so.
-    from ...demo import find_seeds
-
     try:
         data = json.loads(find_seeds().read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -57,10 +56,12 @@ def _citizens() -> bytes:
 
 def install_demo(app: FastAPI, settings: Settings) -> None:
     router = APIRouter(prefix=DEMO_PREFIX, include_in_schema=False)
-    config = json.dumps({
-        "issuer": settings.issuer_url,
-        "vct": settings.national_id_vct,
-    }).encode("utf-8")
+    config = json.dumps(
+        {
+            "issuer": settings.issuer_url,
+            "vct": settings.national_id_vct,
+        }
+    ).encode("utf-8")
 
     async def page_root() -> Response:
         # The page's own links are relative (demo.js, config.json, ../v1/...), so it must be
@@ -71,6 +72,7 @@ def install_demo(app: FastAPI, settings: Settings) -> None:
     def serve(name: str) -> Any:
         async def endpoint() -> Response:
             return Response(_static(name), media_type=_STATIC[name])
+
         return endpoint
 
     async def citizens() -> Response:

@@ -16,17 +16,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Path, Request, Response
 from fastapi.responses import JSONResponse
 
-from ...core import openid4vci as vci
-from ...core.encoding import EncodingError, json_loads
-from ...openid4vci import OfferNotFound
-from ...settings import Settings
-from ...store.audit import AuditAction
-from ...store.clients import Client, Scope
-from ...store.offers import OfferStore
-from ..auditing import AuditDep
-from ..deps import RuntimeDep, require_scope
-from ..forms import FORM, NO_STORE, media_type, read_form
-from ..openid4vci_models import (
+from service.api.auditing import AuditDep
+from service.api.deps import RuntimeDep, require_scope
+from service.api.forms import FORM, NO_STORE, media_type, read_form
+from service.api.openid4vci_models import (
     AuthorizationServerMetadata,
     CredentialIssuerMetadata,
     CredentialOffer,
@@ -42,9 +35,16 @@ from ..openid4vci_models import (
     TokenResponse,
     schema_of,
 )
-from ..problems import PROBLEM_RESPONSES, Problem
-from ..schemas import timestamp
-from .types import national_id_metadata
+from service.api.problems import PROBLEM_RESPONSES, Problem
+from service.api.routes.types import national_id_metadata
+from service.api.schemas import timestamp
+from service.core import openid4vci as vci
+from service.core.encoding import EncodingError, json_loads
+from service.services.openid4vci_issuer import OfferNotFound
+from service.settings import Settings
+from service.store.audit import AuditAction
+from service.store.clients import Client, Scope
+from service.store.offers import OfferStore
 
 __all__ = ["OWN_JSON_PATHS", "install_openid4vci"]
 
@@ -66,18 +66,23 @@ def _oauth_error(exc: vci.OAuthError) -> JSONResponse:
         headers["WWW-Authenticate"] = (
             f'Bearer error="{exc.error}", error_description="{exc.description}"'
         )
-    return JSONResponse({"error": exc.error, "error_description": exc.description},
-                        status_code=exc.status, headers=headers)
+    return JSONResponse(
+        {"error": exc.error, "error_description": exc.description},
+        status_code=exc.status,
+        headers=headers,
+    )
 
 
 # -- the issuing app ------------------------------------------------------------------------
 
-issuing = APIRouter(prefix="/v1/credential-offers", tags=["wallet issuance"],
-                    responses=PROBLEM_RESPONSES)
+issuing = APIRouter(
+    prefix="/v1/credential-offers", tags=["wallet issuance"], responses=PROBLEM_RESPONSES
+)
 
 
-@issuing.post("", status_code=201, response_model=OfferResponse,
-               summary="Offer a credential to a wallet")
+@issuing.post(
+    "", status_code=201, response_model=OfferResponse, summary="Offer a credential to a wallet"
+)
 async def create_offer(
     body: OfferRequest,
     runtime: RuntimeDep,
@@ -91,7 +96,10 @@ async def create_offer(
     (`THIQA_OFFER_TTL_SECONDS`). Follow the offer, and learn the credential's id, at
     `GET /v1/credential-offers/{offer_id}`."""
     offer = await runtime.wallet_issuance.create_offer(
-        body.claims, client=client.name, vct=body.vct, valid_for_days=body.valid_for_days,
+        body.claims,
+        client=client.name,
+        vct=body.vct,
+        valid_for_days=body.valid_for_days,
         tx_code=body.tx_code,
     )
     body = OfferResponse(
@@ -110,8 +118,9 @@ async def create_offer(
     return JSONResponse(body, status_code=201, headers=NO_STORE)  # carries code and PIN
 
 
-@issuing.get("/{offer_id}", response_model=OfferInfo, responses=_OFFER_NOT_FOUND,
-              summary="Follow an offer")
+@issuing.get(
+    "/{offer_id}", response_model=OfferInfo, responses=_OFFER_NOT_FOUND, summary="Follow an offer"
+)
 async def get_offer(
     offer_id: OfferId,
     runtime: RuntimeDep,
@@ -134,11 +143,16 @@ async def get_offer(
 wallet = APIRouter(tags=["wallet issuance"])
 
 
-@wallet.get("/credential-offers/{offer_id}", response_model=CredentialOffer,
-            response_model_exclude_none=True, responses={**_OFFER_NOT_FOUND, **_UNAVAILABLE},
-            summary="The credential offer, for the wallet")
-async def credential_offer(offer_id: WalletOfferId, runtime: RuntimeDep,
-                           response: Response) -> dict[str, Any]:
+@wallet.get(
+    "/credential-offers/{offer_id}",
+    response_model=CredentialOffer,
+    response_model_exclude_none=True,
+    responses={**_OFFER_NOT_FOUND, **_UNAVAILABLE},
+    summary="The credential offer, for the wallet",
+)
+async def credential_offer(
+    offer_id: WalletOfferId, runtime: RuntimeDep, response: Response
+) -> dict[str, Any]:
     """The Credential Offer object, by reference (`credential_offer_uri`). Answers while the
     pre-authorized code can still be redeemed."""
     if not OfferStore.is_offer_id(offer_id):
@@ -152,12 +166,21 @@ async def credential_offer(offer_id: WalletOfferId, runtime: RuntimeDep,
     "/token",
     summary="Token endpoint (pre-authorized code grant)",
     response_model=TokenResponse,
-    responses={400: {"model": OAuthErrorBody, "description": "`invalid_request` (missing or "
-                     "unexpected `tx_code`, malformed form), `invalid_grant` (unknown, expired "
-                     "or used code, wrong `tx_code`), `unsupported_grant_type`."},
-               **_UNAVAILABLE},
-    openapi_extra={"requestBody": {"required": True, "content": {
-        FORM: {"schema": schema_of(TokenRequestForm)}}}},
+    responses={
+        400: {
+            "model": OAuthErrorBody,
+            "description": "`invalid_request` (missing or "
+            "unexpected `tx_code`, malformed form), `invalid_grant` (unknown, expired "
+            "or used code, wrong `tx_code`), `unsupported_grant_type`.",
+        },
+        **_UNAVAILABLE,
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {FORM: {"schema": schema_of(TokenRequestForm)}},
+        }
+    },
 )
 async def token(request: Request, runtime: RuntimeDep) -> Any:
     """OAuth 2.0 token endpoint: a pre-authorized code (and its transaction code) for a
@@ -169,8 +192,9 @@ async def token(request: Request, runtime: RuntimeDep) -> Any:
             raise vci.TokenError("invalid_request", f"The body must be {FORM}.")
         form = await read_form(request)
         if form is None:
-            raise vci.TokenError("invalid_request", "The form cannot be read (UTF-8 only, "
-                                 "each parameter once).")
+            raise vci.TokenError(
+                "invalid_request", "The form cannot be read (UTF-8 only, each parameter once)."
+            )
         grant = await runtime.wallet_issuance.token(form)
     except vci.OAuthError as exc:
         return _oauth_error(exc)
@@ -180,8 +204,12 @@ async def token(request: Request, runtime: RuntimeDep) -> Any:
     )
 
 
-@wallet.post("/nonce", response_model=NonceResponse, responses=_UNAVAILABLE,
-             summary="Nonce endpoint (a c_nonce)")
+@wallet.post(
+    "/nonce",
+    response_model=NonceResponse,
+    responses=_UNAVAILABLE,
+    summary="Nonce endpoint (a c_nonce)",
+)
 async def nonce(runtime: RuntimeDep) -> Any:
     """A fresh `c_nonce` for the key proof: single-use, valid `THIQA_C_NONCE_TTL_SECONDS`."""
     value = await runtime.wallet_issuance.nonce()
@@ -199,15 +227,25 @@ def _bearer(request: Request) -> str | None:
     summary="Credential endpoint",
     response_model=CredentialResponse,
     responses={
-        400: {"model": OAuthErrorBody, "description": "`invalid_credential_request`, "
-              "`unknown_credential_configuration`, `invalid_proof`, `invalid_nonce`, "
-              "`invalid_encryption_parameters`, `credential_request_denied`."},
-        401: {"model": OAuthErrorBody, "description": "`invalid_token` (with "
-              "`WWW-Authenticate`): no access token, or an unknown, expired or used one."},
+        400: {
+            "model": OAuthErrorBody,
+            "description": "`invalid_credential_request`, "
+            "`unknown_credential_configuration`, `invalid_proof`, `invalid_nonce`, "
+            "`invalid_encryption_parameters`, `credential_request_denied`.",
+        },
+        401: {
+            "model": OAuthErrorBody,
+            "description": "`invalid_token` (with "
+            "`WWW-Authenticate`): no access token, or an unknown, expired or used one.",
+        },
         **_UNAVAILABLE,
     },
-    openapi_extra={"requestBody": {"required": True, "content": {
-        "application/json": {"schema": schema_of(CredentialRequestBody)}}}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": schema_of(CredentialRequestBody)}},
+        }
+    },
 )
 async def credential(request: Request, runtime: RuntimeDep, audit: AuditDep) -> Any:
     """The credential endpoint: `Authorization: Bearer <access token>` and a key proof
@@ -226,9 +264,13 @@ async def credential(request: Request, runtime: RuntimeDep, audit: AuditDep) -> 
         return _oauth_error(exc)
     issued = result.issued
     if result.client:
-        await audit(AuditAction.CREDENTIAL_ISSUED, client=result.client,
-                    credential_id=issued.credential_id, vct=issued.vct or None,
-                    kid=issued.kid or None)
+        await audit(
+            AuditAction.CREDENTIAL_ISSUED,
+            client=result.client,
+            credential_id=issued.credential_id,
+            vct=issued.vct or None,
+            kid=issued.kid or None,
+        )
     return JSONResponse(
         CredentialResponse(
             credentials=[IssuedCredentialItem(credential=issued.credential)]
@@ -264,12 +306,26 @@ def install_openid4vci(app: FastAPI, settings: Settings) -> None:
         return runtime.wallet_issuance.authorization_server_metadata()
 
     for name, endpoint, model, summary in (
-        ("openid-credential-issuer", issuer_metadata, CredentialIssuerMetadata,
-         "Credential issuer metadata (OpenID4VCI)"),
-        ("oauth-authorization-server", as_metadata, AuthorizationServerMetadata,
-         "Authorization server metadata (RFC 8414)"),
+        (
+            "openid-credential-issuer",
+            issuer_metadata,
+            CredentialIssuerMetadata,
+            "Credential issuer metadata (OpenID4VCI)",
+        ),
+        (
+            "oauth-authorization-server",
+            as_metadata,
+            AuthorizationServerMetadata,
+            "Authorization server metadata (RFC 8414)",
+        ),
     ):
         for path in sorted({f"/.well-known/{name}", vci.well_known_path(name, issuer)}):
-            app.add_api_route(path, endpoint, methods=["GET"], tags=["wallet issuance"],
-                              response_model=model, response_model_exclude_none=True,
-                              summary=summary)
+            app.add_api_route(
+                path,
+                endpoint,
+                methods=["GET"],
+                tags=["wallet issuance"],
+                response_model=model,
+                response_model_exclude_none=True,
+                summary=summary,
+            )

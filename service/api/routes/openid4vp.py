@@ -16,20 +16,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from ...core.encoding import json_dumps
-from ...core.openid4vp import REQUEST_OBJECT_MEDIA_TYPE
-from ...core.qr import render
-from ...errors import PresentationRequestNotFound, StoreUnavailable
-from ...presenting import MAX_WAIT_SECONDS, View, request_not_found
-from ...store.audit import AuditAction
-from ...store.clients import Client, Scope
-from ...store.presentations import REQUEST_ID
-from ..auditing import AuditDep
-from ..deps import RuntimeDep, require_scope
-from ..forms import FORM, NO_STORE, read_form
-from ..metrics import MetricsDep
-from ..negotiation import prefers_json
-from ..openid4vp_models import (
+from service.api.auditing import AuditDep
+from service.api.deps import RuntimeDep, require_scope
+from service.api.forms import FORM, NO_STORE, read_form
+from service.api.metrics import MetricsDep
+from service.api.negotiation import prefers_json
+from service.api.openid4vp_models import (
     WAIT_DESCRIPTION,
     AuthorizationResponseForm,
     PresentationRequestBody,
@@ -37,27 +29,43 @@ from ..openid4vp_models import (
     PresentationStatus,
     WalletErrorBody,
 )
-from ..problems import PROBLEM_RESPONSES, Problem
-from ..schemas import timestamp
+from service.api.problems import PROBLEM_RESPONSES, Problem
+from service.api.schemas import timestamp
+from service.core.encoding import json_dumps
+from service.core.openid4vp import REQUEST_OBJECT_MEDIA_TYPE
+from service.errors import PresentationRequestNotFound, StoreUnavailable
+from service.services.openid4vp_verifier import MAX_WAIT_SECONDS, View, request_not_found
+from service.services.qr import render
+from service.store.audit import AuditAction
+from service.store.clients import Client, Scope
+from service.store.presentations import REQUEST_ID
 
 __all__ = ["relying_party", "wallet"]
 
 RequestId = Annotated[str, Path(max_length=64, description="As returned when it was made.")]
 #: The wallet's endpoints check the id themselves (``_well_formed``): a wallet must get the
 #: OpenID4VP answer for a request that does not exist, never the framework's 422 problem.
-WalletRequestId = Annotated[str, Path(description="The id in the `request_uri` or "
-                                      "`response_uri`.")]
-_NOT_FOUND = {404: {"model": Problem, "description": "`presentation_request_not_found`: no "
-                    "such request, or another client's."}}
+WalletRequestId = Annotated[str, Path(description="The id in the `request_uri` or `response_uri`.")]
+_NOT_FOUND = {
+    404: {
+        "model": Problem,
+        "description": "`presentation_request_not_found`: no such request, or another client's.",
+    }
+}
 
 # -- the relying party ----------------------------------------------------------------------
 
-relying_party = APIRouter(prefix="/v1/presentation-requests", tags=["presentation requests"],
-                          responses=PROBLEM_RESPONSES)
+relying_party = APIRouter(
+    prefix="/v1/presentation-requests", tags=["presentation requests"], responses=PROBLEM_RESPONSES
+)
 
 
-@relying_party.post("", status_code=201, response_model=PresentationRequestCreated,
-                    summary="Ask a wallet for claims")
+@relying_party.post(
+    "",
+    status_code=201,
+    response_model=PresentationRequestCreated,
+    summary="Ask a wallet for claims",
+)
 async def create_presentation_request(
     body: PresentationRequestBody,
     runtime: RuntimeDep,
@@ -73,7 +81,10 @@ async def create_presentation_request(
     (`?wait=` to long-poll) or follow `.../events`. The result holds only the claims you
     asked for."""
     created = await runtime.presentations.create(
-        client.name, claims=body.claims, purpose=body.purpose, vct=body.vct,
+        client.name,
+        claims=body.claims,
+        purpose=body.purpose,
+        vct=body.vct,
         expires_in=body.expires_in,
     )
     qr = render(created.wallet_uri)
@@ -91,8 +102,12 @@ async def create_presentation_request(
     )
 
 
-@relying_party.get("/{request_id}", response_model=PresentationStatus, responses=_NOT_FOUND,
-                   summary="A presentation request's state and verdict")
+@relying_party.get(
+    "/{request_id}",
+    response_model=PresentationStatus,
+    responses=_NOT_FOUND,
+    summary="A presentation request's state and verdict",
+)
 async def get_presentation_request(
     request_id: RequestId,
     runtime: RuntimeDep,
@@ -115,18 +130,28 @@ def _event(view: View) -> str:
     summary="Follow a presentation request (Server-Sent Events)",
     response_class=StreamingResponse,
     responses={
-        200: {"description": "Server-Sent Events: an `event: state` with the current state "
-              "(the body of `GET /v1/presentation-requests/{request_id}`) at once, then one "
-              "at each change; the stream ends after the final state (`completed`, `failed` "
-              "or `expired`). Comment lines keep an idle stream open. If Redis stops "
-              "answering mid-stream, an `event: error` with `{\"code\": "
-              "\"store_unavailable\"}` ends it.",
-              # The schema describes one event (OpenAPI 3.2 §4.14.4 reading of SSE), whose
-              # data is the JSON text of the state body or of the error.
-              "content": {"text/event-stream": {"schema": {
-                  "type": "object", "required": ["event", "data"],
-                  "properties": {"event": {"enum": ["state", "error"]},
-                                 "data": {"type": "string"}}}}}},
+        200: {
+            "description": "Server-Sent Events: an `event: state` with the current state "
+            "(the body of `GET /v1/presentation-requests/{request_id}`) at once, then one "
+            "at each change; the stream ends after the final state (`completed`, `failed` "
+            "or `expired`). Comment lines keep an idle stream open. If Redis stops "
+            'answering mid-stream, an `event: error` with `{"code": '
+            '"store_unavailable"}` ends it.',
+            # The schema describes one event (OpenAPI 3.2 §4.14.4 reading of SSE), whose
+            # data is the JSON text of the state body or of the error.
+            "content": {
+                "text/event-stream": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["event", "data"],
+                        "properties": {
+                            "event": {"enum": ["state", "error"]},
+                            "data": {"type": "string"},
+                        },
+                    }
+                }
+            },
+        },
         **_NOT_FOUND,
     },
 )
@@ -147,7 +172,8 @@ async def presentation_request_events(
             yield 'event: error\ndata: {"code":"store_unavailable"}\n\n'
 
     return StreamingResponse(
-        stream(), media_type="text/event-stream",
+        stream(),
+        media_type="text/event-stream",
         headers={**NO_STORE, "X-Accel-Buffering": "no"},  # nginx: deliver each event now
     )
 
@@ -156,8 +182,13 @@ async def presentation_request_events(
 
 wallet = APIRouter(tags=["presentation requests"])
 
-_GONE = {410: {"model": Problem, "description": "`request_expired`, or `request_answered`: "
-               "the request can no longer be answered."}}
+_GONE = {
+    410: {
+        "model": Problem,
+        "description": "`request_expired`, or `request_answered`: "
+        "the request can no longer be answered.",
+    }
+}
 
 
 def _well_formed(request_id: str) -> bool:
@@ -170,13 +201,19 @@ def _well_formed(request_id: str) -> bool:
     "/presentation-requests/{request_id}",
     summary="The Authorization Request, for the wallet",
     responses={
-        200: {"description": "The Authorization Request: an unsecured Request Object "
-              f"(`{REQUEST_OBJECT_MEDIA_TYPE}`, `alg: none`, as the `redirect_uri` client id "
-              "prefix requires), or the same parameters as JSON for `Accept: "
-              "application/json`.",
-              "content": {REQUEST_OBJECT_MEDIA_TYPE: {"schema": {"type": "string"}},
-                          "application/json": {"schema": {"type": "object"}}}},
-        **_NOT_FOUND, **_GONE, 503: PROBLEM_RESPONSES[503],
+        200: {
+            "description": "The Authorization Request: an unsecured Request Object "
+            f"(`{REQUEST_OBJECT_MEDIA_TYPE}`, `alg: none`, as the `redirect_uri` client id "
+            "prefix requires), or the same parameters as JSON for `Accept: "
+            "application/json`.",
+            "content": {
+                REQUEST_OBJECT_MEDIA_TYPE: {"schema": {"type": "string"}},
+                "application/json": {"schema": {"type": "object"}},
+            },
+        },
+        **_NOT_FOUND,
+        **_GONE,
+        503: PROBLEM_RESPONSES[503],
     },
 )
 async def presentation_request_object(
@@ -191,29 +228,45 @@ async def presentation_request_object(
     presentation = await runtime.presentations.request_for_wallet(request_id)
     if prefers_json(request.headers.get("accept", ""), REQUEST_OBJECT_MEDIA_TYPE):
         return JSONResponse(presentation.parameters(), headers=NO_STORE)
-    return Response(presentation.request_object(), media_type=REQUEST_OBJECT_MEDIA_TYPE,
-                    headers=NO_STORE)
+    return Response(
+        presentation.request_object(), media_type=REQUEST_OBJECT_MEDIA_TYPE, headers=NO_STORE
+    )
 
 
 @wallet.post(
     "/presentation-responses/{request_id}",
     summary="The response endpoint (direct_post), for the wallet",
     responses={
-        200: {"description": "Processed and accepted: `{}` (no `redirect_uri`: the flow is "
-              "cross-device).", "content": {"application/json": {"schema": {"type": "object"}}}},
-        400: {"model": WalletErrorBody, "description": "`error: invalid_request` with `code`: "
-              "`malformed_response` (not a form, a repeated parameter, neither `vp_token` nor "
-              "`error`), `state_mismatch`, `nonce_replayed` (already answered), "
-              "`request_expired`, or `presentation_rejected` with the verdict's `errors`."},
+        200: {
+            "description": "Processed and accepted: `{}` (no `redirect_uri`: the flow is "
+            "cross-device).",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        },
+        400: {
+            "model": WalletErrorBody,
+            "description": "`error: invalid_request` with `code`: "
+            "`malformed_response` (not a form, a repeated parameter, neither `vp_token` nor "
+            "`error`), `state_mismatch`, `nonce_replayed` (already answered), "
+            "`request_expired`, or `presentation_rejected` with the verdict's `errors`.",
+        },
         404: {"model": WalletErrorBody, "description": "`presentation_request_not_found`."},
-        503: {"model": WalletErrorBody, "description": "`error: temporarily_unavailable`, "
-              "`code: store_unavailable`."},
+        503: {
+            "model": WalletErrorBody,
+            "description": "`error: temporarily_unavailable`, `code: store_unavailable`.",
+        },
     },
-    openapi_extra={"requestBody": {"required": True, "content": {
-        FORM: {"schema": AuthorizationResponseForm.model_json_schema()}}}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {FORM: {"schema": AuthorizationResponseForm.model_json_schema()}},
+        }
+    },
 )
 async def presentation_response(
-    request_id: WalletRequestId, request: Request, runtime: RuntimeDep, audit: AuditDep,
+    request_id: WalletRequestId,
+    request: Request,
+    runtime: RuntimeDep,
+    audit: AuditDep,
     metrics: MetricsDep,
 ) -> JSONResponse:
     """The `response_uri` (public): the wallet's Authorization Response by `direct_post`.
@@ -223,10 +276,14 @@ async def presentation_response(
     response (`error=access_denied`, say) is recorded as a failed verdict and answered 200."""
     form = await read_form(request)
     if form is None:
-        answer_status, body = 400, {
-            "error": "invalid_request", "code": "malformed_response",
-            "error_description": f"The body must be a {FORM} form, each parameter once.",
-        }
+        answer_status, body = (
+            400,
+            {
+                "error": "invalid_request",
+                "code": "malformed_response",
+                "error_description": f"The body must be a {FORM} form, each parameter once.",
+            },
+        )
     elif not _well_formed(request_id):
         not_found = request_not_found()
         answer_status, body = not_found.status, not_found.body
@@ -239,9 +296,10 @@ async def presentation_response(
             outcome = answer.outcome
             metrics.observe_verdict(outcome)
             audit.soon(
-                AuditAction.CREDENTIAL_VERIFIED, client=answer.client,
-                result=["valid"] if outcome.valid else [f.reason.value
-                                                        for f in outcome.failures],
-                issuer=outcome.issuer, vct=outcome.vct,
+                AuditAction.CREDENTIAL_VERIFIED,
+                client=answer.client,
+                result=["valid"] if outcome.valid else [f.reason.value for f in outcome.failures],
+                issuer=outcome.issuer,
+                vct=outcome.vct,
             )
     return JSONResponse(body, status_code=answer_status, headers=NO_STORE)

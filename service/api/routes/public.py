@@ -7,9 +7,9 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Response
 
-from ..deps import RuntimeDep
-from ..problems import Problem, problem
-from ..schemas import Health, IssuerMetadata, Readiness
+from service.api.deps import RuntimeDep
+from service.api.problems import Problem, problem
+from service.api.schemas import Health, IssuerMetadata, Readiness
 
 router = APIRouter(tags=["public"])
 
@@ -20,8 +20,12 @@ async def health() -> Health:
     return Health(status="ok")
 
 
-@router.get("/ready", response_model=Readiness, summary="Readiness", responses={
-    503: {"model": Problem, "description": "`store_unavailable`: Redis cannot answer."}})
+@router.get(
+    "/ready",
+    response_model=Readiness,
+    summary="Readiness",
+    responses={503: {"model": Problem, "description": "`store_unavailable`: Redis cannot answer."}},
+)
 async def ready(runtime: RuntimeDep) -> Any:
     """Readiness: 200 when Redis answers, 503 otherwise (take the instance out of rotation)."""
     if await runtime.ready():

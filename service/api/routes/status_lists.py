@@ -13,11 +13,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import JSONResponse
 
-from ...core.status_token import sign_status_list, status_list_claims
-from ...errors import StatusListNotFound
-from ..deps import RuntimeDep
-from ..negotiation import prefers_json
-from ..problems import Problem
+from service.api.deps import RuntimeDep
+from service.api.negotiation import prefers_json
+from service.api.problems import Problem
+from service.core.status_token import sign_status_list, status_list_claims
+from service.errors import StatusListNotFound
 
 router = APIRouter(tags=["public"])
 
@@ -32,16 +32,20 @@ STATUS_LIST_MEDIA_TYPE = "application/statuslist+jwt"
         200: {
             "description": "A Status List Token (`statuslist+jwt`, 2 bits per entry: 0 valid, "
             "1 revoked, 2 suspended), or its claims as JSON for `Accept: application/json`.",
-            "content": {STATUS_LIST_MEDIA_TYPE: {"schema": {"type": "string"}},
-                        "application/json": {"schema": {"type": "object"}}},
+            "content": {
+                STATUS_LIST_MEDIA_TYPE: {"schema": {"type": "string"}},
+                "application/json": {"schema": {"type": "object"}},
+            },
         },
         404: {"model": Problem, "description": "`status_list_not_found`"},
     },
 )
 async def get_status_list(
-    list_id: Annotated[str, Path(max_length=32, description="From a credential's "
-                                 "`status.status_list.uri`.")],
-    request: Request, runtime: RuntimeDep,
+    list_id: Annotated[
+        str, Path(max_length=32, description="From a credential's `status.status_list.uri`.")
+    ],
+    request: Request,
+    runtime: RuntimeDep,
 ) -> Any:
     """The status list a credential's `status.status_list.uri` names, signed by the issuer's
     current key (public, no API key): how a verifier elsewhere learns whether a Thiqa

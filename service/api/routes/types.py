@@ -33,11 +33,17 @@ _SCHEMA: dict[str, Any] = {
         "vct": {"type": "string"},
         "name": {"type": "string"},
         "description": {"type": "string"},
-        "display": {"type": "array", "items": {"type": "object"},
-                    "description": "The type's name and description per locale."},
-        "claims": {"type": "array", "items": {"type": "object"},
-                   "description": "Each claim's `path`, `sd: always` and `display` labels "
-                   "per locale (ar, fr, en)."},
+        "display": {
+            "type": "array",
+            "items": {"type": "object"},
+            "description": "The type's name and description per locale.",
+        },
+        "claims": {
+            "type": "array",
+            "items": {"type": "object"},
+            "description": "Each claim's `path`, `sd: always` and `display` labels "
+            "per locale (ar, fr, en).",
+        },
     },
 }
 
@@ -54,13 +60,22 @@ def install_type_metadata(app: FastAPI, vct: str, path: str) -> None:
     async def type_metadata() -> Response:
         """Type Metadata of Thiqa's national identity credential (names and claim labels in
         Arabic, French and English)."""
-        return Response(body, media_type="application/json",
-                        headers={"Cache-Control": "public, max-age=86400"})
+        return Response(
+            body, media_type="application/json", headers={"Cache-Control": "public, max-age=86400"}
+        )
 
     router = APIRouter(tags=["public"])
-    router.add_api_route(path, type_metadata, methods=["GET"],
-                         summary="Credential type metadata", response_class=JSONResponse,
-                         responses={200: {"description": "SD-JWT VC Type Metadata.",
-                                          "content": {"application/json": {
-                                              "schema": _SCHEMA}}}})
+    router.add_api_route(
+        path,
+        type_metadata,
+        methods=["GET"],
+        summary="Credential type metadata",
+        response_class=JSONResponse,
+        responses={
+            200: {
+                "description": "SD-JWT VC Type Metadata.",
+                "content": {"application/json": {"schema": _SCHEMA}},
+            }
+        },
+    )
     app.include_router(router)

@@ -6,13 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
-from ...store.audit import AuditAction
-from ...store.clients import Client, Scope
-from ..auditing import AuditDep
-from ..deps import RuntimeDep, require_scope
-from ..metrics import MetricsDep
-from ..problems import PROBLEM_RESPONSES
-from ..schemas import VerifyRequest, VerifyResponse, verdict_body
+from service.api.auditing import AuditDep
+from service.api.deps import RuntimeDep, require_scope
+from service.api.metrics import MetricsDep
+from service.api.problems import PROBLEM_RESPONSES
+from service.api.schemas import VerifyRequest, VerifyResponse, verdict_body
+from service.store.audit import AuditAction
+from service.store.clients import Client, Scope
 
 router = APIRouter(tags=["verification"])
 
@@ -26,8 +26,12 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("/v1/verify", response_model=VerifyResponse, responses=_RESPONSES,
-             summary="Verify a presentation")
+@router.post(
+    "/v1/verify",
+    response_model=VerifyResponse,
+    responses=_RESPONSES,
+    summary="Verify a presentation",
+)
 async def verify(
     body: VerifyRequest,
     runtime: RuntimeDep,
@@ -52,8 +56,10 @@ async def verify(
     # on it, and a status Redis cannot read still fails closed. Issuer and type only, and
     # only once the signature held; never a claim.
     audit.soon(
-        AuditAction.CREDENTIAL_VERIFIED, client=client.name,
+        AuditAction.CREDENTIAL_VERIFIED,
+        client=client.name,
         result=["valid"] if verdict.valid else [f.reason.value for f in verdict.failures],
-        issuer=verdict.issuer, vct=verdict.vct,
+        issuer=verdict.issuer,
+        vct=verdict.vct,
     )
     return verdict_body(verdict)

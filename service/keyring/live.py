@@ -23,8 +23,15 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Final
 
-from .core.verify import TrustedIssuer
-from .keyring import INDEX, KeyRing, KeyRingError, StoredRing, load_or_create, read_ring
+from service.core.verify import TrustedIssuer
+from service.keyring.keyring import (
+    INDEX,
+    KeyRing,
+    KeyRingError,
+    StoredRing,
+    load_or_create,
+    read_ring,
+)
 
 __all__ = ["CHECK_INTERVAL", "KeyRingHolder", "LiveTrust"]
 
@@ -62,8 +69,9 @@ class KeyRingHolder:
         self._data = (keys_dir / INDEX).read_bytes()
         self._bad: bytes | None = None
         # Parse the bytes just read: the file may have changed since load_or_create read it.
-        self._stored: StoredRing = read_ring(keys_dir, passphrase, index=self._data,
-                                             known=first.keys)
+        self._stored: StoredRing = read_ring(
+            keys_dir, passphrase, index=self._data, known=first.keys
+        )
         self._view: KeyRing = self._stored.at(int(clock()))
         self._next_check = monotonic() + interval
         self._last_forced = float("-inf")
@@ -111,11 +119,13 @@ class KeyRingHolder:
         changed = False
         if data != self._data and data != self._bad:
             try:
-                stored = read_ring(self._dir, self._passphrase, index=data,
-                                   known=self._stored.private)
+                stored = read_ring(
+                    self._dir, self._passphrase, index=data, known=self._stored.private
+                )
             except KeyRingError as exc:
-                log.error("%s changed but cannot be loaded (%s); keeping the key ring in use",
-                          INDEX, exc)
+                log.error(
+                    "%s changed but cannot be loaded (%s); keeping the key ring in use", INDEX, exc
+                )
                 self._bad = data
             else:
                 self._stored, self._data, self._bad, changed = stored, data, None, True
@@ -124,9 +134,13 @@ class KeyRingHolder:
         if changed or pending_due:
             before = self._view.active.kid
             self._view = self._stored.at(now)
-            log.info("key ring reloaded: signing key %s (was %s), %d published, %d revoked",
-                     self._view.active.kid, before, len(self._view.keys),
-                     len(self._view.revoked))
+            log.info(
+                "key ring reloaded: signing key %s (was %s), %d published, %d revoked",
+                self._view.active.kid,
+                before,
+                len(self._view.keys),
+                len(self._view.revoked),
+            )
 
 
 class LiveTrust(Mapping[str, TrustedIssuer]):

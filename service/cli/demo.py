@@ -24,17 +24,18 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from .core import holder
-from .core.encoding import b64url_decode, b64url_encode, json_dumps
-from .runtime import load_keyring
-from .server import BackgroundServer, free_port
-from .settings import Settings
-from .store.clients import ClientStore, Scope
-from .store.connection import KeySpace, connect
-from .store.embedded import EmbeddedRedis
-from .wallet.openid4vci import accept
-from .wallet.openid4vp import build_vp_token, present, submit
-from .wallet.store import Wallet, WalletError
+from service.api.server import BackgroundServer, free_port
+from service.core import holder
+from service.core.encoding import b64url_decode, b64url_encode, json_dumps
+from service.services.runtime import load_keyring
+from service.services.seeds import find_seeds, load_citizens
+from service.settings import Settings
+from service.store.clients import ClientStore, Scope
+from service.store.connection import KeySpace, connect
+from service.store.embedded import EmbeddedRedis
+from service.wallet.openid4vci import accept
+from service.wallet.openid4vp import build_vp_token, present, submit
+from service.wallet.store import Wallet, WalletError
 
 __all__ = ["find_seeds", "load_citizens", "run_demo"]
 
@@ -42,19 +43,6 @@ VERIFIER_AUDIENCE = "https://services.example.ma/social-benefits"
 SHOWN_CLAIMS = ("given_name", "given_name#ar", "family_name", "family_name#ar")
 #: What the verifying app asks for: names in both scripts and the city of birth in Arabic.
 REQUESTED = [[name] for name in SHOWN_CLAIMS] + [["place_of_birth", "locality#ar"]]
-
-
-def find_seeds() -> Path:
-    for base in (Path.cwd(), Path(__file__).resolve().parents[1]):
-        candidate = base / "seeds" / "citizens.json"
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError("seeds/citizens.json not found (run from the Thiqa checkout)")
-
-
-def load_citizens(path: Path | None = None) -> list[dict[str, Any]]:
-    data = json.loads((path or find_seeds()).read_text(encoding="utf-8"))
-    return data["citizens"]
 
 
 class _Steps:
@@ -81,16 +69,18 @@ def _environment(keep: Path | None) -> Iterator[Settings]:
         root = keep or Path(tmp)
         root.mkdir(parents=True, exist_ok=True)
         port = free_port()
-        settings = base.model_copy(update={
-            "keys_dir": root / "keys",
-            "data_dir": root / "data",
-            "host": "127.0.0.1",
-            "port": port,
-            "public_url": None,
-            # Kept small so the demo starts at once; production lists hold a million entries.
-            "status_list_size": 1 << 14,
-            "redis_prefix": f"demo-{secrets.token_hex(4)}",
-        })
+        settings = base.model_copy(
+            update={
+                "keys_dir": root / "keys",
+                "data_dir": root / "data",
+                "host": "127.0.0.1",
+                "port": port,
+                "public_url": None,
+                # Kept small so the demo starts at once; production lists hold a million entries.
+                "status_list_size": 1 << 14,
+                "redis_prefix": f"demo-{secrets.token_hex(4)}",
+            }
+        )
         if settings.redis_url is not None:
             yield settings
             return
@@ -112,22 +102,28 @@ def run_demo(console: Console, *, citizen: int | None = None, keep: Path | None 
     steps = _Steps(console)
     citizens = load_citizens()
     person = citizens[citizen if citizen is not None else secrets.randbelow(len(citizens))]
-    console.print(Panel.fit(
-        "[bold]Thiqa (ثقة) demo[/bold]: an issuer offers a national identity credential to a "
-        "citizen's wallet (OpenID4VCI), a verifying app asks for some claims (OpenID4VP) and "
-        "receives only those, then the issuer suspends, reinstates and revokes it.",
-    ))
+    console.print(
+        Panel.fit(
+            "[bold]Thiqa (ثقة) demo[/bold]: an issuer offers a national identity credential to a "
+            "citizen's wallet (OpenID4VCI), a verifying app asks for some claims (OpenID4VP) and "
+            "receives only those, then the issuer suspends, reinstates and revokes it.",
+        )
+    )
     with _environment(keep) as settings:
         load_keyring(settings)  # first start: generates the issuer key
         api_key = asyncio.run(_create_client(settings))
         wallet = Wallet.open(settings.data_dir / "wallet.json")
-        with BackgroundServer(settings) as server, httpx.Client(
-            base_url=server.url, headers={"Authorization": f"Bearer {api_key}"}, timeout=10
-        ) as http:
+        with (
+            BackgroundServer(settings) as server,
+            httpx.Client(
+                base_url=server.url, headers={"Authorization": f"Bearer {api_key}"}, timeout=10
+            ) as http,
+        ):
             _walk(steps, console, http, person, wallet)
     if steps.failed:
-        console.print(Panel("\n".join(steps.failed), title="[red]Steps that misbehaved",
-                            border_style="red"))
+        console.print(
+            Panel("\n".join(steps.failed), title="[red]Steps that misbehaved", border_style="red")
+        )
         return 1
     console.print(Panel.fit("[green]Every step behaved as expected.[/green]"))
     return 0
@@ -144,21 +140,28 @@ def _verdict_table(body: dict[str, Any]) -> Table:
     return table
 
 
-def _walk(steps: _Steps, console: Console, http: httpx.Client, person: dict[str, Any],
-          wallet: Wallet) -> None:
+def _walk(
+    steps: _Steps, console: Console, http: httpx.Client, person: dict[str, Any], wallet: Wallet
+) -> None:
     steps.title("The issuer publishes its keys and what it issues")
     meta = http.get("/.well-known/jwt-vc-issuer").json()
     kid = meta["jwks"]["keys"][0]["kid"]
     console.print(f"issuer [bold]{meta['issuer']}[/bold], key id [cyan]{kid}[/cyan]")
     issuer_meta = http.get("/.well-known/openid-credential-issuer").json()
-    console.print("OpenID4VCI credential configurations: "
-                  + ", ".join(issuer_meta["credential_configurations_supported"]))
-    steps.expect(len(meta["jwks"]["keys"]) >= 1 and "d" not in meta["jwks"]["keys"][0],
-                 "issuer metadata lists public keys only")
+    console.print(
+        "OpenID4VCI credential configurations: "
+        + ", ".join(issuer_meta["credential_configurations_supported"])
+    )
+    steps.expect(
+        len(meta["jwks"]["keys"]) >= 1 and "d" not in meta["jwks"]["keys"][0],
+        "issuer metadata lists public keys only",
+    )
 
     steps.title("The issuing app makes a credential offer for a citizen (OpenID4VCI)")
-    console.print(f"citizen: {person['given_name']} {person['family_name']} — "
-                  f"{person['given_name#ar']} {person['family_name#ar']}")
+    console.print(
+        f"citizen: {person['given_name']} {person['family_name']} — "
+        f"{person['given_name#ar']} {person['family_name#ar']}"
+    )
     answer = http.post("/v1/credential-offers", json={"claims": person, "tx_code": True})
     steps.expect(answer.status_code == 201, f"offer created (HTTP {answer.status_code})")
     if answer.status_code != 201:
@@ -169,38 +172,52 @@ def _walk(steps: _Steps, console: Console, http: httpx.Client, person: dict[str,
     console.print(_terminal_qr(offer["offer_uri"]), highlight=False)
 
     steps.title("The citizen's wallet scans the offer; a mistyped PIN is refused")
-    wrong = "0" * len(offer["tx_code"]) if offer["tx_code"] != "0" * len(offer["tx_code"]) \
+    wrong = (
+        "0" * len(offer["tx_code"])
+        if offer["tx_code"] != "0" * len(offer["tx_code"])
         else "1" * len(offer["tx_code"])
+    )
     try:
         accept(offer["offer_uri"], wallet=wallet, http=http, pin=wrong)
         steps.expect(False, "a wrong PIN must be refused")
     except WalletError as refused:
         steps.expect("invalid_grant" in str(refused), f"wrong PIN refused ({refused})")
     stored = accept(offer["offer_uri"], wallet=wallet, http=http, pin=offer["tx_code"])
-    console.print(f"wallet holds credential [cyan]{stored.id}[/cyan] of type {stored.vct}, "
-                  "bound to a key made for it alone")
+    console.print(
+        f"wallet holds credential [cyan]{stored.id}[/cyan] of type {stored.vct}, "
+        "bound to a key made for it alone"
+    )
     payload = stored.payload()
-    console.print(f"{len(stored.credential)} characters; in the clear only: "
-                  f"{', '.join(k for k in payload if k != '_sd')}")
-    steps.expect(not any(name in payload for name in person),
-                 "no personal claim is readable without its disclosure")
+    console.print(
+        f"{len(stored.credential)} characters; in the clear only: "
+        f"{', '.join(k for k in payload if k != '_sd')}"
+    )
+    steps.expect(
+        not any(name in payload for name in person),
+        "no personal claim is readable without its disclosure",
+    )
     info = http.get(f"/v1/credential-offers/{offer['offer_id']}").json()
     credential_id = info.get("credential_id")
-    steps.expect(info.get("status") == "issued" and bool(credential_id),
-                 "the issuing app sees the offer redeemed, with the credential's id")
+    steps.expect(
+        info.get("status") == "issued" and bool(credential_id),
+        "the issuing app sees the offer redeemed, with the credential's id",
+    )
     if not credential_id:
         return
 
     def ask(claims: list[list[str]], purpose: str) -> dict[str, Any]:
-        created = http.post("/v1/presentation-requests", json={
-            "claims": claims, "purpose": purpose}).json()
+        created = http.post(
+            "/v1/presentation-requests", json={"claims": claims, "purpose": purpose}
+        ).json()
         return created
 
-    def answer_request(created: dict[str, Any], disclose: tuple[tuple[str, ...], ...] | None
-                       ) -> tuple[Any, dict[str, Any]]:
+    def answer_request(
+        created: dict[str, Any], disclose: tuple[tuple[str, ...], ...] | None
+    ) -> tuple[Any, dict[str, Any]]:
         result = present(created["wallet_uri"], wallet=wallet, http=http, claims=disclose)
-        verdict = http.get(f"/v1/presentation-requests/{created['request_id']}",
-                           params={"wait": 5}).json()
+        verdict = http.get(
+            f"/v1/presentation-requests/{created['request_id']}", params={"wait": 5}
+        ).json()
         body = verdict.get("verdict") or {}
         console.print(_verdict_table(body))
         return result, body
@@ -214,14 +231,17 @@ def _walk(steps: _Steps, console: Console, http: httpx.Client, person: dict[str,
     disclosed = (*(tuple(path) for path in REQUESTED), ("birthdate",))
     result, body = answer_request(created, disclosed)
     steps.expect(result.accepted and body.get("valid") is True, "the credential is valid")
-    steps.expect(_paths(body.get("claims") or {}) == {tuple(p) for p in REQUESTED},
-                 "the verifier received exactly what it asked for: the birth date was dropped")
+    steps.expect(
+        _paths(body.get("claims") or {}) == {tuple(p) for p in REQUESTED},
+        "the verifier received exactly what it asked for: the birth date was dropped",
+    )
 
     steps.title("Someone replays that answer")
     vp_token = build_vp_token(wallet, wallet.get(stored.id), result.request, disclosed)
     status, refused = submit(http, result.request, vp_token)
-    steps.expect(status == 400 and refused.get("code") == "nonce_replayed",
-                 "rejected: nonce_replayed")
+    steps.expect(
+        status == 400 and refused.get("code") == "nonce_replayed", "rejected: nonce_replayed"
+    )
 
     steps.title("The issuer suspends the credential, then reinstates it")
     changed = http.post(f"/v1/credentials/{credential_id}/suspend").json()
@@ -237,27 +257,38 @@ def _walk(steps: _Steps, console: Console, http: httpx.Client, person: dict[str,
     changed = http.post(f"/v1/credentials/{credential_id}/revoke").json()
     steps.expect(changed.get("status") == "revoked", "revoked")
     _, body = answer_request(ask(REQUESTED, "Fourth check"), None)
-    steps.expect(not body.get("valid") and _codes(body) == {"revoked"},
-                 "the very next presentation says revoked")
+    steps.expect(
+        not body.get("valid") and _codes(body) == {"revoked"},
+        "the very next presentation says revoked",
+    )
     again = http.post(f"/v1/credentials/{credential_id}/reinstate")
     steps.expect(again.status_code == 409, "a revoked credential cannot be reinstated (409)")
 
     def verify(text: str) -> dict[str, Any]:
-        answer = http.post("/v1/verify", json={
-            "credential": text, "nonce": "demo-nonce", "audience": VERIFIER_AUDIENCE})
+        answer = http.post(
+            "/v1/verify",
+            json={"credential": text, "nonce": "demo-nonce", "audience": VERIFIER_AUDIENCE},
+        )
         body = answer.json()
         console.print(_verdict_table(body))
         return body
 
     def presentation() -> str:
-        return holder.present(stored.credential, SHOWN_CLAIMS,
-                              holder_key=wallet.key(stored.key_id), nonce="demo-nonce",
-                              audience=VERIFIER_AUDIENCE, now=int(time.time()))
+        return holder.present(
+            stored.credential,
+            SHOWN_CLAIMS,
+            holder_key=wallet.key(stored.key_id),
+            nonce="demo-nonce",
+            audience=VERIFIER_AUDIENCE,
+            now=int(time.time()),
+        )
 
     steps.title("A forger changes the citizen's name in a disclosure")
     result = verify(_tamper_disclosure(presentation()))
-    steps.expect(not result["valid"] and "invalid_disclosure" in _codes(result),
-                 "rejected: invalid_disclosure")
+    steps.expect(
+        not result["valid"] and "invalid_disclosure" in _codes(result),
+        "rejected: invalid_disclosure",
+    )
     steps.title("A forger extends the expiry date in the signed part")
     head, rest = presentation().split("~", 1)
     header, body_b64, signature = head.split(".")
@@ -265,8 +296,10 @@ def _walk(steps: _Steps, console: Console, http: httpx.Client, person: dict[str,
     claims["exp"] += 10 * 365 * 86_400
     edited = b64url_encode(json_dumps(claims).encode())
     result = verify(f"{header}.{edited}.{signature}~{rest}")
-    steps.expect(not result["valid"] and _codes(result) == {"invalid_signature"},
-                 "rejected: invalid_signature")
+    steps.expect(
+        not result["valid"] and _codes(result) == {"invalid_signature"},
+        "rejected: invalid_signature",
+    )
 
 
 def _terminal_qr(text: str) -> str:

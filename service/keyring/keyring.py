@@ -44,7 +44,7 @@ from typing import Any, Final
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from .core.keys import (
+from service.core.keys import (
     SigningKey,
     VerificationKey,
     algorithm_for,
@@ -140,8 +140,13 @@ class StoredRing:
     def effective(self, now: int) -> tuple[KeyEntry, ...]:
         """The entries with every pending key whose time has come made active (the newest
         such key) or retired (any older one), and the key it replaces retired."""
-        due = [e for e in self.entries if e.status is KeyStatus.PENDING
-               and e.activate_after is not None and e.activate_after <= now]
+        due = [
+            e
+            for e in self.entries
+            if e.status is KeyStatus.PENDING
+            and e.activate_after is not None
+            and e.activate_after <= now
+        ]
         if not due:
             return self.entries
         newest = max(due, key=lambda e: (e.activate_after or 0, e.kid))
@@ -158,8 +163,11 @@ class StoredRing:
     def at(self, now: int) -> KeyRing:
         entries = self.effective(now)
         (active,) = (e for e in entries if e.status is KeyStatus.ACTIVE)
-        waiting = [e.activate_after for e in entries
-                   if e.status is KeyStatus.PENDING and e.activate_after is not None]
+        waiting = [
+            e.activate_after
+            for e in entries
+            if e.status is KeyStatus.PENDING and e.activate_after is not None
+        ]
         return KeyRing(
             active=self.private[active.kid],
             keys={e.kid: self.private[e.kid] for e in entries if e.published},
@@ -375,9 +383,17 @@ def load_or_create(
                 created = int(time.time())
                 key = generate_signing_key(alg)
                 write_private(keys_dir, key, passphrase)
-                write_index(keys_dir, [KeyEntry(
-                    kid=key.kid, alg=key.alg, status=KeyStatus.ACTIVE,
-                    created_at=created, activate_after=created,
-                )])
+                write_index(
+                    keys_dir,
+                    [
+                        KeyEntry(
+                            kid=key.kid,
+                            alg=key.alg,
+                            status=KeyStatus.ACTIVE,
+                            created_at=created,
+                            activate_after=created,
+                        )
+                    ],
+                )
     stored = read_ring(keys_dir, passphrase)
     return stored.at(int(time.time()) if now is None else now)

@@ -11,23 +11,23 @@ from dataclasses import dataclass
 import httpx
 import redis.asyncio as aioredis
 
-from .errors import StoreUnavailable
-from .issuing import Issuer
-from .keyring import KeyRing, load_or_create
-from .keyring_holder import KeyRingHolder, LiveTrust
-from .openid4vci import WalletIssuance
-from .presenting import Presenter
-from .remote_status import RemoteStatus
-from .settings import Settings
-from .store.audit import AuditLog
-from .store.clients import ClientStore
-from .store.connection import KeySpace, translate_errors
-from .store.offers import NonceStore, OfferStore
-from .store.presentations import PresentationStore
-from .store.remote_lists import RemoteListCache
-from .store.status import StatusStore
-from .trust import load_trust_list
-from .verifying import Verifier
+from service.errors import StoreUnavailable
+from service.keyring.keyring import KeyRing, load_or_create
+from service.keyring.live import KeyRingHolder, LiveTrust
+from service.keyring.trust_list import load_trust_list
+from service.services.issuing import Issuer
+from service.services.openid4vci_issuer import WalletIssuance
+from service.services.openid4vp_verifier import Presenter
+from service.services.remote_status import RemoteStatus
+from service.services.verifying import Verifier
+from service.settings import Settings
+from service.store.audit import AuditLog
+from service.store.clients import ClientStore
+from service.store.connection import KeySpace, translate_errors
+from service.store.offers import NonceStore, OfferStore
+from service.store.presentations import PresentationStore
+from service.store.remote_lists import RemoteListCache
+from service.store.status import StatusStore
 
 __all__ = ["Runtime", "build_runtime", "key_passphrase", "load_keyring", "open_keyring"]
 
@@ -45,9 +45,9 @@ class Runtime:
     http: httpx.AsyncClient
     #: The audit trail: issuances, status changes and verifications (service.store.audit).
     audit: AuditLog
-    #: Issuance to wallets over OpenID4VCI (service.openid4vci).
+    #: Issuance to wallets over OpenID4VCI (service.services.openid4vci_issuer).
     wallet_issuance: WalletIssuance
-    #: Presentation requests to wallets over OpenID4VP (service.presenting).
+    #: Presentation requests to wallets over OpenID4VP (service.services.openid4vp_verifier).
     presentations: Presenter
 
     @property
@@ -89,8 +89,12 @@ def open_keyring(settings: Settings) -> KeyRingHolder:
 def build_runtime(settings: Settings, redis: aioredis.Redis, keyring: KeyRingHolder) -> Runtime:
     """Wire the parts together. Reads the trust list; raises TrustListError if it is bad."""
     keys = KeySpace(settings.redis_prefix)
-    status = StatusStore(redis, keys, list_size=settings.status_list_size,
-                         retention_seconds=settings.record_retention_days * 86_400)
+    status = StatusStore(
+        redis,
+        keys,
+        list_size=settings.status_list_size,
+        retention_seconds=settings.record_retention_days * 86_400,
+    )
     issuer = Issuer(settings=settings, keys=keyring.current, status=status)
     others = load_trust_list(settings.trusted_issuers) if settings.trusted_issuers else {}
     # This issuer's own keys come from the live ring, not a copy made at start.
@@ -110,8 +114,13 @@ def build_runtime(settings: Settings, redis: aioredis.Redis, keyring: KeyRingHol
         max_cache_seconds=settings.remote_status_max_cache_seconds,
         clock_skew=settings.clock_skew_seconds,
     )
-    verifier = Verifier(settings=settings, trusted=trusted, status=status, remote=remote,
-                        refresh_keys=keyring.refresh_for_unknown_kid)
+    verifier = Verifier(
+        settings=settings,
+        trusted=trusted,
+        status=status,
+        remote=remote,
+        refresh_keys=keyring.refresh_for_unknown_kid,
+    )
     return Runtime(
         settings=settings,
         redis=redis,

@@ -20,7 +20,7 @@ import httpx
 import pytest
 import redis
 
-from service.server import free_port
+from service.api.server import free_port
 from service.store.audit import AuditAction, AuditLog
 
 THIQA = [sys.executable, "-m", "service.cli"]
@@ -28,16 +28,22 @@ KEY = re.compile(r"thq_[0-9a-f]{16}_[A-Za-z0-9_-]{43}")
 
 
 def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([*THIQA, *args], env=env, capture_output=True, text=True,
-                          timeout=60, check=False)
+    return subprocess.run(
+        [*THIQA, *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 @pytest.fixture
 def env(tmp_path: Path, redis_url: str, redis_client: redis.Redis) -> dict[str, str]:
     prefix = f"cliaudit{os.getpid()}{time.monotonic_ns() % 100000}"
     base = {k: v for k, v in os.environ.items() if not k.startswith("THIQA_")}
-    yield {**base, "THIQA_REDIS_URL": redis_url, "THIQA_KEYS_DIR": str(tmp_path / "keys"),
-           "THIQA_REDIS_PREFIX": prefix, "COLUMNS": "250"}
+    yield {
+        **base,
+        "THIQA_REDIS_URL": redis_url,
+        "THIQA_KEYS_DIR": str(tmp_path / "keys"),
+        "THIQA_REDIS_PREFIX": prefix,
+        "COLUMNS": "250",
+    }
     for key in redis_client.scan_iter(match=f"{prefix}:*"):
         redis_client.delete(key)
 
@@ -54,8 +60,9 @@ def entry_blocks(text: str) -> list[tuple[str, dict[str, str]]]:
     return blocks
 
 
-def test_client_events_are_audited_and_tail_prints_them(env: dict[str, str],
-                                                        redis_client: redis.Redis) -> None:
+def test_client_events_are_audited_and_tail_prints_them(
+    env: dict[str, str], redis_client: redis.Redis
+) -> None:
     empty = run(["audit", "tail"], env)
     assert empty.returncode == 0, empty.stderr
     assert "No audit entries yet." in empty.stdout
@@ -79,10 +86,13 @@ def test_client_events_are_audited_and_tail_prints_them(env: dict[str, str],
     tail = run(["audit", "tail", "-n", "5"], env)
     assert tail.returncode == 0, tail.stderr
     blocks = entry_blocks(tail.stdout)
-    assert [title.split()[1:] for title, _ in blocks] == [["client.added"],
-                                                          ["client.revoked"]]
-    assert blocks[0][1] == {"result": "ok", "client": "tax-portal", "via": "cli",
-                            "scopes": "issue,verify"}
+    assert [title.split()[1:] for title, _ in blocks] == [["client.added"], ["client.revoked"]]
+    assert blocks[0][1] == {
+        "result": "ok",
+        "client": "tax-portal",
+        "via": "cli",
+        "scopes": "issue,verify",
+    }
     assert blocks[1][1] == {"result": "ok", "client": "tax-portal", "via": "cli"}
     assert api_key not in tail.stdout
     assert api_key.split("_", 2)[2] not in tail.stdout  # the whole secret, underscores too
@@ -93,15 +103,21 @@ def test_client_events_are_audited_and_tail_prints_them(env: dict[str, str],
 
 
 def test_tail_follow_prints_new_entries_until_interrupted(env: dict[str, str]) -> None:
-    follower = subprocess.Popen([*THIQA, "audit", "tail", "--follow"], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    follower = subprocess.Popen(
+        [*THIQA, "audit", "tail", "--follow"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         time.sleep(1.0)  # let it reach its first blocking read
         assert run(["clients", "add", "late-app"], env).returncode == 0
         lines: queue.Queue[str] = queue.Queue()
         assert follower.stdout is not None
-        reader = threading.Thread(target=lambda: [lines.put(line) for line in follower.stdout],
-                                  daemon=True)
+        reader = threading.Thread(
+            target=lambda: [lines.put(line) for line in follower.stdout], daemon=True
+        )
         reader.start()
         seen = ""
         deadline = time.monotonic() + 15
@@ -126,8 +142,13 @@ def test_tail_follow_prints_new_entries_until_interrupted(env: dict[str, str]) -
 def test_serve_writes_json_log_lines_with_request_ids(env: dict[str, str], workers: int) -> None:
     port = free_port()
     serve_env = {**env, "THIQA_PORT": str(port), "THIQA_LOG_LEVEL": "info"}
-    process = subprocess.Popen([*THIQA, "serve", "--workers", str(workers)], env=serve_env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [*THIQA, "serve", "--workers", str(workers)],
+        env=serve_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -138,8 +159,9 @@ def test_serve_writes_json_log_lines_with_request_ids(env: dict[str, str], worke
                     break
             except httpx.TransportError:
                 time.sleep(0.1)
-        response = httpx.get(f"http://127.0.0.1:{port}/health",
-                             headers={"X-Request-ID": "cli-log-check"})
+        response = httpx.get(
+            f"http://127.0.0.1:{port}/health", headers={"X-Request-ID": "cli-log-check"}
+        )
         assert response.headers["x-request-id"] == "cli-log-check"
         process.send_signal(signal.SIGINT)
         _out, err = process.communicate(timeout=30)
@@ -160,8 +182,9 @@ def test_serve_writes_json_log_lines_with_request_ids(env: dict[str, str], worke
 def test_serve_respects_log_level(env: dict[str, str]) -> None:
     port = free_port()
     serve_env = {**env, "THIQA_PORT": str(port), "THIQA_LOG_LEVEL": "warning"}
-    process = subprocess.Popen([*THIQA, "serve"], env=serve_env, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [*THIQA, "serve"], env=serve_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -183,15 +206,19 @@ def test_serve_respects_log_level(env: dict[str, str]) -> None:
     assert "thiqa.access" not in err
 
 
-def test_tail_fits_80_columns_and_prints_json_lines(env: dict[str, str],
-                                                   redis_client: redis.Redis) -> None:
+def test_tail_fits_80_columns_and_prints_json_lines(
+    env: dict[str, str], redis_client: redis.Redis
+) -> None:
     """Every field whole, no line past 80 columns, even with the longest values an entry may
     hold; and --json gives one object per entry, every field named."""
     stream = f"{env['THIQA_REDIS_PREFIX']}:{{audit}}:stream"
     verified = AuditLog.entry_fields(
-        AuditAction.CREDENTIAL_VERIFIED, via="api", client="c" * 64,
+        AuditAction.CREDENTIAL_VERIFIED,
+        via="api",
+        client="c" * 64,
         result=["invalid_signature", "expired", "key_binding_required", "revoked"],
-        credential_id="0123456789ab.AAAAAAAAAAAAAAAAAAAAAA", request_id="r" * 64,
+        credential_id="0123456789ab.AAAAAAAAAAAAAAAAAAAAAA",
+        request_id="r" * 64,
         issuer="https://identity.ministry-of-interior.example.org/issuers/national/v2",
         vct="https://identity.ministry-of-interior.example.org/types/national-id/v2",
         time="2025-06-01T10:00:00.000Z",
@@ -215,16 +242,19 @@ def test_tail_fits_80_columns_and_prints_json_lines(env: dict[str, str],
     assert as_json.returncode == 0, as_json.stderr
     first, second = (json.loads(line) for line in as_json.stdout.splitlines())
     assert first["action"] == "credential.verified"
-    assert first["result"] == ["invalid_signature", "expired", "key_binding_required",
-                               "revoked"]
-    assert {k: first[k] for k in ("client", "issuer", "vct", "request_id", "credential_id",
-                                  "time", "via")} == {
-        k: verified[k] for k in ("client", "issuer", "vct", "request_id", "credential_id",
-                                 "time", "via")}
+    assert first["result"] == ["invalid_signature", "expired", "key_binding_required", "revoked"]
+    assert {
+        k: first[k]
+        for k in ("client", "issuer", "vct", "request_id", "credential_id", "time", "via")
+    } == {
+        k: verified[k]
+        for k in ("client", "issuer", "vct", "request_id", "credential_id", "time", "via")
+    }
     assert second["action"] == "client.added"
     assert second["scopes"] == "issue,verify"
     assert [int(part) for part in first["id"].split("-")] < [
-        int(part) for part in second["id"].split("-")]
+        int(part) for part in second["id"].split("-")
+    ]
 
     empty_env = {**narrow, "THIQA_REDIS_PREFIX": env["THIQA_REDIS_PREFIX"] + "empty"}
     nothing = run(["audit", "tail", "--json"], empty_env)

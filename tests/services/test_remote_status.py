@@ -13,7 +13,7 @@ from service.core.credential import StatusReference
 from service.core.keys import generate_signing_key
 from service.core.reasons import Reason
 from service.core.verify import TrustedIssuer
-from service.remote_status import RemoteStatus, StatusLookupFailed
+from service.services.remote_status import RemoteStatus, StatusLookupFailed
 from service.settings import Settings
 from service.store.connection import KeySpace, connect
 from service.store.remote_lists import RemoteListCache
@@ -33,8 +33,13 @@ def _look_up(settings: Settings, uri: str) -> StatusLookupFailed:
     async def go() -> StatusLookupFailed:
         client = connect(url_of(settings))
         http = httpx.AsyncClient(timeout=2, follow_redirects=False, trust_env=False)
-        remote = RemoteStatus(cache=RemoteListCache(client, KeySpace(settings.redis_prefix)),
-                              http=http, max_bytes=4096, max_cache_seconds=60, clock_skew=60)
+        remote = RemoteStatus(
+            cache=RemoteListCache(client, KeySpace(settings.redis_prefix)),
+            http=http,
+            max_bytes=4096,
+            max_cache_seconds=60,
+            clock_skew=60,
+        )
         try:
             with pytest.raises(StatusLookupFailed) as raised:
                 await remote.status_of(ISSUER, StatusReference(uri=uri, idx=0))
@@ -46,11 +51,14 @@ def _look_up(settings: Settings, uri: str) -> StatusLookupFailed:
     return asyncio.run(go())
 
 
-@pytest.mark.parametrize("uri", [
-    f"http://{HOST}/lists/1\x00",  # httpx.InvalidURL, which is not an httpx.HTTPError
-    f"http://{HOST}/lists/\x7f",
-    "http://[::1/lists/1",  # urlsplit raises ValueError
-])
+@pytest.mark.parametrize(
+    "uri",
+    [
+        f"http://{HOST}/lists/1\x00",  # httpx.InvalidURL, which is not an httpx.HTTPError
+        f"http://{HOST}/lists/\x7f",
+        "http://[::1/lists/1",  # urlsplit raises ValueError
+    ],
+)
 def test_unusable_status_uri_is_an_invalid_reference(
     settings: Settings, redis_client: redis.Redis, uri: str
 ) -> None:

@@ -20,9 +20,9 @@ from urllib.parse import quote
 import httpx
 import pytest
 
+from service.api.server import BackgroundServer
 from service.core import credential as sdjwt_vc
 from service.core.keys import generate_signing_key, public_jwk
-from service.server import BackgroundServer
 from service.wallet.openid4vci import Discovery, check_credential, new_http, read_offer
 from service.wallet.qr import decode_png
 from service.wallet.store import Wallet, WalletError
@@ -37,18 +37,29 @@ def env() -> dict[str, str]:
 
 
 def thiqa(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([*THIQA, *args], env=env, cwd=cwd, capture_output=True,
-                          encoding="utf-8", timeout=60, check=False)
+    return subprocess.run(
+        [*THIQA, *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        encoding="utf-8",
+        timeout=60,
+        check=False,
+    )
 
 
 @pytest.fixture
 def citizen() -> dict[str, Any]:
     return {
-        "given_name": "Amina", "given_name#ar": "أمينة",
-        "family_name": "El Idrissi", "family_name#ar": "الإدريسي",
+        "given_name": "Amina",
+        "given_name#ar": "أمينة",
+        "family_name": "El Idrissi",
+        "family_name#ar": "الإدريسي",
         "birthdate": "1990-04-12",
         "place_of_birth": {"locality": "Fès", "locality#ar": "فاس", "country": "MA"},
-        "sex": "F", "national_id": "ZZ104233", "nationality": "MA",
+        "sex": "F",
+        "national_id": "ZZ104233",
+        "nationality": "MA",
     }
 
 
@@ -66,12 +77,26 @@ def credential_id_of(http: httpx.Client, offer: dict[str, Any]) -> str:
 
 
 def test_accept_list_show_status_revoke(
-    server: BackgroundServer, http: httpx.Client, citizen_offer: dict[str, Any],
-    env: dict[str, str], tmp_path: Path,
+    server: BackgroundServer,
+    http: httpx.Client,
+    citizen_offer: dict[str, Any],
+    env: dict[str, str],
+    tmp_path: Path,
 ) -> None:
     wallet_file = tmp_path / "w" / "wallet.json"
-    accepted = thiqa(["wallet", "accept", citizen_offer["offer_uri"], "--pin",
-                      citizen_offer["tx_code"], "--wallet", str(wallet_file)], env, tmp_path)
+    accepted = thiqa(
+        [
+            "wallet",
+            "accept",
+            citizen_offer["offer_uri"],
+            "--pin",
+            citizen_offer["tx_code"],
+            "--wallet",
+            str(wallet_file),
+        ],
+        env,
+        tmp_path,
+    )
     assert accepted.returncode == 0, accepted.stderr
     assert "Received credential" in accepted.stdout
     assert "Amina El Idrissi" in accepted.stdout
@@ -89,42 +114,58 @@ def test_accept_list_show_status_revoke(
     assert "أمينة الإدريسي" in listed.stdout
     assert server.url in listed.stdout
 
-    shown = thiqa(["wallet", "show", credential_id[:6], "--wallet", str(wallet_file)], env,
-                  tmp_path)
+    shown = thiqa(
+        ["wallet", "show", credential_id[:6], "--wallet", str(wallet_file)], env, tmp_path
+    )
     assert shown.returncode == 0, shown.stderr
-    for text in ("Given name", "الاسم الشخصي", "National ID number", "ZZ104233",
-                 "place_of_birth.locality#ar", "فاس", "1990-04-12"):
+    for text in (
+        "Given name",
+        "الاسم الشخصي",
+        "National ID number",
+        "ZZ104233",
+        "place_of_birth.locality#ar",
+        "فاس",
+        "1990-04-12",
+    ):
         assert text in shown.stdout, text
-    in_french = thiqa(["wallet", "show", credential_id, "--lang", "fr", "--wallet",
-                       str(wallet_file)], env, tmp_path)
+    in_french = thiqa(
+        ["wallet", "show", credential_id, "--lang", "fr", "--wallet", str(wallet_file)],
+        env,
+        tmp_path,
+    )
     assert "Numéro de la carte nationale" in in_french.stdout
 
-    status = thiqa(["wallet", "status", credential_id, "--wallet", str(wallet_file)], env,
-                   tmp_path)
+    status = thiqa(["wallet", "status", credential_id, "--wallet", str(wallet_file)], env, tmp_path)
     assert status.returncode == 0, status.stderr
     assert status.stdout.strip() == f"{credential_id}: valid"
 
     issued_id = credential_id_of(http, citizen_offer)
     assert http.post(f"/v1/credentials/{issued_id}/suspend").status_code == 200
-    suspended = thiqa(["wallet", "status", credential_id, "--wallet", str(wallet_file)], env,
-                      tmp_path)
+    suspended = thiqa(
+        ["wallet", "status", credential_id, "--wallet", str(wallet_file)], env, tmp_path
+    )
     assert suspended.stdout.strip() == f"{credential_id}: suspended"
     assert http.post(f"/v1/credentials/{issued_id}/revoke").status_code == 200
-    revoked = thiqa(["wallet", "status", credential_id, "--wallet", str(wallet_file)], env,
-                    tmp_path)
+    revoked = thiqa(
+        ["wallet", "status", credential_id, "--wallet", str(wallet_file)], env, tmp_path
+    )
     assert revoked.stdout.strip() == f"{credential_id}: revoked"
 
 
 def test_accept_from_a_qr_code_png(
-    server: BackgroundServer, http: httpx.Client, citizen_offer: dict[str, Any],
-    env: dict[str, str], tmp_path: Path,
+    server: BackgroundServer,
+    http: httpx.Client,
+    citizen_offer: dict[str, Any],
+    env: dict[str, str],
+    tmp_path: Path,
 ) -> None:
     png = tmp_path / "offer.png"
     png.write_bytes(base64.b64decode(citizen_offer["qr_png"]))
     assert decode_png(png) == citizen_offer["offer_uri"]
     # The default wallet file, under the working directory.
-    accepted = thiqa(["wallet", "accept", str(png), "--pin", citizen_offer["tx_code"]], env,
-                     tmp_path)
+    accepted = thiqa(
+        ["wallet", "accept", str(png), "--pin", citizen_offer["tx_code"]], env, tmp_path
+    )
     assert accepted.returncode == 0, accepted.stderr
     assert (tmp_path / "var" / "wallet.json").exists()
     listed = thiqa(["wallet", "list"], env, tmp_path)
@@ -136,8 +177,9 @@ def test_qr_decoding_of_a_colour_png_with_transparency(tmp_path: Path) -> None:
     import png as pypng
     import segno
 
-    code = segno.make("openid-credential-offer://?credential_offer_uri=https%3A%2F%2Fx.ma%2Fo",
-                      error="m")
+    code = segno.make(
+        "openid-credential-offer://?credential_offer_uri=https%3A%2F%2Fx.ma%2Fo", error="m"
+    )
     matrix = [[bool(v) for v in row] for row in code.matrix]
     scale, border = 5, 4
     size = (len(matrix) + 2 * border) * scale
@@ -152,7 +194,9 @@ def test_qr_decoding_of_a_colour_png_with_transparency(tmp_path: Path) -> None:
     path = tmp_path / "rgba.png"
     with path.open("wb") as handle:
         pypng.Writer(size, size, greyscale=False, alpha=True).write(handle, rows)
-    assert decode_png(path) == "openid-credential-offer://?credential_offer_uri=https%3A%2F%2Fx.ma%2Fo"
+    assert (
+        decode_png(path) == "openid-credential-offer://?credential_offer_uri=https%3A%2F%2Fx.ma%2Fo"
+    )
     not_qr = tmp_path / "blank.png"
     with not_qr.open("wb") as handle:
         pypng.Writer(40, 40, greyscale=True).write(handle, [[255] * 40] * 40)
@@ -161,84 +205,147 @@ def test_qr_decoding_of_a_colour_png_with_transparency(tmp_path: Path) -> None:
 
 
 def test_accept_from_the_https_offer_url(
-    server: BackgroundServer, http: httpx.Client, citizen_offer: dict[str, Any],
-    env: dict[str, str], tmp_path: Path,
+    server: BackgroundServer,
+    http: httpx.Client,
+    citizen_offer: dict[str, Any],
+    env: dict[str, str],
+    tmp_path: Path,
 ) -> None:
-    accepted = thiqa(["wallet", "accept", citizen_offer["credential_offer_uri"], "--pin",
-                      citizen_offer["tx_code"], "--wallet", str(tmp_path / "w.json")], env,
-                     tmp_path)
+    accepted = thiqa(
+        [
+            "wallet",
+            "accept",
+            citizen_offer["credential_offer_uri"],
+            "--pin",
+            citizen_offer["tx_code"],
+            "--wallet",
+            str(tmp_path / "w.json"),
+        ],
+        env,
+        tmp_path,
+    )
     assert accepted.returncode == 0, accepted.stderr
     credential_id_of(http, citizen_offer)
 
 
 def test_accept_without_or_with_a_wrong_pin(
-    server: BackgroundServer, http: httpx.Client, citizen_offer: dict[str, Any],
-    env: dict[str, str], tmp_path: Path,
+    server: BackgroundServer,
+    http: httpx.Client,
+    citizen_offer: dict[str, Any],
+    env: dict[str, str],
+    tmp_path: Path,
 ) -> None:
     wallet_file = tmp_path / "w.json"
-    missing = thiqa(["wallet", "accept", citizen_offer["offer_uri"], "--wallet",
-                     str(wallet_file)], env, tmp_path)
+    missing = thiqa(
+        ["wallet", "accept", citizen_offer["offer_uri"], "--wallet", str(wallet_file)],
+        env,
+        tmp_path,
+    )
     assert missing.returncode == 1
     assert "needs its transaction code (6 digits): pass --pin" in missing.stderr
     wrong = "000000" if citizen_offer["tx_code"] != "000000" else "111111"
-    refused = thiqa(["wallet", "accept", citizen_offer["offer_uri"], "--pin", wrong,
-                     "--wallet", str(wallet_file)], env, tmp_path)
+    refused = thiqa(
+        [
+            "wallet",
+            "accept",
+            citizen_offer["offer_uri"],
+            "--pin",
+            wrong,
+            "--wallet",
+            str(wallet_file),
+        ],
+        env,
+        tmp_path,
+    )
     assert refused.returncode == 1
     assert "invalid_grant" in refused.stderr
     assert not wallet_file.exists()
     # One guess spent, two left: the right code still works.
-    assert http.get(f"/v1/credential-offers/{citizen_offer['offer_id']}").json()[
-        "status"] == "offered"
-    ok = thiqa(["wallet", "accept", citizen_offer["offer_uri"], "--pin",
-                citizen_offer["tx_code"], "--wallet", str(wallet_file)], env, tmp_path)
+    assert (
+        http.get(f"/v1/credential-offers/{citizen_offer['offer_id']}").json()["status"] == "offered"
+    )
+    ok = thiqa(
+        [
+            "wallet",
+            "accept",
+            citizen_offer["offer_uri"],
+            "--pin",
+            citizen_offer["tx_code"],
+            "--wallet",
+            str(wallet_file),
+        ],
+        env,
+        tmp_path,
+    )
     assert ok.returncode == 0, ok.stderr
 
 
 def test_the_wallet_refuses_untrusted_transport(env: dict[str, str], tmp_path: Path) -> None:
-    offer = {"credential_issuer": "http://issuer.example", "credential_configuration_ids": ["x"],
-             "grants": {"urn:ietf:params:oauth:grant-type:pre-authorized_code": {
-                 "pre-authorized_code": "c"}}}
+    offer = {
+        "credential_issuer": "http://issuer.example",
+        "credential_configuration_ids": ["x"],
+        "grants": {
+            "urn:ietf:params:oauth:grant-type:pre-authorized_code": {"pre-authorized_code": "c"}
+        },
+    }
     by_value = "openid-credential-offer://?credential_offer=" + quote(json.dumps(offer))
-    result = thiqa(["wallet", "accept", by_value, "--wallet", str(tmp_path / "w.json")], env,
-                   tmp_path)
+    result = thiqa(
+        ["wallet", "accept", by_value, "--wallet", str(tmp_path / "w.json")], env, tmp_path
+    )
     assert result.returncode == 1
     assert "must be an https URL" in result.stderr
-    for bad in ("openid-credential-offer://?credential_offer_uri=http%3A%2F%2F10.0.0.1%2Fo",
-                "ftp://example.com/offer", "not an offer"):
-        assert thiqa(["wallet", "accept", bad, "--wallet", str(tmp_path / "w.json")], env,
-                     tmp_path).returncode == 1
+    for bad in (
+        "openid-credential-offer://?credential_offer_uri=http%3A%2F%2F10.0.0.1%2Fo",
+        "ftp://example.com/offer",
+        "not an offer",
+    ):
+        assert (
+            thiqa(
+                ["wallet", "accept", bad, "--wallet", str(tmp_path / "w.json")], env, tmp_path
+            ).returncode
+            == 1
+        )
 
 
 def test_unknown_credential_and_empty_wallet(env: dict[str, str], tmp_path: Path) -> None:
     wallet_file = str(tmp_path / "w.json")
-    assert "No credentials" in thiqa(["wallet", "list", "--wallet", wallet_file], env,
-                                     tmp_path).stdout
+    assert (
+        "No credentials" in thiqa(["wallet", "list", "--wallet", wallet_file], env, tmp_path).stdout
+    )
     result = thiqa(["wallet", "status", "abc", "--wallet", wallet_file], env, tmp_path)
     assert result.returncode == 1
     assert "no single credential" in result.stderr
 
 
 def test_the_wallet_checks_the_credential_it_receives(
-    server: BackgroundServer, http: httpx.Client, citizen: dict[str, Any],
+    server: BackgroundServer,
+    http: httpx.Client,
+    citizen: dict[str, Any],
 ) -> None:
     """A credential not signed by the issuer's published keys, or bound to another key than
     the one the wallet proved, is refused."""
     holder = generate_signing_key("ES256")
-    issued = http.post("/v1/credentials", json={
-        "claims": citizen, "holder_jwk": public_jwk(holder.key)}).json()["credential"]
+    issued = http.post(
+        "/v1/credentials", json={"claims": citizen, "holder_jwk": public_jwk(holder.key)}
+    ).json()["credential"]
     with new_http() as client:
         offer = http.post("/v1/credential-offers", json={"claims": citizen}).json()
         discovery = _discovery(server, read_offer(offer["offer_uri"], client).credential_issuer)
         check_credential(issued, discovery=discovery, key=holder, http=client)
         with pytest.raises(WalletError, match="not bound"):
-            check_credential(issued, discovery=discovery, key=generate_signing_key("ES256"),
-                             http=client)
+            check_credential(
+                issued, discovery=discovery, key=generate_signing_key("ES256"), http=client
+            )
         forger = generate_signing_key("ES256")
         payload = json.loads(base64.urlsafe_b64decode(issued.split(".")[1] + "=="))
         forged = sdjwt_vc.issue(
-            {"given_name": "Amina"}, issuer=payload["iss"], vct=payload["vct"], key=forger,
+            {"given_name": "Amina"},
+            issuer=payload["iss"],
+            vct=payload["vct"],
+            key=forger,
             status=sdjwt_vc.StatusReference(**payload["status"]["status_list"]),
-            issued_at=int(time.time()), expires_at=int(time.time()) + 3600,
+            issued_at=int(time.time()),
+            expires_at=int(time.time()) + 3600,
             holder_jwk=public_jwk(holder.key),
         )
         with pytest.raises(WalletError, match="does not verify: unknown_key"):
@@ -246,9 +353,15 @@ def test_the_wallet_checks_the_credential_it_receives(
 
 
 def _discovery(server: BackgroundServer, issuer: str) -> Discovery:
-    return Discovery(credential_issuer=issuer, configuration_id="thiqa_national_id",
-                     vct=server.settings.national_id_vct, credential_endpoint="",
-                     nonce_endpoint=None, token_endpoint="", proof_algs=("ES256",))
+    return Discovery(
+        credential_issuer=issuer,
+        configuration_id="thiqa_national_id",
+        vct=server.settings.national_id_vct,
+        credential_endpoint="",
+        nonce_endpoint=None,
+        token_endpoint="",
+        proof_algs=("ES256",),
+    )
 
 
 def test_wallet_file_round_trip(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from service.core.keys import generate_signing_key, jwk_thumbprint, public_jwk
-from service.keyring import (
+from service.keyring.keyring import (
     KeyEntry,
     KeyRingError,
     KeyStatus,
@@ -104,17 +104,25 @@ def test_index_of_the_first_format_still_loads(tmp_path: Path) -> None:
     first = load_or_create(tmp_path)
     other = generate_signing_key("EdDSA")
     write_private(tmp_path, other, None)
-    (tmp_path / "keyring.json").write_text(json.dumps({
-        "active": first.active.kid,
-        "keys": [{"kid": first.active.kid, "alg": "ES256", "file": f"{first.active.kid}.pem"},
-                 {"kid": other.kid, "alg": "EdDSA", "file": f"{other.kid}.pem"}],
-        "updated_at": "2025-01-01T00:00:00+00:00",
-    }))
+    (tmp_path / "keyring.json").write_text(
+        json.dumps(
+            {
+                "active": first.active.kid,
+                "keys": [
+                    {"kid": first.active.kid, "alg": "ES256", "file": f"{first.active.kid}.pem"},
+                    {"kid": other.kid, "alg": "EdDSA", "file": f"{other.kid}.pem"},
+                ],
+                "updated_at": "2025-01-01T00:00:00+00:00",
+            }
+        )
+    )
     ring = load_or_create(tmp_path)
     assert ring.active.kid == first.active.kid
     assert set(ring.keys) == {first.active.kid, other.kid}
     assert {e.kid: e.status for e in ring.entries} == {
-        first.active.kid: KeyStatus.ACTIVE, other.kid: KeyStatus.RETIRED}
+        first.active.kid: KeyStatus.ACTIVE,
+        other.kid: KeyStatus.RETIRED,
+    }
 
 
 def test_a_key_file_the_index_does_not_name_is_never_published(tmp_path: Path) -> None:
@@ -168,10 +176,13 @@ def test_a_pending_key_without_activation_time_is_refused(tmp_path: Path) -> Non
     ring = load_or_create(tmp_path)
     key = generate_signing_key("ES256")
     write_private(tmp_path, key, None)
-    write_index(tmp_path, [
-        KeyEntry(kid=ring.active.kid, alg="ES256", status=KeyStatus.ACTIVE),
-        KeyEntry(kid=key.kid, alg="ES256", status=KeyStatus.PENDING),
-    ])
+    write_index(
+        tmp_path,
+        [
+            KeyEntry(kid=ring.active.kid, alg="ES256", status=KeyStatus.ACTIVE),
+            KeyEntry(kid=key.kid, alg="ES256", status=KeyStatus.PENDING),
+        ],
+    )
     with pytest.raises(KeyRingError, match="no activate_after"):
         load_or_create(tmp_path)
 
@@ -180,10 +191,13 @@ def test_a_pending_key_signs_once_its_time_has_come(tmp_path: Path) -> None:
     old = load_or_create(tmp_path).active
     new = generate_signing_key("EdDSA")
     write_private(tmp_path, new, None)
-    write_index(tmp_path, [
-        KeyEntry(kid=old.kid, alg=old.alg, status=KeyStatus.ACTIVE, activate_after=1_000),
-        KeyEntry(kid=new.kid, alg=new.alg, status=KeyStatus.PENDING, activate_after=2_000),
-    ])
+    write_index(
+        tmp_path,
+        [
+            KeyEntry(kid=old.kid, alg=old.alg, status=KeyStatus.ACTIVE, activate_after=1_000),
+            KeyEntry(kid=new.kid, alg=new.alg, status=KeyStatus.PENDING, activate_after=2_000),
+        ],
+    )
     before = load_or_create(tmp_path, now=1_999)
     assert before.active.kid == old.kid
     assert set(before.keys) == {old.kid, new.kid}  # published before it signs
@@ -192,7 +206,9 @@ def test_a_pending_key_signs_once_its_time_has_come(tmp_path: Path) -> None:
     assert after.active.kid == new.kid
     assert set(after.keys) == {old.kid, new.kid}  # the old key still verifies what it signed
     assert {e.kid: (e.status, e.retired_at) for e in after.entries} == {
-        old.kid: (KeyStatus.RETIRED, 2_000), new.kid: (KeyStatus.ACTIVE, None)}
+        old.kid: (KeyStatus.RETIRED, 2_000),
+        new.kid: (KeyStatus.ACTIVE, None),
+    }
     assert after.next_change is None
     # Reading applies the switch; only the thiqa keys commands write it down.
     assert _index(tmp_path)["active"] == old.kid
@@ -202,10 +218,13 @@ def test_a_revoked_key_is_neither_published_nor_loaded(tmp_path: Path) -> None:
     old = load_or_create(tmp_path).active
     new = generate_signing_key("ES256")
     write_private(tmp_path, new, None)
-    write_index(tmp_path, [
-        KeyEntry(kid=old.kid, alg=old.alg, status=KeyStatus.REVOKED, revoked_at=5),
-        KeyEntry(kid=new.kid, alg=new.alg, status=KeyStatus.ACTIVE),
-    ])
+    write_index(
+        tmp_path,
+        [
+            KeyEntry(kid=old.kid, alg=old.alg, status=KeyStatus.REVOKED, revoked_at=5),
+            KeyEntry(kid=new.kid, alg=new.alg, status=KeyStatus.ACTIVE),
+        ],
+    )
     (tmp_path / f"{old.kid}.pem").unlink()  # an operator may delete a compromised key's file
     ring = load_or_create(tmp_path)
     assert ring.active.kid == new.kid
@@ -225,4 +244,6 @@ def test_the_index_is_replaced_atomically_and_leaves_no_temporary_file(tmp_path:
     load_or_create(tmp_path)
     assert not (tmp_path / ".keyring.json.tmp").exists()
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix != ".pem") == [
-        ".keyring.lock", "keyring.json"]
+        ".keyring.lock",
+        "keyring.json",
+    ]

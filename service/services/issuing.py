@@ -8,14 +8,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from .core import credential
-from .core.claims import ClaimsError, check_national_id_claims, normalise_claims
-from .core.keys import JWKError, parse_public_jwk, public_jwk
-from .core.status_list import StatusValue
-from .errors import InvalidClaims, InvalidHolderKey, InvalidRequest, UnsupportedCredentialType
-from .keyring import KeyRing
-from .settings import Settings
-from .store.status import CredentialRecord, StatusStore
+from service.core import credential
+from service.core.claims import ClaimsError, check_national_id_claims, normalise_claims
+from service.core.keys import JWKError, parse_public_jwk, public_jwk
+from service.core.status_list import StatusValue
+from service.errors import (
+    InvalidClaims,
+    InvalidHolderKey,
+    InvalidRequest,
+    UnsupportedCredentialType,
+)
+from service.keyring.keyring import KeyRing
+from service.settings import Settings
+from service.store.status import CredentialRecord, StatusStore
 
 __all__ = ["CheckedRequest", "IssuedCredential", "Issuer"]
 

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from service.server import free_port
+from service.api.server import free_port
 from service.store.embedded import EmbeddedRedis
 
 THIQA = [sys.executable, "-m", "service.cli"]
@@ -23,16 +23,21 @@ KEY = re.compile(r"thq_[0-9a-f]{16}_[A-Za-z0-9_-]{43}")
 
 
 def run(args: list[str], env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([*THIQA, *args], env=env, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+    return subprocess.run(
+        [*THIQA, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 @pytest.fixture
 def env(tmp_path: Path, redis_url: str) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("THIQA_")}
-    return {**base, "THIQA_REDIS_URL": redis_url, "THIQA_KEYS_DIR": str(tmp_path / "keys"),
-            "THIQA_REDIS_PREFIX": f"cli{os.getpid()}{time.monotonic_ns() % 100000}",
-            "COLUMNS": "200"}
+    return {
+        **base,
+        "THIQA_REDIS_URL": redis_url,
+        "THIQA_KEYS_DIR": str(tmp_path / "keys"),
+        "THIQA_REDIS_PREFIX": f"cli{os.getpid()}{time.monotonic_ns() % 100000}",
+        "COLUMNS": "200",
+    }
 
 
 def test_help_lists_every_command(env: dict[str, str]) -> None:
@@ -40,8 +45,12 @@ def test_help_lists_every_command(env: dict[str, str]) -> None:
     assert result.returncode == 0
     for command in ("serve", "demo", "clients", "keys"):
         assert command in result.stdout
-    for sub in (["clients", "--help"], ["keys", "--help"], ["serve", "--help"],
-                ["clients", "add", "--help"]):
+    for sub in (
+        ["clients", "--help"],
+        ["keys", "--help"],
+        ["serve", "--help"],
+        ["clients", "add", "--help"],
+    ):
         assert run(sub, env).returncode == 0
 
 
@@ -103,9 +112,14 @@ def _wait_ready(url: str, process: subprocess.Popen) -> None:
 @pytest.fixture
 def embedded_env(tmp_path: Path) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("THIQA_")}
-    return {**base, "THIQA_DATA_DIR": str(tmp_path / "var"), "THIQA_KEYS_DIR":
-            str(tmp_path / "keys"), "THIQA_PORT": str(free_port()), "COLUMNS": "200",
-            "THIQA_STATUS_LIST_SIZE": "4096"}
+    return {
+        **base,
+        "THIQA_DATA_DIR": str(tmp_path / "var"),
+        "THIQA_KEYS_DIR": str(tmp_path / "keys"),
+        "THIQA_PORT": str(free_port()),
+        "COLUMNS": "200",
+        "THIQA_STATUS_LIST_SIZE": "4096",
+    }
 
 
 @pytest.fixture
@@ -113,8 +127,13 @@ def serve(embedded_env: dict[str, str]) -> Iterator[Any]:
     processes: list[subprocess.Popen] = []
 
     def start() -> str:
-        process = subprocess.Popen([*THIQA, "serve"], env=embedded_env, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True)
+        process = subprocess.Popen(
+            [*THIQA, "serve"],
+            env=embedded_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         processes.append(process)
         url = f"http://127.0.0.1:{embedded_env['THIQA_PORT']}"
         _wait_ready(url, process)
@@ -150,9 +169,17 @@ def test_serve_without_redis_url_runs_a_durable_embedded_redis(
     assert added.returncode == 0, added.stderr
     (key,) = KEY.findall(added.stdout)
     http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=10)
-    issued = http.post("/v1/credentials", json={"claims": {
-        "given_name": "Idir", "family_name": "Amellal", "birthdate": "1985-03-02",
-        "national_id": "ZY3051962"}})
+    issued = http.post(
+        "/v1/credentials",
+        json={
+            "claims": {
+                "given_name": "Idir",
+                "family_name": "Amellal",
+                "birthdate": "1985-03-02",
+                "national_id": "ZY3051962",
+            }
+        },
+    )
     assert issued.status_code == 201, issued.text
     cid = issued.json()["credential_id"]
     assert http.post(f"/v1/credentials/{cid}/revoke").status_code == 200

@@ -5,13 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 
-from .core.reasons import Failure, Reason
-from .core.status_list import StatusValue
-from .core.verify import Expectations, Policy, TrustedIssuer, Verdict, conclude, inspect
-from .errors import StoreUnavailable
-from .remote_status import RemoteStatus, StatusLookupFailed
-from .settings import Settings
-from .store.status import StatusStore, UnknownStatusEntry
+from service.core.reasons import Failure, Reason
+from service.core.status_list import StatusValue
+from service.core.verify import Expectations, Policy, TrustedIssuer, Verdict, conclude, inspect
+from service.errors import StoreUnavailable
+from service.services.remote_status import RemoteStatus, StatusLookupFailed
+from service.settings import Settings
+from service.store.status import StatusStore, UnknownStatusEntry
 
 __all__ = ["Verifier", "policy_from"]
 
@@ -58,14 +58,19 @@ class Verifier:
         as ``exc.extra["verdict"]``) when the status cannot be read: never a guess."""
         expect = Expectations(nonce=nonce, audience=audience)
         now = int(self._clock())
-        inspection = inspect(presentation, trusted=self._trusted, policy=self._policy,
-                             expect=expect, now=now)
-        if (self._refresh_keys is not None
-                and inspection.failures and inspection.failures[0].reason is Reason.UNKNOWN_KEY
-                and self._refresh_keys()):
+        inspection = inspect(
+            presentation, trusted=self._trusted, policy=self._policy, expect=expect, now=now
+        )
+        if (
+            self._refresh_keys is not None
+            and inspection.failures
+            and inspection.failures[0].reason is Reason.UNKNOWN_KEY
+            and self._refresh_keys()
+        ):
             # The key may be one another process published a moment ago: look once more.
-            inspection = inspect(presentation, trusted=self._trusted, policy=self._policy,
-                                 expect=expect, now=now)
+            inspection = inspect(
+                presentation, trusted=self._trusted, policy=self._policy, expect=expect, now=now
+            )
         ref = inspection.status_ref
         if ref is None or inspection.issuer is None:
             return conclude(inspection, None)

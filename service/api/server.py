@@ -11,9 +11,9 @@ from types import FrameType, TracebackType
 
 import uvicorn
 
-from .api.app import create_app
-from .logs import logging_config
-from .settings import Settings
+from service.api.app import create_app
+from service.logs import logging_config
+from service.settings import Settings
 
 __all__ = ["BackgroundServer", "free_port", "from_environment", "serve"]
 
@@ -57,8 +57,9 @@ def serve(settings: Settings, *, workers: int = 1) -> None:
         if workers > 1:
             # Workers are separate processes: they rebuild Settings from the THIQA_*
             # variables the CLI has exported.
-            uvicorn.run("service.server:from_environment", factory=True, workers=workers,
-                        **common)
+            uvicorn.run(
+                "service.api.server:from_environment", factory=True, workers=workers, **common
+            )
         else:
             uvicorn.run(create_app(settings), **common)
     finally:

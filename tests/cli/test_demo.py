@@ -12,19 +12,30 @@ def test_demo_walks_the_flow_and_exits_zero(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("THIQA_")}
     result = subprocess.run(
         [sys.executable, "-m", "service.cli", "demo", "--citizen", "0"],
-        env={**env, "COLUMNS": "120"}, cwd=tmp_path, capture_output=True, text=True,
-        timeout=120, check=False,
+        env={**env, "COLUMNS": "120"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "Every step behaved as expected." in out
     assert "✘" not in out
-    for expected in ("wrong PIN refused", "the issuing app sees the offer redeemed",
-                     "the credential is valid", "the birth date was dropped",
-                     "rejected: nonce_replayed", "the next presentation says suspended",
-                     "valid again", "the very next presentation says revoked",
-                     "rejected: invalid_disclosure", "rejected: invalid_signature",
-                     "a revoked credential cannot be reinstated"):
+    for expected in (
+        "wrong PIN refused",
+        "the issuing app sees the offer redeemed",
+        "the credential is valid",
+        "the birth date was dropped",
+        "rejected: nonce_replayed",
+        "the next presentation says suspended",
+        "valid again",
+        "the very next presentation says revoked",
+        "rejected: invalid_disclosure",
+        "rejected: invalid_signature",
+        "a revoked credential cannot be reinstated",
+    ):
         assert expected in out
     # Names appear in both scripts.
     assert "أمينة" in out

@@ -24,8 +24,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from .core.keys import JWKError, VerificationKey, parse_public_jwk
-from .core.verify import TrustedIssuer
+from service.core.keys import JWKError, VerificationKey, parse_public_jwk
+from service.core.verify import TrustedIssuer
 
 __all__ = ["TrustListError", "load_trust_list", "parse_trust_list"]
 

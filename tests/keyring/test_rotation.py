@@ -22,16 +22,16 @@ import jwt as pyjwt
 import pytest
 import redis
 
+from service.api.server import BackgroundServer, free_port
 from service.core import credential, holder
 from service.core.encoding import b64url_decode
 from service.core.keys import SigningKey, generate_signing_key, public_jwk
 from service.core.reasons import MESSAGES, Reason
 from service.core.status_list import StatusValue
 from service.core.verify import conclude
-from service.key_rotation import KeyChangeRefused, UnknownKid, revoke, rotate, settle
-from service.keyring import KeyRingError, KeyStatus, load_or_create, read_ring
-from service.keyring_holder import KeyRingHolder, LiveTrust
-from service.server import BackgroundServer, free_port
+from service.keyring.keyring import KeyRingError, KeyStatus, load_or_create, read_ring
+from service.keyring.live import KeyRingHolder, LiveTrust
+from service.keyring.rotation import KeyChangeRefused, UnknownKid, revoke, rotate, settle
 from service.settings import Settings
 from service.store.clients import Scope
 from tests.conftest import add_client
@@ -72,13 +72,16 @@ def test_rotation_publishes_the_new_key_before_it_signs(tmp_path: Path) -> None:
     assert switched.active.kid == entry.kid
     assert old.kid in switched.keys  # retired, still published: its credentials verify
     assert {e.kid: e.status for e in switched.entries} == {
-        old.kid: KeyStatus.RETIRED, entry.kid: KeyStatus.ACTIVE}
+        old.kid: KeyStatus.RETIRED,
+        entry.kid: KeyStatus.ACTIVE,
+    }
 
 
 def test_activate_now_signs_at_once_and_retires_the_old_key(tmp_path: Path) -> None:
     old = load_or_create(tmp_path, now=T0).active
-    entry = rotate(tmp_path, alg="ES256", passphrase=None, publish_seconds=DAY,
-                   activate_now=True, now=T0)
+    entry = rotate(
+        tmp_path, alg="ES256", passphrase=None, publish_seconds=DAY, activate_now=True, now=T0
+    )
     assert entry.status is KeyStatus.ACTIVE
     ring = load_or_create(tmp_path, now=T0)
     assert ring.active.kid == entry.kid
@@ -86,7 +89,9 @@ def test_activate_now_signs_at_once_and_retires_the_old_key(tmp_path: Path) -> N
     index = json.loads(_index_bytes(tmp_path))
     assert index["active"] == entry.kid
     assert {k["kid"]: k["status"] for k in index["keys"]} == {
-        old.kid: "retired", entry.kid: "active"}
+        old.kid: "retired",
+        entry.kid: "active",
+    }
 
 
 def test_a_zero_publication_delay_signs_at_once(tmp_path: Path) -> None:
@@ -189,8 +194,14 @@ def test_revoking_a_key_that_does_not_sign_leaves_the_signing_key(
     tmp_path: Path, which: str
 ) -> None:
     first = load_or_create(tmp_path, now=T0).active
-    second = rotate(tmp_path, alg="ES256", passphrase=None, publish_seconds=DAY,
-                    activate_now=which == "retired", now=T0)
+    second = rotate(
+        tmp_path,
+        alg="ES256",
+        passphrase=None,
+        publish_seconds=DAY,
+        activate_now=which == "retired",
+        now=T0,
+    )
     target = first.kid if which == "retired" else second.kid
     signing = load_or_create(tmp_path, now=T0).active.kid
     result = revoke(tmp_path, target, alg="ES256", passphrase=None, now=T0 + 5)
@@ -251,8 +262,11 @@ def test_revoking_one_key_leaves_the_others_trusted() -> None:
 def _with_revoked(issuer: Any, kid: str) -> Any:
     from dataclasses import replace
 
-    return replace(issuer, keys={k: v for k, v in issuer.keys.items() if k != kid},
-                   revoked_kids=frozenset({kid}))
+    return replace(
+        issuer,
+        keys={k: v for k, v in issuer.keys.items() if k != kid},
+        revoked_kids=frozenset({kid}),
+    )
 
 
 # --- a running server follows keys/ -----------------------------------------------------------
@@ -285,8 +299,7 @@ def test_unknown_kid_forces_an_early_rereading_at_most_five_times_a_second(
     tmp_path: Path,
 ) -> None:
     clock = Clock()
-    holder_ = KeyRingHolder(tmp_path, interval=3600.0, clock=clock.time,
-                            monotonic=clock.monotonic)
+    holder_ = KeyRingHolder(tmp_path, interval=3600.0, clock=clock.time, monotonic=clock.monotonic)
     old = holder_.current()
     new = rotate(tmp_path, alg="ES256", passphrase=None, publish_seconds=0, now=T0)
     assert holder_.current() is old  # the periodic check is an hour away
@@ -341,8 +354,9 @@ def test_holder_keeps_the_last_good_ring_when_the_index_goes_bad(
 def test_holder_decrypts_only_keys_it_has_not_seen(tmp_path: Path) -> None:
     secret = b"s3cret"
     clock = Clock()
-    holder_ = KeyRingHolder(tmp_path, passphrase=secret, clock=clock.time,
-                            monotonic=clock.monotonic)
+    holder_ = KeyRingHolder(
+        tmp_path, passphrase=secret, clock=clock.time, monotonic=clock.monotonic
+    )
     first = holder_.current().active
     new = rotate(tmp_path, alg="ES256", passphrase=secret, publish_seconds=0, now=T0)
     clock.tick += 1
@@ -371,24 +385,30 @@ def test_live_trust_follows_the_ring(tmp_path: Path) -> None:
 
 
 def thiqa(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*THIQA, *args], env=env, capture_output=True, text=True,
-                          timeout=60, check=False)
+    return subprocess.run(
+        [*THIQA, *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 @pytest.fixture
 def cli_env(settings: Settings) -> dict[str, str]:
     assert settings.redis_url is not None
     base = {k: v for k, v in os.environ.items() if not k.startswith("THIQA_")}
-    return {**base, "THIQA_REDIS_URL": settings.redis_url.get_secret_value(),
-            "THIQA_KEYS_DIR": str(settings.keys_dir), "THIQA_REDIS_PREFIX": settings.redis_prefix,
-            "COLUMNS": "200"}
+    return {
+        **base,
+        "THIQA_REDIS_URL": settings.redis_url.get_secret_value(),
+        "THIQA_KEYS_DIR": str(settings.keys_dir),
+        "THIQA_REDIS_PREFIX": settings.redis_prefix,
+        "COLUMNS": "200",
+    }
 
 
 @pytest.fixture
 def client(server: BackgroundServer, settings: Settings) -> Iterator[httpx.Client]:
     key = add_client(settings, "keys-test", frozenset(Scope))
-    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"},
-                      timeout=10) as http:
+    with httpx.Client(
+        base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=10
+    ) as http:
         yield http
 
 
@@ -411,19 +431,33 @@ def published_kids(http: httpx.Client) -> set[str]:
 
 
 def issue_one(http: httpx.Client, wallet: SigningKey) -> dict[str, Any]:
-    claims = {"given_name": "Amina", "family_name": "El Idrissi", "birthdate": "1990-04-12",
-              "national_id": "ZZ104233", "nationality": "MA"}
-    response = http.post("/v1/credentials",
-                         json={"claims": claims, "holder_jwk": public_jwk(wallet.key)})
+    claims = {
+        "given_name": "Amina",
+        "family_name": "El Idrissi",
+        "birthdate": "1990-04-12",
+        "national_id": "ZZ104233",
+        "nationality": "MA",
+    }
+    response = http.post(
+        "/v1/credentials", json={"claims": claims, "holder_jwk": public_jwk(wallet.key)}
+    )
     assert response.status_code == 201, response.text
     return response.json()
 
 
 def verify(http: httpx.Client, token: str, wallet: SigningKey) -> dict[str, Any]:
-    presentation = holder.present(token, ("given_name",), holder_key=wallet, nonce="n-1",
-                                  audience="https://app.example", now=int(time.time()))
-    response = http.post("/v1/verify", json={"credential": presentation, "nonce": "n-1",
-                                             "audience": "https://app.example"})
+    presentation = holder.present(
+        token,
+        ("given_name",),
+        holder_key=wallet,
+        nonce="n-1",
+        audience="https://app.example",
+        now=int(time.time()),
+    )
+    response = http.post(
+        "/v1/verify",
+        json={"credential": presentation, "nonce": "n-1", "audience": "https://app.example"},
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -445,8 +479,9 @@ def test_rotation_on_a_running_server(
 
     rotated = thiqa(["keys", "rotate"], {**cli_env, "THIQA_KEY_PUBLISH_SECONDS": "5"})
     assert rotated.returncode == 0, rotated.stderr
-    (new,) = [e for e in read_ring(settings.keys_dir, None).entries
-              if e.status is KeyStatus.PENDING]
+    (new,) = [
+        e for e in read_ring(settings.keys_dir, None).entries if e.status is KeyStatus.PENDING
+    ]
     assert new.kid in rotated.stdout
     assert "Warning" not in rotated.stderr  # the audit entry was written
 
@@ -503,17 +538,19 @@ def test_compromise_revocation_on_a_running_server(
     status_keys = f"{settings.redis_prefix}:{{sl:*"
     snapshot = {k: redis_client.dump(k) for k in redis_client.scan_iter(match=status_keys)}
     forged = credential.issue(
-        CLAIMS, issuer=settings.issuer_url, vct=settings.national_id_vct,
+        CLAIMS,
+        issuer=settings.issuer_url,
+        vct=settings.national_id_vct,
         key=stolen[old_kid],
         status=credential.StatusReference(**issued["status"]["status_list"]),
-        issued_at=int(time.time()), expires_at=int(time.time()) + DAY,
+        issued_at=int(time.time()),
+        expires_at=int(time.time()) + DAY,
         holder_jwk=public_jwk(wallet.key),
     )
     verdict = verify(client, forged, wallet)
     assert [e["code"] for e in verdict["errors"]] == ["key_revoked"]
     assert (verdict["valid"], verdict["claims"]) == (False, None)
-    assert {k: redis_client.dump(k) for k in redis_client.scan_iter(match=status_keys)} \
-        == snapshot
+    assert {k: redis_client.dump(k) for k in redis_client.scan_iter(match=status_keys)} == snapshot
 
     # Issuance goes on with the new key, and its credentials verify.
     fresh = issue_one(client, wallet)
@@ -539,9 +576,7 @@ def test_compromise_revocation_on_a_running_server(
     assert (b"key.rotated", new_kid.encode()) in keyed
 
 
-def test_every_server_process_follows_the_ring(
-    settings: Settings, cli_env: dict[str, str]
-) -> None:
+def test_every_server_process_follows_the_ring(settings: Settings, cli_env: dict[str, str]) -> None:
     # Two servers on one keys folder, as two workers of `thiqa serve --workers 2` are.
     second = settings.model_copy(update={"port": free_port()})
     with BackgroundServer(settings) as one, BackgroundServer(second) as two:
@@ -564,9 +599,13 @@ def test_every_server_process_follows_the_ring(
 @pytest.fixture
 def keys_env(tmp_path: Path, redis_url: str) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("THIQA_")}
-    return {**base, "THIQA_REDIS_URL": redis_url, "THIQA_KEYS_DIR": str(tmp_path / "keys"),
-            "THIQA_REDIS_PREFIX": f"keys{os.getpid()}{time.monotonic_ns() % 100000}",
-            "COLUMNS": "200"}
+    return {
+        **base,
+        "THIQA_REDIS_URL": redis_url,
+        "THIQA_KEYS_DIR": str(tmp_path / "keys"),
+        "THIQA_REDIS_PREFIX": f"keys{os.getpid()}{time.monotonic_ns() % 100000}",
+        "COLUMNS": "200",
+    }
 
 
 def test_revoke_without_compromised_is_refused_with_the_reason(
@@ -625,11 +664,15 @@ def test_keys_show_lists_every_status_within_80_columns(
     assert max(len(line) for line in result.stdout.splitlines()) <= 80
     blocks = _blocks(result.stdout)
     assert {kid: fields["status"] for kid, fields in blocks.items() if kid != "Issuer"} == {
-        first: "retired", second: "revoked", third: "active (signing)", fourth: "pending"}
+        first: "retired",
+        second: "revoked",
+        third: "active (signing)",
+        fourth: "pending",
+    }
     assert blocks[third]["alg"] == "EdDSA"
     assert "revoked" in blocks[second]
     assert "revoked" not in blocks[third]
-    jwks = json.loads(result.stdout[result.stdout.index("{"):])
+    jwks = json.loads(result.stdout[result.stdout.index("{") :])
     assert {k["kid"] for k in jwks["keys"]} == {first, third, fourth}
     assert '"d"' not in result.stdout
 
@@ -637,8 +680,11 @@ def test_keys_show_lists_every_status_within_80_columns(
     assert as_json.returncode == 0, as_json.stderr
     document = json.loads(as_json.stdout)
     assert {k["kid"]: (k["status"], k["signing"]) for k in document["keys"]} == {
-        first: ("retired", False), second: ("revoked", False), third: ("active", True),
-        fourth: ("pending", False)}
+        first: ("retired", False),
+        second: ("revoked", False),
+        third: ("active", True),
+        fourth: ("pending", False),
+    }
     assert {k["kid"] for k in document["jwks"]["keys"]} == {first, third, fourth}
     revoked = next(k for k in document["keys"] if k["kid"] == second)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", revoked["revoked_at"])

@@ -23,12 +23,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .core import openid4vci as vci
-from .core.qr import QrImages, render
-from .errors import InvalidRequest, NotFound
-from .issuing import IssuedCredential, Issuer
-from .settings import Settings
-from .store.offers import (
+from service.core import openid4vci as vci
+from service.errors import InvalidRequest, NotFound
+from service.services.issuing import IssuedCredential, Issuer
+from service.services.qr import QrImages, render
+from service.settings import Settings
+from service.store.offers import (
     NonceStore,
     OfferStatus,
     OfferStore,
@@ -133,7 +133,8 @@ class WalletIssuance:
         code = new_secret(offer_id)
         pin = (
             "".join(secrets.choice(string.digits) for _ in range(settings.tx_code_length))
-            if tx_code else None
+            if tx_code
+            else None
         )
         document = vci.credential_offer(
             issuer=self.issuer_id,
@@ -147,8 +148,12 @@ class WalletIssuance:
             tx_hash=tx_code_hash(code, pin) if pin is not None else "",
             attempts=settings.tx_code_max_attempts,
             document=document,
-            claims={"claims": checked.claims, "vct": checked.vct,
-                    "valid_for_days": checked.valid_for_days, "client": client},
+            claims={
+                "claims": checked.claims,
+                "vct": checked.vct,
+                "valid_for_days": checked.valid_for_days,
+                "client": client,
+            },
             expires_at=expires_at,
             client=client,
         )
@@ -209,24 +214,28 @@ class WalletIssuance:
         )
         outcome = redemption.outcome
         if outcome is RedeemOutcome.GRANTED:
-            return TokenGrant(access_token=token,
-                              expires_in=max(1, redemption.token_expires_at - now))
+            return TokenGrant(
+                access_token=token, expires_in=max(1, redemption.token_expires_at - now)
+            )
         if outcome is RedeemOutcome.TX_MISSING:
             raise vci.TokenError("invalid_request", "This offer requires its transaction code.")
         if outcome is RedeemOutcome.TX_UNEXPECTED:
             raise vci.TokenError("invalid_request", "This offer has no transaction code.")
         if outcome is RedeemOutcome.TX_WRONG:
-            log.warning("wrong transaction code for an offer; %d guesses left",
-                        redemption.guesses_left)
+            log.warning(
+                "wrong transaction code for an offer; %d guesses left", redemption.guesses_left
+            )
             raise vci.TokenError("invalid_grant", "The transaction code is wrong.")
         if outcome is RedeemOutcome.BURNT:
             log.warning("credential offer deleted after too many wrong transaction codes")
-            raise vci.TokenError("invalid_grant", "Too many wrong transaction codes: the offer "
-                                 "is withdrawn.")
+            raise vci.TokenError(
+                "invalid_grant", "Too many wrong transaction codes: the offer is withdrawn."
+            )
         if outcome is RedeemOutcome.REUSED:
             log.warning("pre-authorized code used twice: offer and access token withdrawn")
-            raise vci.TokenError("invalid_grant", "The pre-authorized code was already used: "
-                                 "the offer is withdrawn.")
+            raise vci.TokenError(
+                "invalid_grant", "The pre-authorized code was already used: the offer is withdrawn."
+            )
         raise vci.TokenError("invalid_grant", "The pre-authorized code is unknown or expired.")
 
     async def nonce(self) -> str:
@@ -268,8 +277,9 @@ class WalletIssuance:
             # The claims are gone already; the offer records that it failed. If even that
             # fails, the original error is the one to report.
             with contextlib.suppress(Exception):
-                await self._offers.finish(offer_id, credential_id=None,
-                                          keep_seconds=settings.offer_ttl_seconds)
+                await self._offers.finish(
+                    offer_id, credential_id=None, keep_seconds=settings.offer_ttl_seconds
+                )
             if isinstance(exc, InvalidRequest):
                 # Checked when the offer was made; a rule that changed since (a date that
                 # moved past midnight) is the issuer's refusal, not a malformed request.
@@ -277,6 +287,7 @@ class WalletIssuance:
                     "credential_request_denied", "The credential can no longer be issued."
                 ) from exc
             raise
-        await self._offers.finish(offer_id, credential_id=issued.credential_id,
-                                  keep_seconds=settings.offer_ttl_seconds)
+        await self._offers.finish(
+            offer_id, credential_id=issued.credential_id, keep_seconds=settings.offer_ttl_seconds
+        )
         return IssuanceResult(issued=issued, client=str(parked.get("client", "")))

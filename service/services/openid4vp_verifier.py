@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from .core.openid4vp import (
+from service.core.openid4vp import (
     ClaimPath,
     Outcome,
     PresentationRequest,
@@ -33,9 +33,9 @@ from .core.openid4vp import (
     wallet_error_code,
     wallet_uri,
 )
-from .core.reasons import Failure, Reason
-from .core.verify import Verdict
-from .errors import (
+from service.core.reasons import Failure, Reason
+from service.core.verify import Verdict
+from service.errors import (
     InvalidRequest,
     PresentationRequestAnswered,
     PresentationRequestExpired,
@@ -43,12 +43,19 @@ from .errors import (
     StoreUnavailable,
     UnsupportedCredentialType,
 )
-from .settings import Settings
-from .store.presentations import Claim, PresentationStore, Status, StoredRequest
-from .verifying import Verifier
+from service.services.verifying import Verifier
+from service.settings import Settings
+from service.store.presentations import Claim, PresentationStore, Status, StoredRequest
 
-__all__ = ["MAX_WAIT_SECONDS", "Created", "Presenter", "State", "View", "WalletAnswer",
-           "request_not_found"]
+__all__ = [
+    "MAX_WAIT_SECONDS",
+    "Created",
+    "Presenter",
+    "State",
+    "View",
+    "WalletAnswer",
+    "request_not_found",
+]
 
 State = Literal["pending", "completed", "failed", "expired"]
 
@@ -100,20 +107,36 @@ class WalletAnswer:
     client: str | None = None
 
 
-def _oauth_error(status: int, code: str, description: str, *, error: str = "invalid_request",
-                 **extra: Any) -> WalletAnswer:
-    return WalletAnswer(status, {
-        "error": error, "error_description": description, "code": code, **extra,
-    })
+def _oauth_error(
+    status: int, code: str, description: str, *, error: str = "invalid_request", **extra: Any
+) -> WalletAnswer:
+    return WalletAnswer(
+        status,
+        {
+            "error": error,
+            "error_description": description,
+            "code": code,
+            **extra,
+        },
+    )
 
 
 _CLAIM_ERRORS: Final = {
-    Claim.NOT_FOUND: (404, "presentation_request_not_found",
-                      "No presentation request with this id."),
-    Claim.STATE_MISMATCH: (400, "state_mismatch",
-                           "state is not the one of this presentation request."),
-    Claim.REPLAYED: (400, "nonce_replayed",
-                     "This request has already been answered; its nonce is spent."),
+    Claim.NOT_FOUND: (
+        404,
+        "presentation_request_not_found",
+        "No presentation request with this id.",
+    ),
+    Claim.STATE_MISMATCH: (
+        400,
+        "state_mismatch",
+        "state is not the one of this presentation request.",
+    ),
+    Claim.REPLAYED: (
+        400,
+        "nonce_replayed",
+        "This request has already been answered; its nonce is spent.",
+    ),
     Claim.EXPIRED: (400, "request_expired", "This presentation request has expired."),
 }
 
@@ -166,8 +189,10 @@ class Presenter:
         if not self._verifier.trusts_type(vct):
             raise UnsupportedCredentialType("No issuer this service trusts issues that type.")
         longest = settings.presentation_max_ttl_seconds
-        ttl = expires_in if expires_in is not None else min(
-            settings.presentation_ttl_seconds, longest
+        ttl = (
+            expires_in
+            if expires_in is not None
+            else min(settings.presentation_ttl_seconds, longest)
         )
         if not 1 <= ttl <= longest:
             raise InvalidRequest(f"expires_in must be 1 to {longest} seconds.")
@@ -277,12 +302,11 @@ class Presenter:
         if "vp_token" not in form and "error" not in form:
             return _oauth_error(400, "malformed_response", "vp_token (or error) is missing.")
         try:
-            found, stored = await self._store.claim(
-                request_id, state=state, now_ms=self._now_ms()
-            )
+            found, stored = await self._store.claim(request_id, state=state, now_ms=self._now_ms())
         except StoreUnavailable:
-            return _oauth_error(503, "store_unavailable", "Try again shortly.",
-                                error="temporarily_unavailable")
+            return _oauth_error(
+                503, "store_unavailable", "Try again shortly.", error="temporarily_unavailable"
+            )
         if found is not Claim.OK or stored is None:
             status, code, description = _CLAIM_ERRORS[found]
             return _oauth_error(status, code, description)
@@ -309,18 +333,26 @@ class Presenter:
                     )
                 outcome = judge(verdict, vct=request.vct, paths=request.paths)
         try:
-            await self._store.finish(request_id, completed=outcome.valid,
-                                     result=outcome.body(), keep_ms=self._keep_ms)
+            await self._store.finish(
+                request_id, completed=outcome.valid, result=outcome.body(), keep_ms=self._keep_ms
+            )
         except StoreUnavailable:
             unavailable = True
         if unavailable:
-            answer = _oauth_error(503, "store_unavailable", "The answer could not be checked.",
-                                  error="temporarily_unavailable")
+            answer = _oauth_error(
+                503,
+                "store_unavailable",
+                "The answer could not be checked.",
+                error="temporarily_unavailable",
+            )
         elif "vp_token" not in form or outcome.valid:
             # Accepted; or the wallet's error response, processed (1.0, direct_post).
             answer = WalletAnswer(200, {})
         else:
-            answer = _oauth_error(400, "presentation_rejected",
-                                  "The presentation was not accepted.",
-                                  errors=outcome.body()["errors"])
+            answer = _oauth_error(
+                400,
+                "presentation_rejected",
+                "The presentation was not accepted.",
+                errors=outcome.body()["errors"],
+            )
         return WalletAnswer(answer.status, answer.body, outcome=outcome, client=stored.client)

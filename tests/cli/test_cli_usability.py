@@ -16,26 +16,39 @@ from pathlib import Path
 import httpx
 import pytest
 
+from service.api.server import free_port
 from service.core.encoding import b64url_encode
 from service.logs import JsonFormatter
-from service.server import free_port
 from service.store.embedded import EmbeddedRedis
 from service.wallet.store import Wallet
 
 THIQA = [sys.executable, "-m", "service.cli"]
 
 
-def run(args: list[str], env: dict[str, str], cwd: Path | None = None,
-        timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([*THIQA, *args], env=env, cwd=cwd, capture_output=True,
-                          encoding="utf-8", timeout=timeout, check=False)
+def run(
+    args: list[str], env: dict[str, str], cwd: Path | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*THIQA, *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        encoding="utf-8",
+        timeout=timeout,
+        check=False,
+    )
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("THIQA_")}
-    return {**base, "COLUMNS": "100", "PYTHONIOENCODING": "utf-8",
-            "THIQA_KEYS_DIR": str(tmp_path / "keys"), "THIQA_DATA_DIR": str(tmp_path / "var")}
+    return {
+        **base,
+        "COLUMNS": "100",
+        "PYTHONIOENCODING": "utf-8",
+        "THIQA_KEYS_DIR": str(tmp_path / "keys"),
+        "THIQA_DATA_DIR": str(tmp_path / "var"),
+    }
 
 
 def test_help_is_named_thiqa_and_reads_as_sentences(env: dict[str, str]) -> None:
@@ -44,12 +57,25 @@ def test_help_is_named_thiqa_and_reads_as_sentences(env: dict[str, str]) -> None
     assert "Usage: thiqa " in top.stdout  # not "python -m service.cli"
     rotate = " ".join(run(["keys", "rotate", "--help"], env).stdout.split())
     # A docstring's own line breaks are not kept: the paragraph is reflowed to the terminal.
-    assert ("signs after THIQA_KEY_PUBLISH_SECONDS (a day by default), so verifiers that "
-            "cache the JWKS learn it first") in rotate
-    for command in (["serve"], ["demo"], ["clients", "add"], ["clients", "list"],
-                    ["clients", "revoke"], ["keys", "show"], ["keys", "revoke"],
-                    ["audit", "tail"], ["wallet", "accept"], ["wallet", "list"],
-                    ["wallet", "show"], ["wallet", "status"], ["wallet", "present"]):
+    assert (
+        "signs after THIQA_KEY_PUBLISH_SECONDS (a day by default), so verifiers that "
+        "cache the JWKS learn it first"
+    ) in rotate
+    for command in (
+        ["serve"],
+        ["demo"],
+        ["clients", "add"],
+        ["clients", "list"],
+        ["clients", "revoke"],
+        ["keys", "show"],
+        ["keys", "revoke"],
+        ["audit", "tail"],
+        ["wallet", "accept"],
+        ["wallet", "list"],
+        ["wallet", "show"],
+        ["wallet", "status"],
+        ["wallet", "present"],
+    ):
         shown = run([*command, "--help"], env)
         assert shown.returncode == 0, command
         assert f"Usage: thiqa {' '.join(command)}" in shown.stdout, command
@@ -74,7 +100,7 @@ def test_no_redis_server_is_a_message_not_a_traceback(env: dict[str, str]) -> No
 
 
 def test_demo_refuses_a_citizen_that_does_not_exist(env: dict[str, str]) -> None:
-    result = run(["demo", "--citizen", "999"], env, cwd=Path(__file__).resolve().parents[1])
+    result = run(["demo", "--citizen", "999"], env, cwd=Path(__file__).resolve().parents[2])
     assert result.returncode == 2
     assert "--citizen" in result.stderr
     assert "0 to 23" in result.stderr
@@ -84,18 +110,23 @@ def test_demo_refuses_a_citizen_that_does_not_exist(env: dict[str, str]) -> None
 def _wallet_with_one_credential(path: Path) -> str:
     wallet = Wallet.open(path)
     header = b64url_encode(json.dumps({"alg": "ES256", "typ": "dc+sd-jwt"}).encode())
-    payload = b64url_encode(json.dumps({
-        "iss": "https://a-very-long-issuer-name.example.org/with/a/path",
-        "vct": "https://a-very-long-issuer-name.example.org/types/national-identity",
-        "exp": 1_900_000_000,
-    }).encode())
+    payload = b64url_encode(
+        json.dumps(
+            {
+                "iss": "https://a-very-long-issuer-name.example.org/with/a/path",
+                "vct": "https://a-very-long-issuer-name.example.org/types/national-identity",
+                "exp": 1_900_000_000,
+            }
+        ).encode()
+    )
     stored = wallet.add(f"{header}.{payload}.c2ln~", wallet.new_key())
     wallet.save()
     return stored.id
 
 
-def test_wallet_list_never_cuts_the_id_a_tester_types_next(env: dict[str, str],
-                                                           tmp_path: Path) -> None:
+def test_wallet_list_never_cuts_the_id_a_tester_types_next(
+    env: dict[str, str], tmp_path: Path
+) -> None:
     path = tmp_path / "wallet.json"
     credential_id = _wallet_with_one_credential(path)
     listed = run(["wallet", "list", "--wallet", str(path)], {**env, "COLUMNS": "80"})
@@ -132,8 +163,9 @@ def test_wallet_show_refuses_an_unknown_language(env: dict[str, str], tmp_path: 
 
 def test_json_log_lines_carry_no_terminal_colour_codes() -> None:
     """uvicorn adds ``color_message`` (the message with ANSI escapes) to its records."""
-    record = logging.LogRecord("uvicorn.error", logging.INFO, __file__, 1,
-                               "Started server process [%d]", (42,), None)
+    record = logging.LogRecord(
+        "uvicorn.error", logging.INFO, __file__, 1, "Started server process [%d]", (42,), None
+    )
     record.color_message = "Started server process [\x1b[36m%d\x1b[0m]"
     record.status = 200
     line = json.loads(JsonFormatter().format(record))
@@ -146,8 +178,13 @@ def test_sigterm_stops_serve_and_its_embedded_redis(env: dict[str, str], tmp_pat
     """`docker stop` and `systemctl stop` send SIGTERM: the server shuts down cleanly, exits 0
     and stops the redis-server it started (README: "stops it on exit"), as Ctrl-C does."""
     port = free_port()
-    process = subprocess.Popen([*THIQA, "serve"], env={**env, "THIQA_PORT": str(port)},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [*THIQA, "serve"],
+        env={**env, "THIQA_PORT": str(port)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:

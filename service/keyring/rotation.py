@@ -14,7 +14,7 @@ holds), the pending key if one is already published, else a new one.
 
 Every change runs under the ring's lock, on the ring as it stands (a pending key whose time
 has come is made active in the file first), and ends with one atomic replace of the index.
-Running servers notice within a second (:mod:`service.keyring_holder`).
+Running servers notice within a second (:mod:`service.keyring.live`).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .core.keys import generate_signing_key
-from .keyring import (
+from service.core.keys import generate_signing_key
+from service.keyring.keyring import (
     KeyEntry,
     KeyRing,
     KeyRingError,
@@ -107,7 +107,8 @@ def rotate(
         )
         entries = [
             replace(e, status=KeyStatus.RETIRED, retired_at=now)
-            if immediate and e.status is KeyStatus.ACTIVE else e
+            if immediate and e.status is KeyStatus.ACTIVE
+            else e
             for e in stored.entries
         ]
         # Key file first, index last: until the index names it, the key does not exist.
@@ -146,8 +147,13 @@ def revoke(
                 entries = [replacement if e.kid == chosen.kid else e for e in entries]
             else:
                 key = generate_signing_key(alg)
-                replacement = KeyEntry(kid=key.kid, alg=key.alg, status=KeyStatus.ACTIVE,
-                                       created_at=now, activate_after=now)
+                replacement = KeyEntry(
+                    kid=key.kid,
+                    alg=key.alg,
+                    status=KeyStatus.ACTIVE,
+                    created_at=now,
+                    activate_after=now,
+                )
                 write_private(keys_dir, key, passphrase)
                 entries.append(replacement)
                 generated = True

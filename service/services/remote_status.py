@@ -17,12 +17,12 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .core.credential import StatusReference
-from .core.reasons import Failure, Reason
-from .core.status_list import StatusListError, StatusValue, get_status
-from .core.status_token import STATUS_LIST_TYP, StatusListToken, read_status_list
-from .core.verify import TrustedIssuer
-from .store.remote_lists import CacheMiss, IndexOutOfRange, RemoteListCache
+from service.core.credential import StatusReference
+from service.core.reasons import Failure, Reason
+from service.core.status_list import StatusListError, StatusValue, get_status
+from service.core.status_token import STATUS_LIST_TYP, StatusListToken, read_status_list
+from service.core.verify import TrustedIssuer
+from service.store.remote_lists import CacheMiss, IndexOutOfRange, RemoteListCache
 
 __all__ = ["RemoteStatus", "StatusLookupFailed"]
 
@@ -101,8 +101,9 @@ class RemoteStatus:
 
     async def _cached(self, issuer: TrustedIssuer, ref: StatusReference) -> StatusValue | None:
         try:
-            return self._value(await self._cache.status_of(ref.uri, ref.idx,
-                                                           issuer=issuer.identifier))
+            return self._value(
+                await self._cache.status_of(ref.uri, ref.idx, issuer=issuer.identifier)
+            )
         except CacheMiss:
             return None
         except IndexOutOfRange:
@@ -117,7 +118,9 @@ class RemoteStatus:
     async def _fetch(self, issuer: TrustedIssuer, uri: str) -> StatusListToken:
         try:
             async with self._http.stream(
-                "GET", uri, headers={"Accept": f"application/{STATUS_LIST_TYP}"},
+                "GET",
+                uri,
+                headers={"Accept": f"application/{STATUS_LIST_TYP}"},
                 follow_redirects=False,
             ) as response:
                 if response.status_code != 200:
@@ -138,12 +141,16 @@ class RemoteStatus:
         now = int(self._clock())
         try:
             token = read_status_list(
-                body.decode("ascii").strip(), keys=issuer.keys, uri=uri, now=now,
+                body.decode("ascii").strip(),
+                keys=issuer.keys,
+                uri=uri,
+                now=now,
                 clock_skew=self._clock_skew,
             )
         except (StatusListError, UnicodeDecodeError) as exc:
             raise _unavailable("status list token is not valid") from exc
         seconds = token.fresh_for(now, max_seconds=self._max_cache_seconds)
-        await self._cache.put(uri, bits=token.bits, data=token.data, seconds=seconds,
-                              issuer=issuer.identifier)
+        await self._cache.put(
+            uri, bits=token.bits, data=token.data, seconds=seconds, issuer=issuer.identifier
+        )
         return token
