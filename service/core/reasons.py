@@ -38,6 +38,24 @@ class Reason(StrEnum):
     MISSING_CLAIMS = "missing_claims"
     INVALID_VP_TOKEN = "invalid_vp_token"  # noqa: S105 - a code, not a secret
     WALLET_ERROR = "wallet_error"
+    # ISO/IEC 18013-5 mdoc (service.core.mdoc): CBOR that the strict decoder refuses...
+    CBOR_TRUNCATED = "cbor_truncated"
+    CBOR_TRAILING_BYTES = "cbor_trailing_bytes"
+    CBOR_INDEFINITE_LENGTH = "cbor_indefinite_length"
+    CBOR_DUPLICATE_KEY = "cbor_duplicate_key"
+    CBOR_LENGTH_TOO_LARGE = "cbor_length_too_large"
+    CBOR_TOO_DEEP = "cbor_too_deep"
+    CBOR_WRONG_TAG = "cbor_wrong_tag"
+    CBOR_WRONG_TYPE = "cbor_wrong_type"
+    CBOR_MALFORMED = "cbor_malformed"
+    # ...and well-formed CBOR that is not a valid mdoc.
+    MDOC_MALFORMED = "mdoc_malformed"
+    UNTRUSTED_CERTIFICATE = "untrusted_certificate"
+    CERTIFICATE_EXPIRED = "certificate_expired"
+    DOCTYPE_MISMATCH = "doctype_mismatch"
+    DIGEST_MISMATCH = "digest_mismatch"
+    ELEMENT_NOT_IN_MSO = "element_not_in_mso"
+    INVALID_DEVICE_SIGNATURE = "invalid_device_signature"
 
 
 MESSAGES: dict[Reason, str] = {
@@ -65,6 +83,22 @@ MESSAGES: dict[Reason, str] = {
     Reason.MISSING_CLAIMS: "The presentation does not disclose every requested claim.",
     Reason.INVALID_VP_TOKEN: "The vp_token does not answer the request's DCQL query.",
     Reason.WALLET_ERROR: "The wallet answered with an error instead of a presentation.",
+    Reason.CBOR_TRUNCATED: "The CBOR data ends before the item it declares.",
+    Reason.CBOR_TRAILING_BYTES: "The CBOR data has bytes after its one item.",
+    Reason.CBOR_INDEFINITE_LENGTH: "The CBOR data uses an indefinite length.",
+    Reason.CBOR_DUPLICATE_KEY: "A CBOR map repeats a key.",
+    Reason.CBOR_LENGTH_TOO_LARGE: "A CBOR item declares more than this service accepts.",
+    Reason.CBOR_TOO_DEEP: "The CBOR data is nested too deeply.",
+    Reason.CBOR_WRONG_TAG: "A CBOR tag is not the one expected here.",
+    Reason.CBOR_WRONG_TYPE: "A CBOR item is not of the type expected here.",
+    Reason.CBOR_MALFORMED: "The CBOR data is not well-formed.",
+    Reason.MDOC_MALFORMED: "The mdoc is not well-formed.",
+    Reason.UNTRUSTED_CERTIFICATE: "The document signer's certificate chain is not trusted.",
+    Reason.CERTIFICATE_EXPIRED: "The document signer's certificate is not valid at this time.",
+    Reason.DOCTYPE_MISMATCH: "The mdoc's docType is not the one expected here.",
+    Reason.DIGEST_MISMATCH: "A data element does not match its digest in the MSO.",
+    Reason.ELEMENT_NOT_IN_MSO: "A data element has no digest in the MSO.",
+    Reason.INVALID_DEVICE_SIGNATURE: "The device signature does not verify for this request.",
 }
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "decode_list",
     "encode_list",
     "get_status",
+    "inflate_list",
     "redis_offset",
     "set_status",
 ]
@@ -59,6 +60,11 @@ def decode_list(lst: str, *, max_bytes: int = MAX_DECODED_BYTES) -> bytes:
         compressed = b64url_decode(lst)
     except EncodingError as exc:
         raise StatusListError("lst is not base64url") from exc
+    return inflate_list(compressed, max_bytes=max_bytes)
+
+
+def inflate_list(compressed: bytes, *, max_bytes: int = MAX_DECODED_BYTES) -> bytes:
+    """The list bytes of a zlib stream (the CWT form carries them without base64url)."""
     inflater = zlib.decompressobj()
     try:
         data = inflater.decompress(compressed, max_bytes + 1)
