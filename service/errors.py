@@ -40,7 +40,9 @@ __all__ = [
     "InsufficientScope",
     "InvalidClaims",
     "InvalidHolderKey",
+    "InvalidMdocPresentation",
     "InvalidRequest",
+    "MdocDeviceKeyRequired",
     "NotFound",
     "PresentationRequestAnswered",
     "PresentationRequestExpired",
@@ -53,6 +55,7 @@ __all__ = [
     "StoreUnavailable",
     "ThiqaError",
     "Unauthenticated",
+    "UnsupportedCredentialFormat",
     "UnsupportedCredentialType",
 ]
 
@@ -149,3 +152,18 @@ class RateLimited(ThiqaError):
 
 class StoreUnavailable(ThiqaError):
     code, status, title = "store_unavailable", 503, "The status store cannot answer"
+
+
+# ISO/IEC 18013-5 mdoc credentials (service.core.mdoc, issue 11).
+
+
+class UnsupportedCredentialFormat(InvalidRequest):
+    code, title = "unsupported_format", "This service does not issue that credential format"
+
+
+class MdocDeviceKeyRequired(InvalidRequest):
+    code, title = "device_key_required", "An mso_mdoc credential needs the holder's device key"
+
+
+class InvalidMdocPresentation(InvalidRequest):
+    code, title = "invalid_mdoc_presentation", "The mdoc presentation cannot be read"

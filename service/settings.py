@@ -173,6 +173,11 @@ class Settings(BaseSettings):
     trusted_issuers: Path | None = Field(
         default=None, description="Trust list (JSON or YAML) of other issuers to accept."
     )
+    mdoc_trust_anchors: Path | None = Field(
+        default=None,
+        description="PEM file of other issuers' IACA certificates whose mdocs are accepted "
+        "(Thiqa's own IACA is always trusted).",
+    )
     remote_status_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
     remote_status_max_bytes: int = Field(default=2 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     remote_status_max_cache_seconds: int = Field(
@@ -212,6 +217,7 @@ class Settings(BaseSettings):
         "key_passphrase",
         "redis_server_bin",
         "trusted_issuers",
+        "mdoc_trust_anchors",
         mode="before",
     )
     @classmethod

@@ -8,23 +8,34 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from service.core import credential
 from service.core.claims import ClaimsError, check_national_id_claims, normalise_claims
+from service.core.encoding import b64url_encode
 from service.core.keys import JWKError, parse_public_jwk, public_jwk
+from service.core.mdoc import issuer_signed, national_id
+from service.core.mdoc.cbor import encode as cbor_encode
 from service.core.status_list import StatusValue
 from service.errors import (
     InvalidClaims,
     InvalidHolderKey,
     InvalidRequest,
+    MdocDeviceKeyRequired,
+    UnsupportedCredentialFormat,
     UnsupportedCredentialType,
 )
 from service.keyring.keyring import KeyRing
+from service.keyring.mdoc_signer import MdocSigner
 from service.settings import Settings
 from service.store.status import CredentialRecord, StatusStore
 
-__all__ = ["CheckedRequest", "IssuedCredential", "Issuer"]
+__all__ = ["FORMATS", "MDOC", "SD_JWT_VC", "CheckedRequest", "IssuedCredential", "Issuer"]
 
 DAY = 86_400
+SD_JWT_VC = "dc+sd-jwt"
+MDOC = "mso_mdoc"
+FORMATS = frozenset({SD_JWT_VC, MDOC})
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +57,9 @@ class IssuedCredential:
     #: Type and signing key, for the audit trail (a key's credentials can then be found).
     vct: str = ""
     kid: str = ""
+    #: ``dc+sd-jwt``, or ``mso_mdoc`` (``credential`` is then base64url(IssuerSigned CBOR),
+    #: as OpenID4VCI 1.0 Appendix A.2 sends it).
+    format: str = SD_JWT_VC
 
 
 class Issuer:
@@ -56,8 +70,10 @@ class Issuer:
         keys: Callable[[], KeyRing],
         status: StatusStore,
         clock: Callable[[], float] = time.time,
+        mdoc_signer: Callable[[], MdocSigner] | None = None,
     ) -> None:
         self._settings = settings
+        self._mdoc_signer = mdoc_signer
         # A callable, not a ring: the signing key can change while the server runs.
         self._keys = keys
         self._status = status
@@ -97,7 +113,14 @@ class Issuer:
         vct: str | None = None,
         holder_jwk: Mapping[str, Any] | None = None,
         valid_for_days: int | None = None,
+        format: str = SD_JWT_VC,
     ) -> IssuedCredential:
+        if format == MDOC:
+            return await self._issue_mdoc(
+                claims, vct=vct, holder_jwk=holder_jwk, valid_for_days=valid_for_days
+            )
+        if format != SD_JWT_VC:
+            raise UnsupportedCredentialFormat()
         settings = self._settings
         request = self.check(claims, vct=vct, valid_for_days=valid_for_days)
         checked, vct, days = request.claims, request.vct, request.valid_for_days
@@ -136,6 +159,60 @@ class Issuer:
             expires_at=expires_at,
             vct=vct,
             kid=key.kid,
+        )
+
+    def issues_mdoc(self) -> bool:
+        return self._mdoc_signer is not None
+
+    async def _issue_mdoc(
+        self,
+        claims: Mapping[str, Any],
+        *,
+        vct: str | None,
+        holder_jwk: Mapping[str, Any] | None,
+        valid_for_days: int | None,
+    ) -> IssuedCredential:
+        """The national ID as an ISO/IEC 18013-5 mdoc, bound to the holder's device key."""
+        if self._mdoc_signer is None:
+            raise UnsupportedCredentialFormat("This service does not issue mso_mdoc.")
+        request = self.check(claims, vct=vct, valid_for_days=valid_for_days)
+        if holder_jwk is None:
+            raise MdocDeviceKeyRequired()
+        try:
+            device = parse_public_jwk(holder_jwk).key
+        except JWKError as exc:
+            raise InvalidHolderKey(str(exc)) from exc
+        if not isinstance(device, ec.EllipticCurvePublicKey):
+            # COSE EC2 keys only: ISO/IEC 18013-5 device keys are P-256/P-384 here.
+            raise InvalidHolderKey("an mso_mdoc device key must be EC P-256 or P-384.")
+        signer = self._mdoc_signer()
+        now = int(self._clock())
+        expires_at = now + request.valid_for_days * DAY
+        record = await self._status.reserve(
+            vct=national_id.DOCTYPE, issued_at=now, expires_at=expires_at, kid=signer.kid
+        )
+        status_ref = credential.StatusReference(
+            uri=self._settings.status_list_uri(record.list_id), idx=record.idx
+        )
+        signed = issuer_signed.issue(
+            national_id.elements_from_claims(request.claims, issued_at=now, expires_at=expires_at),
+            doctype=national_id.DOCTYPE,
+            device_key=device,
+            signer_key=signer.key,
+            x5chain=signer.x5chain,
+            signed=now,
+            valid_until=expires_at,
+            status=status_ref,
+        )
+        return IssuedCredential(
+            credential_id=record.credential_id,
+            credential=b64url_encode(cbor_encode(signed)),
+            status=status_ref,
+            issued_at=now,
+            expires_at=expires_at,
+            vct=national_id.DOCTYPE,
+            kid=signer.kid,
+            format=MDOC,
         )
 
     async def describe(self, credential_id: str) -> CredentialRecord:
