@@ -75,6 +75,11 @@ class IssueRequest(_Strict):
         "credential to; presentations then need a KB-JWT signed by it.",
     )
     valid_for_days: int | None = Field(default=None, ge=1, le=3650)
+    format: Literal["dc+sd-jwt", "mso_mdoc"] = Field(
+        default="dc+sd-jwt",
+        description="`dc+sd-jwt` (SD-JWT VC), or `mso_mdoc` (ISO/IEC 18013-5 mdoc, national "
+        "ID only; needs `holder_jwk`, an EC P-256/P-384 key, as its device key).",
+    )
 
 
 class StatusListRef(BaseModel):
@@ -88,8 +93,11 @@ class StatusClaim(BaseModel):
 
 class IssueResponse(BaseModel):
     credential_id: str
-    credential: str = Field(description="The SD-JWT VC in issuance form: JWT~disclosures~")
-    format: Literal["dc+sd-jwt"] = "dc+sd-jwt"
+    credential: str = Field(
+        description="The SD-JWT VC in issuance form (JWT~disclosures~), or for `mso_mdoc` "
+        "the base64url of the IssuerSigned CBOR (OpenID4VCI 1.0 Appendix A.2)"
+    )
+    format: Literal["dc+sd-jwt", "mso_mdoc"] = "dc+sd-jwt"
     status: StatusClaim
     issued_at: str
     expires_at: str
@@ -126,7 +134,21 @@ class VerifyRequest(_Strict):
         min_length=1,
         max_length=512,
         description="Your identifier as the holder was told it; when set, a matching KB-JWT "
-        "is required.",
+        "is required. For `mso_mdoc`: the OpenID4VP `client_id` the wallet answered.",
+    )
+    format: Literal["dc+sd-jwt", "mso_mdoc"] = Field(
+        default="dc+sd-jwt",
+        description="`mso_mdoc`: `credential` is the base64url of a DeviceResponse, whose "
+        "device signature is checked over the OpenID4VP SessionTranscript made of `audience` "
+        "(client_id), `nonce` and `response_uri`, or of `origin` and `nonce` (Digital "
+        "Credentials API), and `jwk_thumbprint` when the response was encrypted.",
+    )
+    response_uri: str | None = Field(default=None, min_length=1, max_length=2048)
+    origin: str | None = Field(default=None, min_length=1, max_length=512)
+    jwk_thumbprint: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_-]{43}$",
+        description="base64url SHA-256 JWK thumbprint of the response-encryption key.",
     )
 
 

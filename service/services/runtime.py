@@ -6,14 +6,19 @@ they need from it. Nothing here connects at import time.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import httpx
 import redis.asyncio as aioredis
+from cryptography import x509
 
+from service.core.mdoc import national_id
+from service.core.mdoc.verify import MdocAnchor
 from service.errors import StoreUnavailable
 from service.keyring.keyring import KeyRing, load_or_create
 from service.keyring.live import KeyRingHolder, LiveTrust
+from service.keyring.mdoc_signer import MdocSigner, load_or_create_signer
 from service.keyring.trust_list import load_trust_list
 from service.services.issuing import Issuer
 from service.services.openid4vci_issuer import WalletIssuance
@@ -29,7 +34,14 @@ from service.store.presentations import PresentationStore
 from service.store.remote_lists import RemoteListCache
 from service.store.status import StatusStore
 
-__all__ = ["Runtime", "build_runtime", "key_passphrase", "load_keyring", "open_keyring"]
+__all__ = [
+    "Runtime",
+    "build_runtime",
+    "key_passphrase",
+    "load_keyring",
+    "load_mdoc_signer",
+    "open_keyring",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +61,8 @@ class Runtime:
     wallet_issuance: WalletIssuance
     #: Presentation requests to wallets over OpenID4VP (service.services.openid4vp_verifier).
     presentations: Presenter
+    #: The IACA and document signer of Thiqa's mdocs (service.keyring.mdoc_signer).
+    mdoc_signer: MdocSigner | None = None
 
     @property
     def keyring(self) -> KeyRing:
@@ -86,6 +100,25 @@ def open_keyring(settings: Settings) -> KeyRingHolder:
     )
 
 
+def load_mdoc_signer(settings: Settings) -> MdocSigner:
+    """Thiqa's IACA and document signer, created in keys/mdoc/ on first start."""
+    return load_or_create_signer(
+        settings.keys_dir, name="Thiqa", now=int(time.time()), passphrase=key_passphrase(settings)
+    )
+
+
+def mdoc_anchors(settings: Settings, signer: MdocSigner) -> list[MdocAnchor]:
+    """Thiqa's own IACA (its mdocs name Thiqa's issuer URL), then THIQA_MDOC_TRUST_ANCHORS,
+    each named by its subject."""
+    anchors = [MdocAnchor(signer.iaca, settings.issuer_url, frozenset({national_id.DOCTYPE}))]
+    if settings.mdoc_trust_anchors is not None:
+        for certificate in x509.load_pem_x509_certificates(
+            settings.mdoc_trust_anchors.read_bytes()
+        ):
+            anchors.append(MdocAnchor(certificate, certificate.subject.rfc4514_string()))
+    return anchors
+
+
 def build_runtime(settings: Settings, redis: aioredis.Redis, keyring: KeyRingHolder) -> Runtime:
     """Wire the parts together. Reads the trust list; raises TrustListError if it is bad."""
     keys = KeySpace(settings.redis_prefix)
@@ -95,7 +128,10 @@ def build_runtime(settings: Settings, redis: aioredis.Redis, keyring: KeyRingHol
         list_size=settings.status_list_size,
         retention_seconds=settings.record_retention_days * 86_400,
     )
-    issuer = Issuer(settings=settings, keys=keyring.current, status=status)
+    mdoc_signer = load_mdoc_signer(settings)
+    issuer = Issuer(
+        settings=settings, keys=keyring.current, status=status, mdoc_signer=lambda: mdoc_signer
+    )
     others = load_trust_list(settings.trusted_issuers) if settings.trusted_issuers else {}
     # This issuer's own keys come from the live ring, not a copy made at start.
     trusted = LiveTrust(
@@ -120,6 +156,7 @@ def build_runtime(settings: Settings, redis: aioredis.Redis, keyring: KeyRingHol
         status=status,
         remote=remote,
         refresh_keys=keyring.refresh_for_unknown_kid,
+        mdoc_anchors=mdoc_anchors(settings, mdoc_signer),
     )
     return Runtime(
         settings=settings,
@@ -141,4 +178,5 @@ def build_runtime(settings: Settings, redis: aioredis.Redis, keyring: KeyRingHol
         presentations=Presenter(
             settings=settings, store=PresentationStore(redis, keys), verifier=verifier
         ),
+        mdoc_signer=mdoc_signer,
     )

@@ -39,7 +39,11 @@ async def issue_credential(
     """Sign an SD-JWT VC for a citizen. Every claim is selectively disclosable; Thiqa keeps
     only the credential's id, type, status position, times and signing key id."""
     issued = await runtime.issuer.issue(
-        body.claims, vct=body.vct, holder_jwk=body.holder_jwk, valid_for_days=body.valid_for_days
+        body.claims,
+        vct=body.vct,
+        holder_jwk=body.holder_jwk,
+        valid_for_days=body.valid_for_days,
+        format=body.format,
     )
     # Written before answering, so a 201 the client saw is in the trail (unless Redis failed
     # right then: that is logged as an error and the 201 still stands; see auditing.py).
@@ -53,6 +57,7 @@ async def issue_credential(
     return IssueResponse(
         credential_id=issued.credential_id,
         credential=issued.credential,
+        format=issued.format,
         status=StatusClaim(status_list=StatusListRef(idx=issued.status.idx, uri=issued.status.uri)),
         issued_at=timestamp(issued.issued_at),
         expires_at=timestamp(issued.expires_at),

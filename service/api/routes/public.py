@@ -44,3 +44,22 @@ async def jwt_vc_issuer(runtime: RuntimeDep, response: Response) -> IssuerMetada
     return IssuerMetadata.model_validate(
         {"issuer": runtime.settings.issuer_url, "jwks": runtime.keyring.jwks()}
     )
+
+
+@router.get(
+    "/mdoc/iaca.pem",
+    summary="The IACA of Thiqa's mdocs",
+    response_class=Response,
+    responses={200: {"content": {"application/x-pem-file": {}}}},
+)
+async def mdoc_iaca(runtime: RuntimeDep) -> Response:
+    """The issuing authority CA certificate (ISO/IEC 18013-5 IACA) that Thiqa's document
+    signer certificates chain to: what a relying party adds to its mdoc trust anchors."""
+    signer = runtime.mdoc_signer
+    if signer is None:
+        return problem(404, "not_found", "This service issues no mdocs")
+    return Response(
+        signer.iaca_pem(),
+        media_type="application/x-pem-file",
+        headers={"Cache-Control": "public, max-age=3600"},
+    )

@@ -11,6 +11,9 @@ from service.api.deps import RuntimeDep, require_scope
 from service.api.metrics import MetricsDep
 from service.api.problems import PROBLEM_RESPONSES
 from service.api.schemas import VerifyRequest, VerifyResponse, verdict_body
+from service.core.encoding import EncodingError, b64url_decode
+from service.core.mdoc.handover import dc_api_session_transcript, redirect_session_transcript
+from service.errors import InvalidMdocPresentation
 from service.store.audit import AuditAction
 from service.store.clients import Client, Scope
 
@@ -46,9 +49,14 @@ async def verify(
     `errors` is empty, and each error has a stable `code`. Give `nonce` (and `audience`) to
     require proof that the holder presented it to you just now.
     """
-    verdict = await runtime.verifier.verify(
-        body.credential, nonce=body.nonce, audience=body.audience
-    )
+    if body.format == "mso_mdoc":
+        verdict = await runtime.verifier.verify_mdoc(
+            mdoc_bytes(body.credential), transcript=session_transcript(body)
+        )
+    else:
+        verdict = await runtime.verifier.verify(
+            body.credential, nonce=body.nonce, audience=body.audience
+        )
     metrics.observe_verdict(verdict)
     # The audit entry is written after the response has gone, so verification keeps its
     # single Redis round trip on the response path. The price: if Redis fails right then,
@@ -63,3 +71,32 @@ async def verify(
         vct=verdict.vct,
     )
     return verdict_body(verdict)
+
+
+def mdoc_bytes(credential: str) -> bytes:
+    try:
+        return b64url_decode(credential)
+    except EncodingError:
+        raise InvalidMdocPresentation("credential is not base64url.") from None
+
+
+def session_transcript(body: VerifyRequest) -> list[Any]:
+    """The OpenID4VP SessionTranscript the wallet signed: the redirect form when
+    `response_uri` is given, the Digital Credentials API form when `origin` is."""
+    thumbprint = b64url_decode(body.jwk_thumbprint) if body.jwk_thumbprint else None
+    if body.nonce is None:
+        raise InvalidMdocPresentation("mso_mdoc needs the request's nonce.")
+    if body.origin is not None and body.response_uri is None and body.audience is None:
+        return dc_api_session_transcript(
+            origin=body.origin, nonce=body.nonce, jwk_thumbprint=thumbprint
+        )
+    if body.response_uri is None or body.audience is None or body.origin is not None:
+        raise InvalidMdocPresentation(
+            "mso_mdoc needs audience (client_id), nonce and response_uri, or origin and nonce."
+        )
+    return redirect_session_transcript(
+        client_id=body.audience,
+        nonce=body.nonce,
+        response_uri=body.response_uri,
+        jwk_thumbprint=thumbprint,
+    )

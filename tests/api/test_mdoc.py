@@ -1,0 +1,211 @@
+"""mso_mdoc over the API: issued by POST /v1/credentials, verified by POST /v1/verify, revoked
+like an SD-JWT VC. Real HTTP, real Redis, real signatures."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+import httpx
+import pytest
+import redis
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from service.core.encoding import b64url_decode, b64url_encode
+from service.core.keys import SigningKey, generate_signing_key, public_jwk
+from service.core.mdoc import national_id
+from service.core.mdoc.cbor import decode, encode
+from service.core.mdoc.device_response import present
+from service.core.mdoc.handover import redirect_session_transcript
+from service.core.mdoc.issuer_signed import check_issuer_signed
+from service.settings import Settings
+
+NS = national_id.NAMESPACE
+CLIENT_ID = "x509_hash:Zm9yLXRlc3RzLW9ubHk"
+NONCE = "mdoc-nonce-1"
+RESPONSE_URI = "https://verifier.example.ma/presentation-responses/1"
+TRANSCRIPT = redirect_session_transcript(
+    client_id=CLIENT_ID, nonce=NONCE, response_uri=RESPONSE_URI
+)
+
+
+@pytest.fixture
+def device() -> SigningKey:
+    return generate_signing_key("ES256")
+
+
+@pytest.fixture
+def mdoc(http: httpx.Client, citizen: dict[str, Any], device: SigningKey) -> dict[str, Any]:
+    response = http.post(
+        "/v1/credentials",
+        json={"claims": citizen, "holder_jwk": public_jwk(device.key), "format": "mso_mdoc"},
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def _iaca(http: httpx.Client) -> x509.Certificate:
+    response = http.get("/mdoc/iaca.pem")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/x-pem-file"
+    return x509.load_pem_x509_certificate(response.content)
+
+
+def _present(mdoc: dict[str, Any], device: SigningKey, elements: list[str], **kw: Any) -> str:
+    assert isinstance(device.key, ec.EllipticCurvePrivateKey)
+    data = present(
+        decode(b64url_decode(mdoc["credential"])),
+        doctype=national_id.DOCTYPE,
+        disclose={NS: elements},
+        device_key=device.key,
+        transcript=kw.get("transcript", TRANSCRIPT),
+    )
+    return b64url_encode(data)
+
+
+def _verify(http: httpx.Client, credential: str, **overrides: Any) -> httpx.Response:
+    body = {
+        "credential": credential,
+        "format": "mso_mdoc",
+        "audience": CLIENT_ID,
+        "nonce": NONCE,
+        "response_uri": RESPONSE_URI,
+        **overrides,
+    }
+    return http.post("/v1/verify", json={k: v for k, v in body.items() if v is not None})
+
+
+def _codes(response: httpx.Response) -> list[str]:
+    assert response.status_code == 200, response.text
+    return [e["code"] for e in response.json()["errors"]]
+
+
+def test_issues_a_national_id_mdoc_bound_to_the_device_key(
+    http: httpx.Client, mdoc: dict[str, Any], device: SigningKey, settings: Settings
+) -> None:
+    assert mdoc["format"] == "mso_mdoc"
+    assert mdoc["status"]["status_list"]["uri"].startswith(f"{settings.issuer_url}/status-lists/")
+    issuer_signed = decode(b64url_decode(mdoc["credential"]))
+    checked = check_issuer_signed(
+        issuer_signed, doctype=national_id.DOCTYPE, anchors=[_iaca(http)], now=mdoc_now(mdoc)
+    )
+    assert checked.failures == ()
+    assert checked.device_key.public_numbers() == device.key.public_key().public_numbers()  # type: ignore[union-attr]
+    assert checked.elements[NS] == {
+        "family_name": "El Idrissi",
+        "given_name": "Amina",
+        "family_name_national_character": "الإدريسي",
+        "given_name_national_character": "أمينة",
+        "birth_date": date(1990, 4, 12),
+        "place_of_birth": {
+            "locality": "Fès",
+            "locality_national_character": "فاس",
+            "country": "MA",
+        },
+        "sex": 2,
+        "nationality": ["MA"],
+        "personal_administrative_number": "ZZ104233",
+        "issue_date": checked.elements[NS]["issue_date"],
+        "expiry_date": checked.elements[NS]["expiry_date"],
+    }
+    assert checked.status_ref is not None
+    assert checked.status_ref.idx == mdoc["status"]["status_list"]["idx"]
+
+
+def _data_keys(redis_client: redis.Redis, settings: Settings) -> set[bytes]:
+    return {k for k in redis_client.scan_iter(f"{settings.redis_prefix}:*") if b":rate:" not in k}
+
+
+def mdoc_now(mdoc: dict[str, Any]) -> int:
+    return int(datetime.fromisoformat(mdoc["issued_at"].replace("Z", "+00:00")).timestamp())
+
+
+def test_verifies_with_exactly_the_presented_elements_then_revoked(
+    http: httpx.Client, mdoc: dict[str, Any], device: SigningKey, settings: Settings
+) -> None:
+    response = _verify(http, _present(mdoc, device, ["given_name", "birth_date"]))
+    body = response.json()
+    assert _codes(response) == []
+    assert body["valid"] is True
+    assert body["issuer"] == settings.issuer_url
+    assert body["vct"] == national_id.DOCTYPE
+    assert body["claims"] == {NS: {"given_name": "Amina", "birth_date": "1990-04-12"}}
+    assert body["key_bound"] is True
+    assert body["credential_status"] == "valid"
+
+    assert http.post(f"/v1/credentials/{mdoc['credential_id']}/suspend").status_code == 200
+    assert _codes(_verify(http, _present(mdoc, device, ["given_name"]))) == ["suspended"]
+    assert http.post(f"/v1/credentials/{mdoc['credential_id']}/revoke").status_code == 200
+    revoked = _verify(http, _present(mdoc, device, ["given_name"]))
+    assert _codes(revoked) == ["revoked"]
+    assert revoked.json()["claims"] is None
+
+
+def test_a_presentation_for_another_nonce_is_refused(
+    http: httpx.Client, mdoc: dict[str, Any], device: SigningKey
+) -> None:
+    credential = _present(mdoc, device, ["given_name"])
+    assert _codes(_verify(http, credential, nonce="another-nonce")) == ["invalid_device_signature"]
+    assert _codes(_verify(http, credential, audience="x509_hash:other")) == [
+        "invalid_device_signature"
+    ]
+    assert _codes(_verify(http, credential, response_uri="https://evil.example/r")) == [
+        "invalid_device_signature"
+    ]
+
+
+def test_missing_handover_parameters_are_a_422(http: httpx.Client, mdoc: dict[str, Any]) -> None:
+    response = _verify(http, "AAAA", response_uri=None)
+    assert response.status_code == 422
+    assert response.json()["code"] == "invalid_mdoc_presentation"
+    response = _verify(http, "not base64!")
+    assert response.status_code == 422
+    assert response.json()["code"] == "invalid_mdoc_presentation"
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (encode({"version": "1.0"})[:-2], "cbor_truncated"),
+        (encode({"version": "1.0"}) + b"\x00", "cbor_trailing_bytes"),
+        (bytes.fromhex("bf6776657273696f6e63312e30ff"), "cbor_indefinite_length"),
+        (bytes.fromhex("a2 6161 00 6161 01"), "cbor_duplicate_key"),
+        (bytes.fromhex("5b7fffffffffffffff00"), "cbor_length_too_large"),
+        (b"\x81" * 64 + b"\x00", "cbor_too_deep"),
+        (encode([1, 2]), "cbor_wrong_type"),
+        (bytes.fromhex("d8 2a 00"), "cbor_wrong_tag"),
+        (encode({"version": "2.0", "documents": [], "status": 0}), "mdoc_malformed"),
+    ],
+)
+def test_hostile_cbor_gets_its_code_and_nothing_else(
+    http: httpx.Client, data: bytes, code: str
+) -> None:
+    response = _verify(http, b64url_encode(data))
+    body = response.json()
+    assert _codes(response) == [code]
+    assert body["valid"] is False
+    assert body["claims"] is None
+
+
+def test_mdoc_needs_a_device_key(
+    http: httpx.Client, citizen: dict[str, Any], redis_client: redis.Redis, settings: Settings
+) -> None:
+    before = _data_keys(redis_client, settings)
+    response = http.post("/v1/credentials", json={"claims": citizen, "format": "mso_mdoc"})
+    assert response.status_code == 422
+    assert response.json()["code"] == "device_key_required"
+    ed25519 = generate_signing_key("EdDSA")
+    response = http.post(
+        "/v1/credentials",
+        json={"claims": citizen, "holder_jwk": public_jwk(ed25519.key), "format": "mso_mdoc"},
+    )
+    assert response.status_code == 422
+    assert response.json()["code"] == "invalid_holder_key"
+    assert _data_keys(redis_client, settings) == before
+
+
+def test_an_unknown_format_is_refused(http: httpx.Client, citizen: dict[str, Any]) -> None:
+    response = http.post("/v1/credentials", json={"claims": citizen, "format": "jwt_vc_json"})
+    assert response.status_code == 422
+    assert response.json()["code"] == "invalid_request"
