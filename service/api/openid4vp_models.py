@@ -31,6 +31,12 @@ class PresentationRequestBody(BaseModel):
         description="The credential type to ask for; default: Thiqa's national ID type. It "
         "must be a type some trusted issuer issues.",
     )
+    format: Literal["dc+sd-jwt", "mso_mdoc"] = Field(
+        default="dc+sd-jwt",
+        description="`mso_mdoc` asks for an ISO/IEC 18013-5 mdoc: `vct` is then its docType "
+        "(default: Thiqa's national ID, `ma.thiqa.national_id.1`) and each claims path is "
+        '`[namespace, element]`, e.g. `["ma.thiqa.national_id.1", "given_name"]`.',
+    )
     claims: list[list[str]] = Field(
         max_length=MAX_PATHS,
         description="The claims you need, as DCQL claims paths of member names: "

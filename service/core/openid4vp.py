@@ -45,6 +45,8 @@ __all__ = [
     "CLIENT_ID_PREFIX",
     "CREDENTIAL_QUERY_ID",
     "FORMAT",
+    "FORMATS",
+    "MDOC_FORMAT",
     "REQUEST_OBJECT_MEDIA_TYPE",
     "REQUEST_OBJECT_TYP",
     "ClaimPath",
@@ -52,6 +54,7 @@ __all__ = [
     "PresentationRequest",
     "RequestError",
     "VpTokenError",
+    "check_mdoc_paths",
     "check_paths",
     "check_purpose",
     "client_id_for",
@@ -68,6 +71,12 @@ __all__ = [
 ]
 
 FORMAT: Final = "dc+sd-jwt"
+#: ISO/IEC 18013-5 mdocs (OpenID4VP 1.0 Appendix B.2): ``meta.doctype_value``, claims paths
+#: ``[namespace, element]``, a base64url DeviceResponse in ``vp_token``.
+MDOC_FORMAT: Final = "mso_mdoc"
+FORMATS: Final = frozenset({FORMAT, MDOC_FORMAT})
+#: COSE algorithms Thiqa verifies in mdocs: ES256, ES384.
+MDOC_ALGS: Final = (-7, -35)
 CREDENTIAL_QUERY_ID: Final = "credential"
 CLIENT_ID_PREFIX: Final = "redirect_uri:"
 REQUEST_OBJECT_TYP: Final = "oauth-authz-req+jwt"
@@ -170,6 +179,15 @@ def check_paths(paths: Iterable[Sequence[Any]]) -> tuple[ClaimPath, ...]:
     return tuple(checked)
 
 
+def check_mdoc_paths(paths: Iterable[Sequence[Any]]) -> tuple[ClaimPath, ...]:
+    """mso_mdoc claims paths: exactly ``[namespace, element identifier]`` (1.0 B.2.3)."""
+    checked = check_paths(paths)
+    for i, path in enumerate(checked):
+        if len(path) != 2:
+            raise RequestError(f"claims[{i}] must be [namespace, element] for mso_mdoc")
+    return checked
+
+
 def dotted(path: ClaimPath) -> str:
     return ".".join(path)
 
@@ -178,12 +196,10 @@ def client_id_for(response_uri: str) -> str:
     return CLIENT_ID_PREFIX + response_uri
 
 
-def dcql_query(vct: str, paths: Sequence[ClaimPath]) -> dict[str, Any]:
-    query: dict[str, Any] = {
-        "id": CREDENTIAL_QUERY_ID,
-        "format": FORMAT,
-        "meta": {"vct_values": [vct]},
-    }
+def dcql_query(vct: str, paths: Sequence[ClaimPath], *, format: str = FORMAT) -> dict[str, Any]:
+    """One Credential Query; for ``mso_mdoc``, ``vct`` is the docType."""
+    meta = {"doctype_value": vct} if format == MDOC_FORMAT else {"vct_values": [vct]}
+    query: dict[str, Any] = {"id": CREDENTIAL_QUERY_ID, "format": format, "meta": meta}
     if paths:
         # Without "claims" a wallet discloses nothing selectively disclosable (1.0, Selecting
         # Claims).
@@ -207,6 +223,8 @@ class PresentationRequest:
     #: short by up to a second.
     issued_ms: int
     expires_ms: int
+    #: ``dc+sd-jwt`` or ``mso_mdoc`` (then ``vct`` holds the docType).
+    format: str = FORMAT
 
     @property
     def client_id(self) -> str:
@@ -230,13 +248,17 @@ class PresentationRequest:
             "response_uri": self.response_uri,
             "nonce": self.nonce,
             "state": self.state,
-            "dcql_query": dcql_query(self.vct, self.paths),
+            "dcql_query": dcql_query(self.vct, self.paths, format=self.format),
             "client_metadata": {
                 "vp_formats_supported": {
                     FORMAT: {
                         "sd-jwt_alg_values": list(SUPPORTED_ALGS),
                         "kb-jwt_alg_values": list(SUPPORTED_ALGS),
-                    }
+                    },
+                    MDOC_FORMAT: {
+                        "issuerauth_alg_values": list(MDOC_ALGS),
+                        "deviceauth_alg_values": list(MDOC_ALGS),
+                    },
                 },
                 # RFC 7591 client_name, and Thiqa's own "purpose": wallets that know neither
                 # ignore them (1.0, New Parameters: client_metadata); Thiqa's wallet shows
@@ -343,12 +365,15 @@ class Outcome:
         return cls(failures=(Failure.of(reason, detail),))
 
 
-def judge(verdict: Verdict, *, vct: str, paths: Sequence[ClaimPath]) -> Outcome:
+def judge(
+    verdict: Verdict, *, vct: str, paths: Sequence[ClaimPath], format: str = FORMAT
+) -> Outcome:
     """Hold a verified presentation to the request: its type, and every requested claim
     disclosed. The claims kept are exactly the requested ones."""
     failures = list(verdict.failures)
     if verdict.vct is not None and verdict.vct != vct:
-        failures.append(Failure.of(Reason.VCT_MISMATCH))
+        mismatch = Reason.DOCTYPE_MISMATCH if format == MDOC_FORMAT else Reason.VCT_MISMATCH
+        failures.append(Failure.of(mismatch))
     claims = None
     if verdict.claims is not None:
         missing = [dotted(p) for p in paths if not select(verdict.claims, p)[0]]

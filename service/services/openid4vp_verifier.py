@@ -19,12 +19,18 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+from service.core.encoding import EncodingError, b64url_decode
+from service.core.mdoc import national_id
+from service.core.mdoc.handover import redirect_session_transcript
 from service.core.openid4vp import (
+    FORMAT,
+    MDOC_FORMAT,
     ClaimPath,
     Outcome,
     PresentationRequest,
     RequestError,
     VpTokenError,
+    check_mdoc_paths,
     check_paths,
     check_purpose,
     judge,
@@ -183,10 +189,18 @@ class Presenter:
         purpose: str,
         vct: str | None = None,
         expires_in: int | None = None,
+        format: str = FORMAT,
     ) -> Created:
         settings = self._settings
-        vct = vct or settings.national_id_vct
-        if not self._verifier.trusts_type(vct):
+        mdoc = format == MDOC_FORMAT
+        if mdoc:
+            # For mso_mdoc the type is a docType, and its issuers are trusted IACAs.
+            vct = vct or national_id.DOCTYPE
+            trusted = self._verifier.trusts_doctype(vct)
+        else:
+            vct = vct or settings.national_id_vct
+            trusted = self._verifier.trusts_type(vct)
+        if not trusted:
             raise UnsupportedCredentialType("No issuer this service trusts issues that type.")
         longest = settings.presentation_max_ttl_seconds
         ttl = (
@@ -197,7 +211,7 @@ class Presenter:
         if not 1 <= ttl <= longest:
             raise InvalidRequest(f"expires_in must be 1 to {longest} seconds.")
         try:
-            paths: tuple[ClaimPath, ...] = check_paths(claims)
+            paths: tuple[ClaimPath, ...] = (check_mdoc_paths if mdoc else check_paths)(claims)
             purpose = check_purpose(purpose)
         except RequestError as exc:
             raise InvalidRequest(f"{exc}.") from None
@@ -214,6 +228,7 @@ class Presenter:
             client_name=client,
             issued_ms=now_ms,
             expires_ms=now_ms + ttl * 1000,
+            format=format,
         )
         await self._store.create(request, client=client, keep_ms=self._keep_ms)
         request_uri = self.request_uri(request_id)
@@ -294,6 +309,22 @@ class Presenter:
             raise PresentationRequestExpired()
         return stored.request
 
+    async def _verify(self, request: PresentationRequest, presentation: str) -> Verdict:
+        """The presentation's verdict, by the format the request asked for."""
+        if request.format != MDOC_FORMAT:
+            return await self._verifier.verify(
+                presentation, nonce=request.nonce, audience=request.client_id
+            )
+        try:
+            device_response = b64url_decode(presentation)
+        except EncodingError:
+            return Verdict(failures=(Failure.of(Reason.INVALID_VP_TOKEN, "not base64url"),))
+        # OpenID4VP 1.0 B.2.6.1; the response is not encrypted, so no key thumbprint.
+        transcript = redirect_session_transcript(
+            client_id=request.client_id, nonce=request.nonce, response_uri=request.response_uri
+        )
+        return await self._verifier.verify_mdoc(device_response, transcript=transcript)
+
     async def answer(self, request_id: str, form: Mapping[str, str]) -> WalletAnswer:
         """Process an Authorization Response sent by ``direct_post``."""
         state = form.get("state")
@@ -323,15 +354,15 @@ class Presenter:
                 outcome = Outcome.refused(Reason.INVALID_VP_TOKEN, str(exc))
             else:
                 try:
-                    verdict = await self._verifier.verify(
-                        presentation, nonce=request.nonce, audience=request.client_id
-                    )
+                    verdict = await self._verify(request, presentation)
                 except StoreUnavailable as exc:
                     unavailable = True
                     verdict = exc.extra.get("verdict") or Verdict(
                         failures=(Failure.of(Reason.STATUS_UNAVAILABLE),)
                     )
-                outcome = judge(verdict, vct=request.vct, paths=request.paths)
+                outcome = judge(
+                    verdict, vct=request.vct, paths=request.paths, format=request.format
+                )
         try:
             await self._store.finish(
                 request_id, completed=outcome.valid, result=outcome.body(), keep_ms=self._keep_ms

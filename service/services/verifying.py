@@ -68,6 +68,10 @@ class Verifier:
         could only ever end in ``untrusted_type``."""
         return any(vct in issuer.types for issuer in self._trusted.values())
 
+    def trusts_doctype(self, doctype: str) -> bool:
+        """Whether some trusted IACA may sign mdocs of ``doctype``."""
+        return any(not a.doctypes or doctype in a.doctypes for a in self._mdoc_anchors)
+
     async def verify(
         self, presentation: str, *, nonce: str | None = None, audience: str | None = None
     ) -> Verdict:

@@ -33,7 +33,7 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from service.core.encoding import json_dumps, json_loads
-from service.core.openid4vp import PresentationRequest
+from service.core.openid4vp import FORMAT, PresentationRequest
 from service.store.connection import KeySpace, translate_errors
 
 __all__ = ["REQUEST_ID", "Claim", "PresentationStore", "Status", "StoredRequest", "Watch"]
@@ -105,6 +105,8 @@ def _from_fields(request_id: str, raw: dict[Any, Any]) -> StoredRequest:
         client_name=fields["client_name"],
         issued_ms=int(fields["issued_ms"]),
         expires_ms=int(fields["expires_ms"]),
+        # Requests stored before mdocs were asked for are SD-JWT VC ones.
+        format=fields.get("format", FORMAT),
     )
     result = json_loads(fields["result"]) if "result" in fields else None
     return StoredRequest(
@@ -152,6 +154,7 @@ class PresentationStore:
                     "client_name": request.client_name,
                     "issued_ms": request.issued_ms,
                     "expires_ms": request.expires_ms,
+                    "format": request.format,
                 },
             )
             pipe.pexpireat(key, request.expires_ms + keep_ms)

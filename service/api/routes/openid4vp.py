@@ -86,6 +86,7 @@ async def create_presentation_request(
         purpose=body.purpose,
         vct=body.vct,
         expires_in=body.expires_in,
+        format=body.format,
     )
     qr = render(created.wallet_uri)
     response.headers.update(NO_STORE)
