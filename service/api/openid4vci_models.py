@@ -60,6 +60,11 @@ class OfferRequest(BaseModel):
         description="Require a transaction code (PIN), returned once in `tx_code` for the "
         "issuing app to give the citizen apart from the QR code (SMS, counter, letter).",
     )
+    format: Literal["dc+sd-jwt", "mso_mdoc"] = Field(
+        default="dc+sd-jwt",
+        description="`mso_mdoc` offers the national ID as an ISO/IEC 18013-5 mdoc "
+        "(configuration `thiqa_national_id_mdoc`), bound to the wallet's proof key.",
+    )
 
 
 class TxCode(_Spec):
@@ -151,11 +156,14 @@ class ProofType(_Spec):
 
 
 class CredentialConfiguration(_Spec):
-    format: Literal["dc+sd-jwt"]
-    vct: str
+    format: Literal["dc+sd-jwt", "mso_mdoc"]
+    vct: str | None = Field(default=None, description="`dc+sd-jwt`: the credential type.")
+    doctype: str | None = Field(default=None, description="`mso_mdoc`: the docType.")
     scope: str | None = None
     cryptographic_binding_methods_supported: list[str]
-    credential_signing_alg_values_supported: list[str]
+    credential_signing_alg_values_supported: list[str | int] = Field(
+        description="JWS algorithm names; for `mso_mdoc`, COSE algorithm numbers."
+    )
     proof_types_supported: dict[str, ProofType]
     credential_metadata: CredentialMetadata
 
@@ -213,7 +221,7 @@ class NonceResponse(BaseModel):
 class CredentialRequestBody(BaseModel):
     """A Credential Request (documentation only; the body is read strictly by the server)."""
 
-    credential_configuration_id: Literal["thiqa_national_id"]
+    credential_configuration_id: Literal["thiqa_national_id", "thiqa_national_id_mdoc"]
     proofs: dict[str, list[str]] = Field(
         description='`{"jwt": ["<openid4vci-proof+jwt>"]}`: exactly one proof, whose header '
         "carries the wallet's public key as `jwk`.",
@@ -221,7 +229,10 @@ class CredentialRequestBody(BaseModel):
 
 
 class IssuedCredentialItem(BaseModel):
-    credential: str = Field(description="The SD-JWT VC in issuance form: JWT~disclosures~")
+    credential: str = Field(
+        description="The SD-JWT VC in issuance form (JWT~disclosures~), or the base64url of "
+        "the mdoc's IssuerSigned CBOR (`thiqa_national_id_mdoc`)"
+    )
 
 
 class CredentialResponse(BaseModel):

@@ -28,7 +28,9 @@ from service.core.keys import JWKError, VerificationKey, parse_public_jwk, publi
 from service.core.reasons import VerificationFailure
 
 __all__ = [
+    "CONFIGURATION_FORMATS",
     "CONFIGURATION_ID",
+    "MDOC_CONFIGURATION_ID",
     "NONCE_PATTERN",
     "PRE_AUTHORIZED_GRANT",
     "PROOF_ALGORITHMS",
@@ -50,8 +52,14 @@ __all__ = [
 
 PRE_AUTHORIZED_GRANT: Final = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
 PROOF_TYP: Final = "openid4vci-proof+jwt"
-#: The one credential configuration Thiqa offers: its national identity SD-JWT VC.
+#: The national identity as an SD-JWT VC...
 CONFIGURATION_ID: Final = "thiqa_national_id"
+#: ...and as an ISO/IEC 18013-5 mdoc (Appendix A.2, ``format: mso_mdoc``).
+MDOC_CONFIGURATION_ID: Final = "thiqa_national_id_mdoc"
+#: Which issuance format each configuration stands for.
+CONFIGURATION_FORMATS: Final = {CONFIGURATION_ID: "dc+sd-jwt", MDOC_CONFIGURATION_ID: "mso_mdoc"}
+#: COSE algorithm of Thiqa's document signer (ES256), as Appendix A.2.2 lists it.
+_MDOC_SIGNING_ALGS: Final = (-7,)
 #: Holder keys Thiqa binds credentials to, as the verifier checks their KB-JWTs.
 PROOF_ALGORITHMS: Final = ("ES256", "EdDSA")
 #: c_nonces are 24 bytes in base64url (expiry, randomness and MAC: see
@@ -110,7 +118,11 @@ def offer_uri(credential_offer_uri: str) -> str:
 
 
 def credential_offer(
-    *, issuer: str, pre_authorized_code: str, tx_code_length: int | None
+    *,
+    issuer: str,
+    pre_authorized_code: str,
+    tx_code_length: int | None,
+    configuration_id: str = CONFIGURATION_ID,
 ) -> dict[str, Any]:
     """The Credential Offer object (§4.1.1). ``tx_code_length`` None: no transaction code."""
     grant: dict[str, Any] = {"pre-authorized_code": pre_authorized_code}
@@ -122,7 +134,7 @@ def credential_offer(
         }
     return {
         "credential_issuer": issuer,
-        "credential_configuration_ids": [CONFIGURATION_ID],
+        "credential_configuration_ids": [configuration_id],
         "grants": {PRE_AUTHORIZED_GRANT: grant},
     }
 
@@ -158,6 +170,7 @@ def issuer_metadata(
     vct: str,
     signing_algs: Sequence[str],
     type_metadata: Mapping[str, Any],
+    mdoc: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Credential Issuer metadata (§12.2.4) for the one configuration Thiqa offers.
 
@@ -165,24 +178,39 @@ def issuer_metadata(
     metadata, so the wallet shows the same words a verifier reading the ``vct`` would.
     """
     display = _display(type_metadata)
+    configurations: dict[str, Any] = {
+        CONFIGURATION_ID: {
+            "format": "dc+sd-jwt",
+            "vct": vct,
+            "scope": CONFIGURATION_ID,
+            "cryptographic_binding_methods_supported": ["jwk"],
+            "credential_signing_alg_values_supported": sorted(set(signing_algs)),
+            "proof_types_supported": {
+                "jwt": {"proof_signing_alg_values_supported": list(PROOF_ALGORITHMS)},
+            },
+            "credential_metadata": {"display": display, "claims": _claims(type_metadata)},
+        },
+    }
+    if mdoc is not None:
+        # ``mdoc``: {"doctype", "claims": [{"path": [namespace, element], "display"}]}.
+        configurations[MDOC_CONFIGURATION_ID] = {
+            "format": "mso_mdoc",
+            "doctype": mdoc["doctype"],
+            "scope": MDOC_CONFIGURATION_ID,
+            "cryptographic_binding_methods_supported": ["cose_key"],
+            "credential_signing_alg_values_supported": list(_MDOC_SIGNING_ALGS),
+            "proof_types_supported": {
+                # COSE device keys are EC: the proof key becomes the MSO's deviceKey.
+                "jwt": {"proof_signing_alg_values_supported": ["ES256"]},
+            },
+            "credential_metadata": {"display": display, "claims": list(mdoc["claims"])},
+        }
     return {
         "credential_issuer": issuer,
         "credential_endpoint": f"{issuer}/credential",
         "nonce_endpoint": f"{issuer}/nonce",
         "display": [{"name": "Thiqa", "locale": "en"}, {"name": "ثقة", "locale": "ar"}],
-        "credential_configurations_supported": {
-            CONFIGURATION_ID: {
-                "format": "dc+sd-jwt",
-                "vct": vct,
-                "scope": CONFIGURATION_ID,
-                "cryptographic_binding_methods_supported": ["jwk"],
-                "credential_signing_alg_values_supported": sorted(set(signing_algs)),
-                "proof_types_supported": {
-                    "jwt": {"proof_signing_alg_values_supported": list(PROOF_ALGORITHMS)},
-                },
-                "credential_metadata": {"display": display, "claims": _claims(type_metadata)},
-            },
-        },
+        "credential_configurations_supported": configurations,
     }
 
 
@@ -229,9 +257,10 @@ def parse_credential_request(body: Any) -> CredentialRequest:
         raise CredentialRequestError(
             "invalid_credential_request", "credential_configuration_id is required."
         )
-    if configuration_id != CONFIGURATION_ID:
+    if configuration_id not in CONFIGURATION_FORMATS:
         raise CredentialRequestError(
-            "unknown_credential_configuration", "This issuer offers thiqa_national_id only."
+            "unknown_credential_configuration",
+            "This issuer offers thiqa_national_id and thiqa_national_id_mdoc only.",
         )
     proofs = body.get("proofs")
     if proofs is None:

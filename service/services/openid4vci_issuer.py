@@ -21,11 +21,12 @@ import string
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from service.core import openid4vci as vci
-from service.errors import InvalidRequest, NotFound
-from service.services.issuing import IssuedCredential, Issuer
+from service.core.mdoc import national_id
+from service.errors import InvalidRequest, NotFound, UnsupportedCredentialFormat
+from service.services.issuing import FORMATS, MDOC, SD_JWT_VC, IssuedCredential, Issuer
 from service.services.qr import QrImages, render
 from service.settings import Settings
 from service.store.offers import (
@@ -42,6 +43,31 @@ __all__ = ["CreatedOffer", "IssuanceResult", "OfferNotFound", "WalletIssuance", 
 log = logging.getLogger("thiqa.openid4vci")
 #: A transaction code is digits typed on a phone; anything longer is not one of ours.
 _MAX_TX_CODE = 64
+
+
+#: The credential configuration that offers each issuance format.
+_CONFIGURATIONS: Final = {SD_JWT_VC: vci.CONFIGURATION_ID, MDOC: vci.MDOC_CONFIGURATION_ID}
+
+
+def _mdoc_metadata(type_metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """The mdoc configuration's docType and claims, labelled as the type metadata labels the
+    SD-JWT VC claims each element carries."""
+    claims = []
+    for claim in type_metadata.get("claims", []):
+        path = claim.get("path", [])
+        element = national_id.CLAIM_ELEMENTS.get(path[0]) if len(path) == 1 else None
+        if element is None:
+            continue
+        claims.append(
+            {
+                "path": [national_id.NAMESPACE, element],
+                **({"mandatory": True} if claim.get("mandatory") else {}),
+                "display": [
+                    {"name": d["label"], "locale": d["locale"]} for d in claim.get("display", [])
+                ],
+            }
+        )
+    return {"doctype": national_id.DOCTYPE, "claims": claims}
 
 
 class OfferNotFound(NotFound):
@@ -111,6 +137,7 @@ class WalletIssuance:
             vct=self._settings.national_id_vct,
             signing_algs=self._signing_algs(),
             type_metadata=type_metadata,
+            mdoc=_mdoc_metadata(type_metadata) if self._issuer.issues_mdoc() else None,
         )
 
     def authorization_server_metadata(self) -> dict[str, Any]:
@@ -126,8 +153,11 @@ class WalletIssuance:
         vct: str | None = None,
         valid_for_days: int | None = None,
         tx_code: bool = True,
+        format: str = SD_JWT_VC,
     ) -> CreatedOffer:
         settings = self._settings
+        if format not in FORMATS or (format == MDOC and not self._issuer.issues_mdoc()):
+            raise UnsupportedCredentialFormat()
         checked = self._issuer.check(claims, vct=vct, valid_for_days=valid_for_days)
         offer_id = OfferStore.new_offer_id()
         code = new_secret(offer_id)
@@ -140,6 +170,7 @@ class WalletIssuance:
             issuer=self.issuer_id,
             pre_authorized_code=code,
             tx_code_length=settings.tx_code_length if pin is not None else None,
+            configuration_id=_CONFIGURATIONS[format],
         )
         expires_at = self._now() + settings.offer_ttl_seconds
         await self._offers.create(
@@ -153,6 +184,7 @@ class WalletIssuance:
                 "vct": checked.vct,
                 "valid_for_days": checked.valid_for_days,
                 "client": client,
+                "format": format,
             },
             expires_at=expires_at,
             client=client,
@@ -266,12 +298,20 @@ class WalletIssuance:
         if taken is None:  # another request used the token meanwhile, or it just expired
             raise vci.InvalidToken()
         offer_id, parked = taken
+        # Offers made before mdocs existed carry no format: they were SD-JWT VC offers.
+        offered = parked.get("format", SD_JWT_VC)
         try:
+            if vci.CONFIGURATION_FORMATS[request.configuration_id] != offered:
+                raise vci.CredentialRequestError(
+                    "invalid_credential_request",
+                    "The credential_configuration_id is not the one this offer names.",
+                )
             issued = await self._issuer.issue(
                 parked["claims"],
                 vct=parked["vct"],
                 holder_jwk=proof.jwk,
                 valid_for_days=parked["valid_for_days"],
+                format=offered,
             )
         except BaseException as exc:
             # The claims are gone already; the offer records that it failed. If even that

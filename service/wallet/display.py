@@ -15,10 +15,11 @@ from service.core import jws
 from service.core.credential import CREDENTIAL_TYP, LEGACY_CREDENTIAL_TYP
 from service.core.encoding import EncodingError, json_loads
 from service.core.holder import ClaimPath
+from service.core.mdoc import national_id
 from service.core.reasons import VerificationFailure
 from service.core.sdjwt import disclose, split
 from service.wallet.openid4vci import check_url
-from service.wallet.store import StoredCredential, WalletError
+from service.wallet.store import MDOC, StoredCredential, WalletError
 
 __all__ = ["claim_rows", "claims_of", "labels_for", "names", "type_labels"]
 
@@ -29,7 +30,13 @@ _ENVELOPE = frozenset(
 
 def claims_of(stored: StoredCredential) -> dict[str, Any]:
     """Every claim the credential's disclosures hold. The holder reads its own credential,
-    which it checked when it received it; nothing here is a verification."""
+    which it checked when it received it; nothing here is a verification. An mdoc's
+    elements are given by element identifier (its one namespace flattened)."""
+    if stored.format == MDOC:
+        merged: dict[str, Any] = {}
+        for elements in stored.payload().values():
+            merged.update(elements)
+        return merged
     try:
         parts = split(stored.credential)
         token = jws.parse(parts.issuer_jwt, typ=frozenset({CREDENTIAL_TYP, LEGACY_CREDENTIAL_TYP}))
@@ -60,7 +67,17 @@ def claim_rows(
 def names(claims: Mapping[str, Any]) -> tuple[str, str]:
     """The holder's name in Latin and in Arabic script (OpenID Connect §5.2 language tags)."""
     latin = " ".join(str(claims[n]) for n in ("given_name", "family_name") if n in claims)
-    arabic = " ".join(str(claims[n]) for n in ("given_name#ar", "family_name#ar") if n in claims)
+    arabic = " ".join(
+        str(claims[n])
+        for n in (
+            "given_name#ar",
+            "family_name#ar",
+            # The mDL elements an mdoc carries the Arabic-script names in.
+            "given_name_national_character",
+            "family_name_national_character",
+        )
+        if n in claims
+    )
     return latin, arabic
 
 
@@ -73,6 +90,12 @@ def type_labels(vct: str, http: httpx.Client | None) -> dict[ClaimPath, dict[str
     """Claim labels by path and locale: from the Type Metadata at the ``vct`` URL, or, for
     Thiqa's national ID type when that cannot be fetched, from the copy Thiqa ships."""
     document: Any = None
+    if vct == national_id.DOCTYPE:
+        # Thiqa's national ID mdoc: the SD-JWT VC type's labels, under the element ids.
+        return {
+            (national_id.CLAIM_ELEMENTS.get(path[0], path[0]), *path[1:]): found
+            for path, found in _labels(_packaged()).items()
+        }
     if http is not None:
         try:
             response = http.get(
@@ -84,6 +107,10 @@ def type_labels(vct: str, http: httpx.Client | None) -> dict[ClaimPath, dict[str
             document = None
     if not isinstance(document, dict) and urlsplit(vct).path.endswith("/types/national-id"):
         document = _packaged()
+    return _labels(document)
+
+
+def _labels(document: Any) -> dict[ClaimPath, dict[str, str]]:
     labels: dict[ClaimPath, dict[str, str]] = {}
     if isinstance(document, dict):
         for claim in document.get("claims", []):

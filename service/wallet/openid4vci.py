@@ -26,13 +26,18 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from service.core import jws
-from service.core.encoding import EncodingError, json_loads
+from service.core.encoding import EncodingError, b64url_decode, json_loads
 from service.core.keys import JWKError, SigningKey, VerificationKey, parse_public_jwk, public_jwk
+from service.core.mdoc.cbor import decode as cbor_decode
+from service.core.mdoc.issuer_signed import check_issuer_signed
 from service.core.openid4vci import PRE_AUTHORIZED_GRANT, PROOF_TYP, well_known_path
+from service.core.reasons import Reason, VerificationFailure
 from service.core.verify import Expectations, Policy, TrustedIssuer, inspect
-from service.wallet.store import StoredCredential, Wallet, WalletError, credential_payload
+from service.wallet.store import MDOC, StoredCredential, Wallet, WalletError, credential_payload
 
 __all__ = [
     "Discovery",
@@ -64,11 +69,13 @@ class Offer:
 class Discovery:
     credential_issuer: str
     configuration_id: str
+    #: ``dc+sd-jwt``: the configuration's ``vct``; ``mso_mdoc``: its ``doctype``.
     vct: str
     credential_endpoint: str
     nonce_endpoint: str | None
     token_endpoint: str
     proof_algs: tuple[str, ...]
+    format: str = FORMAT
 
 
 def new_http(timeout: float = 10.0, *, user_agent: str = "Thiqa test wallet") -> httpx.Client:
@@ -203,15 +210,16 @@ def discover(offer: Offer, http: httpx.Client) -> Discovery:
     chosen = None
     for configuration_id in offer.configuration_ids:
         config = configurations.get(configuration_id)
-        if isinstance(config, dict) and config.get("format") == FORMAT:
+        if isinstance(config, dict) and config.get("format") in (FORMAT, MDOC):
             chosen = configuration_id, config
             break
     if chosen is None:
-        raise WalletError(f"the offer holds no {FORMAT} credential this wallet can take")
+        raise WalletError(f"the offer holds no {FORMAT} or {MDOC} credential this wallet can take")
     configuration_id, config = chosen
-    vct = config.get("vct")
+    kind = config["format"]
+    vct = config.get("doctype" if kind == MDOC else "vct")
     if not isinstance(vct, str) or not vct:
-        raise WalletError("the credential configuration has no vct")
+        raise WalletError("the credential configuration has no vct (or doctype)")
     proof_types = config.get("proof_types_supported") or {}
     jwt_proofs = proof_types.get("jwt") if isinstance(proof_types, dict) else None
     algs = (
@@ -248,6 +256,7 @@ def discover(offer: Offer, http: httpx.Client) -> Discovery:
         else None,
         token_endpoint=check_url(token_endpoint, "token_endpoint"),
         proof_algs=algs,
+        format=kind,
     )
 
 
@@ -371,10 +380,53 @@ def issuer_keys(issuer: str, http: httpx.Client) -> dict[str, VerificationKey]:
     return keys
 
 
+def issuer_iaca(issuer: str, http: httpx.Client) -> x509.Certificate:
+    """The IACA ``issuer`` publishes for its mdocs (Thiqa's ``/mdoc/iaca.pem``)."""
+    url = check_url(f"{issuer.rstrip('/')}/mdoc/iaca.pem", "the issuer's IACA")
+    try:
+        response = http.get(url)
+    except httpx.HTTPError as exc:
+        raise WalletError(f"the issuer's IACA could not be fetched: {exc}") from exc
+    if response.status_code != 200 or len(response.content) > 16 * 1024:
+        raise WalletError("the issuer publishes no IACA certificate")
+    try:
+        return x509.load_pem_x509_certificate(response.content)
+    except ValueError as exc:
+        raise WalletError("the issuer's IACA is not a PEM certificate") from exc
+
+
+def check_mdoc(
+    credential: str, *, discovery: Discovery, key: SigningKey, http: httpx.Client
+) -> None:
+    """Issuer signature and chain to the issuer's IACA, docType, validity, every digest, and
+    the device key: the key this wallet proved."""
+    try:
+        checked = check_issuer_signed(
+            cbor_decode(b64url_decode(credential)),
+            doctype=discovery.vct,
+            anchors=[issuer_iaca(discovery.credential_issuer, http)],
+            now=int(time.time()),
+        )
+    except (EncodingError, VerificationFailure) as exc:
+        reason = exc.reason.value if isinstance(exc, VerificationFailure) else "not base64url"
+        raise WalletError(f"the mdoc does not verify: {reason}") from exc
+    if checked.failures:
+        codes = ", ".join(f.reason.value for f in checked.failures)
+        raise WalletError(f"the mdoc does not verify: {codes}")
+    if checked.status_ref is None:
+        raise WalletError(f"the mdoc names no status list ({Reason.INVALID_STATUS_REFERENCE})")
+    own = key.key.public_key() if isinstance(key.key, ec.EllipticCurvePrivateKey) else None
+    if own is None or checked.device_key.public_numbers() != own.public_numbers():
+        raise WalletError("the mdoc is not bound to the key this wallet proved")
+
+
 def check_credential(
     credential: str, *, discovery: Discovery, key: SigningKey, http: httpx.Client
 ) -> None:
     """Signature (the issuer's published keys), type, times, disclosures, and holder key."""
+    if discovery.format == MDOC:
+        check_mdoc(credential, discovery=discovery, key=key, http=http)
+        return
     trusted = TrustedIssuer(
         identifier=discovery.credential_issuer,
         keys=issuer_keys(discovery.credential_issuer, http),
@@ -405,6 +457,8 @@ def accept(
     key = wallet.new_key()
     credential = request_credential(discovery, http, access_token, key)
     check_credential(credential, discovery=discovery, key=key, http=http)
-    stored = wallet.add(credential, key)
+    stored = wallet.add(
+        credential, key, format=discovery.format, issuer=discovery.credential_issuer
+    )
     wallet.save()
     return stored

@@ -29,12 +29,17 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from service.core import holder
-from service.core.encoding import EncodingError, b64url_decode, json_loads
+from service.core.encoding import EncodingError, b64url_decode, b64url_encode, json_loads
+from service.core.mdoc.cbor import decode as cbor_decode
+from service.core.mdoc.device_response import present as present_mdoc
+from service.core.mdoc.handover import redirect_session_transcript
 from service.core.openid4vp import (
     CLIENT_ID_PREFIX,
     FORMAT,
+    MDOC_FORMAT,
     REQUEST_OBJECT_MEDIA_TYPE,
     REQUEST_OBJECT_TYP,
     ClaimPath,
@@ -42,7 +47,7 @@ from service.core.openid4vp import (
     select,
 )
 from service.wallet.openid4vci import check_url, new_http
-from service.wallet.store import StoredCredential, Wallet, WalletError
+from service.wallet.store import MDOC, StoredCredential, Wallet, WalletError
 
 __all__ = [
     "Invocation",
@@ -90,6 +95,8 @@ class WalletRequest:
     paths: tuple[ClaimPath, ...]
     purpose: str | None
     client_name: str | None
+    #: ``dc+sd-jwt``, or ``mso_mdoc`` (then ``vct_values`` holds the one docType).
+    format: str = FORMAT
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,15 +222,17 @@ def read_request(
     if not isinstance(queries, list) or len(queries) != 1:
         raise PresentationError("this wallet answers requests for exactly one credential")
     query = _object(queries[0], "the credential query")
-    if query.get("format") != FORMAT:
-        raise PresentationError(f"only the {FORMAT} format is supported")
-    vct_values = _object(query.get("meta"), "meta").get("vct_values")
+    kind = query.get("format")
+    if kind not in (FORMAT, MDOC_FORMAT):
+        raise PresentationError(f"only the {FORMAT} and {MDOC_FORMAT} formats are supported")
+    meta = _object(query.get("meta"), "meta")
+    vct_values = [meta.get("doctype_value")] if kind == MDOC_FORMAT else meta.get("vct_values")
     if (
         not isinstance(vct_values, list)
         or not vct_values
         or not all(isinstance(v, str) for v in vct_values)
     ):
-        raise PresentationError("meta.vct_values is missing")
+        raise PresentationError("meta.vct_values (or doctype_value) is missing")
     metadata = params.get("client_metadata")
     metadata = metadata if isinstance(metadata, dict) else {}
     purpose, name = metadata.get("purpose"), metadata.get("client_name")
@@ -237,6 +246,7 @@ def read_request(
         paths=_paths(query),
         purpose=purpose if isinstance(purpose, str) else None,
         client_name=name if isinstance(name, str) else None,
+        format=kind,
     )
 
 
@@ -265,6 +275,9 @@ def fetch_request(http: httpx.Client, invocation: Invocation) -> WalletRequest:
 
 
 def _can_disclose(credential: StoredCredential, paths: Sequence[ClaimPath]) -> bool:
+    if credential.format == MDOC:
+        elements = credential.payload()
+        return all(len(p) == 2 and select(elements, p)[0] for p in paths)
     disclosable = set(holder.disclosable_paths(credential.credential))
     payload = credential.payload()
     return all(path in disclosable or select(payload, path)[0] for path in paths)
@@ -283,7 +296,9 @@ def choose_credential(
     matching = [
         c
         for c in wallet.credentials()
-        if c.format == FORMAT and c.vct in request.vct_values and _can_disclose(c, request.paths)
+        if c.format == request.format
+        and c.vct in request.vct_values
+        and _can_disclose(c, request.paths)
     ]
     if not matching:
         raise PresentationError("no credential in the wallet matches the request")
@@ -298,6 +313,10 @@ def build_vp_token(
     *,
     now: int | None = None,
 ) -> str:
+    if credential.format == MDOC:
+        return json.dumps(
+            {request.query_id: [_device_response(wallet, credential, request, claims)]}
+        )
     presentation = holder.present(
         credential.credential,
         claims,
@@ -307,6 +326,35 @@ def build_vp_token(
         now=int(time.time()) if now is None else now,
     )
     return json.dumps({request.query_id: [presentation]})
+
+
+def _device_response(
+    wallet: Wallet,
+    credential: StoredCredential,
+    request: WalletRequest,
+    claims: Sequence[ClaimPath],
+) -> str:
+    """A DeviceResponse with the ``[namespace, element]`` claims, device-signed over the
+    request's SessionTranscript (OpenID4VP 1.0 B.2.6.1; the answer is not encrypted)."""
+    key = wallet.key(credential.key_id).key
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise PresentationError("an mdoc's device key must be an EC key")
+    disclose: dict[str, list[str]] = {}
+    for path in claims:
+        if len(path) != 2:
+            raise PresentationError("mdoc claims are namespace.element")
+        disclose.setdefault(path[0], []).append(path[1])
+    transcript = redirect_session_transcript(
+        client_id=request.client_id, nonce=request.nonce, response_uri=request.response_uri
+    )
+    data = present_mdoc(
+        cbor_decode(b64url_decode(credential.credential)),
+        doctype=credential.vct,
+        disclose=disclose,
+        device_key=key,
+        transcript=transcript,
+    )
+    return b64url_encode(data)
 
 
 def submit(http: httpx.Client, request: WalletRequest, vp_token: str) -> tuple[int, dict[str, Any]]:
@@ -348,6 +396,9 @@ def present(
     try:
         request = fetch_request(client, parse_invocation(request_text))
         credential = choose_credential(wallet, request, credential_id)
+        if claims is not None and request.format == MDOC_FORMAT:
+            # Namespaces hold dots themselves: an mdoc claim is namespace.element, split last.
+            claims = [tuple(dotted(p).rsplit(".", 1)) for p in claims]
         disclosed = tuple(claims) if claims is not None else request.paths
         vp_token = build_vp_token(wallet, credential, request, disclosed, now=now)
         status, body = submit(client, request, vp_token)

@@ -12,7 +12,7 @@ import httpx
 from service.core.status_list import StatusListError, get_status
 from service.core.status_token import STATUS_LIST_TYP, read_status_list
 from service.wallet.openid4vci import check_url, issuer_keys
-from service.wallet.store import StoredCredential, WalletError
+from service.wallet.store import MDOC, StoredCredential, WalletError, mdoc_mso
 
 __all__ = ["StatusName", "credential_status"]
 
@@ -22,7 +22,8 @@ MAX_LIST = 16 * 1024 * 1024
 
 
 def credential_status(stored: StoredCredential, http: httpx.Client) -> StatusName:
-    payload = stored.payload()
+    # An mdoc's status reference is in its MSO; the list is the same one.
+    payload = mdoc_mso(stored.credential) if stored.format == MDOC else stored.payload()
     status = payload.get("status")
     reference = status.get("status_list") if isinstance(status, dict) else None
     if not isinstance(reference, dict):

@@ -20,10 +20,25 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from service.core.encoding import EncodingError, b64url_decode, b64url_encode, json_loads
 from service.core.keys import SigningKey, generate_signing_key, jwk_thumbprint, public_jwk
+from service.core.mdoc import cose
+from service.core.mdoc.cbor import decode, decode_embedded
+from service.core.mdoc.issuer_signed import items_of
+from service.core.mdoc.verify import jsonable
 from service.core.reasons import VerificationFailure
 from service.core.sdjwt import split
 
-__all__ = ["StoredCredential", "Wallet", "WalletError", "credential_payload"]
+__all__ = [
+    "MDOC",
+    "StoredCredential",
+    "Wallet",
+    "WalletError",
+    "credential_payload",
+    "mdoc_doctype",
+    "mdoc_elements",
+    "mdoc_mso",
+]
+
+MDOC = "mso_mdoc"
 
 
 class WalletError(RuntimeError):
@@ -34,6 +49,49 @@ def credential_payload(credential: str) -> dict[str, Any]:
     """The issuer-signed claims of an SD-JWT (digests for the personal ones), unverified:
     for the holder's own bookkeeping, after the credential was checked on receipt."""
     return json.loads(b64url_decode(credential.split("~", 1)[0].split(".")[1]))
+
+
+def _issuer_signed(credential: str) -> dict[str, Any]:
+    try:
+        issuer_signed = decode(b64url_decode(credential))
+    except (EncodingError, VerificationFailure) as exc:
+        raise WalletError("not a base64url IssuerSigned CBOR") from exc
+    if not isinstance(issuer_signed, dict) or "issuerAuth" not in issuer_signed:
+        raise WalletError("not an mdoc IssuerSigned")
+    return issuer_signed
+
+
+def mdoc_elements(credential: str) -> dict[str, dict[str, Any]]:
+    """An mdoc's elements, ``{namespace: {element: value}}`` in JSON terms, unverified: for
+    the holder's own bookkeeping, after the mdoc was checked on receipt."""
+    try:
+        items = items_of(_issuer_signed(credential).get("nameSpaces", {}))
+    except VerificationFailure as exc:
+        raise WalletError("the mdoc's elements cannot be read") from exc
+    return {
+        namespace: {i.element_identifier: jsonable(i.element_value) for i in found}
+        for namespace, found in items.items()
+    }
+
+
+def mdoc_mso(credential: str) -> dict[str, Any]:
+    """The MSO (unverified, as :func:`mdoc_elements`): docType, validity, status."""
+    try:
+        signed = cose.parse_sign1(_issuer_signed(credential)["issuerAuth"])
+        mso, _ = decode_embedded(decode(signed.payload or b""))
+    except VerificationFailure as exc:
+        raise WalletError("the mdoc's MSO cannot be read") from exc
+    if not isinstance(mso, dict):
+        raise WalletError("the mdoc's MSO is not a map")
+    return mso
+
+
+def mdoc_doctype(credential: str) -> str:
+    """The docType the MSO names."""
+    doctype = mdoc_mso(credential).get("docType")
+    if not isinstance(doctype, str):
+        raise WalletError("the mdoc's MSO names no docType")
+    return doctype
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +105,10 @@ class StoredCredential:
     format: str = "dc+sd-jwt"
 
     def payload(self) -> dict[str, Any]:
-        """The issuer-signed claims (digests for the personal ones)."""
+        """The issuer-signed claims (digests for the personal ones); for an mdoc, its
+        elements by namespace."""
+        if self.format == MDOC:
+            return mdoc_elements(self.credential)
         return credential_payload(self.credential)
 
 
@@ -65,6 +126,13 @@ def _check(path: Path, stored: StoredCredential, keys: dict[str, SigningKey]) ->
     problem = None
     if not isinstance(stored.credential, str):
         problem = "is not a string"
+    elif stored.format == MDOC:
+        try:
+            mdoc_elements(stored.credential)
+        except WalletError:
+            problem = "is not an mdoc IssuerSigned"
+        if problem is None and (not isinstance(stored.key_id, str) or stored.key_id not in keys):
+            problem = "has no key in the file"
     else:
         try:
             segments = split(stored.credential).issuer_jwt.split(".")
@@ -121,15 +189,24 @@ class Wallet:
         except KeyError:
             raise WalletError("the wallet has no key for this credential") from None
 
-    def add(self, credential: str, key: SigningKey) -> StoredCredential:
-        payload = credential_payload(credential)
+    def add(
+        self, credential: str, key: SigningKey, *, format: str = "dc+sd-jwt", issuer: str = ""
+    ) -> StoredCredential:
+        """Keep ``credential``; an mdoc (``format`` mso_mdoc) names no issuer URL itself, so
+        the one it came from is given."""
+        if format == MDOC:
+            issuer_name, vct = issuer, mdoc_doctype(credential)
+        else:
+            payload = credential_payload(credential)
+            issuer_name, vct = str(payload.get("iss", "")), str(payload.get("vct", ""))
         stored = StoredCredential(
             id=hashlib.sha256(credential.encode("ascii")).hexdigest()[:12],
             credential=credential,
             key_id=key.kid,
-            issuer=str(payload.get("iss", "")),
-            vct=str(payload.get("vct", "")),
+            issuer=issuer_name,
+            vct=vct,
             received_at=int(time.time()),
+            format=format,
         )
         self._credentials = [c for c in self._credentials if c.id != stored.id] + [stored]
         return stored

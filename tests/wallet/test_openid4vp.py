@@ -107,8 +107,12 @@ def test_request_read_from_unsigned_object_or_json() -> None:
         ({"nonce": ""}, "nonce"),
         ({"dcql_query": {"credentials": []}}, "exactly one credential"),
         (
+            {"dcql_query": {"credentials": [{"id": "c", "format": "jwt_vc_json", "meta": {}}]}},
+            "dc\\+sd-jwt and mso_mdoc",
+        ),
+        (
             {"dcql_query": {"credentials": [{"id": "c", "format": "mso_mdoc", "meta": {}}]}},
-            "dc\\+sd-jwt",
+            "doctype_value",
         ),
         (
             {"dcql_query": {"credentials": [{"id": "c", "format": "dc+sd-jwt", "meta": {}}]}},

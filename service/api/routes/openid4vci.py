@@ -101,6 +101,7 @@ async def create_offer(
         vct=body.vct,
         valid_for_days=body.valid_for_days,
         tx_code=body.tx_code,
+        format=body.format,
     )
     body = OfferResponse(
         offer_id=offer.offer_id,

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any, Final
 
-__all__ = ["DOCTYPE", "ELEMENTS", "NAMESPACE", "elements_from_claims"]
+__all__ = ["CLAIM_ELEMENTS", "DOCTYPE", "ELEMENTS", "NAMESPACE", "elements_from_claims"]
 
 DOCTYPE: Final = "ma.thiqa.national_id.1"
 NAMESPACE: Final = DOCTYPE
@@ -35,6 +35,20 @@ ELEMENTS: Final = (
     "issue_date",
     "expiry_date",
 )
+
+
+#: The SD-JWT VC claim each element carries (for labels shared with the type metadata).
+CLAIM_ELEMENTS: Final = {
+    "given_name": "given_name",
+    "given_name#ar": "given_name_national_character",
+    "family_name": "family_name",
+    "family_name#ar": "family_name_national_character",
+    "birthdate": "birth_date",
+    "place_of_birth": "place_of_birth",
+    "sex": "sex",
+    "nationality": "nationality",
+    "national_id": "personal_administrative_number",
+}
 
 
 def _day(unix: int) -> date:
