@@ -161,7 +161,10 @@ class Presenter:
         settings = self._settings
         vct = vct or settings.national_id_vct
         if not self._verifier.trusts_type(vct):
-            raise UnsupportedCredentialType("No issuer this service trusts issues that type.")
+            trusted = ", ".join(self._verifier.trusted_types())
+            raise UnsupportedCredentialType(
+                f"No issuer this service trusts issues that type; it can ask for {trusted}."
+            )
         longest = settings.presentation_max_ttl_seconds
         ttl = (
             expires_in

@@ -51,6 +51,10 @@ class Verifier:
         could only ever end in ``untrusted_type``."""
         return any(vct in issuer.types for issuer in self._trusted.values())
 
+    def trusted_types(self) -> list[str]:
+        """Every credential type some trusted issuer may issue, sorted."""
+        return sorted({vct for issuer in self._trusted.values() for vct in issuer.types})
+
     async def verify(
         self, presentation: str, *, nonce: str | None = None, audience: str | None = None
     ) -> Verdict:
