@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from service.core.status_list import StatusValue
 from service.core.verify import Verdict
@@ -134,22 +134,64 @@ class VerifyRequest(_Strict):
         min_length=1,
         max_length=512,
         description="Your identifier as the holder was told it; when set, a matching KB-JWT "
-        "is required. For `mso_mdoc`: the OpenID4VP `client_id` the wallet answered.",
+        "is required.",
     )
-    format: Literal["dc+sd-jwt", "mso_mdoc"] = Field(
-        default="dc+sd-jwt",
-        description="`mso_mdoc`: `credential` is the base64url of a DeviceResponse, whose "
-        "device signature is checked over the OpenID4VP SessionTranscript made of `audience` "
-        "(client_id), `nonce` and `response_uri`, or of `origin` and `nonce` (Digital "
-        "Credentials API), and `jwk_thumbprint` when the response was encrypted.",
+    format: Literal["dc+sd-jwt"] = Field(
+        default="dc+sd-jwt", description="`dc+sd-jwt`; see the `mso_mdoc` form for mdocs."
     )
-    response_uri: str | None = Field(default=None, min_length=1, max_length=2048)
-    origin: str | None = Field(default=None, min_length=1, max_length=512)
-    jwk_thumbprint: str | None = Field(
-        default=None,
-        pattern=r"^[A-Za-z0-9_-]{43}$",
-        description="base64url SHA-256 JWK thumbprint of the response-encryption key.",
+
+
+#: base64url without padding whose length can be decoded (never 1 more than a multiple of 4).
+_BASE64URL = r"^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-]{2,3})?$"
+_THUMBPRINT = Field(
+    default=None,
+    pattern=r"^[A-Za-z0-9_-]{43}$",
+    description="When the response was encrypted: the base64url SHA-256 JWK thumbprint "
+    "(RFC 7638) of your encryption key.",
+)
+
+
+class RedirectHandover(_Strict):
+    """OpenID4VP 1.0 B.2.6.1: the request went to the wallet by redirect or QR code."""
+
+    client_id: str = Field(min_length=1, max_length=512)
+    response_uri: str = Field(min_length=1, max_length=2048)
+    jwk_thumbprint: str | None = _THUMBPRINT
+
+
+class DcApiHandover(_Strict):
+    """OpenID4VP 1.0 B.2.6.2: the request went through the Digital Credentials API."""
+
+    origin: str = Field(min_length=1, max_length=512)
+    jwk_thumbprint: str | None = _THUMBPRINT
+
+
+class MdocVerifyRequest(_Strict):
+    """An ISO/IEC 18013-5 mdoc presented over OpenID4VP: its device signature is checked over
+    the SessionTranscript made of `nonce` and `handover`."""
+
+    format: Literal["mso_mdoc"]
+    credential: str = Field(
+        min_length=2,
+        max_length=60 * 1024,
+        pattern=_BASE64URL,
+        description="The DeviceResponse (CBOR), base64url: the `vp_token` entry.",
     )
+    nonce: str = Field(min_length=1, max_length=256, description="The request's nonce.")
+    handover: RedirectHandover | DcApiHandover
+
+
+def _format_of(body: Any) -> str:
+    if isinstance(body, dict):
+        return "mso_mdoc" if body.get("format") == "mso_mdoc" else "dc+sd-jwt"
+    return "mso_mdoc" if getattr(body, "format", None) == "mso_mdoc" else "dc+sd-jwt"
+
+
+#: What ``POST /v1/verify`` takes: an SD-JWT VC presentation, or an mdoc one.
+VerifyBody = Annotated[
+    Annotated[VerifyRequest, Tag("dc+sd-jwt")] | Annotated[MdocVerifyRequest, Tag("mso_mdoc")],
+    Discriminator(_format_of),
+]
 
 
 class ErrorItem(BaseModel):

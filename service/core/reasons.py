@@ -38,6 +38,13 @@ class Reason(StrEnum):
     MISSING_CLAIMS = "missing_claims"
     INVALID_VP_TOKEN = "invalid_vp_token"  # noqa: S105 - a code, not a secret
     WALLET_ERROR = "wallet_error"
+    # X.509 (service.core.x509): an x5c chain in a credential, a status-list token or a
+    # presentation request.
+    UNTRUSTED_CERTIFICATE = "untrusted_certificate"
+    CERTIFICATE_EXPIRED = "certificate_expired"
+    CERTIFICATE_NOT_YET_VALID = "certificate_not_yet_valid"
+    INVALID_CERTIFICATE_CHAIN = "invalid_certificate_chain"
+    CERTIFICATE_MISMATCH = "certificate_mismatch"
     # ISO/IEC 18013-5 mdoc (service.core.mdoc): CBOR that the strict decoder refuses...
     CBOR_TRUNCATED = "cbor_truncated"
     CBOR_TRAILING_BYTES = "cbor_trailing_bytes"
@@ -50,8 +57,6 @@ class Reason(StrEnum):
     CBOR_MALFORMED = "cbor_malformed"
     # ...and well-formed CBOR that is not a valid mdoc.
     MDOC_MALFORMED = "mdoc_malformed"
-    UNTRUSTED_CERTIFICATE = "untrusted_certificate"
-    CERTIFICATE_EXPIRED = "certificate_expired"
     DOCTYPE_MISMATCH = "doctype_mismatch"
     DIGEST_MISMATCH = "digest_mismatch"
     ELEMENT_NOT_IN_MSO = "element_not_in_mso"
@@ -83,6 +88,11 @@ MESSAGES: dict[Reason, str] = {
     Reason.MISSING_CLAIMS: "The presentation does not disclose every requested claim.",
     Reason.INVALID_VP_TOKEN: "The vp_token does not answer the request's DCQL query.",
     Reason.WALLET_ERROR: "The wallet answered with an error instead of a presentation.",
+    Reason.UNTRUSTED_CERTIFICATE: "The certificate chain does not lead to a trusted root.",
+    Reason.CERTIFICATE_EXPIRED: "A certificate of the chain has expired.",
+    Reason.CERTIFICATE_NOT_YET_VALID: "A certificate of the chain is not valid yet.",
+    Reason.INVALID_CERTIFICATE_CHAIN: "The certificate chain is malformed or does not verify.",
+    Reason.CERTIFICATE_MISMATCH: "The certificate does not name the issuer of the credential.",
     Reason.CBOR_TRUNCATED: "The CBOR data ends before the item it declares.",
     Reason.CBOR_TRAILING_BYTES: "The CBOR data has bytes after its one item.",
     Reason.CBOR_INDEFINITE_LENGTH: "The CBOR data uses an indefinite length.",
@@ -93,8 +103,6 @@ MESSAGES: dict[Reason, str] = {
     Reason.CBOR_WRONG_TYPE: "A CBOR item is not of the type expected here.",
     Reason.CBOR_MALFORMED: "The CBOR data is not well-formed.",
     Reason.MDOC_MALFORMED: "The mdoc is not well-formed.",
-    Reason.UNTRUSTED_CERTIFICATE: "The document signer's certificate chain is not trusted.",
-    Reason.CERTIFICATE_EXPIRED: "The document signer's certificate is not valid at this time.",
     Reason.DOCTYPE_MISMATCH: "The mdoc's docType is not the one expected here.",
     Reason.DIGEST_MISMATCH: "A data element does not match its digest in the MSO.",
     Reason.ELEMENT_NOT_IN_MSO: "A data element has no digest in the MSO.",

@@ -16,7 +16,8 @@ from cryptography import x509
 from service.core.mdoc import national_id
 from service.core.mdoc.verify import MdocAnchor
 from service.errors import StoreUnavailable
-from service.keyring.keyring import KeyRing, load_or_create
+from service.keyring.certificates import CertificateError, Pki
+from service.keyring.keyring import KeyRing, KeyRingError, load_or_create
 from service.keyring.live import KeyRingHolder, LiveTrust
 from service.keyring.mdoc_signer import MdocSigner, load_or_create_signer
 from service.keyring.trust_list import load_trust_list
@@ -41,6 +42,7 @@ __all__ = [
     "load_keyring",
     "load_mdoc_signer",
     "open_keyring",
+    "open_pki",
 ]
 
 
@@ -87,16 +89,38 @@ def key_passphrase(settings: Settings) -> bytes | None:
     return None
 
 
+def open_pki(settings: Settings) -> Pki:
+    return Pki(settings.keys_dir, passphrase=key_passphrase(settings))
+
+
 def load_keyring(settings: Settings) -> KeyRing:
+    """The ring with each key's certificate chain, validated (a bad one raises)."""
     return load_or_create(
-        settings.keys_dir, alg=settings.signing_alg, passphrase=key_passphrase(settings)
+        settings.keys_dir,
+        alg=settings.signing_alg,
+        passphrase=key_passphrase(settings),
+        chains=open_pki(settings).chain_loader(issuer_url=settings.issuer_url, clock=time.time),
     )
 
 
 def open_keyring(settings: Settings) -> KeyRingHolder:
-    """The ring a server uses: created on first start, then followed as it changes."""
+    """The ring a server uses: created on first start, then followed as it changes. With
+    THIQA_PKI_AUTO, what is missing of the development PKI is made first; every key's
+    certificate chain is validated on load, and a bad one stops the start."""
+    pki = open_pki(settings)
+    if settings.pki_auto:
+        ring = load_or_create(
+            settings.keys_dir, alg=settings.signing_alg, passphrase=key_passphrase(settings)
+        )
+        try:
+            pki.provision(ring, issuer_url=settings.issuer_url, now=int(time.time()))
+        except CertificateError as exc:
+            raise KeyRingError(str(exc)) from exc
     return KeyRingHolder(
-        settings.keys_dir, alg=settings.signing_alg, passphrase=key_passphrase(settings)
+        settings.keys_dir,
+        alg=settings.signing_alg,
+        passphrase=key_passphrase(settings),
+        chains=pki.chain_loader(issuer_url=settings.issuer_url, clock=time.time),
     )
 
 

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from service.core.encoding import EncodingError, b64url_decode
 from service.core.mdoc.cbor import CBORLimits
 from service.core.mdoc.verify import MdocAnchor, inspect_mdoc
 from service.core.reasons import Failure, Reason
@@ -19,7 +20,7 @@ from service.core.verify import (
     conclude,
     inspect,
 )
-from service.errors import StoreUnavailable
+from service.errors import StatusUnavailable, StoreUnavailable
 from service.services.remote_status import RemoteStatus, StatusLookupFailed
 from service.settings import Settings
 from service.store.status import StatusStore, UnknownStatusEntry
@@ -72,11 +73,15 @@ class Verifier:
         """Whether some trusted IACA may sign mdocs of ``doctype``."""
         return any(not a.doctypes or doctype in a.doctypes for a in self._mdoc_anchors)
 
+    def trusted_types(self) -> list[str]:
+        """Every credential type some trusted issuer may issue, sorted."""
+        return sorted({vct for issuer in self._trusted.values() for vct in issuer.types})
+
     async def verify(
         self, presentation: str, *, nonce: str | None = None, audience: str | None = None
     ) -> Verdict:
-        """A verdict for ``presentation``. Raises StoreUnavailable (with the verdict attached
-        as ``exc.extra["verdict"]``) when the status cannot be read: never a guess."""
+        """A verdict for ``presentation``. Raises StatusUnavailable, carrying the verdict (not
+        valid, ``status_unavailable``), when the status store cannot be read: never a guess."""
         expect = Expectations(nonce=nonce, audience=audience)
         now = int(self._clock())
         inspection = inspect(
@@ -95,11 +100,18 @@ class Verifier:
         return await self._with_status(inspection)
 
     async def verify_mdoc(
-        self, device_response: bytes, *, transcript: Any, doctype: str | None = None
+        self, presentation: str, *, transcript: Any, doctype: str | None = None
     ) -> Verdict:
-        """A verdict for a DeviceResponse presented over OpenID4VP, ``transcript`` being the
-        SessionTranscript built from the request (service.core.mdoc.handover). Same shape,
-        codes and status rules as :meth:`verify`; raises StoreUnavailable likewise."""
+        """A verdict for a DeviceResponse (base64url, as ``vp_token`` carries it) presented
+        over OpenID4VP, ``transcript`` being the SessionTranscript built from the request
+        (service.core.mdoc.handover). Same shape, codes and status rules as :meth:`verify`;
+        raises StatusUnavailable likewise."""
+        try:
+            device_response = b64url_decode(presentation)
+        except EncodingError:
+            return conclude(
+                Inspection(failures=(Failure.of(Reason.CBOR_MALFORMED, "not base64url"),)), None
+            )
         inspection = inspect_mdoc(
             device_response,
             transcript=transcript,
@@ -127,8 +139,8 @@ class Verifier:
         except StatusLookupFailed as failed:
             return conclude(inspection, None, status_failure=failed.failure)
         except StoreUnavailable as exc:
-            exc.extra["verdict"] = conclude(inspection, None, unavailable=True)
-            raise
+            verdict = conclude(inspection, None, unavailable=True)
+            raise StatusUnavailable(exc.detail, verdict=verdict) from exc
         return conclude(inspection, status)
 
     async def _own_status(self, uri: str, idx: int) -> StatusValue:

@@ -17,7 +17,7 @@ from service.core.keys import SigningKey, generate_signing_key, public_jwk
 from service.core.mdoc import national_id
 from service.core.mdoc.cbor import decode, encode
 from service.core.mdoc.device_response import present
-from service.core.mdoc.handover import redirect_session_transcript
+from service.core.mdoc.handover import dc_api_session_transcript, redirect_session_transcript
 from service.core.mdoc.issuer_signed import check_issuer_signed
 from service.settings import Settings
 
@@ -64,16 +64,16 @@ def _present(mdoc: dict[str, Any], device: SigningKey, elements: list[str], **kw
     return b64url_encode(data)
 
 
-def _verify(http: httpx.Client, credential: str, **overrides: Any) -> httpx.Response:
+def _verify(
+    http: httpx.Client, credential: str, *, nonce: str = NONCE, **handover: Any
+) -> httpx.Response:
     body = {
-        "credential": credential,
         "format": "mso_mdoc",
-        "audience": CLIENT_ID,
-        "nonce": NONCE,
-        "response_uri": RESPONSE_URI,
-        **overrides,
+        "credential": credential,
+        "nonce": nonce,
+        "handover": {"client_id": CLIENT_ID, "response_uri": RESPONSE_URI, **handover},
     }
-    return http.post("/v1/verify", json={k: v for k, v in body.items() if v is not None})
+    return http.post("/v1/verify", json=body)
 
 
 def _codes(response: httpx.Response) -> list[str]:
@@ -147,7 +147,7 @@ def test_a_presentation_for_another_nonce_is_refused(
 ) -> None:
     credential = _present(mdoc, device, ["given_name"])
     assert _codes(_verify(http, credential, nonce="another-nonce")) == ["invalid_device_signature"]
-    assert _codes(_verify(http, credential, audience="x509_hash:other")) == [
+    assert _codes(_verify(http, credential, client_id="x509_hash:other")) == [
         "invalid_device_signature"
     ]
     assert _codes(_verify(http, credential, response_uri="https://evil.example/r")) == [
@@ -155,13 +155,54 @@ def test_a_presentation_for_another_nonce_is_refused(
     ]
 
 
-def test_missing_handover_parameters_are_a_422(http: httpx.Client, mdoc: dict[str, Any]) -> None:
-    response = _verify(http, "AAAA", response_uri=None)
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"format": "mso_mdoc", "credential": "AAAA", "nonce": "n"},  # no handover
+        {
+            "format": "mso_mdoc",
+            "credential": "not base64!",
+            "nonce": "n",
+            "handover": {"origin": "https://rp.example"},
+        },
+        {
+            "format": "mso_mdoc",
+            "credential": "AAAAA",  # 5 characters: no base64url decodes to that
+            "nonce": "n",
+            "handover": {"origin": "https://rp.example"},
+        },
+        {
+            "format": "mso_mdoc",
+            "credential": "AAAA",
+            "nonce": "n",
+            "handover": {"origin": "https://rp.example", "response_uri": "https://x/"},
+        },
+        {"format": "mso_mdoc", "credential": "AAAA", "handover": {"origin": "https://rp"}},
+    ],
+)
+def test_an_mdoc_body_the_schema_refuses_is_a_422(http: httpx.Client, body: dict[str, Any]) -> None:
+    response = http.post("/v1/verify", json=body)
     assert response.status_code == 422
-    assert response.json()["code"] == "invalid_mdoc_presentation"
-    response = _verify(http, "not base64!")
-    assert response.status_code == 422
-    assert response.json()["code"] == "invalid_mdoc_presentation"
+    assert response.json()["code"] == "invalid_request"
+
+
+def test_base64url_that_is_not_canonical_is_cbor_malformed(http: httpx.Client) -> None:
+    # "AB" leaves non-zero padding bits: two encodings would decode to one byte string.
+    response = _verify(http, "AB")
+    assert _codes(response) == ["cbor_malformed"]
+    assert response.json()["valid"] is False
+
+
+def test_the_dc_api_handover_binds_the_origin(
+    http: httpx.Client, mdoc: dict[str, Any], device: SigningKey
+) -> None:
+    transcript = dc_api_session_transcript(origin="https://rp.example", nonce=NONCE)
+    credential = _present(mdoc, device, ["given_name"], transcript=transcript)
+    body = {"format": "mso_mdoc", "credential": credential, "nonce": NONCE}
+    valid = http.post("/v1/verify", json={**body, "handover": {"origin": "https://rp.example"}})
+    assert _codes(valid) == []
+    other = http.post("/v1/verify", json={**body, "handover": {"origin": "https://evil.example"}})
+    assert _codes(other) == ["invalid_device_signature"]
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,9 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Response
 
 from service.api.deps import RuntimeDep
-from service.api.problems import Problem, problem
+from service.api.problems import Problem, problem_response
 from service.api.schemas import Health, IssuerMetadata, Readiness
+from service.errors import NotFound, StoreUnavailable
 
 router = APIRouter(tags=["public"])
 
@@ -30,7 +31,8 @@ async def ready(runtime: RuntimeDep) -> Any:
     """Readiness: 200 when Redis answers, 503 otherwise (take the instance out of rotation)."""
     if await runtime.ready():
         return Readiness(status="ready")
-    return problem(503, "store_unavailable", "The status store cannot answer")
+    # Answered here, not raised: a readiness probe is not a request that failed.
+    return problem_response(StoreUnavailable())
 
 
 def issuer_metadata_path(issuer_url: str) -> str:
@@ -50,14 +52,20 @@ async def jwt_vc_issuer(runtime: RuntimeDep, response: Response) -> IssuerMetada
     "/mdoc/iaca.pem",
     summary="The IACA of Thiqa's mdocs",
     response_class=Response,
-    responses={200: {"content": {"application/x-pem-file": {}}}},
+    responses={
+        200: {
+            "description": "The IACA certificate, PEM.",
+            "content": {"application/x-pem-file": {"schema": {"type": "string"}}},
+        },
+        404: {"model": Problem, "description": "`not_found`: this service issues no mdocs."},
+    },
 )
 async def mdoc_iaca(runtime: RuntimeDep) -> Response:
     """The issuing authority CA certificate (ISO/IEC 18013-5 IACA) that Thiqa's document
     signer certificates chain to: what a relying party adds to its mdoc trust anchors."""
     signer = runtime.mdoc_signer
     if signer is None:
-        return problem(404, "not_found", "This service issues no mdocs")
+        raise NotFound("This service issues no mdocs.")
     return Response(
         signer.iaca_pem(),
         media_type="application/x-pem-file",

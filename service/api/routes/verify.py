@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
 from service.api.auditing import AuditDep
-from service.api.deps import RuntimeDep, require_scope
+from service.api.deps import RuntimeDep, VerifyingClient
 from service.api.metrics import MetricsDep
 from service.api.problems import PROBLEM_RESPONSES
-from service.api.schemas import VerifyRequest, VerifyResponse, verdict_body
-from service.core.encoding import EncodingError, b64url_decode
+from service.api.schemas import (
+    DcApiHandover,
+    MdocVerifyRequest,
+    VerifyBody,
+    VerifyResponse,
+    verdict_body,
+)
+from service.core.encoding import b64url_decode
 from service.core.mdoc.handover import dc_api_session_transcript, redirect_session_transcript
-from service.errors import InvalidMdocPresentation
 from service.store.audit import AuditAction
-from service.store.clients import Client, Scope
 
 router = APIRouter(tags=["verification"])
 
@@ -36,9 +40,9 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     summary="Verify a presentation",
 )
 async def verify(
-    body: VerifyRequest,
+    body: VerifyBody,
     runtime: RuntimeDep,
-    client: Annotated[Client, Depends(require_scope(Scope.VERIFY))],
+    client: VerifyingClient,
     audit: AuditDep,
     metrics: MetricsDep,
 ) -> VerifyResponse:
@@ -49,9 +53,9 @@ async def verify(
     `errors` is empty, and each error has a stable `code`. Give `nonce` (and `audience`) to
     require proof that the holder presented it to you just now.
     """
-    if body.format == "mso_mdoc":
+    if isinstance(body, MdocVerifyRequest):
         verdict = await runtime.verifier.verify_mdoc(
-            mdoc_bytes(body.credential), transcript=session_transcript(body)
+            body.credential, transcript=session_transcript(body)
         )
     else:
         verdict = await runtime.verifier.verify(
@@ -73,30 +77,17 @@ async def verify(
     return verdict_body(verdict)
 
 
-def mdoc_bytes(credential: str) -> bytes:
-    try:
-        return b64url_decode(credential)
-    except EncodingError:
-        raise InvalidMdocPresentation("credential is not base64url.") from None
-
-
-def session_transcript(body: VerifyRequest) -> list[Any]:
-    """The OpenID4VP SessionTranscript the wallet signed: the redirect form when
-    `response_uri` is given, the Digital Credentials API form when `origin` is."""
-    thumbprint = b64url_decode(body.jwk_thumbprint) if body.jwk_thumbprint else None
-    if body.nonce is None:
-        raise InvalidMdocPresentation("mso_mdoc needs the request's nonce.")
-    if body.origin is not None and body.response_uri is None and body.audience is None:
+def session_transcript(body: MdocVerifyRequest) -> list[Any]:
+    """The OpenID4VP SessionTranscript the wallet signed (1.0 Appendix B.2.6)."""
+    handover = body.handover
+    thumbprint = b64url_decode(handover.jwk_thumbprint) if handover.jwk_thumbprint else None
+    if isinstance(handover, DcApiHandover):
         return dc_api_session_transcript(
-            origin=body.origin, nonce=body.nonce, jwk_thumbprint=thumbprint
-        )
-    if body.response_uri is None or body.audience is None or body.origin is not None:
-        raise InvalidMdocPresentation(
-            "mso_mdoc needs audience (client_id), nonce and response_uri, or origin and nonce."
+            origin=handover.origin, nonce=body.nonce, jwk_thumbprint=thumbprint
         )
     return redirect_session_transcript(
-        client_id=body.audience,
+        client_id=handover.client_id,
         nonce=body.nonce,
-        response_uri=body.response_uri,
+        response_uri=handover.response_uri,
         jwk_thumbprint=thumbprint,
     )
