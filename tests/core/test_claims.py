@@ -36,6 +36,13 @@ def refused(claims: Any, limits: ClaimLimits | None = None) -> tuple[str, str]:
     return caught.value.path, caught.value.problem
 
 
+def refusal(claims: Any, limits: ClaimLimits | None = None) -> ClaimsError:
+    """The whole refusal, for tests of every problem reported at once."""
+    with pytest.raises(ClaimsError) as caught:
+        normalise_claims(claims, limits)
+    return caught.value
+
+
 def refused_national(claims: Any) -> tuple[str, str]:
     with pytest.raises(ClaimsError) as caught:
         check_national_id_claims(claims, today=TODAY)
@@ -353,11 +360,11 @@ def test_every_national_id_problem_is_reported_in_order() -> None:
 
 def test_every_structural_problem_is_reported_with_its_limit() -> None:
     limits = ClaimLimits(max_string=4, max_members=2)
-    error = refused({"a": "x" * 5, "iss": "x", "b": [1, 2, 3]}, limits)
+    error = refusal({"a": "x" * 5, "iss": "x", "b": [1, 2, 3]}, limits)
     assert [(p.path, p.fault, p.limit) for p in error.problems] == [
         ("claims", ClaimFault.TOO_LARGE, {"max_items": 2}),
     ]
-    error = refused({"a": "x" * 5, "iss": "x"}, limits)
+    error = refusal({"a": "x" * 5, "iss": "x"}, limits)
     assert [(p.path, p.fault, p.limit) for p in error.problems] == [
         ("claims.a", ClaimFault.TOO_LARGE, {"max_length": 4}),
         ("claims.iss", ClaimFault.RESERVED, None),
