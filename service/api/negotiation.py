@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["JSON", "accepted", "prefers_json"]
+__all__ = ["JSON", "accepted", "prefers", "prefers_json"]
 
 JSON: Final = "application/json"
 
@@ -44,9 +44,15 @@ def accepted(header: str) -> dict[str, float]:
     return weights
 
 
+def prefers(header: str, media: str, default: str) -> bool:
+    """True when ``media`` is named with a weight above zero and above that of ``default``,
+    the route's token media type."""
+    weights = accepted(header)
+    wanted = weights.get(media.lower(), 0.0)
+    return wanted > 0 and wanted > weights.get(default.lower(), 0.0)
+
+
 def prefers_json(header: str, default: str) -> bool:
     """True when ``application/json`` is named with a weight above zero and above that of
     ``default``, the route's token media type."""
-    weights = accepted(header)
-    wanted = weights.get(JSON, 0.0)
-    return wanted > 0 and wanted > weights.get(default.lower(), 0.0)
+    return prefers(header, JSON, default)

@@ -3,7 +3,7 @@ like an SD-JWT VC. Real HTTP, real Redis, real signatures."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
@@ -19,6 +19,9 @@ from service.core.mdoc.cbor import decode, encode
 from service.core.mdoc.device_response import present
 from service.core.mdoc.handover import dc_api_session_transcript, redirect_session_transcript
 from service.core.mdoc.issuer_signed import check_issuer_signed
+from service.core.mdoc.signer import verify_chain
+from service.core.mdoc.status_cwt import read_status_list_cwt
+from service.core.status_list import get_status
 from service.settings import Settings
 
 NS = national_id.NAMESPACE
@@ -250,3 +253,45 @@ def test_an_unknown_format_is_refused(http: httpx.Client, citizen: dict[str, Any
     response = http.post("/v1/credentials", json={"claims": citizen, "format": "jwt_vc_json"})
     assert response.status_code == 422
     assert response.json()["code"] == "invalid_request"
+
+
+def _cwt_status(anonymous: httpx.Client, iaca: x509.Certificate, uri: str, idx: int) -> int:
+    response = anonymous.get(uri, headers={"Accept": "application/statuslist+cwt"})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/statuslist+cwt"
+    assert response.headers["vary"] == "Accept"
+    signed = decode(response.content)
+    [der] = [signed.value[1][33]]
+    signer = x509.load_der_x509_certificate(der)
+    # The x5chain leads to the IACA the mdocs chain to.
+    verify_chain([signer], anchors=[iaca], now=int(datetime.now(UTC).timestamp()))
+    public = signer.public_key()
+    assert isinstance(public, ec.EllipticCurvePublicKey)
+    token = read_status_list_cwt(
+        response.content, key=public, uri=uri, now=int(datetime.now(UTC).timestamp())
+    )
+    return get_status(token.data, idx, token.bits)
+
+
+def test_the_status_list_in_cwt_form_follows_suspension_and_revocation(
+    http: httpx.Client, anonymous: httpx.Client, mdoc: dict[str, Any]
+) -> None:
+    iaca = _iaca(http)
+    uri, idx = mdoc["status"]["status_list"]["uri"], mdoc["status"]["status_list"]["idx"]
+    assert _cwt_status(anonymous, iaca, uri, idx) == 0
+    assert http.post(f"/v1/credentials/{mdoc['credential_id']}/suspend").status_code == 200
+    assert _cwt_status(anonymous, iaca, uri, idx) == 2
+    assert http.post(f"/v1/credentials/{mdoc['credential_id']}/reinstate").status_code == 200
+    assert _cwt_status(anonymous, iaca, uri, idx) == 0
+    assert http.post(f"/v1/credentials/{mdoc['credential_id']}/revoke").status_code == 200
+    assert _cwt_status(anonymous, iaca, uri, idx) == 1
+    # Both forms are one list: the JWT form says the same.
+    jwt_form = anonymous.get(uri, headers={"Accept": "application/statuslist+jwt"})
+    assert jwt_form.headers["content-type"] == "application/statuslist+jwt"
+
+
+def test_the_jwt_form_stays_the_default(anonymous: httpx.Client, mdoc: dict[str, Any]) -> None:
+    uri = mdoc["status"]["status_list"]["uri"]
+    for accept in ("*/*", "application/statuslist+jwt, application/statuslist+cwt;q=0.5"):
+        response = anonymous.get(uri, headers={"Accept": accept})
+        assert response.headers["content-type"] == "application/statuslist+jwt", accept

@@ -14,10 +14,11 @@ from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import JSONResponse
 
 from service.api.deps import RuntimeDep
-from service.api.negotiation import prefers_json
+from service.api.negotiation import prefers, prefers_json
 from service.api.problems import Problem
+from service.core.mdoc.status_cwt import STATUS_LIST_CWT_MEDIA_TYPE, sign_status_list_cwt
 from service.core.status_token import sign_status_list, status_list_claims
-from service.errors import StatusListNotFound
+from service.errors import NotAcceptable, StatusListNotFound
 
 router = APIRouter(tags=["public"])
 
@@ -31,9 +32,12 @@ STATUS_LIST_MEDIA_TYPE = "application/statuslist+jwt"
     responses={
         200: {
             "description": "A Status List Token (`statuslist+jwt`, 2 bits per entry: 0 valid, "
-            "1 revoked, 2 suspended), or its claims as JSON for `Accept: application/json`.",
+            "1 revoked, 2 suspended); the same list as a CWT (`application/statuslist+cwt`, "
+            "COSE_Sign1 by the mdoc document signer, `x5chain`) when `Accept` prefers it; or "
+            "its claims as JSON for `Accept: application/json`.",
             "content": {
                 STATUS_LIST_MEDIA_TYPE: {"schema": {"type": "string"}},
+                STATUS_LIST_CWT_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
                 "application/json": {"schema": {"type": "object"}},
             },
         },
@@ -68,8 +72,26 @@ async def get_status_list(
         "Cache-Control": f"public, max-age={settings.status_list_ttl_seconds}",
         "Vary": "Accept",
     }
+    accept = request.headers.get("accept", "")
     # The signed token is the default; the decoded form only when asked for by name.
-    if prefers_json(request.headers.get("accept", ""), STATUS_LIST_MEDIA_TYPE):
+    if prefers_json(accept, STATUS_LIST_MEDIA_TYPE):
         return JSONResponse(claims, headers=headers)
+    # The same list, as mdoc verifiers read it: a CWT signed by the document signer, whose
+    # certificate travels in x5chain (draft-ietf-oauth-status-list §5.2).
+    if prefers(accept, STATUS_LIST_CWT_MEDIA_TYPE, STATUS_LIST_MEDIA_TYPE):
+        signer = runtime.mdoc_signer
+        if signer is None:
+            raise NotAcceptable("This service signs no CWT status lists.")
+        cwt = sign_status_list_cwt(
+            data,
+            uri=claims["sub"],
+            bits=claims["status_list"]["bits"],
+            now=claims["iat"],
+            ttl=settings.status_list_ttl_seconds,
+            lifetime=settings.status_list_lifetime_seconds,
+            key=signer.key,
+            x5chain=signer.x5chain,
+        )
+        return Response(cwt, media_type=STATUS_LIST_CWT_MEDIA_TYPE, headers=headers)
     token = sign_status_list(claims, runtime.keyring.active)
     return Response(token, media_type=STATUS_LIST_MEDIA_TYPE, headers=headers)
