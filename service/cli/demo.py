@@ -300,6 +300,61 @@ def _walk(
         not result["valid"] and _codes(result) == {"invalid_signature"},
         "rejected: invalid_signature",
     )
+    _mdoc_round_trip(steps, console, http, person, wallet)
+
+
+def _mdoc_round_trip(
+    steps: _Steps, console: Console, http: httpx.Client, person: dict[str, Any], wallet: Wallet
+) -> None:
+    """The same citizen's ID as an ISO/IEC 18013-5 mdoc: offered, presented, revoked."""
+    steps.title("The issuer offers the same ID as an ISO/IEC 18013-5 mdoc (mso_mdoc)")
+    answer = http.post(
+        "/v1/credential-offers", json={"claims": person, "tx_code": False, "format": "mso_mdoc"}
+    )
+    steps.expect(answer.status_code == 201, f"mdoc offer created (HTTP {answer.status_code})")
+    if answer.status_code != 201:
+        return
+    offer = answer.json()
+    stored = accept(offer["offer_uri"], wallet=wallet, http=http)
+    console.print(
+        f"wallet holds mdoc [cyan]{stored.id}[/cyan] of docType {stored.vct}, its MSO signed "
+        "by a document signer under Thiqa's IACA (GET /mdoc/iaca.pem)"
+    )
+    namespace = stored.vct
+    requested = [[namespace, "given_name_national_character"], [namespace, "birth_date"]]
+    steps.title("A verifying app asks for the Arabic given name and the birth date (mso_mdoc)")
+    created = http.post(
+        "/v1/presentation-requests",
+        json={"claims": requested, "purpose": "Age and name check", "format": "mso_mdoc"},
+    ).json()
+    result = present(created["wallet_uri"], wallet=wallet, http=http)
+    body = (
+        http.get(f"/v1/presentation-requests/{created['request_id']}", params={"wait": 5})
+        .json()
+        .get("verdict")
+        or {}
+    )
+    console.print(_verdict_table(body))
+    steps.expect(result.accepted and body.get("valid") is True, "the mdoc is valid")
+    steps.expect(
+        _paths(body.get("claims") or {}) == {tuple(p) for p in requested},
+        "the DeviceResponse held exactly the requested elements",
+    )
+    info = http.get(f"/v1/credential-offers/{offer['offer_id']}").json()
+    http.post(f"/v1/credentials/{info.get('credential_id')}/revoke")
+    created = http.post(
+        "/v1/presentation-requests",
+        json={"claims": requested, "purpose": "Second check", "format": "mso_mdoc"},
+    ).json()
+    present(created["wallet_uri"], wallet=wallet, http=http)
+    body = (
+        http.get(f"/v1/presentation-requests/{created['request_id']}", params={"wait": 5})
+        .json()
+        .get("verdict")
+        or {}
+    )
+    console.print(_verdict_table(body))
+    steps.expect(_codes(body) == {"revoked"}, "after revocation the mdoc says revoked")
 
 
 def _terminal_qr(text: str) -> str:

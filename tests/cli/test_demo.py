@@ -35,6 +35,9 @@ def test_demo_walks_the_flow_and_exits_zero(tmp_path: Path) -> None:
         "rejected: invalid_disclosure",
         "rejected: invalid_signature",
         "a revoked credential cannot be reinstated",
+        "the mdoc is valid",
+        "the DeviceResponse held exactly the requested elements",
+        "after revocation the mdoc says revoked",
     ):
         assert expected in out
     # Names appear in both scripts.
