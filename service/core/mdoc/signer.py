@@ -2,10 +2,14 @@
 trusts, at a time the caller passes in.
 
 cryptography's ``x509.verification`` builds and checks the path (signatures, validity, CA
-constraints). Its client verifier wants no particular EKU by default, so the mdoc profile is
-added as extension policies: the document signer must carry the ISO EKU 1.0.18013.5.1.2 and a
-key usage allowing digital signatures. No CRL or OCSP is fetched (a verifier never fetches
-what a token names); a compromised IACA is removed from the anchors instead.
+constraints), with the same limits as :mod:`service.core.x509`. The mdoc profile differs from
+that module's HAIP one in three ways, each for the IACAs and document signers in the field:
+the document signer may carry the ISO EKU 1.0.18013.5.1.2 or the draft OID the EUDI reference
+issuer still uses; an IACA may mark its own EKU critical (the EUDI IACAs do, and webpki's CA
+profile refuses it); and a chain to no trusted IACA is ``untrusted_certificate`` even when a
+certificate on it has also expired (which anchor it lacks is the news, as the EUDI verifier
+reports it). No CRL or OCSP is fetched (a verifier never fetches what a token names); a
+compromised IACA is removed from the anchors instead.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import verification
 
 from service.core.reasons import Reason, VerificationFailure
+from service.core.x509 import MAX_CERTIFICATE_SIZE, MAX_CHAIN_LENGTH, MDOC_DOCUMENT_SIGNER_EKU
 
 __all__ = ["DOCUMENT_SIGNER_EKUS", "MAX_CHAIN_CERTIFICATES", "parse_x5chain", "verify_chain"]
 
@@ -26,9 +31,9 @@ __all__ = ["DOCUMENT_SIGNER_EKUS", "MAX_CHAIN_CERTIFICATES", "parse_x5chain", "v
 #: issuer's document signers still carry (1.3.130.2.0.0.1.2): refusing it would refuse every
 #: PID from the EU reference implementation.
 DOCUMENT_SIGNER_EKUS: Final = frozenset(
-    {x509.ObjectIdentifier("1.0.18013.5.1.2"), x509.ObjectIdentifier("1.3.130.2.0.0.1.2")}
+    {MDOC_DOCUMENT_SIGNER_EKU, x509.ObjectIdentifier("1.3.130.2.0.0.1.2")}
 )
-MAX_CHAIN_CERTIFICATES: Final = 4
+MAX_CHAIN_CERTIFICATES: Final = MAX_CHAIN_LENGTH
 
 
 def parse_x5chain(value: Any) -> list[x509.Certificate]:
@@ -36,8 +41,8 @@ def parse_x5chain(value: Any) -> list[x509.Certificate]:
     ders = [value] if isinstance(value, bytes) else value
     if not isinstance(ders, list) or not ders or not all(isinstance(d, bytes) for d in ders):
         raise VerificationFailure(Reason.MDOC_MALFORMED, "x5chain missing or not DER")
-    if len(ders) > MAX_CHAIN_CERTIFICATES:
-        raise VerificationFailure(Reason.MDOC_MALFORMED, "x5chain too long")
+    if len(ders) > MAX_CHAIN_CERTIFICATES or any(len(d) > MAX_CERTIFICATE_SIZE for d in ders):
+        raise VerificationFailure(Reason.MDOC_MALFORMED, "x5chain too long or too large")
     try:
         return [x509.load_der_x509_certificate(der) for der in ders]
     except ValueError:
@@ -76,8 +81,9 @@ def verify_chain(
 ) -> tuple[ec.EllipticCurvePublicKey, x509.Certificate]:
     """The document signer's public key and the anchor its chain reached at ``now``.
 
-    Raises ``untrusted_certificate`` when no path reaches an anchor, ``certificate_expired``
-    when one does but not at ``now`` (a certificate on the path is outside its validity).
+    Raises ``untrusted_certificate`` when no path reaches an anchor; when one does but not
+    at ``now``, ``certificate_not_yet_valid`` if the document signer's validity has not begun,
+    else ``certificate_expired``.
     """
     if not anchors:
         raise VerificationFailure(Reason.UNTRUSTED_CERTIFICATE, "no trust anchors")
@@ -92,6 +98,8 @@ def verify_chain(
             _path(chain, anchors, leaf.not_valid_before_utc)
         except verification.VerificationError:
             raise VerificationFailure(Reason.UNTRUSTED_CERTIFICATE) from None
+        if at < leaf.not_valid_before_utc:
+            raise VerificationFailure(Reason.CERTIFICATE_NOT_YET_VALID) from None
         raise VerificationFailure(Reason.CERTIFICATE_EXPIRED) from None
     key = leaf.public_key()
     if not isinstance(key, ec.EllipticCurvePublicKey):

@@ -143,6 +143,11 @@ def test_an_expired_document_signer_certificate_is_refused() -> None:
     assert [f.reason for f in document.failures] == [Reason.CERTIFICATE_EXPIRED]
 
 
+def test_a_document_signer_not_valid_yet_is_refused() -> None:
+    [document] = inspect(presented(), now=int(datetime(2025, 6, 1, tzinfo=UTC).timestamp()))
+    assert [f.reason for f in document.failures] == [Reason.CERTIFICATE_NOT_YET_VALID]
+
+
 def test_a_signer_without_the_document_signer_eku_is_untrusted() -> None:
     server_auth = make_pki(eku=ExtendedKeyUsageOID.SERVER_AUTH)
     issued = issue(DEVICE, pki=server_auth)
