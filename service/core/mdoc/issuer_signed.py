@@ -19,7 +19,7 @@ import hmac
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import cbor2
@@ -307,8 +307,3 @@ def _status_reference(status: Any) -> tuple[StatusReference | None, Failure | No
     if not isinstance(uri, str) or not uri:
         return None, Failure.of(Reason.INVALID_STATUS_REFERENCE, "uri missing")
     return StatusReference(uri=uri, idx=idx), None
-
-
-def full_date(value: str) -> date:
-    """An ISO full-date for tag 1004 elements (birth_date, issue_date, expiry_date)."""
-    return date.fromisoformat(value)
