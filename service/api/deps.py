@@ -14,7 +14,14 @@ from service.logs import bind_client
 from service.services.runtime import Runtime
 from service.store.clients import Client, Scope, looks_like_api_key
 
-__all__ = ["RuntimeDep", "require_scope"]
+__all__ = [
+    "IssuingClient",
+    "IssuingOrRevokingClient",
+    "RevokingClient",
+    "RuntimeDep",
+    "VerifyingClient",
+    "require_scope",
+]
 
 
 async def get_runtime(request: Request) -> Runtime:
@@ -73,3 +80,12 @@ def require_scope(*accepted: Scope):
         return client
 
     return dependency
+
+
+# Each scope a route can demand, named once: a router says which client it serves, and a
+# typo'd or forgotten scope cannot hide in one route's signature.
+IssuingClient = Annotated[Client, Depends(require_scope(Scope.ISSUE))]
+RevokingClient = Annotated[Client, Depends(require_scope(Scope.REVOKE))]
+#: Reading a credential's status: the app that issued it or one that may change it.
+IssuingOrRevokingClient = Annotated[Client, Depends(require_scope(Scope.ISSUE, Scope.REVOKE))]
+VerifyingClient = Annotated[Client, Depends(require_scope(Scope.VERIFY))]

@@ -16,7 +16,6 @@ Failures raise a :class:`CredentialRequestError` naming the spec's error code.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -25,8 +24,15 @@ from typing import Any, Final
 from urllib.parse import quote, urlsplit
 
 from service.core import jws
-from service.core.keys import JWKError, VerificationKey, parse_public_jwk, public_jwk
+from service.core.keys import (
+    InvalidSignatureError,
+    JWKError,
+    VerificationKey,
+    parse_public_jwk,
+    public_jwk,
+)
 from service.core.reasons import VerificationFailure
+from service.core.time_claims import TimeClaimFailure, TimeProblem, time_claim_failures
 
 __all__ = [
     "CONFIGURATION_ID",
@@ -245,8 +251,17 @@ class Proof:
     nonce: str
 
 
-def _numeric(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+#: What ``invalid_proof`` says for each time failure, the first one found.
+_PROOF_TIME_MESSAGES: Final = {
+    TimeClaimFailure("iat", TimeProblem.MALFORMED): "The proof has no numeric iat.",
+    TimeClaimFailure("iat", TimeProblem.MISSING): "The proof has no numeric iat.",
+    TimeClaimFailure("iat", TimeProblem.NOT_YET_VALID): "The proof's iat is in the future.",
+    TimeClaimFailure("iat", TimeProblem.TOO_OLD): "The proof is too old.",
+    TimeClaimFailure("nbf", TimeProblem.MALFORMED): "The proof's nbf is not a NumericDate.",
+    TimeClaimFailure("nbf", TimeProblem.NOT_YET_VALID): "The proof is not valid yet.",
+    TimeClaimFailure("exp", TimeProblem.MALFORMED): "The proof's exp is not a NumericDate.",
+    TimeClaimFailure("exp", TimeProblem.EXPIRED): "The proof has expired.",
+}
 
 
 def check_proof(
@@ -287,22 +302,19 @@ def check_proof(
         raise _invalid_proof("The proof's jwk is not a valid public key.") from exc
     if key.alg != parsed.alg:
         raise _invalid_proof("The proof's algorithm does not match its key.")
-    if not key.verify(parsed.signature, parsed.signing_input):
-        raise _invalid_proof("The proof's signature does not verify with its jwk.")
+    try:
+        key.verify(parsed.signature, parsed.signing_input)
+    except InvalidSignatureError:
+        raise _invalid_proof("The proof's signature does not verify with its jwk.") from None
 
     claims = parsed.payload
     if claims.get("aud") != audience:
         raise _invalid_proof("The proof's aud is not this credential issuer.")
-    iat = claims.get("iat")
-    if not _numeric(iat):
-        raise _invalid_proof("The proof has no numeric iat.")
-    if iat > now + clock_skew:
-        raise _invalid_proof("The proof's iat is in the future.")
-    if iat < now - max_age - clock_skew:
-        raise _invalid_proof("The proof is too old.")
-    exp = claims.get("exp")
-    if exp is not None and (not _numeric(exp) or exp <= now - clock_skew):
-        raise _invalid_proof("The proof has expired.")
+    times = time_claim_failures(
+        claims, now=now, leeway=clock_skew, required=("iat",), max_age=max_age
+    )
+    if times:
+        raise _invalid_proof(_PROOF_TIME_MESSAGES[times[0]])
     nonce = claims.get("nonce")
     if nonce is None:
         raise _invalid_proof("The proof has no nonce: get one from the nonce endpoint.")

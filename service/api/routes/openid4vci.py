@@ -13,11 +13,11 @@ from __future__ import annotations
 import base64
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Request, Response
+from fastapi import APIRouter, FastAPI, Path, Request, Response
 from fastapi.responses import JSONResponse
 
 from service.api.auditing import AuditDep
-from service.api.deps import RuntimeDep, require_scope
+from service.api.deps import IssuingClient, RuntimeDep
 from service.api.forms import FORM, NO_STORE, media_type, read_form
 from service.api.openid4vci_models import (
     AuthorizationServerMetadata,
@@ -43,7 +43,6 @@ from service.errors import InvalidTokenRequest, OfferNotFound
 from service.services.type_metadata import national_id_metadata
 from service.settings import Settings
 from service.store.audit import AuditAction
-from service.store.clients import Client, Scope
 from service.store.offers import OfferStore
 
 __all__ = ["OWN_JSON_PATHS", "install_openid4vci"]
@@ -72,7 +71,7 @@ issuing = APIRouter(
 async def create_offer(
     body: OfferRequest,
     runtime: RuntimeDep,
-    client: Annotated[Client, Depends(require_scope(Scope.ISSUE))],
+    client: IssuingClient,
 ) -> Any:
     """Offer a credential to the citizen's wallet (OpenID4VCI, pre-authorized code flow).
 
@@ -110,7 +109,7 @@ async def create_offer(
 async def get_offer(
     offer_id: OfferId,
     runtime: RuntimeDep,
-    client: Annotated[Client, Depends(require_scope(Scope.ISSUE))],
+    client: IssuingClient,
 ) -> OfferInfo:
     """Where an offer stands, and the credential's id once issued (to suspend or revoke it).
     Only to the client that made the offer (404 to any other). Known until the offer expires;

@@ -14,11 +14,11 @@ import base64
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from service.api.auditing import AuditDep
-from service.api.deps import RuntimeDep, require_scope
+from service.api.deps import RuntimeDep, VerifyingClient
 from service.api.forms import FORM, NO_STORE, read_form
 from service.api.metrics import MetricsDep
 from service.api.negotiation import prefers_json
@@ -43,7 +43,6 @@ from service.errors import (
 from service.services.openid4vp_verifier import MAX_WAIT_SECONDS, View
 from service.services.qr import render
 from service.store.audit import AuditAction
-from service.store.clients import Client, Scope
 from service.store.presentations import REQUEST_ID
 
 __all__ = ["relying_party", "wallet"]
@@ -75,7 +74,7 @@ relying_party = APIRouter(
 async def create_presentation_request(
     body: PresentationRequestBody,
     runtime: RuntimeDep,
-    client: Annotated[Client, Depends(require_scope(Scope.VERIFY))],
+    client: VerifyingClient,
     response: Response,
 ) -> PresentationRequestCreated:
     """Ask a citizen's wallet for claims (OpenID4VP 1.0, cross-device, `direct_post`).
@@ -117,7 +116,7 @@ async def create_presentation_request(
 async def get_presentation_request(
     request_id: RequestId,
     runtime: RuntimeDep,
-    client: Annotated[Client, Depends(require_scope(Scope.VERIFY))],
+    client: VerifyingClient,
     wait: Annotated[int, Query(ge=0, le=MAX_WAIT_SECONDS, description=WAIT_DESCRIPTION)] = 0,
 ) -> Any:
     """Where the request stands, and the verdict once the wallet has answered. Only the
@@ -164,7 +163,7 @@ def _event(view: View) -> str:
 async def presentation_request_events(
     request_id: RequestId,
     runtime: RuntimeDep,
-    client: Annotated[Client, Depends(require_scope(Scope.VERIFY))],
+    client: VerifyingClient,
 ) -> StreamingResponse:
     """Follow the request as Server-Sent Events until it is answered or expires."""
     presenter = runtime.presentations
