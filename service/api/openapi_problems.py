@@ -150,7 +150,7 @@ def _family_of(schema: dict[str, Any]) -> Callable[[type[ThiqaError]], bool] | N
     return None
 
 
-def _document_problem_schema(schemas: dict[str, Any]) -> None:
+def _document_error_schemas(schemas: dict[str, Any]) -> None:
     problem = schemas["Problem"]
     codes = sorted({cls.code for cls in wire_errors() if cls.style is BodyStyle.PROBLEM})
     problem["properties"]["code"] = {
@@ -159,6 +159,23 @@ def _document_problem_schema(schemas: dict[str, Any]) -> None:
         "title": "Code",
         "description": "The stable code to branch on (README, Errors).",
     }
+    # The wallet endpoints' bodies, each with the codes it can carry.
+    token_and_credential = [
+        cls
+        for cls in wire_errors()
+        if issubclass(cls, OAuthError) and not issubclass(cls, DirectPostError)
+    ]
+    direct_post = [cls for cls in wire_errors() if issubclass(cls, DirectPostError)]
+    if "OAuthErrorBody" in schemas:
+        error = schemas["OAuthErrorBody"]["properties"]["error"]
+        error["enum"] = sorted({cls.code for cls in token_and_credential})
+        error.pop("examples", None)
+    if "WalletErrorBody" in schemas:
+        properties = schemas["WalletErrorBody"]["properties"]
+        properties["error"]["enum"] = sorted({cls.error or cls.code for cls in direct_post})
+        properties["code"]["enum"] = sorted({cls.code for cls in direct_post})
+        properties["error"].pop("examples", None)
+        properties["code"].pop("examples", None)
 
 
 def _is_fastapi_validation(response: dict[str, Any]) -> bool:
@@ -180,7 +197,7 @@ def complete(schema: dict[str, Any], *, own_json_paths: Collection[str] = ()) ->
         for name, definition in problem_schema.pop("$defs", {}).items():
             schemas.setdefault(name, definition)
         schemas["Problem"] = problem_schema
-    _document_problem_schema(schemas)
+    _document_error_schemas(schemas)
     for path, operations in schema.get("paths", {}).items():
         for method, operation in operations.items():
             if method not in _METHODS:

@@ -140,6 +140,33 @@ def test_problem_code_is_an_enum_of_the_real_problem_codes(spec: dict[str, Any])
     assert set(item["properties"]) == {"loc", "type", "message", "limit"}
 
 
+def test_the_wallet_error_bodies_enumerate_their_codes(spec: dict[str, Any]) -> None:
+    schemas = spec["components"]["schemas"]
+    assert schemas["OAuthErrorBody"]["properties"]["error"]["enum"] == [
+        "credential_request_denied",
+        "invalid_credential_request",
+        "invalid_encryption_parameters",
+        "invalid_grant",
+        "invalid_nonce",
+        "invalid_proof",
+        "invalid_request",
+        "invalid_token",
+        "unknown_credential_configuration",
+        "unsupported_grant_type",
+    ]
+    wallet = schemas["WalletErrorBody"]["properties"]
+    assert wallet["error"]["enum"] == ["invalid_request", "temporarily_unavailable"]
+    assert wallet["code"]["enum"] == [
+        "malformed_response",
+        "nonce_replayed",
+        "presentation_rejected",
+        "presentation_request_not_found",
+        "request_expired",
+        "state_mismatch",
+        "store_unavailable",
+    ]
+
+
 def test_every_error_response_has_correct_examples_of_its_own_status(
     spec: dict[str, Any],
 ) -> None:
