@@ -33,6 +33,9 @@ from fastapi import FastAPI
 
 from service.api.oauth_errors import oauth_body
 from service.api.problems import BODY_PROBLEMS, MEDIA_TYPE, Problem, problem_body
+from service.api.schemas import verdict_body
+from service.core.reasons import Failure, Reason
+from service.core.verify import Verdict
 from service.errors import (
     BodyStyle,
     DirectPostError,
@@ -53,6 +56,8 @@ _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 _FASTAPI_VALIDATION_REF = "#/components/schemas/HTTPValidationError"
 _METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 _CODE = re.compile(r"`([a-z][a-z0-9_]*)`")
+#: The verdict a verification that could not reach Redis carries.
+_UNCHECKED = Verdict(failures=(Failure.of(Reason.STATUS_UNAVAILABLE),))
 _UNSUPPORTED_MEDIA_TYPE = (
     f"`{UnsupportedMediaType.code}`: the body was not sent as `Content-Type: application/json`."
 )
@@ -64,7 +69,7 @@ def _example(cls: type[ThiqaError]) -> dict[str, Any]:
     if cls is RateLimited:
         error = RateLimited(retry_after=42)
     elif cls is StatusUnavailable:
-        error = StatusUnavailable(verdict=None)
+        error = StatusUnavailable(verdict=_UNCHECKED)
     elif cls is InvalidClaims:
         error = InvalidClaims(
             "claims.birthdate: must be a past date as YYYY-MM-DD",
@@ -99,21 +104,7 @@ def _example(cls: type[ThiqaError]) -> dict[str, Any]:
         return oauth_body(error)
     body = problem_body(error)
     if isinstance(error, StatusUnavailable):
-        body |= {
-            "valid": False,
-            "credential_status": None,
-            "issuer": None,
-            "vct": None,
-            "claims": None,
-            "expires_at": None,
-            "key_bound": False,
-            "errors": [
-                {
-                    "code": "status_unavailable",
-                    "message": "The credential's status could not be checked.",
-                }
-            ],
-        }
+        body |= verdict_body(_UNCHECKED).model_dump()
     return body
 
 
