@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -26,14 +27,15 @@ __all__ = [
 
 async def get_runtime(request: Request) -> Runtime:
     # async: FastAPI runs a plain def dependency on a worker thread, a hop per request.
-    return request.app.state.runtime
+    runtime: Runtime = request.app.state.runtime
+    return runtime
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 _bearer = HTTPBearer(auto_error=False, description="An API key from `thiqa clients add`.")
 
 
-def require_scope(*accepted: Scope):
+def require_scope(*accepted: Scope) -> Callable[..., Awaitable[Client]]:
     """A dependency admitting clients whose key carries any of ``accepted``."""
 
     async def dependency(

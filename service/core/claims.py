@@ -96,7 +96,8 @@ def normalise_claims(claims: Any, limits: ClaimLimits | None = None) -> dict[str
             return out
         raise ClaimsError(path, "unsupported JSON type")
 
-    return walk(claims, "claims", 0)
+    normalised: dict[str, Any] = walk(claims, "claims", 0)
+    return normalised
 
 
 _NATIONAL_ID = re.compile(r"^[A-Z]{1,2}[0-9]{5,7}$")
