@@ -125,6 +125,9 @@ class SigningKey:
     kid: str
     alg: str
     key: PrivateKey = field(repr=False)
+    #: The key's certificate chain as JOSE ``x5c`` (leaf first, no root), when it has one:
+    #: every JWS it signs then carries it beside ``kid`` (HAIP 1.0 §6.1.1).
+    x5c: tuple[str, ...] = field(default=(), repr=False)
 
     def sign(self, signing_input: bytes) -> bytes:
         if isinstance(self.key, ed25519.Ed25519PrivateKey):

@@ -11,7 +11,7 @@ makes on what a wallet sends, with no I/O.
   unused ``c_nonce`` is the store's question, asked only after everything here holds.
 * :func:`parse_credential_request` reads a Credential Request body.
 
-Failures raise an :class:`OAuthError` carrying the spec's error code.
+Failures raise a :class:`CredentialRequestError` naming the spec's error code.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Final
 from urllib.parse import quote, urlsplit
 
@@ -41,10 +42,8 @@ __all__ = [
     "PROOF_TYP",
     "CredentialRequest",
     "CredentialRequestError",
-    "InvalidToken",
-    "OAuthError",
     "Proof",
-    "TokenError",
+    "RequestProblem",
     "authorization_server_metadata",
     "check_proof",
     "credential_offer",
@@ -69,39 +68,29 @@ OFFER_SCHEME: Final = "openid-credential-offer://"
 _KEY_PARAMETERS: Final = ("jwk", "kid", "x5c", "trust_chain")
 
 
-class OAuthError(Exception):
-    """An error answered as OAuth 2.0 defines it: ``{"error", "error_description"}``.
-
-    ``description`` is fixed ASCII text (both specs restrict ``error_description`` to it) and
-    never repeats what the wallet sent.
+class RequestProblem(StrEnum):
+    """What is wrong with a Credential Request, by the error code OpenID4VCI §8.3.1.2 gives it.
+    ``service/errors.py`` has one class per member; the issuing service maps one to the other.
     """
 
-    def __init__(self, error: str, description: str, *, status: int = 400) -> None:
+    INVALID_CREDENTIAL_REQUEST = "invalid_credential_request"
+    UNKNOWN_CREDENTIAL_CONFIGURATION = "unknown_credential_configuration"
+    INVALID_ENCRYPTION_PARAMETERS = "invalid_encryption_parameters"
+    INVALID_PROOF = "invalid_proof"
+
+
+class CredentialRequestError(ValueError):
+    """A Credential Request or key proof refused. ``description`` is fixed ASCII text (the
+    spec restricts ``error_description`` to it) and never repeats what the wallet sent."""
+
+    def __init__(self, error: RequestProblem, description: str) -> None:
         self.error = error
         self.description = description
-        self.status = status
         super().__init__(f"{error}: {description}")
 
 
-class TokenError(OAuthError):
-    """Refused at the token endpoint (RFC 6749 §5.2, OpenID4VCI §6.3)."""
-
-
-class CredentialRequestError(OAuthError):
-    """Refused at the credential endpoint (OpenID4VCI §8.3.1.2)."""
-
-
-class InvalidToken(OAuthError):
-    """No usable access token (RFC 6750 §3.1): 401 with ``WWW-Authenticate``."""
-
-    def __init__(
-        self, description: str = "The access token is missing, unknown, expired or used."
-    ) -> None:
-        super().__init__("invalid_token", description, status=401)
-
-
 def _invalid_proof(description: str) -> CredentialRequestError:
-    return CredentialRequestError("invalid_proof", description)
+    return CredentialRequestError(RequestProblem.INVALID_PROOF, description)
 
 
 def well_known_path(name: str, identifier: str) -> str:
@@ -213,31 +202,32 @@ class CredentialRequest:
     proof: str
 
 
+_INVALID: Final = RequestProblem.INVALID_CREDENTIAL_REQUEST
+
+
 def parse_credential_request(body: Any) -> CredentialRequest:
     """Read a Credential Request (§8.2). One proof, of type ``jwt``: Thiqa publishes no
     ``batch_credential_issuance``, so a request for several credentials is refused rather than
     silently answered with one."""
     if not isinstance(body, dict):
-        raise CredentialRequestError(
-            "invalid_credential_request", "The body must be a JSON object."
-        )
+        raise CredentialRequestError(_INVALID, "The body must be a JSON object.")
     if "credential_identifier" in body:
         raise CredentialRequestError(
-            "invalid_credential_request",
+            _INVALID,
             "credential_identifier is not used: no authorization_details were granted.",
         )
     if "credential_response_encryption" in body:
         raise CredentialRequestError(
-            "invalid_encryption_parameters", "This issuer does not encrypt credential responses."
+            RequestProblem.INVALID_ENCRYPTION_PARAMETERS,
+            "This issuer does not encrypt credential responses.",
         )
     configuration_id = body.get("credential_configuration_id")
     if not isinstance(configuration_id, str) or not configuration_id:
-        raise CredentialRequestError(
-            "invalid_credential_request", "credential_configuration_id is required."
-        )
+        raise CredentialRequestError(_INVALID, "credential_configuration_id is required.")
     if configuration_id != CONFIGURATION_ID:
         raise CredentialRequestError(
-            "unknown_credential_configuration", "This issuer offers thiqa_national_id only."
+            RequestProblem.UNKNOWN_CREDENTIAL_CONFIGURATION,
+            "This issuer offers thiqa_national_id only.",
         )
     proofs = body.get("proofs")
     if proofs is None:

@@ -9,15 +9,18 @@ URI that was fetched, the time claims, and the list itself. Any failure raises
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
+
+from cryptography import x509
 
 from service.core import jws
 from service.core.keys import InvalidSignatureError, SigningKey, VerificationKey
 from service.core.reasons import VerificationFailure
 from service.core.status_list import ALLOWED_BITS, StatusListError, decode_list, encode_list
 from service.core.time_claims import TimeClaimFailure, TimeProblem, time_claim_failures
+from service.core.x509 import parse_x5c, validate_chain
 
 __all__ = ["STATUS_LIST_TYP", "StatusListToken", "read_status_list", "sign_status_list"]
 
@@ -80,12 +83,24 @@ def read_status_list(
     now: int,
     clock_skew: int = 60,
     max_bytes: int = 16 * 1024 * 1024,
+    anchors: Sequence[x509.Certificate] = (),
 ) -> StatusListToken:
+    """Verify a Status List Token: by its ``x5c`` chain when the issuer has X.509
+    ``anchors`` (HAIP 1.0: status lists are signed like credentials), else by ``kid``."""
     try:
         parsed = jws.parse(token, typ=frozenset({STATUS_LIST_TYP}))
     except VerificationFailure as exc:
         raise StatusListError(f"not a status list token: {exc.reason.value}") from exc
-    key = keys.get(parsed.kid) if parsed.kid is not None else None
+    key: VerificationKey | None
+    if "x5c" in parsed.header and anchors:
+        try:
+            key = validate_chain(
+                parse_x5c(parsed.header["x5c"]), anchors=anchors, now=now
+            ).verification_key()
+        except VerificationFailure as exc:
+            raise StatusListError(f"status list certificate: {exc.reason.value}") from exc
+    else:
+        key = keys.get(parsed.kid) if parsed.kid is not None else None
     if key is None or key.alg != parsed.alg:
         raise StatusListError("status list signed by an unknown key")
     try:

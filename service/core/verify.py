@@ -16,6 +16,10 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
+from urllib.parse import urlsplit
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 
 from service.core import jws
 from service.core.credential import (
@@ -35,6 +39,7 @@ from service.core.time_claims import (
     is_numeric_date,
     time_claim_failures,
 )
+from service.core.x509 import parse_x5c, validate_chain
 
 __all__ = [
     "ENVELOPE_CLAIMS",
@@ -70,6 +75,17 @@ class TrustedIssuer:
     #: Keys the issuer revoked as compromised: a credential naming one is refused as
     #: ``key_revoked``, whatever its signature says.
     revoked_kids: frozenset[str] = frozenset()
+    #: X.509 trust anchors per credential type: a credential of that type whose header
+    #: carries ``x5c`` must chain to one of them (HAIP 1.0). An issuer without anchors
+    #: never has its credentials' ``x5c`` read at all.
+    anchors: Mapping[str, tuple[x509.Certificate, ...]] = field(default_factory=dict)
+
+    def all_anchors(self) -> tuple[x509.Certificate, ...]:
+        seen: dict[bytes, x509.Certificate] = {}
+        for roots in self.anchors.values():
+            for root in roots:
+                seen.setdefault(root.fingerprint(_SHA256), root)
+        return tuple(seen.values())
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -89,6 +105,7 @@ class Policy:
 
 
 _TYPS: Final = frozenset({CREDENTIAL_TYP})
+_SHA256: Final = hashes.SHA256()
 _TYPS_WITH_LEGACY: Final = frozenset({CREDENTIAL_TYP, LEGACY_CREDENTIAL_TYP})
 
 
@@ -222,7 +239,13 @@ def _inspect(
     # Before the signature: a compromised key's signature proves nothing, valid or not.
     if token.kid is not None and token.kid in issuer.revoked_kids:
         raise VerificationFailure(Reason.KEY_REVOKED)
-    key = issuer.keys.get(token.kid) if token.kid is not None else None
+    key: VerificationKey | None
+    if "x5c" in token.header and issuer.anchors:
+        key = _certified_key(token, issuer, iss=iss, now=now)
+    else:
+        # x5c from an issuer without anchors is never read: a chain proves nothing unless
+        # it leads to a root the operator chose.
+        key = issuer.keys.get(token.kid) if token.kid is not None else None
     if key is None:
         raise VerificationFailure(Reason.UNKNOWN_KEY)
     if key.alg != token.alg:
@@ -274,6 +297,24 @@ def _inspect(
         status_ref=status_ref,
         key_bound=parts.kb_jwt is not None and not kb_failures,
     )
+
+
+def _certified_key(token: jws.Jws, issuer: TrustedIssuer, *, iss: str, now: int) -> VerificationKey:
+    """The leaf key of the token's ``x5c``, once the chain builds to an anchor of the
+    credential's type and the leaf names ``iss``. ``vct`` is read before the signature only
+    to choose the anchors, as ``iss`` chooses the issuer."""
+    chain = parse_x5c(token.header["x5c"])
+    vct = token.payload.get("vct")
+    anchors = issuer.anchors.get(vct) if isinstance(vct, str) else None
+    if not anchors:
+        raise VerificationFailure(Reason.UNTRUSTED_CERTIFICATE, "no anchor for this type")
+    validated = validate_chain(chain, anchors=anchors, now=now)
+    # SD-JWT VC: with x5c, iss must match the leaf (a SAN URI, or for an https issuer its
+    # SAN DNS name).
+    host = urlsplit(iss).hostname if iss.startswith("https://") else None
+    if iss not in validated.san_uris and (host is None or host not in validated.san_dns):
+        raise VerificationFailure(Reason.CERTIFICATE_MISMATCH)
+    return validated.verification_key()
 
 
 def _check_times(payload: Mapping[str, Any], *, policy: Policy, now: int) -> list[Failure]:

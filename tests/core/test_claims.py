@@ -10,10 +10,12 @@ import pytest
 
 from service.core.claims import (
     RESERVED_CLAIMS,
+    ClaimFault,
     ClaimLimits,
     ClaimsError,
     check_national_id_claims,
     normalise_claims,
+    undefined_claims,
 )
 
 TODAY = date(2025, 6, 1)
@@ -32,6 +34,13 @@ def refused(claims: Any, limits: ClaimLimits | None = None) -> tuple[str, str]:
     with pytest.raises(ClaimsError) as caught:
         normalise_claims(claims, limits)
     return caught.value.path, caught.value.problem
+
+
+def refusal(claims: Any, limits: ClaimLimits | None = None) -> ClaimsError:
+    """The whole refusal, for tests of every problem reported at once."""
+    with pytest.raises(ClaimsError) as caught:
+        normalise_claims(claims, limits)
+    return caught.value
 
 
 def refused_national(claims: Any) -> tuple[str, str]:
@@ -319,3 +328,77 @@ def test_normalised_claims_pass_the_national_id_rules() -> None:
     claims = normalise_claims({**VALID_ID, "given_name#ar": "\u0627\u0654\u0645\u064a\u0646\u0629"})
     check_national_id_claims(claims, today=TODAY)
     assert claims["given_name#ar"] == "أمينة"
+
+
+# --- every problem at once; claims the type does not define ------------------------------
+
+DEFINED = frozenset(
+    {
+        ("given_name",),
+        ("family_name",),
+        ("birthdate",),
+        ("national_id",),
+        ("place_of_birth",),
+        ("place_of_birth", "locality"),
+    }
+)
+
+
+def test_every_national_id_problem_is_reported_in_order() -> None:
+    claims = {"given_name": "", "birthdate": "tomorrow", "national_id": "x", "sex": "X"}
+    with pytest.raises(ClaimsError) as caught:
+        check_national_id_claims(claims, today=TODAY)
+    assert [(p.path, p.fault, p.problem) for p in caught.value.problems] == [
+        ("claims.family_name", ClaimFault.MISSING, "required"),
+        ("claims.given_name", ClaimFault.INVALID_VALUE, "must be a non-empty string"),
+        ("claims.birthdate", ClaimFault.INVALID_VALUE, "must be a past date as YYYY-MM-DD"),
+        ("claims.national_id", ClaimFault.INVALID_VALUE, "must look like AB123456"),
+        ("claims.sex", ClaimFault.INVALID_VALUE, "must be F or M"),
+    ]
+    assert caught.value.path == "claims.family_name"
+
+
+def test_every_structural_problem_is_reported_with_its_limit() -> None:
+    limits = ClaimLimits(max_string=4, max_members=2)
+    error = refusal({"a": "x" * 5, "iss": "x", "b": [1, 2, 3]}, limits)
+    assert [(p.path, p.fault, p.limit) for p in error.problems] == [
+        ("claims", ClaimFault.TOO_LARGE, {"max_items": 2}),
+    ]
+    error = refusal({"a": "x" * 5, "iss": "x"}, limits)
+    assert [(p.path, p.fault, p.limit) for p in error.problems] == [
+        ("claims.a", ClaimFault.TOO_LARGE, {"max_length": 4}),
+        ("claims.iss", ClaimFault.RESERVED, None),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("claims", "paths"),
+    [
+        ({**VALID_ID}, []),
+        ({**VALID_ID, "email": "a@b"}, ["claims.email"]),
+        (
+            {**VALID_ID, "nationalty": "MA", "religion": "x"},
+            ["claims.nationalty", "claims.religion"],
+        ),
+        ({**VALID_ID, "place_of_birth": {"locality": "Fès"}}, []),
+        ({**VALID_ID, "place_of_birth": {"street": "x"}}, ["claims.place_of_birth.street"]),
+    ],
+)
+def test_claims_the_type_does_not_define_are_named(
+    claims: dict[str, Any], paths: list[str]
+) -> None:
+    found = undefined_claims(claims, DEFINED)
+    assert [p.path for p in found] == paths
+    assert all(p.fault is ClaimFault.UNDEFINED for p in found)
+
+
+def test_an_object_claim_must_be_an_object() -> None:
+    found = undefined_claims({**VALID_ID, "place_of_birth": "Fès"}, DEFINED)
+    assert [(p.path, p.problem) for p in found] == [("claims.place_of_birth", "must be an object")]
+
+
+def test_the_national_id_rules_refuse_undefined_claims_when_told_which_exist() -> None:
+    check_national_id_claims({**VALID_ID, "email": "a@b"}, today=TODAY)  # no list: no check
+    with pytest.raises(ClaimsError) as caught:
+        check_national_id_claims({**VALID_ID, "email": "a@b"}, today=TODAY, defined=DEFINED)
+    assert [p.path for p in caught.value.problems] == ["claims.email"]

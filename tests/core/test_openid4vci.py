@@ -9,7 +9,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from service.api.routes.types import national_id_metadata
 from service.core import jws
 from service.core.encoding import b64url_decode, b64url_encode, json_dumps
 from service.core.keys import SigningKey, generate_signing_key, public_jwk
@@ -26,6 +25,7 @@ from service.core.openid4vci import (
     parse_credential_request,
     well_known_path,
 )
+from service.services.type_metadata import national_id_metadata
 
 ISSUER = "https://id.example.ma"
 NOW = 1_760_000_000

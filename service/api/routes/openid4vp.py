@@ -4,7 +4,8 @@ Relying parties (scope ``verify``) create requests and read results as problem-d
 like the rest of ``/v1``. The two wallet-facing endpoints speak OpenID4VP: the Request Object
 by reference, and the ``direct_post`` response endpoint, whose errors are OAuth-style JSON
 (``{"error", "error_description", "code"}``) because wallets are written against that spec.
-The form is read by hand, like the token endpoint's (``service/api/forms.py``).
+The form is read by hand, like the token endpoint's (``service/api/forms.py``); its refusals are
+raised as ``service/errors.py`` classes and answered by the OAuth-style handler.
 """
 
 from __future__ import annotations
@@ -32,9 +33,14 @@ from service.api.openid4vp_models import (
 from service.api.problems import PROBLEM_RESPONSES, Problem
 from service.api.schemas import timestamp
 from service.core.encoding import json_dumps
-from service.core.openid4vp import REQUEST_OBJECT_MEDIA_TYPE
-from service.errors import PresentationRequestNotFound, StoreUnavailable
-from service.services.openid4vp_verifier import MAX_WAIT_SECONDS, View, request_not_found
+from service.core.openid4vp import REQUEST_OBJECT_MEDIA_TYPE, Outcome
+from service.errors import (
+    MalformedResponse,
+    PresentationRequestNotFound,
+    StoreUnavailable,
+    UnknownPresentationRequest,
+)
+from service.services.openid4vp_verifier import MAX_WAIT_SECONDS, View
 from service.services.qr import render
 from service.store.audit import AuditAction
 from service.store.presentations import REQUEST_ID
@@ -275,30 +281,21 @@ async def presentation_response(
     response (`error=access_denied`, say) is recorded as a failed verdict and answered 200."""
     form = await read_form(request)
     if form is None:
-        answer_status, body = (
-            400,
-            {
-                "error": "invalid_request",
-                "code": "malformed_response",
-                "error_description": f"The body must be a {FORM} form, each parameter once.",
-            },
+        raise MalformedResponse(f"The body must be a {FORM} form, each parameter once.")
+    if not _well_formed(request_id):
+        raise UnknownPresentationRequest()
+
+    def spent(outcome: Outcome, client: str) -> None:
+        # A verification like POST /v1/verify's, on the relying party's behalf; written after
+        # the response, as there. Issuer, type and codes; never a claim.
+        metrics.observe_verdict(outcome)
+        audit.soon(
+            AuditAction.CREDENTIAL_VERIFIED,
+            client=client,
+            result=["valid"] if outcome.valid else [f.reason.value for f in outcome.failures],
+            issuer=outcome.issuer,
+            vct=outcome.vct,
         )
-    elif not _well_formed(request_id):
-        not_found = request_not_found()
-        answer_status, body = not_found.status, not_found.body
-    else:
-        answer = await runtime.presentations.answer(request_id, form)
-        answer_status, body = answer.status, answer.body
-        if answer.outcome is not None and answer.client is not None:
-            # A verification like POST /v1/verify's, on the relying party's behalf; written
-            # after the response, as there. Issuer, type and codes; never a claim.
-            outcome = answer.outcome
-            metrics.observe_verdict(outcome)
-            audit.soon(
-                AuditAction.CREDENTIAL_VERIFIED,
-                client=answer.client,
-                result=["valid"] if outcome.valid else [f.reason.value for f in outcome.failures],
-                issuer=outcome.issuer,
-                vct=outcome.vct,
-            )
-    return JSONResponse(body, status_code=answer_status, headers=NO_STORE)
+
+    await runtime.presentations.answer(request_id, form, spent=spent)
+    return JSONResponse({}, headers=NO_STORE)
