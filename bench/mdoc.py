@@ -16,6 +16,7 @@ import statistics
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -43,9 +44,12 @@ CLAIMS = {
 N = 300
 
 
+def name(common_name: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
 def _pki() -> tuple[x509.Certificate, x509.Certificate, ec.EllipticCurvePrivateKey]:
     now = datetime.now(UTC)
-    name = lambda cn: x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])  # noqa: E731
     iaca_key, ds_key = (
         ec.generate_private_key(ec.SECP256R1()),
         ec.generate_private_key(ec.SECP256R1()),
@@ -115,7 +119,7 @@ def main() -> None:
         client_id="x509_hash:bench", nonce="n", response_uri="https://bench.example/r"
     )
 
-    def issue() -> dict:
+    def issue() -> dict[str, Any]:
         return issuer_signed.issue(
             national_id.elements_from_claims(CLAIMS, issued_at=now, expires_at=now + 86_400),
             doctype=national_id.DOCTYPE,

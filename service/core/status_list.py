@@ -79,7 +79,7 @@ def inflate_list(compressed: bytes, *, max_bytes: int = MAX_DECODED_BYTES) -> by
     return data
 
 
-def get_status(data: bytes, index: int, bits: int) -> int:
+def get_status(data: bytes | bytearray, index: int, bits: int) -> int:
     _check_bits(bits)
     if index < 0 or (index + 1) * bits > len(data) * 8:
         raise StatusListError("index out of range")

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from service.core import credential
 from service.core.claims import ClaimProblem, national_id_problems, normalise_collecting
+from service.core.credential import StatusReference
 from service.core.encoding import b64url_encode
 from service.core.keys import JWKError, parse_public_jwk, public_jwk
 from service.core.mdoc import issuer_signed, national_id
@@ -52,7 +53,7 @@ class CheckedRequest:
 class IssuedCredential:
     credential_id: str
     credential: str
-    status: credential.StatusReference
+    status: StatusReference  # not credential.StatusReference: the field above shadows it
     issued_at: int
     expires_at: int
     #: Type and signing key, for the audit trail (a key's credentials can then be found).

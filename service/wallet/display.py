@@ -83,7 +83,8 @@ def names(claims: Mapping[str, Any]) -> tuple[str, str]:
 
 def _packaged() -> dict[str, Any]:
     text = resources.files("service").joinpath("metadata/national-id.json").read_text("utf-8")
-    return json.loads(text)
+    metadata: dict[str, Any] = json.loads(text)
+    return metadata
 
 
 def type_labels(vct: str, http: httpx.Client | None) -> dict[ClaimPath, dict[str, str]]:
@@ -93,7 +94,7 @@ def type_labels(vct: str, http: httpx.Client | None) -> dict[ClaimPath, dict[str
     if vct == national_id.DOCTYPE:
         # Thiqa's national ID mdoc: the SD-JWT VC type's labels, under the element ids.
         return {
-            (national_id.CLAIM_ELEMENTS.get(path[0], path[0]), *path[1:]): found
+            (national_id.CLAIM_ELEMENTS.get(str(path[0]), path[0]), *path[1:]): found
             for path, found in _labels(_packaged()).items()
         }
     if http is not None:

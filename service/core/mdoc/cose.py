@@ -192,10 +192,12 @@ def public_key_from_cose(value: Any) -> ec.EllipticCurvePublicKey:
     """A COSE_Key (EC2, P-256/P-384, uncompressed) as a public key on its curve, strictly."""
     if not isinstance(value, dict) or value.get(1) != 2:
         raise VerificationFailure(Reason.MDOC_MALFORMED, "device key is not an EC2 COSE_Key")
-    curve = _COSE_CURVES.get(value.get(-1)) if isinstance(value.get(-1), int) else None
+    crv = value.get(-1)
+    curve_type = _COSE_CURVES.get(crv) if type(crv) is int else None
     x, y = value.get(-2), value.get(-3)
-    if curve is None or not isinstance(x, bytes) or not isinstance(y, bytes):
+    if curve_type is None or not isinstance(x, bytes) or not isinstance(y, bytes):
         raise VerificationFailure(Reason.MDOC_MALFORMED, "device key curve or coordinates")
+    curve = curve_type()
     size = (curve.key_size + 7) // 8
     # RFC 9053 wants leading zero bytes kept, but some wallets (the EUDI reference one among
     # them) drop them: a short coordinate is padded, a long one refused.
@@ -203,6 +205,6 @@ def public_key_from_cose(value: Any) -> ec.EllipticCurvePublicKey:
         raise VerificationFailure(Reason.MDOC_MALFORMED, "device key coordinates")
     point = b"\x04" + x.rjust(size, b"\x00") + y.rjust(size, b"\x00")
     try:
-        return ec.EllipticCurvePublicKey.from_encoded_point(curve(), point)
+        return ec.EllipticCurvePublicKey.from_encoded_point(curve, point)
     except ValueError:
         raise VerificationFailure(Reason.MDOC_MALFORMED, "device key is not on its curve") from None

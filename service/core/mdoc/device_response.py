@@ -200,7 +200,7 @@ def _device_auth_failure(
     try:
         namespaces = device_signed.get("nameSpaces")
         inner, _ = decode_embedded(namespaces)
-        if not isinstance(inner, dict):
+        if not isinstance(namespaces, cbor2.CBORTag) or not isinstance(inner, dict):
             raise CBORError(Reason.CBOR_WRONG_TYPE, "DeviceNameSpaces is not a map")
         auth = device_signed.get("deviceAuth")
         if not isinstance(auth, dict) or len(auth) != 1:

@@ -94,7 +94,7 @@ def read_status_list_cwt(
     if claims.get(CLAIM_SUB) != uri:
         raise StatusListError("status list sub is not the URI it was fetched from")
     iat, exp, ttl = claims.get(CLAIM_IAT), claims.get(CLAIM_EXP), claims.get(CLAIM_TTL)
-    if not _uint(iat) or iat > now + clock_skew:
+    if not isinstance(iat, int) or not _uint(iat) or iat > now + clock_skew:
         raise StatusListError("status list iat missing or in the future")
     if exp is not None and (not _uint(exp) or exp <= now - clock_skew):
         raise StatusListError("status list expired")

@@ -21,7 +21,7 @@ from typing import Any
 import cbor2
 from cryptography import x509
 
-from service.core.mdoc.cbor import CBORLimits
+from service.core.mdoc.cbor import DEFAULT_LIMITS, CBORLimits
 from service.core.mdoc.device_response import inspect_device_response
 from service.core.reasons import Failure, Reason, VerificationFailure
 from service.core.verify import Inspection
@@ -66,7 +66,7 @@ def inspect_mdoc(
     now: int,
     clock_skew: int = 60,
     doctype: str | None = None,
-    limits: CBORLimits | None = None,
+    limits: CBORLimits = DEFAULT_LIMITS,
 ) -> Inspection:
     """Every check of a one-document DeviceResponse that needs no store. Never raises."""
     try:
@@ -76,7 +76,7 @@ def inspect_mdoc(
             anchors=[a.certificate for a in anchors],
             now=now,
             clock_skew=clock_skew,
-            **({"limits": limits} if limits is not None else {}),
+            limits=limits,
         )
     except VerificationFailure as failure:
         return Inspection(failures=(failure.failure,))

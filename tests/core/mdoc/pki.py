@@ -17,7 +17,7 @@ assert ISO_DS_EKU in DOCUMENT_SIGNER_EKUS
 
 
 @dataclass(frozen=True)
-class TestPKI:
+class ThrowawayPKI:
     iaca: x509.Certificate
     iaca_key: ec.EllipticCurvePrivateKey
     signer: x509.Certificate
@@ -39,7 +39,7 @@ def make_pki(
     days: int = 3650,
     eku: x509.ObjectIdentifier = ISO_DS_EKU,
     name: str = "Test",
-) -> TestPKI:
+) -> ThrowawayPKI:
     iaca_key = ec.generate_private_key(ec.SECP256R1())
     iaca = (
         x509.CertificateBuilder()
@@ -77,4 +77,4 @@ def make_pki(
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(signer_key.public_key()), False)
         .sign(iaca_key, hashes.SHA256())
     )
-    return TestPKI(iaca, iaca_key, signer, signer_key)
+    return ThrowawayPKI(iaca, iaca_key, signer, signer_key)

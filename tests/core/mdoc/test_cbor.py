@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import cbor2
 import pytest
 
@@ -11,7 +13,7 @@ from service.core.reasons import Reason
 GOOD = encode({"version": "1.0", "documents": [{"docType": "x", "n": [1, -2, b"\x00", 1.5]}]})
 
 
-def _refused(data: bytes, **kwargs) -> Reason:
+def _refused(data: bytes, **kwargs: Any) -> Reason:
     with pytest.raises(CBORError) as caught:
         decode(data, **kwargs)
     return caught.value.reason

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, date, datetime
+from typing import Any
 
 import cbor2
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from service.core.credential import StatusReference
 from service.core.mdoc import issuer_signed
 from service.core.mdoc.cbor import decode, decode_embedded, embed, encode
-from service.core.mdoc.device_response import inspect_device_response, present
+from service.core.mdoc.device_response import DocumentInspection, inspect_device_response, present
 from service.core.mdoc.handover import redirect_session_transcript
 from service.core.reasons import Reason, VerificationFailure
-from tests.core.mdoc.pki import make_pki
+from tests.core.mdoc.pki import ThrowawayPKI, make_pki
 
 NOW = int(datetime(2026, 6, 1, tzinfo=UTC).timestamp())
 DAY = 86_400
@@ -40,8 +42,12 @@ STATUS = StatusReference(uri="https://thiqa.example/v1/status-lists/1", idx=7)
 
 
 def issue(
-    device: ec.EllipticCurvePrivateKey, *, signed: int = NOW - DAY, days: int = 365, pki=PKI
-) -> dict:
+    device: ec.EllipticCurvePrivateKey,
+    *,
+    signed: int = NOW - DAY,
+    days: int = 365,
+    pki: ThrowawayPKI = PKI,
+) -> dict[str, Any]:
     return issuer_signed.issue(
         ELEMENTS,
         doctype=DOCTYPE,
@@ -59,7 +65,10 @@ ISSUED = issue(DEVICE)
 
 
 def presented(
-    disclose: dict[str, list[str]] | None = None, *, issued: dict = ISSUED, transcript=TRANSCRIPT
+    disclose: dict[str, list[str]] | None = None,
+    *,
+    issued: dict[str, Any] = ISSUED,
+    transcript: list[Any] = TRANSCRIPT,
 ) -> bytes:
     return present(
         issued,
@@ -70,7 +79,13 @@ def presented(
     )
 
 
-def inspect(data: bytes, *, now: int = NOW, transcript=TRANSCRIPT, anchors=None):
+def inspect(
+    data: bytes,
+    *,
+    now: int = NOW,
+    transcript: list[Any] = TRANSCRIPT,
+    anchors: list[x509.Certificate] | None = None,
+) -> list[DocumentInspection]:
     return inspect_device_response(
         data, transcript=transcript, anchors=anchors or [PKI.iaca], now=now
     )
@@ -155,7 +170,7 @@ def test_a_signer_without_the_document_signer_eku_is_untrusted() -> None:
     assert [f.reason for f in document.failures] == [Reason.UNTRUSTED_CERTIFICATE]
 
 
-def _tamper_item(issued: dict, identifier: str, value: object) -> dict:
+def _tamper_item(issued: dict[str, Any], identifier: str, value: object) -> dict[str, Any]:
     """Replace one element's value, keeping its digestID and salt: the digest breaks."""
     items = []
     for wrapped in issued["nameSpaces"][NS]:

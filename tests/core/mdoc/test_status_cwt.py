@@ -72,9 +72,10 @@ def test_the_draft_example_fails_under_another_key_or_uri() -> None:
 
 
 PKI = make_pki()
+SIGNER_KEY = PKI.signer_key.public_key()
 
 
-def _thiqa_token(**overrides) -> bytes:
+def _thiqa_token() -> bytes:
     data = bytearray(4)
     data[0] = 0b0000_0100  # entry 1 (2 bits) = 1, revoked
     return sign_status_list_cwt(
@@ -86,12 +87,11 @@ def _thiqa_token(**overrides) -> bytes:
         lifetime=3600,
         key=PKI.signer_key,
         x5chain=[PKI.signer],
-        **overrides,
     )
 
 
 def test_thiqa_tokens_read_back_with_the_signers_key() -> None:
-    token = read_status_list_cwt(_thiqa_token(), key=PKI.signer.public_key(), uri=URI, now=NOW)
+    token = read_status_list_cwt(_thiqa_token(), key=SIGNER_KEY, uri=URI, now=NOW)
     assert (token.bits, token.ttl, token.exp) == (2, 300, NOW + 3600)
     assert [get_status(token.data, i, 2) for i in range(4)] == [0, 1, 0, 0]
     signed = decode(_thiqa_token())
@@ -104,13 +104,13 @@ def test_a_token_with_another_typ_is_refused() -> None:
     signed = decode(_thiqa_token())
     signed.value[0] = encode({1: -7, 16: "application/statuslist+jwt"})
     with pytest.raises(StatusListError, match="statuslist\\+cwt"):
-        read_status_list_cwt(encode(signed), key=PKI.signer.public_key(), uri=URI, now=NOW)
+        read_status_list_cwt(encode(signed), key=SIGNER_KEY, uri=URI, now=NOW)
 
 
 def test_an_untagged_or_trailing_token_is_refused() -> None:
     signed = decode(_thiqa_token())
     with pytest.raises(StatusListError, match="cbor_wrong_tag"):
-        read_status_list_cwt(encode(signed.value), key=PKI.signer.public_key(), uri=URI, now=NOW)
+        read_status_list_cwt(encode(signed.value), key=SIGNER_KEY, uri=URI, now=NOW)
     with pytest.raises(StatusListError, match="cbor_trailing_bytes"):
-        read_status_list_cwt(_thiqa_token() + b"\0", key=PKI.signer.public_key(), uri=URI, now=NOW)
+        read_status_list_cwt(_thiqa_token() + b"\0", key=SIGNER_KEY, uri=URI, now=NOW)
     assert isinstance(signed, cbor2.CBORTag)

@@ -87,6 +87,7 @@ def test_annex_d_device_response_verifies_with_its_six_elements_and_mac() -> Non
     assert document.device_bound
     assert document.doctype == "org.iso.18013.5.1.mDL"
     assert document.anchor == IACA
+    assert document.elements is not None
     elements = document.elements["org.iso.18013.5.1"]
     assert sorted(elements) == sorted(
         ANNEX_D["device_response"]["issuer_namespaces"]["org.iso.18013.5.1"]
