@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.api.metrics import metrics_of
 from service.api.oauth_errors import install_oauth_handler
-from service.api.schemas import ErrorItem, verdict_body
+from service.api.schemas import BODY_TAGS, ErrorItem, verdict_body
 from service.errors import (
     BadRequest,
     InvalidRequest,
@@ -152,8 +152,11 @@ def validation_items(errors: list[Any]) -> list[dict[str, Any]]:
             for name, value in context.items()
             if name in _LIMITS and isinstance(value, int | float | str)
         }
+        loc = [str(part) for part in err.get("loc", ())]
+        if loc[:1] == ["body"] and len(loc) > 1 and loc[1] in BODY_TAGS:
+            del loc[1]
         item: dict[str, Any] = {
-            "loc": [str(part) for part in err.get("loc", ())],
+            "loc": loc,
             "type": err.get("type", ""),
             "message": str(err.get("msg", "")),
         }

@@ -194,6 +194,11 @@ def _format_of(body: Any) -> str:
     return "mso_mdoc" if getattr(body, "format", None) == "mso_mdoc" else "dc+sd-jwt"
 
 
+#: The tags of the bodies below: pydantic names a tagged union's member in an error's
+#: ``loc``, which the problem's ``errors`` leave out (the client sent ``format``, or its
+#: default, and the member is the one that format selects).
+BODY_TAGS = frozenset({"dc+sd-jwt", "mso_mdoc"})
+
 #: What ``POST /v1/verify`` takes: an SD-JWT VC presentation, or an mdoc one.
 VerifyBody = Annotated[
     Annotated[VerifyRequest, Tag("dc+sd-jwt")] | Annotated[MdocVerifyRequest, Tag("mso_mdoc")],

@@ -128,8 +128,9 @@ def _check(issued: dict, doctype: str, disclose: dict) -> list:
     data = present(
         issued, doctype=doctype, disclose=disclose, device_key=DEVICE, transcript=TRANSCRIPT
     )
+    # The clock now, not at import: pymdoccbor signs validFrom at its own "now".
     return inspect_device_response(
-        data, transcript=TRANSCRIPT, anchors=[PKI.iaca], now=int(NOW.timestamp())
+        data, transcript=TRANSCRIPT, anchors=[PKI.iaca], now=int(datetime.now(UTC).timestamp())
     )
 
 
