@@ -23,8 +23,10 @@ class Settings(BaseSettings):
     # Where things are
     redis_url: SecretStr | None = Field(
         default=None,
-        description="Redis to use (redis://, rediss:// or unix://). Unset: a private "
-        "redis-server is started under data_dir.",
+        description="Redis to use: one server (redis://, rediss://, unix://), a Redis "
+        "Cluster (redis+cluster://host:port[,host:port...]) or a Sentinel group "
+        "(redis+sentinel://host:port[,host:port...]/service); rediss+ for TLS. Unset: a "
+        "private redis-server is started under data_dir.",
     )
     data_dir: Path = Field(default=Path("var"), description="Embedded Redis data and socket.")
     keys_dir: Path = Field(default=Path("keys"), description="Issuer signing keys.")

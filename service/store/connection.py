@@ -1,35 +1,191 @@
 """Connecting to Redis, naming keys, and translating Redis failures.
 
 Keys are named ``<prefix>:{<tag>}:<rest>``. Everything one command or script touches shares
-the ``{tag}``, so the store runs unchanged on Redis Cluster, where a hash tag decides the slot.
+the ``{tag}``, so on Redis Cluster, where a hash tag decides the slot, every script and
+transaction runs on one node.
+
+``THIQA_REDIS_URL`` names one of three topologies (:func:`parse_redis_url`):
+
+* one server: ``redis://``, ``rediss://`` (TLS) or ``unix://`` (redis-py's own URL forms);
+* a Redis Cluster: ``redis+cluster://[user:password@]host:port[,host:port...]`` (or
+  ``rediss+cluster://``): the nodes listed are where discovery starts;
+* a Sentinel group: ``redis+sentinel://[user:password@]host:port[,host:port...]/<service>``
+  (or ``rediss+sentinel://``): the sentinels are asked where the master of ``<service>`` is,
+  and again after each failover. The credentials are the data nodes'; the sentinels are
+  reached without them.
+
+redis-py's own cluster and Sentinel clients do the routing, the MOVED/ASK redirections and the
+following of a failover; Thiqa only chooses them.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal, cast
+from urllib.parse import unquote
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.sentinel import Sentinel
 from redis.exceptions import RedisError
 
 from service.errors import StoreUnavailable
 
-__all__ = ["KeySpace", "connect", "translate_errors"]
+__all__ = [
+    "KeySpace",
+    "RedisTopology",
+    "connect",
+    "is_cluster",
+    "parse_redis_url",
+    "translate_errors",
+]
 
 #: Time allowed for one Redis command: verification must answer in milliseconds or fail
 #: closed, never hang.
 SOCKET_TIMEOUT = 2.0
 
+_SINGLE_SCHEMES = ("redis://", "rediss://", "unix://")
+_MULTI = re.compile(
+    r"^(?P<scheme>rediss?)\+(?P<kind>cluster|sentinel)://"
+    r"(?:(?P<userinfo>[^@/]*)@)?(?P<nodes>[^/?#@]+)(?:/(?P<service>[^/?#]*))?$"
+)
+_NODE = re.compile(
+    r"^(?:\[(?P<ip6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9.-]+)):(?P<port>[0-9]{1,5})$"
+)
+_SERVICE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+@dataclass(frozen=True, slots=True)
+class RedisTopology:
+    """What a ``THIQA_REDIS_URL`` names."""
+
+    kind: Literal["single", "cluster", "sentinel"]
+    #: The URL itself, for a single server (redis-py parses it).
+    url: str = ""
+    tls: bool = False
+    nodes: tuple[tuple[str, int], ...] = ()
+    service: str = ""
+    username: str | None = field(default=None, repr=False)
+    password: str | None = field(default=None, repr=False)
+
+    @property
+    def may_have_replicas(self) -> bool:
+        """Cluster and Sentinel exist to fail over to a replica; one server may have none."""
+        return self.kind != "single"
+
+
+def parse_redis_url(url: str) -> RedisTopology:
+    """Read a ``THIQA_REDIS_URL``; ValueError, never echoing the URL (it may hold a password),
+    when it is none of the accepted forms."""
+    if url.startswith(_SINGLE_SCHEMES):
+        return RedisTopology(kind="single", url=url, tls=url.startswith("rediss://"))
+    match = _MULTI.fullmatch(url)
+    if match is None:
+        raise ValueError(
+            "THIQA_REDIS_URL must be redis://, rediss://, unix://, "
+            "redis+cluster://host:port[,host:port...] or "
+            "redis+sentinel://host:port[,host:port...]/service (rediss+ for TLS)"
+        )
+    nodes = []
+    for part in match["nodes"].split(","):
+        node = _NODE.fullmatch(part.strip())
+        if node is None or not 0 < int(node["port"]) < 65536:
+            raise ValueError("each Redis node must be host:port")
+        nodes.append((node["ip6"] or node["host"], int(node["port"])))
+    kind = cast(Literal["cluster", "sentinel"], match["kind"])
+    service = match["service"] or ""
+    if kind == "sentinel" and not _SERVICE.fullmatch(service):
+        raise ValueError("a redis+sentinel:// URL ends with /<service name> (letters, digits, ._-)")
+    if kind == "cluster" and service:
+        raise ValueError("a redis+cluster:// URL has no path (a cluster has one database)")
+    username = password = None
+    if match["userinfo"] is not None:
+        user, _, secret = match["userinfo"].partition(":")
+        username, password = (unquote(user) or None), (unquote(secret) or None)
+    return RedisTopology(
+        kind=kind,
+        tls=match["scheme"] == "rediss",
+        nodes=tuple(nodes),
+        service=service,
+        username=username,
+        password=password,
+    )
+
+
+class _Cluster(RedisCluster):
+    """redis-py's cluster client, started before its first command runs.
+
+    Left to itself, redis-py 8.1 resolves a command's routing policy *before* it discovers the
+    cluster, over start-up connections that discovery then replaces: twenty first commands
+    sent at once fail on a closed connection. Discovering first (initialize() holds a lock, so
+    only one task does it) makes the first burst as safe as any later one."""
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        if self._initialize:
+            await self.initialize()
+        return await super().execute_command(*args, **kwargs)
+
+
+class _SentinelMaster(aioredis.Redis):
+    """The master a Sentinel group names; closing it also closes the connections to the
+    sentinels themselves, which redis-py leaves open."""
+
+    sentinel: Sentinel | None = None
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        await super().aclose(close_connection_pool)
+        if self.sentinel is not None:
+            for watcher in self.sentinel.sentinels:
+                await watcher.aclose()
+
 
 def connect(url: str) -> aioredis.Redis:
-    """A pooled client; nothing is sent until the first command."""
-    return aioredis.from_url(
-        url,
-        socket_timeout=SOCKET_TIMEOUT,
-        socket_connect_timeout=SOCKET_TIMEOUT,
-        health_check_interval=15,
-        decode_responses=False,
+    """A pooled client for the topology ``url`` names; nothing is sent until the first
+    command.
+
+    A cluster client is returned as the single-server type: it offers the same commands,
+    scripts and pipelines to the stores, which is all they use (the hash tags keep each
+    script and transaction on one slot)."""
+    topology = parse_redis_url(url)
+    common = {
+        "socket_timeout": SOCKET_TIMEOUT,
+        "socket_connect_timeout": SOCKET_TIMEOUT,
+        "decode_responses": False,
+    }
+    if topology.kind == "single":
+        return aioredis.from_url(url, health_check_interval=15, **common)
+    auth = {"username": topology.username, "password": topology.password}
+    if topology.kind == "cluster":
+        cluster = _Cluster(
+            startup_nodes=[ClusterNode(host, port) for host, port in topology.nodes],
+            ssl=topology.tls,
+            **auth,
+            **common,
+        )
+        return cast(aioredis.Redis, cluster)
+    sentinel = Sentinel(
+        list(topology.nodes),
+        sentinel_kwargs={
+            "socket_timeout": SOCKET_TIMEOUT,
+            "socket_connect_timeout": SOCKET_TIMEOUT,
+            "ssl": topology.tls,
+        },
+        ssl=topology.tls,
+        **auth,
+        **common,
     )
+    master = sentinel.master_for(
+        topology.service, redis_class=_SentinelMaster, health_check_interval=15
+    )
+    master.sentinel = sentinel
+    return master
+
+
+def is_cluster(client: aioredis.Redis) -> bool:
+    return isinstance(client, RedisCluster)
 
 
 @asynccontextmanager
