@@ -33,6 +33,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 __all__ = [
+    "ChangeNotReplicated",
     "ClientExists",
     "ClientNotFound",
     "Conflict",
@@ -52,6 +53,7 @@ __all__ = [
     "StatusListNotFound",
     "StoreUnavailable",
     "ThiqaError",
+    "TooManyStreams",
     "Unauthenticated",
     "UnsupportedCredentialType",
 ]
@@ -149,3 +151,26 @@ class RateLimited(ThiqaError):
 
 class StoreUnavailable(ThiqaError):
     code, status, title = "store_unavailable", 503, "The status store cannot answer"
+
+
+# -- Scale-out: several Thiqa processes, Redis Cluster and Sentinel ---------------------------
+
+
+class TooManyStreams(ThiqaError):
+    """Open event streams and long-polls are capped per client and per process: each costs a
+    task and a look at Redis every second."""
+
+    code, status, title = "too_many_streams", 429, "Too many open event streams and long-polls"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int = 5) -> None:
+        super().__init__(detail, retry_after=retry_after)
+
+
+class ChangeNotReplicated(StoreUnavailable):
+    """The change is on the Redis master but not on enough replicas in time: a failover now
+    could lose it. Repeating the request is safe (the change is idempotent)."""
+
+    code, title = (
+        "change_not_replicated",
+        "The change may not have been kept: not enough Redis replicas confirmed it in time",
+    )

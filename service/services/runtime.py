@@ -24,6 +24,7 @@ from service.settings import Settings
 from service.store.audit import AuditLog
 from service.store.clients import ClientStore
 from service.store.connection import KeySpace, translate_errors
+from service.store.events import EventHub
 from service.store.offers import NonceStore, OfferStore
 from service.store.presentations import PresentationStore
 from service.store.remote_lists import RemoteListCache
@@ -49,6 +50,8 @@ class Runtime:
     wallet_issuance: WalletIssuance
     #: Presentation requests to wallets over OpenID4VP (service.services.openid4vp_verifier).
     presentations: Presenter
+    #: The process's one pub/sub subscriber, shared by every long-poll and event stream.
+    events: EventHub
 
     @property
     def keyring(self) -> KeyRing:
@@ -63,6 +66,7 @@ class Runtime:
             return False
 
     async def aclose(self) -> None:
+        await self.events.aclose()
         await self.http.aclose()
         await self.redis.aclose()
 
@@ -121,8 +125,10 @@ def build_runtime(settings: Settings, redis: aioredis.Redis, keyring: KeyRingHol
         remote=remote,
         refresh_keys=keyring.refresh_for_unknown_kid,
     )
+    events = EventHub(redis, keys.presentation_events_pattern())
     return Runtime(
         settings=settings,
+        events=events,
         redis=redis,
         keys=keyring,
         clients=ClientStore(redis, keys),
@@ -139,6 +145,6 @@ def build_runtime(settings: Settings, redis: aioredis.Redis, keyring: KeyRingHol
             signing_algs=lambda: [keyring.current().active.alg],
         ),
         presentations=Presenter(
-            settings=settings, store=PresentationStore(redis, keys), verifier=verifier
+            settings=settings, store=PresentationStore(redis, keys, events), verifier=verifier
         ),
     )

@@ -28,8 +28,9 @@ from typing import Any, Literal, cast
 from urllib.parse import unquote
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import ClusterNode, RedisCluster
-from redis.asyncio.sentinel import Sentinel
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.exceptions import RedisError
 
 from service.errors import StoreUnavailable
@@ -39,13 +40,19 @@ __all__ = [
     "RedisTopology",
     "connect",
     "is_cluster",
+    "open_pubsub",
     "parse_redis_url",
+    "subscriber_for",
     "translate_errors",
 ]
 
 #: Time allowed for one Redis command: verification must answer in milliseconds or fail
 #: closed, never hang.
 SOCKET_TIMEOUT = 2.0
+
+#: Connections one process opens to one Redis node. A request that finds them all busy waits
+#: up to SOCKET_TIMEOUT for one (a burst queues) rather than failing on the spot.
+MAX_CONNECTIONS = 100
 
 _SINGLE_SCHEMES = ("redis://", "rediss://", "unix://")
 _MULTI = re.compile(
@@ -129,6 +136,11 @@ class _Cluster(RedisCluster):
         return await super().execute_command(*args, **kwargs)
 
 
+class _BlockingSentinelPool(SentinelConnectionPool, aioredis.BlockingConnectionPool):
+    """Sentinel's master-following pool, waiting for a free connection like the one-server
+    pool does instead of failing when all are busy."""
+
+
 class _SentinelMaster(aioredis.Redis):
     """The master a Sentinel group names; closing it also closes the connections to the
     sentinels themselves, which redis-py leaves open."""
@@ -155,8 +167,13 @@ def connect(url: str) -> aioredis.Redis:
         "socket_connect_timeout": SOCKET_TIMEOUT,
         "decode_responses": False,
     }
+    pool = {"max_connections": MAX_CONNECTIONS, "timeout": SOCKET_TIMEOUT}
     if topology.kind == "single":
-        return aioredis.from_url(url, health_check_interval=15, **common)
+        return aioredis.Redis.from_pool(
+            aioredis.BlockingConnectionPool.from_url(
+                url, health_check_interval=15, **pool, **common
+            )
+        )
     auth = {"username": topology.username, "password": topology.password}
     if topology.kind == "cluster":
         cluster = _Cluster(
@@ -178,10 +195,44 @@ def connect(url: str) -> aioredis.Redis:
         **common,
     )
     master = sentinel.master_for(
-        topology.service, redis_class=_SentinelMaster, health_check_interval=15
+        topology.service,
+        redis_class=_SentinelMaster,
+        connection_pool_class=_BlockingSentinelPool,
+        health_check_interval=15,
+        **pool,
     )
     master.sentinel = sentinel
     return master
+
+
+def subscriber_for(client: aioredis.Redis) -> aioredis.Redis:
+    """A client for the process's one pub/sub subscription, on a connection of its own: a
+    burst of requests holding every pooled connection must not keep it from subscribing.
+
+    On a cluster the client itself does (its pub/sub opens a dedicated connection to one
+    node; classic messages reach every node). Close what this returns unless it is
+    ``client``."""
+    if isinstance(client, RedisCluster):
+        return client
+    pool = client.connection_pool
+    if isinstance(client, _SentinelMaster) and client.sentinel is not None:
+        assert isinstance(pool, SentinelConnectionPool)
+        return client.sentinel.master_for(
+            pool.service_name, connection_pool_class=SentinelConnectionPool, max_connections=2
+        )
+    own = aioredis.ConnectionPool(
+        connection_class=pool.connection_class, max_connections=2, **pool.connection_kwargs
+    )
+    return aioredis.Redis.from_pool(own)
+
+
+async def open_pubsub(subscriber: aioredis.Redis) -> PubSub:
+    """A pub/sub on ``subscriber`` (from :func:`subscriber_for`). On a cluster it sits on a
+    node picked at random, each time: after a node fails, the next one is likely alive."""
+    if isinstance(subscriber, RedisCluster):
+        await subscriber.initialize()
+        return cast(PubSub, subscriber.pubsub(node=subscriber.get_random_node()))
+    return subscriber.pubsub()
 
 
 def is_cluster(client: aioredis.Redis) -> bool:
@@ -263,3 +314,7 @@ class KeySpace:
 
     def presentation_events(self, request_id: str) -> str:
         return f"{self.prefix}:{{vp:{request_id}}}:events"
+
+    def presentation_events_pattern(self) -> str:
+        """Every request's channel, for the process's one subscriber (store.events)."""
+        return f"{self.prefix}:{{vp:*}}:events"
