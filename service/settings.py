@@ -43,10 +43,11 @@ class Settings(BaseSettings):
         "before it is acknowledged; 503 change_not_replicated otherwise. Unset: 1 on a "
         "cluster or Sentinel group that has replicas, 0 on one server.",
     )
+    # At most 1.5 s: the WAIT and its write must fit in one Redis command's 2 s time limit.
     redis_replica_timeout_ms: int = Field(
         default=1000,
         ge=10,
-        le=10_000,
+        le=1500,
         description="How long an issuance or status change waits for the replicas to confirm.",
     )
     redis_prefix: str = Field(

@@ -116,6 +116,17 @@ def _client(port: int) -> redis.Redis:
     return redis.Redis(host="127.0.0.1", port=port, socket_timeout=2, retry=None)
 
 
+def _online_replicas(port: int) -> int:
+    """Replicas of the master on ``port`` that have finished their first sync: only those
+    acknowledge writes (WAIT)."""
+    info = _client(port).info("replication")
+    return sum(
+        1
+        for name, value in info.items()
+        if name.startswith("slave") and isinstance(value, dict) and value["state"] == "online"
+    )
+
+
 class ClusterGroup:
     """3 masters, each with one replica; ``url`` is a ``redis+cluster://`` URL."""
 
@@ -177,9 +188,7 @@ class ClusterGroup:
             if info["cluster_state"] != "ok":
                 return False
         masters = self.masters()
-        return len(masters) == 3 and all(
-            _client(m).info("replication")["connected_slaves"] >= 1 for m in masters
-        )
+        return len(masters) == 3 and all(_online_replicas(m) >= 1 for m in masters)
 
     def masters(self) -> list[int]:
         found = []
@@ -197,6 +206,14 @@ class ClusterGroup:
                 if start <= slot <= end:
                     return int(master[1])
         raise RuntimeError("no master for the slot")
+
+    def replicas_of(self, master: int) -> list[int]:
+        found = []
+        for port in self._procs.procs:
+            info = _client(port).info("replication")
+            if info["role"] == "slave" and int(info["master_port"]) == master:
+                found.append(port)
+        return found
 
     def kill(self, port: int) -> None:
         self._procs.kill(port)
@@ -252,11 +269,7 @@ class SentinelGroup:
         self._procs.start(master)
         for port in replicas:
             self._procs.start(port, "--replicaof", "127.0.0.1", str(master))
-        _wait_for(
-            lambda: _client(master).info("replication")["connected_slaves"] == 2,
-            20,
-            "both replicas to follow the master",
-        )
+        _wait_for(lambda: _online_replicas(master) == 2, 20, "both replicas to follow the master")
         for port in self.sentinel_ports:
             self._procs.start_sentinel(
                 port,

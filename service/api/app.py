@@ -46,6 +46,7 @@ def create_app(settings: Settings) -> FastAPI:
         runtime = build_runtime(settings, connect(redis_url), open_keyring(settings))
         app.state.runtime = runtime
         try:
+            await runtime.start()  # refuses a Redis that may evict keys
             yield
         finally:
             await app.state.background_writes.drain()

@@ -28,7 +28,7 @@ from service.store.connection import SOCKET_TIMEOUT, open_pubsub, subscriber_for
 
 __all__ = ["EventHub", "Watch"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("thiqa.store")
 
 #: Pause before subscribing again after the subscription broke.
 _RETRY_SECONDS = 0.5
