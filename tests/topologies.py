@@ -54,8 +54,14 @@ class _Processes:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
+        self._args: dict[int, tuple[str, ...]] = {}
+
+    def restart(self, port: int) -> None:
+        """Start a killed server again, as it was (a cluster node rejoins from nodes.conf)."""
+        self.start(port, *self._args[port])
 
     def start(self, port: int, *args: str) -> None:
+        self._args[port] = args
         workdir = self.folder / str(port)
         workdir.mkdir(parents=True, exist_ok=True)
         self.procs[port] = subprocess.Popen(
@@ -218,8 +224,11 @@ class ClusterGroup:
     def kill(self, port: int) -> None:
         self._procs.kill(port)
 
-    def wait_until_healthy_without(self, timeout: float = 20) -> None:
-        """Wait for the survivors to agree the cluster is whole again (after a failover)."""
+    def restart(self, port: int) -> None:
+        self._procs.restart(port)
+
+    def wait_until_serving(self, timeout: float = 30) -> None:
+        """Wait for the running nodes to agree the cluster is whole again (after a failover)."""
 
         def ok() -> bool:
             return all(
@@ -227,6 +236,10 @@ class ClusterGroup:
             )
 
         _wait_for(ok, timeout, "the cluster to recover")
+
+    def wait_until_healthy(self, timeout: float = 30) -> None:
+        """Wait for 3 masters, each with a replica in sync (after a node came back)."""
+        _wait_for(self._healthy, timeout, "the cluster to be healthy again")
 
     def stop(self) -> None:
         self._procs.stop_all()

@@ -132,7 +132,11 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: _doc("`insufficient_scope`: the API key lacks the scope this call needs."),
     429: _doc("`rate_limited`: too many requests for this API key; see `Retry-After`."),
     422: _doc("`invalid_request` and more specific codes: the body is not valid."),
-    503: _doc("`store_unavailable`: Redis cannot answer; nothing was changed."),
+    503: _doc(
+        "`store_unavailable`: Redis cannot answer; nothing was changed. Or "
+        "`change_not_replicated`: an issuance or status change reached the Redis master but "
+        "not enough replicas in time, so it may not have been kept; repeating it is safe."
+    ),
 }
 
 #: The refusals of a request body (``limits.py``), by status: for every operation that
