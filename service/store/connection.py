@@ -39,7 +39,6 @@ __all__ = [
     "KeySpace",
     "RedisTopology",
     "connect",
-    "is_cluster",
     "open_pubsub",
     "parse_redis_url",
     "subscriber_for",
@@ -233,10 +232,6 @@ async def open_pubsub(subscriber: aioredis.Redis) -> PubSub:
         await subscriber.initialize()
         return cast(PubSub, subscriber.pubsub(node=subscriber.get_random_node()))
     return subscriber.pubsub()
-
-
-def is_cluster(client: aioredis.Redis) -> bool:
-    return isinstance(client, RedisCluster)
 
 
 @asynccontextmanager
