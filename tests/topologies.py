@@ -17,8 +17,11 @@ import subprocess
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Any, cast
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from service.api.server import free_port
 
@@ -119,7 +122,8 @@ class _Processes:
 
 
 def _client(port: int) -> redis.Redis:
-    return redis.Redis(host="127.0.0.1", port=port, socket_timeout=2, retry=None)
+    # No retries: a refused connection must answer at once while a node is down.
+    return redis.Redis(host="127.0.0.1", port=port, socket_timeout=2, retry=Retry(NoBackoff(), 0))
 
 
 def _online_replicas(port: int) -> int:
@@ -294,13 +298,19 @@ class SentinelGroup:
             )
         for port in self.sentinel_ports:
             _wait_for(
-                lambda p=port: _client(p).sentinel_master(self.SERVICE)["num-other-sentinels"] == 2,
+                lambda p=port: (
+                    cast(dict[str, Any], _client(p).sentinel_master(self.SERVICE))[
+                        "num-other-sentinels"
+                    ]
+                    == 2
+                ),
                 20,
                 f"sentinel on {port} to see the others",
             )
 
     def master(self) -> int:
-        _, port = _client(self.sentinel_ports[0]).sentinel_get_master_addr_by_name(self.SERVICE)
+        address = _client(self.sentinel_ports[0]).sentinel_get_master_addr_by_name(self.SERVICE)
+        _, port = cast(tuple[str, int], address)
         return int(port)
 
     def kill(self, port: int) -> None:
@@ -329,4 +339,4 @@ def sync_client(url: str) -> redis.Redis:
         host, port = topology.nodes[0]
         return redis.RedisCluster(host=host, port=port)  # type: ignore[return-value]
     sentinel = redis.Sentinel(list(topology.nodes), socket_timeout=2)
-    return sentinel.master_for(topology.service, socket_timeout=2)
+    return cast(redis.Redis, sentinel.master_for(topology.service, socket_timeout=2))

@@ -84,7 +84,10 @@ class Metrics:
     def render(self) -> bytes:
         if self.multiprocess_dir is not None:
             whole_group = CollectorRegistry()
-            MultiProcessCollector(whole_group, path=self.multiprocess_dir)
+            # prometheus_client leaves this constructor unannotated.
+            MultiProcessCollector(  # type: ignore[no-untyped-call]
+                whole_group, path=self.multiprocess_dir
+            )
             return generate_latest(whole_group)
         return generate_latest(self.registry)
 
@@ -94,7 +97,8 @@ async def metrics_dependency(request: Request) -> Metrics:
 
 
 def metrics_of(request: Request) -> Metrics:
-    return request.app.state.metrics
+    metrics: Metrics = request.app.state.metrics
+    return metrics
 
 
 MetricsDep = Annotated[Metrics, Depends(metrics_dependency)]

@@ -11,8 +11,10 @@ import tempfile
 import threading
 import time
 from types import FrameType, TracebackType
+from typing import Any
 
 import uvicorn
+from fastapi import FastAPI
 
 from service.api.app import create_app
 from service.logs import logging_config
@@ -24,7 +26,8 @@ __all__ = ["BackgroundServer", "free_port", "from_environment", "serve"]
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
         sock.bind((host, 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 #: prometheus_client reads it when first imported, in each worker process: its counters then
@@ -32,7 +35,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
-def from_environment():
+def from_environment() -> FastAPI:
     """App factory for ``uvicorn --factory``: each worker reads ``THIQA_*`` itself, and finds
     the metrics folder its parent made."""
     return create_app(Settings(), metrics_dir=os.environ.get(MULTIPROC_ENV))
@@ -45,7 +48,7 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
 def serve(settings: Settings, *, workers: int = 1) -> None:
     """Serve in the foreground until Ctrl-C or SIGTERM (``docker stop``, ``systemctl stop``),
     then return through the caller's cleanup."""
-    common = {
+    common: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
         "log_level": settings.log_level,

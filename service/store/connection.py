@@ -144,12 +144,12 @@ class _SentinelMaster(aioredis.Redis):
     """The master a Sentinel group names; closing it also closes the connections to the
     sentinels themselves, which redis-py leaves open."""
 
-    sentinel: Sentinel | None = None
+    sentinel_group: Sentinel | None = None
 
     async def aclose(self, close_connection_pool: bool | None = None) -> None:
         await super().aclose(close_connection_pool)
-        if self.sentinel is not None:
-            for watcher in self.sentinel.sentinels:
+        if self.sentinel_group is not None:
+            for watcher in self.sentinel_group.sentinels:
                 await watcher.aclose()
 
 
@@ -173,15 +173,18 @@ def connect(url: str) -> aioredis.Redis:
                 url, health_check_interval=15, **pool, **common
             )
         )
-    auth = {"username": topology.username, "password": topology.password}
     if topology.kind == "cluster":
         cluster = _Cluster(
             startup_nodes=[ClusterNode(host, port) for host, port in topology.nodes],
             ssl=topology.tls,
-            **auth,
-            **common,
+            username=topology.username,
+            password=topology.password,
+            socket_timeout=SOCKET_TIMEOUT,
+            socket_connect_timeout=SOCKET_TIMEOUT,
+            decode_responses=False,
         )
         return cast(aioredis.Redis, cluster)
+    auth = {"username": topology.username, "password": topology.password}
     sentinel = Sentinel(
         list(topology.nodes),
         sentinel_kwargs={
@@ -193,14 +196,17 @@ def connect(url: str) -> aioredis.Redis:
         **auth,
         **common,
     )
-    master = sentinel.master_for(
-        topology.service,
-        redis_class=_SentinelMaster,
-        connection_pool_class=_BlockingSentinelPool,
-        health_check_interval=15,
-        **pool,
+    master = cast(
+        _SentinelMaster,
+        sentinel.master_for(
+            topology.service,
+            redis_class=_SentinelMaster,
+            connection_pool_class=_BlockingSentinelPool,
+            health_check_interval=15,
+            **pool,
+        ),
     )
-    master.sentinel = sentinel
+    master.sentinel_group = sentinel
     return master
 
 
@@ -214,10 +220,13 @@ def subscriber_for(client: aioredis.Redis) -> aioredis.Redis:
     if isinstance(client, RedisCluster):
         return client
     pool = client.connection_pool
-    if isinstance(client, _SentinelMaster) and client.sentinel is not None:
+    if isinstance(client, _SentinelMaster) and client.sentinel_group is not None:
         assert isinstance(pool, SentinelConnectionPool)
-        return client.sentinel.master_for(
-            pool.service_name, connection_pool_class=SentinelConnectionPool, max_connections=2
+        return cast(
+            aioredis.Redis,
+            client.sentinel_group.master_for(
+                pool.service_name, connection_pool_class=SentinelConnectionPool, max_connections=2
+            ),
         )
     own = aioredis.ConnectionPool(
         connection_class=pool.connection_class, max_connections=2, **pool.connection_kwargs

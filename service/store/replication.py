@@ -40,16 +40,18 @@ class Replication:
         async with translate_errors():
             if self.replicas <= 0:
                 return await script(keys=keys, args=args), True
+            source = script.script
+            assert isinstance(source, str)  # the stores register their scripts as text
             if isinstance(self._redis, RedisCluster):
                 await self._redis.initialize()
                 node = self._redis.get_node_from_key(keys[0])
                 pipe = self._redis.pipeline()
-                pipe.eval(script.script, len(keys), *keys, *args)
+                pipe.eval(source, len(keys), *keys, *args)
                 # Same node, same pipeline, so the same connection as the script's.
                 pipe.execute_command("WAIT", self.replicas, self.timeout_ms, target_nodes=node)
             else:
                 pipe = self._redis.pipeline(transaction=False)
-                pipe.eval(script.script, len(keys), *keys, *args)
+                pipe.eval(source, len(keys), *keys, *args)
                 pipe.execute_command("WAIT", self.replicas, self.timeout_ms)
             result, acknowledged = await pipe.execute()
         return result, int(acknowledged) >= self.replicas

@@ -9,7 +9,7 @@ import pytest
 @pytest.fixture(params=["single", "cluster", "sentinel"])
 def redis_url(request: pytest.FixtureRequest, redis_url: str) -> str:
     if request.param == "cluster":
-        return request.getfixturevalue("redis_cluster").url
+        return str(request.getfixturevalue("redis_cluster").url)
     if request.param == "sentinel":
-        return request.getfixturevalue("redis_sentinel").url
+        return str(request.getfixturevalue("redis_sentinel").url)
     return redis_url

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from typing import Any
 
 import pytest
 import redis
@@ -39,7 +40,7 @@ async def _issue_and_revoke(url: str, prefix: str, replicas: int) -> tuple[str, 
         await client.aclose()
 
 
-def _record_on_cluster_replica(port: int, prefix: str, credential_id: str) -> dict[bytes, bytes]:
+def _record_on_cluster_replica(port: int, prefix: str, credential_id: str) -> dict[Any, Any]:
     """The credential's record as a cluster replica holds it, read from the replica itself."""
     list_id, serial = credential_id.split(".")
     replica = redis.Redis(host="127.0.0.1", port=port)

@@ -52,14 +52,14 @@ RequestId = Annotated[str, Path(max_length=64, description="As returned when it 
 #: The wallet's endpoints check the id themselves (``_well_formed``): a wallet must get the
 #: OpenID4VP answer for a request that does not exist, never the framework's 422 problem.
 WalletRequestId = Annotated[str, Path(description="The id in the `request_uri` or `response_uri`.")]
-_NOT_FOUND = {
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {
         "model": Problem,
         "description": "`presentation_request_not_found`: no such request, or another client's.",
     }
 }
 
-_TOO_MANY_STREAMS = {
+_TOO_MANY_STREAMS: dict[int | str, dict[str, Any]] = {
     429: {
         "model": Problem,
         "description": "`rate_limited`, or `too_many_streams`: this client (or this server) "
@@ -202,7 +202,7 @@ async def presentation_request_events(
 
 wallet = APIRouter(tags=["presentation requests"])
 
-_GONE = {
+_GONE: dict[int | str, dict[str, Any]] = {
     410: {
         "model": Problem,
         "description": "`request_expired`, or `request_answered`: "
