@@ -41,6 +41,7 @@ __all__ = [
     "InvalidClaims",
     "InvalidHolderKey",
     "InvalidRequest",
+    "KeyRingUnavailable",
     "NotFound",
     "PresentationRequestAnswered",
     "PresentationRequestExpired",
@@ -149,3 +150,14 @@ class RateLimited(ThiqaError):
 
 class StoreUnavailable(ThiqaError):
     code, status, title = "store_unavailable", 503, "The status store cannot answer"
+
+
+# --- Keys, ownership and remote status lists (hardening) ---------------------------------------
+
+
+class KeyRingUnavailable(ThiqaError):
+    code, status, title = (
+        "keyring_unavailable",
+        503,
+        "The issuer's signing key cannot be loaded; nothing is signed",
+    )

@@ -45,6 +45,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = build_runtime(settings, connect(redis_url), open_keyring(settings))
         app.state.runtime = runtime
+        app.state.metrics.follow_keyring(lambda: runtime.keys.problem is not None)
         try:
             yield
         finally:

@@ -61,7 +61,9 @@ def _thiqa_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ThiqaError)
     extra = {k: v for k, v in exc.extra.items() if k != "verdict"}
     if isinstance(exc, StoreUnavailable):
-        log.warning("store unavailable on %s %s", request.method, request.url.path)
+        # The route template, never the raw path: it may carry an offer or request id.
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        log.warning("store unavailable on %s %s", request.method, route)
         metrics = metrics_of(request)
         metrics.store_errors.inc()
         verdict = exc.extra.get("verdict")

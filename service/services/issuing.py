@@ -138,6 +138,11 @@ class Issuer:
             kid=key.kid,
         )
 
+    def require_signing_key(self) -> None:
+        """Raise ``KeyRingUnavailable`` now if nothing can be signed, before a caller spends
+        something it cannot get back (a wallet's nonce, an offer's parked claims)."""
+        _ = self._keys().active
+
     async def describe(self, credential_id: str) -> CredentialRecord:
         return await self._status.get(credential_id)
 

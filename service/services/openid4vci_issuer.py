@@ -257,6 +257,8 @@ class WalletIssuance:
             clock_skew=settings.clock_skew_seconds,
             max_age=settings.c_nonce_ttl_seconds,
         )
+        # A key ring that cannot sign is refused before the nonce and the offer are used up.
+        self._issuer.require_signing_key()
         # Last of the proof checks, so a refused proof never costs the wallet its nonce.
         if not await self._nonces.use(proof.nonce):
             raise vci.CredentialRequestError(

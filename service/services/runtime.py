@@ -136,7 +136,7 @@ def build_runtime(settings: Settings, redis: aioredis.Redis, keyring: KeyRingHol
             issuer=issuer,
             offers=OfferStore(redis, keys),
             nonces=NonceStore(redis, keys),
-            signing_algs=lambda: [keyring.current().active.alg],
+            signing_algs=lambda: [keyring.current().active_alg],
         ),
         presentations=Presenter(
             settings=settings, store=PresentationStore(redis, keys), verifier=verifier

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Response
 from service.api.deps import RuntimeDep
 from service.api.problems import Problem, problem
 from service.api.schemas import Health, IssuerMetadata, Readiness
+from service.errors import KeyRingUnavailable
 
 router = APIRouter(tags=["public"])
 
@@ -24,10 +25,21 @@ async def health() -> Health:
     "/ready",
     response_model=Readiness,
     summary="Readiness",
-    responses={503: {"model": Problem, "description": "`store_unavailable`: Redis cannot answer."}},
+    responses={
+        503: {
+            "model": Problem,
+            "description": "`store_unavailable`: Redis cannot answer. `keyring_unavailable`: "
+            "this process cannot do all `keyring.json` asks (a key file it cannot load, an "
+            "index it cannot read); revocations still apply, but it may sign nothing.",
+        }
+    },
 )
 async def ready(runtime: RuntimeDep) -> Any:
-    """Readiness: 200 when Redis answers, 503 otherwise (take the instance out of rotation)."""
+    """Readiness: 200 when Redis answers and the key ring is loaded as `keys/` says, 503
+    otherwise (take the instance out of rotation)."""
+    if runtime.keys.problem is not None:
+        error = KeyRingUnavailable("A key file or the key index cannot be loaded (see the logs).")
+        return problem(error.status, error.code, error.title, error.detail)
     if await runtime.ready():
         return Readiness(status="ready")
     return problem(503, "store_unavailable", "The status store cannot answer")
