@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Final
 
+from service.core.display_text import spoofs
+
 __all__ = [
     "RESERVED_CLAIMS",
     "ClaimLimits",
@@ -72,6 +74,10 @@ def normalise_claims(claims: Any, limits: ClaimLimits | None = None) -> dict[str
         if isinstance(value, str):
             if len(value) > limits.max_string:
                 raise ClaimsError(path, "string too long")
+            if spoofs(value):
+                raise ClaimsError(
+                    path, "contains control, bidirectional-override or invisible format characters"
+                )
             return unicodedata.normalize("NFC", value)
         if isinstance(value, bool) or value is None or isinstance(value, int):
             return value

@@ -365,6 +365,22 @@ def test_offer_claims_are_checked_like_issuance(
     assert with_key.json()["code"] == "invalid_request"
 
 
+def test_an_offer_with_escapes_markup_or_bidi_overrides_in_a_claim_is_refused(
+    http: httpx.Client, citizen: dict[str, Any], settings: Settings, redis_client: redis.Redis
+) -> None:
+    offers = f"{settings.redis_prefix}:{{vci:*"
+    assert list(redis_client.scan_iter(match=offers)) == []
+    for hostile in (
+        {**citizen, "given_name": "Amina\x1b[2J\x1b]8;;https://evil.example\x1b\\x"},
+        {**citizen, "family_name#ar": "\u202eالإدريسي"},
+        {**citizen, "place_of_birth": {"locality": "F\u00e8s\u2066", "country": "MA"}},
+    ):
+        response = http.post("/v1/credential-offers", json={"claims": hostile})
+        assert (response.status_code, response.json()["code"]) == (422, "invalid_claims")
+        assert "evil.example" not in response.text
+    assert list(redis_client.scan_iter(match=offers)) == []  # no offer was made
+
+
 def test_offer_needs_the_issue_scope(
     server: BackgroundServer, anonymous: httpx.Client, citizen: dict[str, Any], settings: Settings
 ) -> None:
