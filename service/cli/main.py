@@ -179,7 +179,12 @@ def demo(
 @clients_app.command("add")
 def clients_add(
     name: Annotated[str, typer.Argument(help="A name for the app, e.g. tax-portal.")],
-    scopes: Annotated[str, typer.Option(help="Comma-separated: issue, revoke, verify.")] = "verify",
+    scopes: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated: issue, revoke, verify, admin (any client's credentials)."
+        ),
+    ] = "verify",
 ) -> None:
     """Create a client and print its API key. The key is shown once and stored only hashed."""
     settings = _settings()

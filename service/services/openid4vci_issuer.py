@@ -274,6 +274,7 @@ class WalletIssuance:
                 vct=parked["vct"],
                 holder_jwk=proof.jwk,
                 valid_for_days=parked["valid_for_days"],
+                client=str(parked.get("client", "")),
             )
         except BaseException as exc:
             # The claims are gone already; the offer records that it failed. If even that
