@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from service.errors import StoreUnavailable
 from service.keyring.keyring import KeyRing, load_or_create
 from service.keyring.live import KeyRingHolder, LiveTrust
+from service.keyring.offer_claims import OfferClaimsSealer
 from service.keyring.trust_list import load_trust_list
 from service.services.issuing import Issuer
 from service.services.openid4vci_issuer import WalletIssuance
@@ -137,6 +138,7 @@ def build_runtime(settings: Settings, redis: aioredis.Redis, keyring: KeyRingHol
             offers=OfferStore(redis, keys),
             nonces=NonceStore(redis, keys),
             signing_algs=lambda: [keyring.current().active_alg],
+            sealer=OfferClaimsSealer(settings.keys_dir),
         ),
         presentations=Presenter(
             settings=settings, store=PresentationStore(redis, keys), verifier=verifier

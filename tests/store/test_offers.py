@@ -27,7 +27,8 @@ from .helpers import url_of
 
 T = TypeVar("T")
 PIN = "493536"
-CLAIMS = {"claims": {"national_id": "ZZ104233"}, "vct": "v", "valid_for_days": 1}
+#: Sealed by the caller in production (service.keyring.offer_claims); opaque to the store.
+CLAIMS = "v1.0123456789abcdef.c2VhbGVk"
 
 
 def run(settings: Settings, action: Callable[[OfferStore, NonceStore], Awaitable[T]]) -> T:
@@ -53,7 +54,7 @@ async def _offer(
         tx_hash=tx_code_hash(code, pin) if pin else "",
         attempts=attempts,
         document={"grants": {}},
-        claims=CLAIMS,
+        sealed_claims=CLAIMS,
         expires_at=int(time.time()) + ttl,
         client="issuing-app",
     )
