@@ -77,7 +77,11 @@ def read_status_list(
     now: int,
     clock_skew: int = 60,
     max_bytes: int = 16 * 1024 * 1024,
+    max_age: int | None = None,
 ) -> StatusListToken:
+    """Verify and read a Status List Token. ``max_age``: a token without ``exp`` must have
+    been issued at most this many seconds ago (a list with neither could be replayed
+    forever)."""
     try:
         parsed = jws.parse(token, typ=frozenset({STATUS_LIST_TYP}))
     except VerificationFailure as exc:
@@ -95,6 +99,8 @@ def read_status_list(
         raise StatusListError("status list iat missing or in the future")
     if exp is not None and (not _numeric(exp) or exp <= now - clock_skew):
         raise StatusListError("status list expired")
+    if exp is None and max_age is not None and iat < now - max_age - clock_skew:
+        raise StatusListError("status list has no exp and is too old")
     if ttl is not None and (not isinstance(ttl, int) or isinstance(ttl, bool) or ttl <= 0):
         raise StatusListError("status list ttl is not a positive integer")
     status_list = claims.get("status_list")

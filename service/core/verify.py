@@ -65,6 +65,9 @@ class TrustedIssuer:
     #: Keys the issuer revoked as compromised: a credential naming one is refused as
     #: ``key_revoked``, whatever its signature says.
     revoked_kids: frozenset[str] = frozenset()
+    #: Its status hosts may resolve to private, loopback or link-local addresses (an issuer
+    #: on the operator's own network). Off: such an address is refused, whatever DNS says.
+    private_status_hosts: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

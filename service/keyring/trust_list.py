@@ -7,6 +7,7 @@ A JSON or YAML file named by ``THIQA_TRUSTED_ISSUERS``::
         name: Example national identity         # for people
         credential_types: [https://id.example.org/types/pid]
         status_hosts: [status.example.org]     # where its status lists may be fetched
+        allow_private_addresses: false         # true: status hosts on a private network
         jwks: {keys: [{kty: EC, crv: P-256, x: ..., y: ..., kid: ...}]}
 
 Keys come from this file only: Thiqa never fetches an issuer's keys from a URL a token names,
@@ -83,6 +84,9 @@ def parse_trust_list(document: Any) -> dict[str, TrustedIssuer]:
         hosts = entry.get("status_hosts", [])
         if not isinstance(hosts, list):
             raise TrustListError(f"{where}: status_hosts must be a list")
+        private = entry.get("allow_private_addresses", False)
+        if not isinstance(private, bool):
+            raise TrustListError(f"{where}: allow_private_addresses must be true or false")
         name = entry.get("name")
         trusted[identifier] = TrustedIssuer(
             identifier=identifier,
@@ -90,6 +94,7 @@ def parse_trust_list(document: Any) -> dict[str, TrustedIssuer]:
             types=frozenset(types),
             status_hosts=frozenset(_host(h, where) for h in hosts),
             name=name if isinstance(name, str) else None,
+            private_status_hosts=private,
         )
     return trusted
 

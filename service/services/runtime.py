@@ -114,6 +114,11 @@ def build_runtime(settings: Settings, redis: aioredis.Redis, keyring: KeyRingHol
         max_bytes=settings.remote_status_max_bytes,
         max_cache_seconds=settings.remote_status_max_cache_seconds,
         clock_skew=settings.clock_skew_seconds,
+        timeout=settings.remote_status_timeout_seconds,
+        max_inflated_bytes=settings.remote_status_max_inflated_bytes,
+        max_age_seconds=settings.remote_status_max_age_seconds,
+        cache_budget_bytes=settings.remote_status_cache_budget_bytes,
+        allow_http=settings.remote_status_allow_http,
     )
     verifier = Verifier(
         settings=settings,
