@@ -34,6 +34,7 @@ from typing import Final
 from service.core.verify import TrustedIssuer
 from service.keyring.keyring import (
     INDEX,
+    ChainLoader,
     KeyRing,
     KeyRingError,
     StoredRing,
@@ -66,19 +67,26 @@ class KeyRingHolder:
         interval: float = CHECK_INTERVAL,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        chains: ChainLoader | None = None,
     ) -> None:
         self._dir = keys_dir
         self._passphrase = passphrase
         self._interval = interval
         self._clock = clock
         self._monotonic = monotonic
+        self._chains = chains
         self._lock = threading.Lock()
-        first = load_or_create(keys_dir, alg=alg, passphrase=passphrase)  # creates if empty
+        first = load_or_create(keys_dir, alg=alg, passphrase=passphrase, chains=chains)
         self._data = (keys_dir / INDEX).read_bytes()
         self._bad: bytes | None = None
         # Parse the bytes just read: the file may have changed since load_or_create read it.
         self._stored: StoredRing = read_ring(
-            keys_dir, passphrase, index=self._data, known=first.keys, lenient=True
+            keys_dir,
+            passphrase,
+            index=self._data,
+            known=first.keys,
+            chains=chains,
+            lenient=True,
         )
         #: Why the ring in use is not exactly what keys/ says, or None when it is.
         self._index_problem: str | None = None
@@ -154,6 +162,7 @@ class KeyRingHolder:
                     self._passphrase,
                     index=data,
                     known=self._stored.private,
+                    chains=self._chains,
                     lenient=True,
                 )
             except KeyRingError as exc:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -34,7 +35,7 @@ try:  # POSIX; elsewhere files have no owner to compare.
 except ImportError:  # pragma: no cover - Windows
     pwd = None  # type: ignore[assignment]
 
-from service.core.keys import generate_signing_key
+from service.core.keys import SigningKey, generate_signing_key
 from service.keyring.keyring import (
     KeyEntry,
     KeyRing,
@@ -47,7 +48,12 @@ from service.keyring.keyring import (
     write_private,
 )
 
+#: Certifies a new key before the index names it (``Pki.certify_issuer_key``), so a key is
+#: never published, let alone signing, without its certificate.
+Certify = Callable[[SigningKey], object]
+
 __all__ = [
+    "Certify",
     "KeyChangeRefused",
     "Revocation",
     "UnknownKid",
@@ -123,6 +129,7 @@ def rotate(
     publish_seconds: int,
     activate_now: bool = False,
     now: int | None = None,
+    certify: Certify | None = None,
 ) -> KeyEntry:
     """Add a new key: pending for ``publish_seconds`` (published, not signing), then active.
     With ``activate_now`` or a zero delay it signs at once. Returns its entry."""
@@ -154,6 +161,8 @@ def rotate(
         ]
         # Key file first, index last: until the index names it, the key does not exist.
         write_private(keys_dir, key, passphrase)
+        if certify is not None:
+            certify(key)
         write_index(keys_dir, [*entries, entry])
         return entry
 
@@ -165,6 +174,7 @@ def revoke(
     alg: str,
     passphrase: bytes | None,
     now: int | None = None,
+    certify: Certify | None = None,
 ) -> Revocation:
     """Revoke a compromised key. If it signs, a replacement signs from now on: the pending
     key if there is one (already published), else a new ``alg`` key."""
@@ -197,6 +207,8 @@ def revoke(
                     activate_after=now,
                 )
                 write_private(keys_dir, key, passphrase)
+                if certify is not None:
+                    certify(key)
                 entries.append(replacement)
                 generated = True
         write_index(keys_dir, entries)
