@@ -192,7 +192,9 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
+    # The route template, never the raw path: it may carry an offer or request id.
+    route = getattr(request.scope.get("route"), "path", "unmatched")
+    log.error("unhandled %s on %s %s", type(exc).__name__, request.method, route)
     return problem_response(ThiqaError())
 
 
