@@ -67,12 +67,13 @@ _OPAQUE_SEGMENT = re.compile(r"[^/]{16,}")
 
 def _logged_path(scope: Scope, route: str) -> str:
     """The path for the access log: never a secret id, whatever the route."""
+    path = str(scope["path"])[:_MAX_LOGGED_PATH]
     if route == "unmatched":
         # A redirect (trailing slash), a 404 or a typo of a secret route: mask what might be
         # an id rather than guess which unmatched paths are harmless.
-        return _OPAQUE_SEGMENT.sub("{masked}", scope["path"][:_MAX_LOGGED_PATH])
+        return _OPAQUE_SEGMENT.sub("{masked}", path)
     if set(scope.get("path_params") or ()) <= _PUBLIC_PARAMETERS:
-        return scope["path"][:_MAX_LOGGED_PATH]
+        return path
     return route
 
 

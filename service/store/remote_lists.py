@@ -134,4 +134,4 @@ class RemoteListCache:
             )
         if result == -1:
             raise StaleList()
-        return result == 1
+        return bool(result == 1)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar, cast
+from typing import TypeVar, cast
 
 import pytest
 import redis
@@ -120,7 +120,7 @@ def test_racing_credential_requests_take_the_claims_once(
     settings: Settings,
     redis_client: redis.Redis,
 ) -> None:
-    async def go(store: OfferStore, _: NonceStore) -> list[tuple[str, dict[str, Any]] | None]:
+    async def go(store: OfferStore, _: NonceStore) -> list[tuple[str, str] | None]:
         offer_id, code = await _offer(store)
         token = new_secret(offer_id)
         now = int(time.time())
