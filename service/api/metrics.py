@@ -77,11 +77,15 @@ class Metrics:
             "1 while this process cannot do all keyring.json asks (a key file it cannot load, "
             "an index it cannot read): a revocation is applied, but nothing may be signed.",
             registry=self.registry,
+            # Several workers: 1 if any live worker last saw its ring degraded.
+            multiprocess_mode="livemax",
         )
+        self._keyring_degraded: Callable[[], bool] | None = None
 
     def follow_keyring(self, degraded: Callable[[], bool]) -> None:
-        """Read at each scrape, so the gauge is never stale."""
-        self.keyring_degraded.set_function(lambda: float(degraded()))
+        """Read at each scrape, so the gauge is never stale. A set value, not set_function:
+        in multiprocess mode only values written to the shared files reach the scrape."""
+        self._keyring_degraded = degraded
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
@@ -94,6 +98,8 @@ class Metrics:
             self.verification_errors.labels(failure.reason.value).inc()
 
     def render(self) -> bytes:
+        if self._keyring_degraded is not None:
+            self.keyring_degraded.set(float(self._keyring_degraded()))
         if self.multiprocess_dir is not None:
             whole_group = CollectorRegistry()
             # prometheus_client leaves this constructor unannotated.
