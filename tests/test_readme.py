@@ -159,3 +159,18 @@ def test_the_presentation_response_table_is_exactly_the_direct_post_errors() -> 
     ]
     real = [(cls.code, cls.status) for cls in wire_errors() if issubclass(cls, DirectPostError)]
     assert sorted(documented) == sorted(real)
+
+
+def _layer_folders() -> set[str]:
+    return {
+        f"service/{path.name}/"
+        for path in (ROOT / "service").iterdir()
+        if (path / "__init__.py").is_file()
+    }
+
+
+def test_the_layout_names_every_layer_folder() -> None:
+    layout = _section("Layout")
+    folders = _layer_folders()
+    assert {"service/core/", "service/store/", "service/cli/"} <= folders  # the scan works
+    assert sorted(f for f in folders if f not in layout) == []

@@ -257,4 +257,5 @@ def document_problems(app: FastAPI, *, own_json_paths: Collection[str] = ()) -> 
             app.openapi_schema = complete(build(), own_json_paths=own_json_paths)
         return app.openapi_schema
 
+    # FastAPI's documented way to extend the schema is to replace this method on the app.
     app.openapi = openapi  # type: ignore[method-assign]

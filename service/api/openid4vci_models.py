@@ -49,7 +49,7 @@ class OfferRequest(BaseModel):
     claims: dict[str, Any] = Field(
         description="The citizen's claims. Kept in Redis only until the wallet has the "
         "credential or the offer expires.",
-        examples=[IssueRequest.model_fields["claims"].examples[0]],
+        examples=(IssueRequest.model_fields["claims"].examples or [])[:1],
     )
     vct: str | None = Field(
         default=None, max_length=256, description="Credential type; default: the national ID type."
