@@ -33,6 +33,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 __all__ = [
+    "AccessCertificateMissing",
     "ClientExists",
     "ClientNotFound",
     "Conflict",
@@ -48,6 +49,7 @@ __all__ = [
     "PresentationRequestNotFound",
     "RateLimited",
     "RequestTooLarge",
+    "ResponseCodeMismatch",
     "StatusConflict",
     "StatusListNotFound",
     "StoreUnavailable",
@@ -149,3 +151,21 @@ class RateLimited(ThiqaError):
 
 class StoreUnavailable(ThiqaError):
     code, status, title = "store_unavailable", 503, "The status store cannot answer"
+
+
+# --- X.509 and HAIP presentation requests (issue 10) ------------------------------------------
+
+
+class AccessCertificateMissing(InvalidRequest):
+    code, title = (
+        "access_certificate_missing",
+        "No relying-party access certificate is configured to sign the request",
+    )
+
+
+class ResponseCodeMismatch(ThiqaError):
+    code, status, title = (
+        "response_code_mismatch",
+        403,
+        "The response_code is not the one the wallet returned for this request",
+    )

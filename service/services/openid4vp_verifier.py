@@ -14,12 +14,27 @@ the presentation itself was refused. ``code`` is Thiqa's stable code for the cas
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import hmac
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+from service.core.encoding import json_dumps
+from service.core.jwe import EncryptionError, decrypt_response, new_encryption_key
 from service.core.openid4vp import (
+    DC_API_MODES,
+    DC_API_PROTOCOL_SIGNED,
+    DC_API_PROTOCOL_UNSIGNED,
+    MAX_EXPECTED_ORIGINS,
+    MAX_TRUSTED_AUTHORITIES,
+    PREFIXES,
+    REDIRECT_URI,
+    RESPONSE_MODES,
+    X509_HASH,
+    X509_SAN_DNS,
     ClaimPath,
     Outcome,
     PresentationRequest,
@@ -29,20 +44,25 @@ from service.core.openid4vp import (
     check_purpose,
     judge,
     new_secret,
+    origin_audience,
     read_vp_token,
     wallet_error_code,
     wallet_uri,
 )
 from service.core.reasons import Failure, Reason
 from service.core.verify import Verdict
+from service.core.x509 import certificate_hash
 from service.errors import (
+    AccessCertificateMissing,
     InvalidRequest,
     PresentationRequestAnswered,
     PresentationRequestExpired,
     PresentationRequestNotFound,
+    ResponseCodeMismatch,
     StoreUnavailable,
     UnsupportedCredentialType,
 )
+from service.keyring.certificates import AccessCredential
 from service.services.verifying import Verifier
 from service.settings import Settings
 from service.store.presentations import Claim, PresentationStore, Status, StoredRequest
@@ -74,8 +94,12 @@ _LOOK_EVERY: Final = 1.0
 @dataclass(frozen=True, slots=True)
 class Created:
     request: PresentationRequest
-    request_uri: str
-    wallet_uri: str
+    #: None for a request passed by value or through the Digital Credentials API.
+    request_uri: str | None
+    #: The ``openid4vp://`` link for the QR code; None for a Digital Credentials API request.
+    wallet_uri: str | None
+    #: What the relying party's page hands to ``navigator.credentials.get`` (DC API only).
+    dc_api_request: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,10 +178,17 @@ class Presenter:
         settings: Settings,
         store: PresentationStore,
         verifier: Verifier,
+        access: AccessCredential | None = None,
+        own_authority: str | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._settings = settings
+        #: Signs Request Objects; its certificate names Thiqa as the relying party.
+        self._access = access
+        #: This issuer's credentials are verified by kid, not through x5c; they come from
+        #: the authority of its own root all the same.
+        self._own_authority = own_authority
         self._store = store
         self._verifier = verifier
         self._clock = clock
@@ -183,7 +214,16 @@ class Presenter:
         purpose: str,
         vct: str | None = None,
         expires_in: int | None = None,
+        client_id_prefix: str = X509_HASH,
+        by_reference: bool = True,
+        request_uri_method: str = "get",
+        response_mode: str = "direct_post.jwt",
+        redirect_uri: str | None = None,
+        expected_origins: Sequence[str] = (),
+        trusted_authorities: Sequence[str] = (),
     ) -> Created:
+        """A new request. The default is HAIP 1.0's: ``x509_hash``, signed, by reference,
+        answered encrypted (``direct_post.jwt``); each choice can be made otherwise."""
         settings = self._settings
         vct = vct or settings.national_id_vct
         if not self._verifier.trusts_type(vct):
@@ -201,6 +241,15 @@ class Presenter:
             purpose = check_purpose(purpose)
         except RequestError as exc:
             raise InvalidRequest(f"{exc}.") from None
+        self._check_choices(
+            client_id_prefix=client_id_prefix,
+            by_reference=by_reference,
+            request_uri_method=request_uri_method,
+            response_mode=response_mode,
+            redirect_uri=redirect_uri,
+            expected_origins=expected_origins,
+            trusted_authorities=trusted_authorities,
+        )
         request_id = new_secret()
         now_ms = self._now_ms()
         request = PresentationRequest(
@@ -214,10 +263,89 @@ class Presenter:
             client_name=client,
             issued_ms=now_ms,
             expires_ms=now_ms + ttl * 1000,
+            signed_client_id=self._client_id(client_id_prefix),
+            response_mode=response_mode,
+            by_reference=by_reference and response_mode not in DC_API_MODES,
+            request_uri_method=request_uri_method,
+            encryption_key=new_encryption_key() if response_mode.endswith(".jwt") else None,
+            redirect_uri=redirect_uri,
+            expected_origins=tuple(expected_origins),
+            trusted_authorities=tuple(trusted_authorities),
         )
         await self._store.create(request, client=client, keep_ms=self._keep_ms)
-        request_uri = self.request_uri(request_id)
-        return Created(request, request_uri, wallet_uri(request.client_id, request_uri))
+        if request.dc_api:
+            return Created(request, None, None, dc_api_request=self._dc_api_request(request))
+        if request.by_reference:
+            request_uri = self.request_uri(request_id)
+            link = wallet_uri(request.client_id, request_uri, request_uri_method=request_uri_method)
+            return Created(request, request_uri, link)
+        if request.signed:
+            link = wallet_uri(request.client_id, request=self._request_object(request))
+        else:
+            link = wallet_uri(request.client_id, parameters=request.parameters())
+        return Created(request, None, link)
+
+    def _check_choices(
+        self,
+        *,
+        client_id_prefix: str,
+        by_reference: bool,
+        request_uri_method: str,
+        response_mode: str,
+        redirect_uri: str | None,
+        expected_origins: Sequence[str],
+        trusted_authorities: Sequence[str],
+    ) -> None:
+        if client_id_prefix not in PREFIXES:
+            raise InvalidRequest(f"client_id_prefix must be one of {', '.join(PREFIXES)}.")
+        if response_mode not in RESPONSE_MODES:
+            raise InvalidRequest(f"response_mode must be one of {', '.join(RESPONSE_MODES)}.")
+        if request_uri_method not in ("get", "post"):
+            raise InvalidRequest("request_uri_method must be get or post.")
+        if client_id_prefix == REDIRECT_URI and by_reference:
+            # Wallets in the field (EUDI, OWF) accept this prefix only with every parameter
+            # in the URL, and refuse unsigned Request Objects fetched by reference.
+            raise InvalidRequest("a redirect_uri request can only be passed by value.")
+        if client_id_prefix != REDIRECT_URI and self._access is None:
+            raise AccessCertificateMissing()
+        dc_api = response_mode in DC_API_MODES
+        if dc_api and not expected_origins:
+            raise InvalidRequest("a Digital Credentials API request needs expected_origins.")
+        if not dc_api and expected_origins:
+            raise InvalidRequest("expected_origins is for Digital Credentials API requests.")
+        if dc_api and redirect_uri is not None:
+            raise InvalidRequest("redirect_uri is for direct_post requests.")
+        if len(expected_origins) > MAX_EXPECTED_ORIGINS or not all(
+            _is_origin(o) for o in expected_origins
+        ):
+            raise InvalidRequest("expected_origins must be up to 8 origins (https://host[:port]).")
+        if redirect_uri is not None and not _is_url(redirect_uri):
+            raise InvalidRequest("redirect_uri must be an http(s) URL without a fragment.")
+        if len(trusted_authorities) > MAX_TRUSTED_AUTHORITIES or not all(
+            isinstance(a, str) and 1 <= len(a) <= 128 for a in trusted_authorities
+        ):
+            raise InvalidRequest("trusted_authorities must be up to 16 key identifiers.")
+
+    def _client_id(self, prefix: str) -> str:
+        if prefix == REDIRECT_URI:
+            return ""
+        assert self._access is not None  # checked by _check_choices
+        if prefix == X509_HASH:
+            return f"{X509_HASH}:{certificate_hash(self._access.leaf)}"
+        return f"{X509_SAN_DNS}:{sorted(_san_dns(self._access))[0]}"
+
+    def _request_object(self, request: PresentationRequest, wallet_nonce: str | None = None) -> str:
+        signer = self._access.key if self._access is not None and request.signed else None
+        return request.request_object(signer, wallet_nonce=wallet_nonce)
+
+    def _dc_api_request(self, request: PresentationRequest) -> dict[str, Any]:
+        """The argument of ``navigator.credentials.get({digital: {requests: [...]}})``."""
+        if request.signed:
+            return {
+                "protocol": DC_API_PROTOCOL_SIGNED,
+                "data": {"request": self._request_object(request)},
+            }
+        return {"protocol": DC_API_PROTOCOL_UNSIGNED, "data": request.parameters()}
 
     def _view(self, stored: StoredRequest) -> View:
         request = stored.request
@@ -231,33 +359,45 @@ class Presenter:
         verdict = stored.result if state in ("completed", "failed") else None
         return View(request.request_id, state, verdict, request.expires_at, settles)
 
-    async def view(self, request_id: str, client: str) -> View:
+    async def view(self, request_id: str, client: str, *, response_code: str | None = None) -> View:
         """The request's state, for the client that made it; anyone else learns nothing,
-        not even that it exists."""
+        not even that it exists. A same-device request's verdict is given only with the
+        ``response_code`` the wallet handed to the citizen's browser (OpenID4VP 1.0 §13.3:
+        a session that did not start the flow cannot read its result)."""
         stored = await self._store.get(request_id)
         if stored is None or stored.client != client:
             raise PresentationRequestNotFound()
-        return self._view(stored)
+        view = self._view(stored)
+        if stored.request.redirect_uri is not None and view.verdict is not None:
+            expected = stored.response_code_hash or ""
+            given = _code_hash(response_code) if response_code else ""
+            if not given or not hmac.compare_digest(given.encode(), expected.encode()):
+                if response_code:
+                    raise ResponseCodeMismatch()
+                return View(view.request_id, view.state, None, view.expires_at, view.settles_ms)
+        return view
 
     def _until(self, view: View, deadline: float) -> float:
         """Seconds to sleep before the next look: news, the deadline or the expiry first."""
         to_settle = (view.settles_ms - self._now_ms()) / 1000 + 0.005
         return min(deadline - self._monotonic(), to_settle, _LOOK_EVERY)
 
-    async def wait(self, request_id: str, client: str, seconds: float) -> View:
+    async def wait(
+        self, request_id: str, client: str, seconds: float, *, response_code: str | None = None
+    ) -> View:
         """The state once it is final, or after ``seconds``, whichever comes first."""
-        view = await self.view(request_id, client)
+        view = await self.view(request_id, client, response_code=response_code)
         if view.final or seconds <= 0:
             return view
         deadline = self._monotonic() + min(seconds, MAX_WAIT_SECONDS)
         async with self._store.watch(request_id) as watch:
-            view = await self.view(request_id, client)
+            view = await self.view(request_id, client, response_code=response_code)
             while not view.final:
                 pause = self._until(view, deadline)
                 if pause <= 0:
                     break
                 await watch.wait(pause)
-                view = await self.view(request_id, client)
+                view = await self.view(request_id, client, response_code=response_code)
         return view
 
     async def events(self, first: View, client: str) -> AsyncIterator[View | None]:
@@ -284,9 +424,19 @@ class Presenter:
 
     # The wallet's side ---------------------------------------------------------------------
 
+    async def request_object_for_wallet(
+        self, request_id: str, *, wallet_nonce: str | None = None
+    ) -> tuple[PresentationRequest, str]:
+        """The Request Object served at ``request_uri`` (signed for the X.509 prefixes);
+        ``wallet_nonce`` from a ``request_uri_method=post`` fetch is echoed inside it."""
+        request = await self.request_for_wallet(request_id)
+        return request, self._request_object(request, wallet_nonce)
+
     async def request_for_wallet(self, request_id: str) -> PresentationRequest:
         stored = await self._store.get(request_id)
-        if stored is None:
+        # Only requests passed by reference are served: one passed by value (every
+        # redirect_uri one) or through the DC API has no request_uri.
+        if stored is None or not stored.request.by_reference:
             raise PresentationRequestNotFound()
         if stored.status is not Status.PENDING:
             raise PresentationRequestAnswered()
@@ -295,7 +445,94 @@ class Presenter:
         return stored.request
 
     async def answer(self, request_id: str, form: Mapping[str, str]) -> WalletAnswer:
-        """Process an Authorization Response sent by ``direct_post``."""
+        """Process an Authorization Response sent by ``direct_post`` or ``direct_post.jwt``.
+
+        An encrypted request takes only an encrypted answer (``response``, a JWE to its own
+        ephemeral key). It is decrypted before the request is claimed, so a stranger's junk
+        spends nothing."""
+        stored = await self._peek(request_id)
+        if isinstance(stored, WalletAnswer):
+            return stored
+        if stored is not None and stored.request.dc_api:
+            return request_not_found()  # answered through the relying party, never here
+        if stored is not None and stored.request.encrypted:
+            opened = self._open(stored.request, form)
+            if isinstance(opened, WalletAnswer):
+                return opened
+            form = opened
+        elif "response" in form:
+            return _oauth_error(
+                400, "unsupported_encryption", "This request takes an unencrypted answer."
+            )
+        return await self._take(request_id, form, audience=None)
+
+    async def answer_dc_api(
+        self, request_id: str, client: str, *, origin: str, data: Mapping[str, Any]
+    ) -> WalletAnswer:
+        """The result of ``navigator.credentials.get``, posted by the relying party's page
+        with the origin the browser reported. The KB-JWT must name ``origin:<origin>``."""
+        stored = await self._store.get(request_id)
+        if stored is None or stored.client != client or not stored.request.dc_api:
+            raise PresentationRequestNotFound()
+        request = stored.request
+        if origin not in request.expected_origins:
+            return _oauth_error(400, "origin_mismatch", "The origin is not an expected one.")
+        form: dict[str, str] = {}
+        for name in ("response", "vp_token", "error"):
+            value = data.get(name)
+            if isinstance(value, str):
+                form[name] = value
+            elif isinstance(value, dict) and name == "vp_token":
+                form[name] = json_dumps(value)
+        if request.encrypted:
+            opened = self._open(request, form)
+            if isinstance(opened, WalletAnswer):
+                return opened
+            form = opened
+        elif "response" in form:
+            return _oauth_error(
+                400, "unsupported_encryption", "This request takes an unencrypted answer."
+            )
+        # The DC API carries no state; the relying party's own session stands for it.
+        form = {**form, "state": request.state}
+        return await self._take(request_id, form, audience=origin_audience(origin))
+
+    async def _peek(self, request_id: str) -> StoredRequest | WalletAnswer | None:
+        try:
+            return await self._store.get(request_id)
+        except StoreUnavailable:
+            return _oauth_error(
+                503, "store_unavailable", "Try again shortly.", error="temporarily_unavailable"
+            )
+
+    def _open(
+        self, request: PresentationRequest, form: Mapping[str, str]
+    ) -> dict[str, str] | WalletAnswer:
+        """The parameters of an encrypted answer, or the error to send back."""
+        if "response" not in form:
+            if "error" in form and "vp_token" not in form:
+                return dict(form)  # a wallet's error is sent in the clear (1.0 §8.3)
+            return _oauth_error(
+                400, "encryption_required", "This request takes only an encrypted response."
+            )
+        assert request.encryption_key is not None
+        try:
+            inner = decrypt_response(form["response"], private_jwk=request.encryption_key)
+        except EncryptionError as exc:
+            status = 413 if exc.code == "response_too_large" else 400
+            return _oauth_error(status, exc.code, f"{exc}.")
+        opened: dict[str, str] = {}
+        for name, value in inner.items():
+            if name == "vp_token" and isinstance(value, dict | list):
+                opened[name] = json_dumps(value)
+            elif isinstance(value, str):
+                opened[name] = value
+        opened.setdefault("state", form.get("state", ""))
+        return opened
+
+    async def _take(
+        self, request_id: str, form: Mapping[str, str], *, audience: str | None
+    ) -> WalletAnswer:
         state = form.get("state")
         if not state:
             return _oauth_error(400, "state_mismatch", "state is missing.")
@@ -324,17 +561,35 @@ class Presenter:
             else:
                 try:
                     verdict = await self._verifier.verify(
-                        presentation, nonce=request.nonce, audience=request.client_id
+                        presentation, nonce=request.nonce, audience=audience or request.client_id
                     )
                 except StoreUnavailable as exc:
                     unavailable = True
                     verdict = exc.extra.get("verdict") or Verdict(
                         failures=(Failure.of(Reason.STATUS_UNAVAILABLE),)
                     )
-                outcome = judge(verdict, vct=request.vct, paths=request.paths)
+                if (
+                    verdict.anchor_aki is None
+                    and verdict.issuer == self._settings.issuer_url
+                    and self._own_authority is not None
+                ):
+                    verdict = dataclasses.replace(verdict, anchor_aki=self._own_authority)
+                outcome = judge(
+                    verdict,
+                    vct=request.vct,
+                    paths=request.paths,
+                    trusted_authorities=request.trusted_authorities,
+                )
+        # Same-device flow: the citizen's browser comes back with this code, and only a
+        # reader holding it sees the result.
+        response_code = new_secret() if request.redirect_uri is not None else None
         try:
             await self._store.finish(
-                request_id, completed=outcome.valid, result=outcome.body(), keep_ms=self._keep_ms
+                request_id,
+                completed=outcome.valid,
+                result=outcome.body(),
+                keep_ms=self._keep_ms,
+                response_code_hash=_code_hash(response_code) if response_code else "",
             )
         except StoreUnavailable:
             unavailable = True
@@ -347,7 +602,10 @@ class Presenter:
             )
         elif "vp_token" not in form or outcome.valid:
             # Accepted; or the wallet's error response, processed (1.0, direct_post).
-            answer = WalletAnswer(200, {})
+            body: dict[str, Any] = {}
+            if response_code is not None and request.redirect_uri is not None:
+                body["redirect_uri"] = f"{request.redirect_uri}#response_code={response_code}"
+            answer = WalletAnswer(200, body)
         else:
             answer = _oauth_error(
                 400,
@@ -356,3 +614,43 @@ class Presenter:
                 errors=outcome.body()["errors"],
             )
         return WalletAnswer(answer.status, answer.body, outcome=outcome, client=stored.client)
+
+
+def _code_hash(code: str) -> str:
+    return hashlib.sha256(code.encode("utf-8")).hexdigest()
+
+
+def _is_origin(value: object) -> bool:
+    from urllib.parse import urlsplit
+
+    if not isinstance(value, str) or len(value) > 256:
+        return False
+    parts = urlsplit(value)
+    return (
+        parts.scheme in ("https", "http")
+        and bool(parts.hostname)
+        and parts.path == ""
+        and not parts.query
+        and not parts.fragment
+        and "@" not in parts.netloc
+    )
+
+
+def _is_url(value: str) -> bool:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    return (
+        len(value) <= 512
+        and parts.scheme in ("https", "http")
+        and bool(parts.hostname)
+        and not parts.fragment
+        and "@" not in parts.netloc
+    )
+
+
+def _san_dns(access: AccessCredential) -> set[str]:
+    from cryptography import x509
+
+    san = access.leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    return set(san.get_values_for_type(x509.DNSName))
