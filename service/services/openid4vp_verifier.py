@@ -302,13 +302,13 @@ class Presenter:
             raise InvalidRequest(f"response_mode must be one of {', '.join(RESPONSE_MODES)}.")
         if request_uri_method not in ("get", "post"):
             raise InvalidRequest("request_uri_method must be get or post.")
-        if client_id_prefix == REDIRECT_URI and by_reference:
+        dc_api = response_mode in DC_API_MODES
+        if client_id_prefix == REDIRECT_URI and by_reference and not dc_api:
             # Wallets in the field (EUDI, OWF) accept this prefix only with every parameter
             # in the URL, and refuse unsigned Request Objects fetched by reference.
             raise InvalidRequest("a redirect_uri request can only be passed by value.")
         if client_id_prefix != REDIRECT_URI and self._access is None:
             raise AccessCertificateMissing()
-        dc_api = response_mode in DC_API_MODES
         if dc_api and not expected_origins:
             raise InvalidRequest("a Digital Credentials API request needs expected_origins.")
         if not dc_api and expected_origins:

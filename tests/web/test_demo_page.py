@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
@@ -32,10 +33,11 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 from service.api.headers import DEMO_CSP
 from service.api.server import BackgroundServer
 from service.cli.demo import load_citizens
+from service.core import holder, jws
 from service.core.encoding import b64url_decode
-from service.core.jwe import decrypt_response
-from service.core.keys import public_jwk
-from service.core.x509 import certificate_hash
+from service.core.jwe import decrypt_response, encrypt_response
+from service.core.keys import generate_signing_key, public_jwk
+from service.core.x509 import certificate_hash, parse_x5c, validate_chain
 from service.keyring.certificates import Pki
 from service.settings import Settings
 from service.store.clients import Scope
@@ -406,3 +408,82 @@ def test_demo_ui_off_serves_nothing(settings: Settings) -> None:
         for path in ("/demo", "/demo/", "/demo/demo.js", "/demo/citizens.json"):
             assert client.get(path).status_code == 404
         assert client.get("/health").status_code == 200
+
+
+@needs_browser
+def test_verifier_uses_the_digital_credentials_api_when_the_browser_offers_it(
+    page: Page, server: BackgroundServer, settings: Settings
+) -> None:
+    """A browser that offers ``navigator.credentials.get`` with a digital request: the console
+    sends a signed ``dc_api.jwt`` request through it (no QR code) and hands the answer to
+    Thiqa. The browser's wallet is simulated by the test: it checks the request's signature
+    against the server's root and answers as a wallet would, encrypted, bound to the
+    page's origin."""
+    key = _api_key(settings, "demo-dc-api")
+    holder_key = generate_signing_key()
+    citizen = load_citizens()[0]
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}) as api:
+        issued = api.post(
+            "/v1/credentials",
+            json={"claims": citizen, "holder_jwk": public_jwk(holder_key.key)},
+        )
+    assert issued.status_code == 201, issued.text
+    credential = issued.json()["credential"]
+    seen: list[dict[str, Any]] = []
+
+    def simulated_wallet(entry_json: str) -> str:
+        entry = json.loads(entry_json)
+        seen.append(entry)
+        token = jws.parse(entry["data"]["request"], typ=frozenset({"oauth-authz-req+jwt"}))
+        validated = validate_chain(
+            parse_x5c(token.header["x5c"]),
+            anchors=[Pki(settings.keys_dir).root()],
+            now=int(time.time()),
+        )
+        assert validated.verification_key().verify(token.signature, token.signing_input)
+        claims = token.payload
+        assert claims["expected_origins"] == [server.url]
+        paths = [tuple(q["path"]) for q in claims["dcql_query"]["credentials"][0]["claims"]]
+        presentation = holder.present(
+            credential,
+            paths,
+            holder_key=holder_key,
+            nonce=claims["nonce"],
+            audience=f"origin:{server.url}",
+            now=int(time.time()),
+        )
+        (encryption_key,) = claims["client_metadata"]["jwks"]["keys"]
+        response = encrypt_response(
+            {"vp_token": {"credential": [presentation]}}, public_jwk=encryption_key
+        )
+        return json.dumps({"response": response})
+
+    page.expose_function("simulatedWallet", simulated_wallet)
+    page.add_init_script(
+        """
+        window.DigitalCredential = class DigitalCredential {};
+        Object.defineProperty(navigator.credentials, "get", {
+          value: async (options) => {
+            const entry = options.digital.requests[0];
+            const data = JSON.parse(await window.simulatedWallet(JSON.stringify(entry)));
+            return { protocol: entry.protocol, data };
+          },
+        });
+        """
+    )
+    page.goto(f"{server.url}/demo")
+    page.wait_for_selector('body[data-ready="true"]')
+    page.select_option("#lang", "en")
+    page.fill("#api-key", key)
+    for box in page.query_selector_all("#verifier-claims input"):
+        wanted = box.get_attribute("data-path") in ("given_name", "family_name")
+        if box.is_checked() != wanted:
+            box.click()
+    page.click("#create-dc-request")  # shown only because the browser offers the API
+    verdict = page.wait_for_selector('#verdict[data-state="completed"]')
+    assert verdict.get_attribute("data-valid") == "true"
+    assert page.is_hidden("#request")  # no QR code: the browser carried the request
+    (entry,) = seen
+    assert entry["protocol"] == "openid4vp-v1-signed"
+    rows = page.eval_on_selector_all("#verdict-claims tr", "rows => rows.map(r => r.dataset.path)")
+    assert sorted(rows) == ["family_name", "given_name"]

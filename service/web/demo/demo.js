@@ -94,10 +94,12 @@ const STRINGS = {
     askFor: "Claims to ask for",
     purposeDefault: "Check your identity for the social benefits office",
     createRequest: "Create the request",
+    createDcRequest: "Ask through the browser (Digital Credentials API)",
     requestHeading: "Presentation request",
     requestQrAlt: "QR code of the presentation request",
     requestUri: "Request link",
     requestCreated: "Request created. Waiting for the wallet…",
+    requestInBrowser: "Request sent to the wallet through the browser (Digital Credentials API)…",
     verdictHeading: "Verdict",
     waiting: "Waiting for the wallet's answer…",
     valid: "Valid",
@@ -193,10 +195,12 @@ const STRINGS = {
     askFor: "Données demandées",
     purposeDefault: "Vérifier votre identité pour le bureau des aides sociales",
     createRequest: "Créer la demande",
+    createDcRequest: "Demander par le navigateur (API Digital Credentials)",
     requestHeading: "Demande de présentation",
     requestQrAlt: "Code QR de la demande de présentation",
     requestUri: "Lien de la demande",
     requestCreated: "Demande créée. En attente du portefeuille…",
+    requestInBrowser: "Demande envoyée au portefeuille par le navigateur (API Digital Credentials)…",
     verdictHeading: "Verdict",
     waiting: "En attente de la réponse du portefeuille…",
     valid: "Valide",
@@ -287,10 +291,12 @@ const STRINGS = {
     askFor: "المعطيات المطلوبة",
     purposeDefault: "التحقق من هويتك لدى مكتب الدعم الاجتماعي",
     createRequest: "إنشاء الطلب",
+    createDcRequest: "الطلب عبر المتصفح (واجهة بيانات الاعتماد الرقمية)",
     requestHeading: "طلب العرض",
     requestQrAlt: "رمز QR لطلب العرض",
     requestUri: "رابط الطلب",
     requestCreated: "أُنشئ الطلب. في انتظار المحفظة…",
+    requestInBrowser: "أُرسل الطلب إلى المحفظة عبر المتصفح (واجهة بيانات الاعتماد الرقمية)…",
     verdictHeading: "الحكم",
     waiting: "في انتظار رد المحفظة…",
     valid: "صالح",
@@ -1084,26 +1090,48 @@ function renderVerifierClaims() {
   }));
 }
 
-async function createRequest() {
+/** The W3C Digital Credentials API, where the browser offers it (feature-detected). */
+const digitalCredentialsApi = () =>
+  typeof window.DigitalCredential === "function" && window.isSecureContext &&
+  typeof navigator.credentials?.get === "function";
+
+async function createRequest(useDcApi = false) {
   const boxes = [...$("verifier-claims").querySelectorAll("input:checked")];
   if (!boxes.length) throw new UserError("needClaims");
   const purpose = $("purpose").value.trim() || t("purposeDefault");
-  const created = await api("v1/presentation-requests", {
-    method: "POST",
-    body: {
-      vct: page.config.vct,
-      claims: boxes.map((b) => JSON.parse(b.dataset.pathJson)),
-      purpose,
-    },
-  });
+  const body = {
+    vct: page.config.vct,
+    claims: boxes.map((b) => JSON.parse(b.dataset.pathJson)),
+    purpose,
+  };
+  // Only on the tester's click: a browser that offers the API waits for a wallet the user
+  // picks, and with none installed it would wait for ever.
+  const dcApi = useDcApi && digitalCredentialsApi();
+  if (dcApi) {
+    // HAIP 1.0 §5.2: a signed dc_api.jwt request for this page's origin; else the QR flow.
+    Object.assign(body, { response_mode: "dc_api.jwt", expected_origins: [location.origin] });
+  }
+  const created = await api("v1/presentation-requests", { method: "POST", body });
   verifier.abort?.abort();
   verifier.requestId = created.request_id;
   verifier.view = { request_id: created.request_id, state: "pending", verdict: null };
-  $("request-qr").src = svgImage(created.qr_svg);
-  $("request-uri").value = created.wallet_uri;
-  $("request").hidden = false;
   renderVerdict();
-  say("verifier-message", "requestCreated");
+  if (dcApi) {
+    $("request").hidden = true;
+    say("verifier-message", "requestInBrowser");
+    const credential = await navigator.credentials.get({
+      digital: { requests: [created.dc_api_request] },
+    });
+    // The page hands the wallet's (encrypted) answer to Thiqa with the origin it runs at.
+    await api(`v1/presentation-requests/${encodeURIComponent(created.request_id)}/dc-api-response`, {
+      method: "POST", body: { origin: location.origin, data: credential.data },
+    });
+  } else {
+    $("request-qr").src = svgImage(created.qr_svg);
+    $("request-uri").value = created.wallet_uri;
+    $("request").hidden = false;
+    say("verifier-message", "requestCreated");
+  }
   watchRequest(created.request_id);
 }
 
@@ -1259,7 +1287,9 @@ async function start() {
   $("wallet-consent").addEventListener("submit", (event) =>
     act($("wallet-present"), "wallet-message", () => present(event)));
   click("wallet-decline", "wallet-message", () => answerVerifier({ error: "access_denied" }));
-  click("create-request", "verifier-message", createRequest);
+  click("create-request", "verifier-message", () => createRequest(false));
+  click("create-dc-request", "verifier-message", () => createRequest(true));
+  $("create-dc-request").hidden = !digitalCredentialsApi();
   $("send-request-to-wallet").addEventListener("click", () => {
     $("wallet-request").value = $("request-uri").value;
     act($("wallet-open-request"), "wallet-message", openRequest);
