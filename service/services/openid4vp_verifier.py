@@ -6,10 +6,10 @@ A relying party creates a request; the citizen's wallet fetches it and answers a
 (type, every requested claim) and keeps a result with the requested claims only, which the
 relying party reads by polling, long-polling or an event stream.
 
-Answers to the wallet follow OpenID4VP 1.0 (Response Mode direct_post): 200 with a JSON object
-when the answer was processed and accepted; otherwise an OAuth-style error object, ``{"error":
-"invalid_request", "error_description", "code"}``, plus ``errors`` (the verdict's codes) when
-the presentation itself was refused. ``code`` is Thiqa's stable code for the case.
+Answers to the wallet follow OpenID4VP 1.0 (Response Mode direct_post): :meth:`Presenter.answer`
+returns when the answer was processed and accepted, and otherwise raises one of the
+:class:`~service.errors.DirectPostError` classes (``presentation_rejected`` carries the verdict's
+codes); the API answers them in OAuth style.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import hmac
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, Protocol
 
 from service.core.encoding import json_dumps
 from service.core.jwe import EncryptionError, decrypt_response, new_encryption_key
@@ -54,13 +54,27 @@ from service.core.verify import Verdict
 from service.core.x509 import certificate_hash
 from service.errors import (
     AccessCertificateMissing,
+    DecryptionFailed,
+    DirectPostError,
+    EncryptionRequired,
     InvalidRequest,
+    MalformedResponse,
+    NonceReplayed,
+    OriginMismatch,
+    PresentationRejected,
     PresentationRequestAnswered,
     PresentationRequestExpired,
     PresentationRequestNotFound,
     ResponseCodeMismatch,
+    ResponseStoreUnavailable,
+    ResponseTooLarge,
+    ResponseTooLate,
+    StateMismatch,
+    StatusUnavailable,
     StoreUnavailable,
+    UnknownPresentationRequest,
     UnsupportedCredentialType,
+    UnsupportedEncryption,
 )
 from service.keyring.certificates import AccessCredential
 from service.services.verifying import Verifier
@@ -71,10 +85,9 @@ __all__ = [
     "MAX_WAIT_SECONDS",
     "Created",
     "Presenter",
+    "SpentRequest",
     "State",
     "View",
-    "WalletAnswer",
-    "request_not_found",
 ]
 
 State = Literal["pending", "completed", "failed", "expired"]
@@ -121,54 +134,28 @@ class View:
         return {"request_id": self.request_id, "state": self.state, "verdict": self.verdict}
 
 
-@dataclass(frozen=True, slots=True)
-class WalletAnswer:
-    status: int
-    body: dict[str, Any]
-    #: When the answer was taken (the request spent): what was concluded, and for which
-    #: relying party, for the audit trail.
-    outcome: Outcome | None = None
-    client: str | None = None
+class SpentRequest(Protocol):
+    """Told once an answer has spent a request, whatever comes of it: what was concluded and
+    for which relying party (the API's audit trail and metrics)."""
+
+    def __call__(self, outcome: Outcome, client: str) -> None: ...
 
 
-def _oauth_error(
-    status: int, code: str, description: str, *, error: str = "invalid_request", **extra: Any
-) -> WalletAnswer:
-    return WalletAnswer(
-        status,
-        {
-            "error": error,
-            "error_description": description,
-            "code": code,
-            **extra,
-        },
-    )
-
-
-_CLAIM_ERRORS: Final = {
-    Claim.NOT_FOUND: (
-        404,
-        "presentation_request_not_found",
-        "No presentation request with this id.",
-    ),
-    Claim.STATE_MISMATCH: (
-        400,
-        "state_mismatch",
-        "state is not the one of this presentation request.",
-    ),
-    Claim.REPLAYED: (
-        400,
-        "nonce_replayed",
-        "This request has already been answered; its nonce is spent.",
-    ),
-    Claim.EXPIRED: (400, "request_expired", "This presentation request has expired."),
+#: Why an encrypted answer could not be opened (service.core.jwe's codes).
+_ENCRYPTION_ERRORS: Final[dict[str, type[DirectPostError]]] = {
+    "response_too_large": ResponseTooLarge,
+    "malformed_response": MalformedResponse,
+    "unsupported_encryption": UnsupportedEncryption,
+    "decryption_failed": DecryptionFailed,
 }
 
-
-def request_not_found() -> WalletAnswer:
-    """The answer to a response for a request that does not exist: the same whether its id
-    is unknown or could never be one."""
-    return _oauth_error(*_CLAIM_ERRORS[Claim.NOT_FOUND])
+#: Why a request could not be claimed for an answer.
+_CLAIM_ERRORS: Final[dict[Claim, type[DirectPostError]]] = {
+    Claim.NOT_FOUND: UnknownPresentationRequest,
+    Claim.STATE_MISMATCH: StateMismatch,
+    Claim.REPLAYED: NonceReplayed,
+    Claim.EXPIRED: ResponseTooLate,
+}
 
 
 class Presenter:
@@ -227,7 +214,10 @@ class Presenter:
         settings = self._settings
         vct = vct or settings.national_id_vct
         if not self._verifier.trusts_type(vct):
-            raise UnsupportedCredentialType("No issuer this service trusts issues that type.")
+            trusted = ", ".join(self._verifier.trusted_types())
+            raise UnsupportedCredentialType(
+                f"No issuer this service trusts issues that type; it can ask for {trusted}."
+            )
         longest = settings.presentation_max_ttl_seconds
         ttl = (
             expires_in
@@ -350,7 +340,7 @@ class Presenter:
     def _view(self, stored: StoredRequest) -> View:
         request = stored.request
         if stored.status in (Status.COMPLETED, Status.FAILED):
-            state: State = stored.status.value  # type: ignore[assignment]
+            state: State = "completed" if stored.status is Status.COMPLETED else "failed"
             settles = request.expires_ms
         else:
             grace = ANSWER_GRACE_MS if stored.status is Status.ANSWERING else 0
@@ -444,31 +434,38 @@ class Presenter:
             raise PresentationRequestExpired()
         return stored.request
 
-    async def answer(self, request_id: str, form: Mapping[str, str]) -> WalletAnswer:
-        """Process an Authorization Response sent by ``direct_post`` or ``direct_post.jwt``.
+    async def answer(
+        self, request_id: str, form: Mapping[str, str], *, spent: SpentRequest
+    ) -> dict[str, Any]:
+        """Process an Authorization Response sent by ``direct_post`` or ``direct_post.jwt``:
+        returns the body to answer with when it is accepted (or is the wallet's own error
+        response, processed); raises a :class:`DirectPostError` otherwise. ``spent`` is
+        called once the request is spent.
 
         An encrypted request takes only an encrypted answer (``response``, a JWE to its own
         ephemeral key). It is decrypted before the request is claimed, so a stranger's junk
         spends nothing."""
-        stored = await self._peek(request_id)
-        if isinstance(stored, WalletAnswer):
-            return stored
+        try:
+            stored = await self._store.get(request_id)
+        except StoreUnavailable:
+            raise ResponseStoreUnavailable("Try again shortly.") from None
         if stored is not None and stored.request.dc_api:
-            return request_not_found()  # answered through the relying party, never here
+            raise UnknownPresentationRequest()  # answered through the relying party only
         if stored is not None and stored.request.encrypted:
-            opened = self._open(stored.request, form)
-            if isinstance(opened, WalletAnswer):
-                return opened
-            form = opened
+            form = self._open(stored.request, form)
         elif "response" in form:
-            return _oauth_error(
-                400, "unsupported_encryption", "This request takes an unencrypted answer."
-            )
-        return await self._take(request_id, form, audience=None)
+            raise UnsupportedEncryption("This request takes an unencrypted answer.")
+        return await self._take(request_id, form, audience=None, spent=spent)
 
     async def answer_dc_api(
-        self, request_id: str, client: str, *, origin: str, data: Mapping[str, Any]
-    ) -> WalletAnswer:
+        self,
+        request_id: str,
+        client: str,
+        *,
+        origin: str,
+        data: Mapping[str, Any],
+        spent: SpentRequest,
+    ) -> dict[str, Any]:
         """The result of ``navigator.credentials.get``, posted by the relying party's page
         with the origin the browser reported. The KB-JWT must name ``origin:<origin>``."""
         stored = await self._store.get(request_id)
@@ -476,7 +473,7 @@ class Presenter:
             raise PresentationRequestNotFound()
         request = stored.request
         if origin not in request.expected_origins:
-            return _oauth_error(400, "origin_mismatch", "The origin is not an expected one.")
+            raise OriginMismatch()
         form: dict[str, str] = {}
         for name in ("response", "vp_token", "error"):
             value = data.get(name)
@@ -485,42 +482,24 @@ class Presenter:
             elif isinstance(value, dict) and name == "vp_token":
                 form[name] = json_dumps(value)
         if request.encrypted:
-            opened = self._open(request, form)
-            if isinstance(opened, WalletAnswer):
-                return opened
-            form = opened
+            form = self._open(request, form)
         elif "response" in form:
-            return _oauth_error(
-                400, "unsupported_encryption", "This request takes an unencrypted answer."
-            )
+            raise UnsupportedEncryption("This request takes an unencrypted answer.")
         # The DC API carries no state; the relying party's own session stands for it.
         form = {**form, "state": request.state}
-        return await self._take(request_id, form, audience=origin_audience(origin))
+        return await self._take(request_id, form, audience=origin_audience(origin), spent=spent)
 
-    async def _peek(self, request_id: str) -> StoredRequest | WalletAnswer | None:
-        try:
-            return await self._store.get(request_id)
-        except StoreUnavailable:
-            return _oauth_error(
-                503, "store_unavailable", "Try again shortly.", error="temporarily_unavailable"
-            )
-
-    def _open(
-        self, request: PresentationRequest, form: Mapping[str, str]
-    ) -> dict[str, str] | WalletAnswer:
-        """The parameters of an encrypted answer, or the error to send back."""
+    def _open(self, request: PresentationRequest, form: Mapping[str, str]) -> dict[str, str]:
+        """The parameters of an encrypted answer."""
         if "response" not in form:
             if "error" in form and "vp_token" not in form:
                 return dict(form)  # a wallet's error is sent in the clear (1.0 §8.3)
-            return _oauth_error(
-                400, "encryption_required", "This request takes only an encrypted response."
-            )
+            raise EncryptionRequired()
         assert request.encryption_key is not None
         try:
             inner = decrypt_response(form["response"], private_jwk=request.encryption_key)
         except EncryptionError as exc:
-            status = 413 if exc.code == "response_too_large" else 400
-            return _oauth_error(status, exc.code, f"{exc}.")
+            raise _ENCRYPTION_ERRORS[exc.code](f"{exc}.") from None
         opened: dict[str, str] = {}
         for name, value in inner.items():
             if name == "vp_token" and isinstance(value, dict | list):
@@ -531,22 +510,24 @@ class Presenter:
         return opened
 
     async def _take(
-        self, request_id: str, form: Mapping[str, str], *, audience: str | None
-    ) -> WalletAnswer:
+        self,
+        request_id: str,
+        form: Mapping[str, str],
+        *,
+        audience: str | None,
+        spent: SpentRequest,
+    ) -> dict[str, Any]:
         state = form.get("state")
         if not state:
-            return _oauth_error(400, "state_mismatch", "state is missing.")
+            raise StateMismatch("state is missing.")
         if "vp_token" not in form and "error" not in form:
-            return _oauth_error(400, "malformed_response", "vp_token (or error) is missing.")
+            raise MalformedResponse()
         try:
             found, stored = await self._store.claim(request_id, state=state, now_ms=self._now_ms())
         except StoreUnavailable:
-            return _oauth_error(
-                503, "store_unavailable", "Try again shortly.", error="temporarily_unavailable"
-            )
+            raise ResponseStoreUnavailable("Try again shortly.") from None
         if found is not Claim.OK or stored is None:
-            status, code, description = _CLAIM_ERRORS[found]
-            return _oauth_error(status, code, description)
+            raise _CLAIM_ERRORS[found]()
         # The nonce is spent from here on: this answer is the request's only one, whatever
         # it turns out to be.
         request = stored.request
@@ -563,11 +544,12 @@ class Presenter:
                     verdict = await self._verifier.verify(
                         presentation, nonce=request.nonce, audience=audience or request.client_id
                     )
-                except StoreUnavailable as exc:
+                except StatusUnavailable as exc:
                     unavailable = True
-                    verdict = exc.extra.get("verdict") or Verdict(
-                        failures=(Failure.of(Reason.STATUS_UNAVAILABLE),)
-                    )
+                    verdict = exc.verdict
+                except StoreUnavailable:
+                    unavailable = True
+                    verdict = Verdict(failures=(Failure.of(Reason.STATUS_UNAVAILABLE),))
                 if (
                     verdict.anchor_aki is None
                     and verdict.issuer == self._settings.issuer_url
@@ -593,27 +575,15 @@ class Presenter:
             )
         except StoreUnavailable:
             unavailable = True
+        spent(outcome, stored.client)
         if unavailable:
-            answer = _oauth_error(
-                503,
-                "store_unavailable",
-                "The answer could not be checked.",
-                error="temporarily_unavailable",
-            )
-        elif "vp_token" not in form or outcome.valid:
-            # Accepted; or the wallet's error response, processed (1.0, direct_post).
-            body: dict[str, Any] = {}
-            if response_code is not None and request.redirect_uri is not None:
-                body["redirect_uri"] = f"{request.redirect_uri}#response_code={response_code}"
-            answer = WalletAnswer(200, body)
-        else:
-            answer = _oauth_error(
-                400,
-                "presentation_rejected",
-                "The presentation was not accepted.",
-                errors=outcome.body()["errors"],
-            )
-        return WalletAnswer(answer.status, answer.body, outcome=outcome, client=stored.client)
+            raise ResponseStoreUnavailable()
+        if "vp_token" in form and not outcome.valid:
+            raise PresentationRejected(errors=outcome.body()["errors"])
+        # Accepted; or the wallet's error response, processed (1.0, direct_post).
+        if response_code is not None:
+            return {"redirect_uri": f"{request.redirect_uri}#response_code={response_code}"}
+        return {}
 
 
 def _code_hash(code: str) -> str:

@@ -38,6 +38,7 @@ from cryptography import x509
 from service.core import holder, jws
 from service.core.encoding import EncodingError, b64url_decode, json_loads
 from service.core.jwe import ENCRYPTION_ALG, ENCRYPTION_VALUES, encrypt_response
+from service.core.keys import InvalidSignatureError
 from service.core.openid4vp import (
     CLIENT_ID_PREFIX,
     FORMAT,
@@ -214,8 +215,12 @@ def _request_object_claims(token: str, *, trust: Sequence[x509.Certificate], now
         raise PresentationError(
             f"the request's certificate is not trusted ({failure.reason.value})"
         ) from None
-    if key.alg != token_jws.alg or not key.verify(token_jws.signature, token_jws.signing_input):
-        raise PresentationError("the Request Object's signature does not verify")
+    try:
+        if key.alg != token_jws.alg:
+            raise InvalidSignatureError
+        key.verify(token_jws.signature, token_jws.signing_input)
+    except InvalidSignatureError:
+        raise PresentationError("the Request Object's signature does not verify") from None
     return _Checked(claims, validated.leaf, validated.san_dns)
 
 

@@ -53,7 +53,7 @@ def wallet_reads(created: dict[str, Any], settings: Settings) -> dict[str, Any]:
     chain = parse_x5c(token.header["x5c"])
     validated = validate_chain(chain, anchors=[Pki(settings.keys_dir).root()], now=int(time.time()))
     key = validated.verification_key()
-    assert key.verify(token.signature, token.signing_input)
+    key.verify(token.signature, token.signing_input)  # raises unless the leaf's key signed
     claims = dict(token.payload)
     assert claims["client_id"] == f"x509_hash:{certificate_hash(validated.leaf)}"
     return claims

@@ -440,7 +440,7 @@ def test_verifier_uses_the_digital_credentials_api_when_the_browser_offers_it(
             anchors=[Pki(settings.keys_dir).root()],
             now=int(time.time()),
         )
-        assert validated.verification_key().verify(token.signature, token.signing_input)
+        validated.verification_key().verify(token.signature, token.signing_input)  # or raises
         claims = token.payload
         assert claims["expected_origins"] == [server.url]
         paths = [tuple(q["path"]) for q in claims["dcql_query"]["credentials"][0]["claims"]]

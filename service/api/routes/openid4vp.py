@@ -4,7 +4,8 @@ Relying parties (scope ``verify``) create requests and read results as problem-d
 like the rest of ``/v1``. The two wallet-facing endpoints speak OpenID4VP: the Request Object
 by reference, and the ``direct_post`` response endpoint, whose errors are OAuth-style JSON
 (``{"error", "error_description", "code"}``) because wallets are written against that spec.
-The form is read by hand, like the token endpoint's (``service/api/forms.py``).
+The form is read by hand, like the token endpoint's (``service/api/forms.py``); its refusals are
+raised as ``service/errors.py`` classes and answered by the OAuth-style handler.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ import base64
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from service.api.auditing import AuditDep
-from service.api.deps import RuntimeDep, require_scope
+from service.api.deps import RuntimeDep, VerifyingClient
 from service.api.forms import FORM, NO_STORE, media_type, read_form
 from service.api.metrics import MetricsDep
 from service.api.negotiation import prefers_json
@@ -33,17 +34,17 @@ from service.api.openid4vp_models import (
 from service.api.problems import PROBLEM_RESPONSES, Problem
 from service.api.schemas import timestamp
 from service.core.encoding import json_dumps
-from service.core.openid4vp import REQUEST_OBJECT_MEDIA_TYPE
-from service.errors import InvalidRequest, PresentationRequestNotFound, StoreUnavailable
-from service.services.openid4vp_verifier import (
-    MAX_WAIT_SECONDS,
-    View,
-    WalletAnswer,
-    request_not_found,
+from service.core.openid4vp import REQUEST_OBJECT_MEDIA_TYPE, Outcome
+from service.errors import (
+    InvalidRequest,
+    MalformedResponse,
+    PresentationRequestNotFound,
+    StoreUnavailable,
+    UnknownPresentationRequest,
 )
+from service.services.openid4vp_verifier import MAX_WAIT_SECONDS, View
 from service.services.qr import render_if_it_fits
 from service.store.audit import AuditAction
-from service.store.clients import Client, Scope
 from service.store.presentations import REQUEST_ID
 
 __all__ = ["relying_party", "wallet"]
@@ -52,7 +53,7 @@ RequestId = Annotated[str, Path(max_length=64, description="As returned when it 
 #: The wallet's endpoints check the id themselves (``_well_formed``): a wallet must get the
 #: OpenID4VP answer for a request that does not exist, never the framework's 422 problem.
 WalletRequestId = Annotated[str, Path(description="The id in the `request_uri` or `response_uri`.")]
-_NOT_FOUND = {
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {
         "model": Problem,
         "description": "`presentation_request_not_found`: no such request, or another client's.",
@@ -75,7 +76,7 @@ relying_party = APIRouter(
 async def create_presentation_request(
     body: PresentationRequestBody,
     runtime: RuntimeDep,
-    client: Annotated[Client, Depends(require_scope(Scope.VERIFY))],
+    client: VerifyingClient,
     response: Response,
 ) -> PresentationRequestCreated:
     """Ask a citizen's wallet for claims (OpenID4VP 1.0, cross-device, `direct_post`).
@@ -125,7 +126,7 @@ async def create_presentation_request(
 async def get_presentation_request(
     request_id: RequestId,
     runtime: RuntimeDep,
-    client: Annotated[Client, Depends(require_scope(Scope.VERIFY))],
+    client: VerifyingClient,
     wait: Annotated[int, Query(ge=0, le=MAX_WAIT_SECONDS, description=WAIT_DESCRIPTION)] = 0,
     response_code: Annotated[
         str | None,
@@ -149,7 +150,10 @@ async def get_presentation_request(
     "/{request_id}/dc-api-response",
     summary="Hand over what the Digital Credentials API returned",
     responses={
-        200: {"description": "Accepted: `{}`; read the verdict as for any request."},
+        200: {
+            "description": "Accepted: `{}`; read the verdict as for any request.",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        },
         400: {
             "model": WalletErrorBody,
             "description": "`origin_mismatch`, `encryption_required`, "
@@ -163,7 +167,7 @@ async def dc_api_response(
     request_id: RequestId,
     body: DcApiResponseBody,
     runtime: RuntimeDep,
-    client: Annotated[Client, Depends(require_scope(Scope.VERIFY))],
+    client: VerifyingClient,
     audit: AuditDep,
     metrics: MetricsDep,
 ) -> JSONResponse:
@@ -171,11 +175,30 @@ async def dc_api_response(
     credential's `data` here with the page's origin. Thiqa decrypts it (`dc_api.jwt`),
     checks the origin is an expected one and the KB-JWT names `origin:<origin>`, and
     verifies the presentation like any other."""
-    answer = await runtime.presentations.answer_dc_api(
-        request_id, client.name, origin=body.origin, data=body.data
+    answered = await runtime.presentations.answer_dc_api(
+        request_id,
+        client.name,
+        origin=body.origin,
+        data=body.data,
+        spent=_recorder(audit, metrics),
     )
-    _record(answer, audit, metrics)
-    return JSONResponse(answer.body, status_code=answer.status, headers=NO_STORE)
+    return JSONResponse(answered, headers=NO_STORE)
+
+
+def _recorder(audit: Any, metrics: Any) -> Any:
+    def spent(outcome: Outcome, client: str) -> None:
+        # A verification like POST /v1/verify's, on the relying party's behalf; written after
+        # the response, as there. Issuer, type and codes; never a claim.
+        metrics.observe_verdict(outcome)
+        audit.soon(
+            AuditAction.CREDENTIAL_VERIFIED,
+            client=client,
+            result=["valid"] if outcome.valid else [f.reason.value for f in outcome.failures],
+            issuer=outcome.issuer,
+            vct=outcome.vct,
+        )
+
+    return spent
 
 
 def _event(view: View) -> str:
@@ -215,7 +238,7 @@ def _event(view: View) -> str:
 async def presentation_request_events(
     request_id: RequestId,
     runtime: RuntimeDep,
-    client: Annotated[Client, Depends(require_scope(Scope.VERIFY))],
+    client: VerifyingClient,
 ) -> StreamingResponse:
     """Follow the request as Server-Sent Events until it is answered or expires."""
     presenter = runtime.presentations
@@ -239,7 +262,7 @@ async def presentation_request_events(
 
 wallet = APIRouter(tags=["presentation requests"])
 
-_GONE = {
+_GONE: dict[int | str, dict[str, Any]] = {
     410: {
         "model": Problem,
         "description": "`request_expired`, or `request_answered`: "
@@ -259,10 +282,9 @@ def _well_formed(request_id: str) -> bool:
     summary="The Authorization Request, for the wallet",
     responses={
         200: {
-            "description": "The Authorization Request: an unsecured Request Object "
-            f"(`{REQUEST_OBJECT_MEDIA_TYPE}`, `alg: none`, as the `redirect_uri` client id "
-            "prefix requires), or the same parameters as JSON for `Accept: "
-            "application/json`.",
+            "description": "The Authorization Request: a Request Object "
+            f"(`{REQUEST_OBJECT_MEDIA_TYPE}`) signed with the access certificate (`x5c`), "
+            "or the same parameters as JSON for `Accept: application/json`.",
             "content": {
                 REQUEST_OBJECT_MEDIA_TYPE: {"schema": {"type": "string"}},
                 "application/json": {"schema": {"type": "object"}},
@@ -291,6 +313,7 @@ async def presentation_request_object(
 
 @wallet.post(
     "/presentation-requests/{request_id}",
+    response_class=Response,
     summary="The Authorization Request, for a wallet using request_uri_method=post",
     responses={
         200: {
@@ -341,18 +364,21 @@ async def presentation_request_object_post(
     summary="The response endpoint (direct_post), for the wallet",
     responses={
         200: {
-            "description": "Processed and accepted: `{}` (no `redirect_uri`: the flow is "
-            "cross-device).",
+            "description": 'Processed and accepted: `{}`, or `{"redirect_uri"}` with a '
+            "`response_code` for a same-device request.",
             "content": {"application/json": {"schema": {"type": "object"}}},
         },
         400: {
             "model": WalletErrorBody,
             "description": "`error: invalid_request` with `code`: "
             "`malformed_response` (not a form, a repeated parameter, neither `vp_token` nor "
-            "`error`), `state_mismatch`, `nonce_replayed` (already answered), "
-            "`request_expired`, or `presentation_rejected` with the verdict's `errors`.",
+            "`error`, a `response` that is not a JWE), `state_mismatch`, `nonce_replayed` "
+            "(already answered), `request_expired`, `encryption_required`, "
+            "`unsupported_encryption`, `decryption_failed`, or `presentation_rejected` with "
+            "the verdict's `errors`.",
         },
         404: {"model": WalletErrorBody, "description": "`presentation_request_not_found`."},
+        413: {"model": WalletErrorBody, "description": "`response_too_large`."},
         503: {
             "model": WalletErrorBody,
             "description": "`error: temporarily_unavailable`, `code: store_unavailable`.",
@@ -379,34 +405,9 @@ async def presentation_response(
     response (`error=access_denied`, say) is recorded as a failed verdict and answered 200."""
     form = await read_form(request)
     if form is None:
-        answer_status, body = (
-            400,
-            {
-                "error": "invalid_request",
-                "code": "malformed_response",
-                "error_description": f"The body must be a {FORM} form, each parameter once.",
-            },
-        )
-    elif not _well_formed(request_id):
-        not_found = request_not_found()
-        answer_status, body = not_found.status, not_found.body
-    else:
-        answer = await runtime.presentations.answer(request_id, form)
-        answer_status, body = answer.status, answer.body
-        _record(answer, audit, metrics)
-    return JSONResponse(body, status_code=answer_status, headers=NO_STORE)
+        raise MalformedResponse(f"The body must be a {FORM} form, each parameter once.")
+    if not _well_formed(request_id):
+        raise UnknownPresentationRequest()
 
-
-def _record(answer: WalletAnswer, audit: Any, metrics: Any) -> None:
-    if answer.outcome is not None and answer.client is not None:
-        # A verification like POST /v1/verify's, on the relying party's behalf; written
-        # after the response, as there. Issuer, type and codes; never a claim.
-        outcome = answer.outcome
-        metrics.observe_verdict(outcome)
-        audit.soon(
-            AuditAction.CREDENTIAL_VERIFIED,
-            client=answer.client,
-            result=["valid"] if outcome.valid else [f.reason.value for f in outcome.failures],
-            issuer=outcome.issuer,
-            vct=outcome.vct,
-        )
+    answered = await runtime.presentations.answer(request_id, form, spent=_recorder(audit, metrics))
+    return JSONResponse(answered, headers=NO_STORE)
