@@ -97,6 +97,7 @@ __all__ = [
     "PresentationRequestNotFound",
     "RateLimited",
     "RequestTooLarge",
+    "RequestUriMethodNotAllowed",
     "ResponseCodeMismatch",
     "ResponseStoreUnavailable",
     "ResponseTooLarge",
@@ -454,3 +455,11 @@ class ResponseTooLarge(DirectPostError):
 
 class OriginMismatch(DirectPostError):
     code, title = "origin_mismatch", "The origin is not one this request expects."
+
+
+class RequestUriMethodNotAllowed(MethodNotAllowed):
+    """A ``request_uri`` takes GET, and POST for ``request_uri_method=post``: one path served
+    by two routes, whose 405 must name both (RFC 9110 §15.5.6)."""
+
+    def headers(self) -> dict[str, str]:
+        return {"Allow": "GET, POST"}

@@ -39,6 +39,7 @@ from service.errors import (
     InvalidRequest,
     MalformedResponse,
     PresentationRequestNotFound,
+    RequestUriMethodNotAllowed,
     StoreUnavailable,
     UnknownPresentationRequest,
 )
@@ -156,9 +157,11 @@ async def get_presentation_request(
         },
         400: {
             "model": WalletErrorBody,
-            "description": "`origin_mismatch`, `encryption_required`, "
-            "`unsupported_encryption`, `decryption_failed`, `malformed_response`, "
-            "`nonce_replayed`, `request_expired` or `presentation_rejected`.",
+            "description": "OAuth-style, as the response endpoint answers a wallet: "
+            "`origin_mismatch`, `encryption_required`, `unsupported_encryption`, "
+            "`decryption_failed`, `malformed_response`, `nonce_replayed`, `request_expired` "
+            "or `presentation_rejected`; a problem for a body that is not JSON "
+            "(`invalid_json`).",
         },
         **_NOT_FOUND,
     },
@@ -309,6 +312,16 @@ async def presentation_request_object(
     if prefers_json(request.headers.get("accept", ""), REQUEST_OBJECT_MEDIA_TYPE):
         return JSONResponse(presentation.parameters(), headers=NO_STORE)
     return Response(request_object, media_type=REQUEST_OBJECT_MEDIA_TYPE, headers=NO_STORE)
+
+
+@wallet.api_route(
+    "/presentation-requests/{request_id}",
+    methods=["PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"],
+    include_in_schema=False,
+)
+async def presentation_request_other_methods(request_id: WalletRequestId) -> Response:
+    """Any other method: 405 naming both the routes' methods (see RequestUriMethodNotAllowed)."""
+    raise RequestUriMethodNotAllowed()
 
 
 @wallet.post(
