@@ -81,6 +81,9 @@ class TrustedIssuer:
     #: Keys the issuer revoked as compromised: a credential naming one is refused as
     #: ``key_revoked``, whatever its signature says.
     revoked_kids: frozenset[str] = frozenset()
+    #: Its status hosts may resolve to private, loopback or link-local addresses (an issuer
+    #: on the operator's own network). Off: such an address is refused, whatever DNS says.
+    private_status_hosts: bool = False
     #: X.509 trust anchors per credential type: a credential of that type whose header
     #: carries ``x5c`` must chain to one of them (HAIP 1.0). An issuer without anchors
     #: never has its credentials' ``x5c`` read at all.

@@ -18,6 +18,7 @@ from service.errors import StoreUnavailable
 from service.keyring.certificates import AccessCredential, CertificateError, Pki, access_host
 from service.keyring.keyring import KeyRing, KeyRingError, load_or_create
 from service.keyring.live import KeyRingHolder, LiveTrust
+from service.keyring.offer_claims import OfferClaimsSealer
 from service.keyring.trust_list import load_trust_list
 from service.services.issuing import Issuer
 from service.services.openid4vci_issuer import WalletIssuance
@@ -197,6 +198,11 @@ def build_runtime(settings: Settings, redis: aioredis.Redis, keyring: KeyRingHol
         max_bytes=settings.remote_status_max_bytes,
         max_cache_seconds=settings.remote_status_max_cache_seconds,
         clock_skew=settings.clock_skew_seconds,
+        timeout=settings.remote_status_timeout_seconds,
+        max_inflated_bytes=settings.remote_status_max_inflated_bytes,
+        max_age_seconds=settings.remote_status_max_age_seconds,
+        cache_budget_bytes=settings.remote_status_cache_budget_bytes,
+        allow_http=settings.remote_status_allow_http,
     )
     verifier = Verifier(
         settings=settings,
@@ -223,7 +229,8 @@ def build_runtime(settings: Settings, redis: aioredis.Redis, keyring: KeyRingHol
             issuer=issuer,
             offers=OfferStore(redis, keys),
             nonces=NonceStore(redis, keys),
-            signing_algs=lambda: [keyring.current().active.alg],
+            signing_algs=lambda: [keyring.current().active_alg],
+            sealer=OfferClaimsSealer(settings.keys_dir),
         ),
         presentations=Presenter(
             settings=settings,
