@@ -227,6 +227,47 @@ def _printable(text: str) -> str:
     return neutralise(text)
 
 
+trust_app = typer.Typer(
+    help="The relying parties this wallet answers signed requests from: their roots.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+wallet_app.add_typer(trust_app, name="trust")
+
+
+@trust_app.command("add")
+def trust_add(
+    root: Annotated[Path, typer.Argument(help="A root certificate (PEM), e.g. keys/pki/root.pem.")],
+    wallet_path: WalletOption = DEFAULT_WALLET,
+) -> None:
+    """Trust relying-party access certificates issued under ROOT: a signed presentation
+    request is answered only when its certificate chains to a trusted root."""
+    from cryptography import x509
+
+    wallet = open_wallet(wallet_path)
+    try:
+        certificates = x509.load_pem_x509_certificates(root.read_bytes())
+    except (OSError, ValueError) as exc:
+        _fail(WalletError(f"{root} is not a PEM certificate ({type(exc).__name__})"))
+    for certificate in certificates:
+        wallet.add_trust(certificate)
+    wallet.save()
+    console.print(f"Trusted {len(certificates)} root(s) for presentation requests.")
+
+
+@trust_app.command("list")
+def trust_list(wallet_path: WalletOption = DEFAULT_WALLET) -> None:
+    """The roots this wallet trusts for signed presentation requests."""
+    wallet = open_wallet(wallet_path)
+    for certificate in wallet.trust_anchors():
+        console.print(
+            f"{_printable(certificate.subject.rfc4514_string())}  until "
+            f"{certificate.not_valid_after_utc:%Y-%m-%d}",
+            highlight=False,
+            markup=False,
+        )
+
+
 @wallet_app.command("present")
 def present_credential(
     request: Annotated[
@@ -272,8 +313,9 @@ def present_credential(
         _fail(exc)
     asked = result.request
     who = asked.client_name or asked.client_id
+    signer = "signed, certificate trusted" if asked.verified_signer else "unsigned"
     console.print(
-        f"Request from {_printable(who)} ({_printable(asked.client_id)})",
+        f"Request from {_printable(who)} ({_printable(asked.client_id)}; {signer})",
         highlight=False,
         markup=False,
     )

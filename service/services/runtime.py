@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import httpx
 import redis.asyncio as aioredis
 
+from service.core.x509 import authority_key_identifier
 from service.errors import StoreUnavailable
-from service.keyring.certificates import CertificateError, Pki
+from service.keyring.certificates import AccessCredential, CertificateError, Pki, access_host
 from service.keyring.keyring import KeyRing, KeyRingError, load_or_create
 from service.keyring.live import KeyRingHolder, LiveTrust
 from service.keyring.offer_claims import OfferClaimsSealer
@@ -40,6 +41,7 @@ __all__ = [
     "Runtime",
     "build_runtime",
     "key_passphrase",
+    "load_access",
     "load_keyring",
     "open_keyring",
     "open_pki",
@@ -126,6 +128,24 @@ def load_keyring(settings: Settings) -> KeyRing:
     )
 
 
+def load_access(settings: Settings) -> AccessCredential | None:
+    """The relying party's request-signing key and certificate, validated (a bad one raises
+    KeyRingError and stops the start); None when none is configured."""
+    pki = open_pki(settings)
+    if not pki.has_access:
+        return None
+    try:
+        return pki.load_access(host=access_host(settings.issuer_url), now=int(time.time()))
+    except CertificateError as exc:
+        raise KeyRingError(str(exc)) from exc
+
+
+def own_authority(settings: Settings) -> str | None:
+    """DCQL ``aki`` of this issuer's own root, when it has one."""
+    pki = open_pki(settings)
+    return authority_key_identifier(pki.root()) if pki.exists else None
+
+
 def open_keyring(settings: Settings) -> KeyRingHolder:
     """The ring a server uses: created on first start, then followed as it changes. With
     THIQA_PKI_AUTO, what is missing of the development PKI is made first; every key's
@@ -161,6 +181,8 @@ def build_runtime(settings: Settings, redis: aioredis.Redis, keyring: KeyRingHol
     issuer = Issuer(settings=settings, keys=keyring.current, status=status)
     others = load_trust_list(settings.trusted_issuers) if settings.trusted_issuers else {}
     # This issuer's own keys come from the live ring, not a copy made at start.
+    # This issuer's credentials are verified by kid against the live ring (a revoked key
+    # is named by its kid); their x5c is for other verifiers.
     trusted = LiveTrust(
         others, own=settings.issuer_url, types=issuer.credential_types, keys=keyring
     )
@@ -211,6 +233,10 @@ def build_runtime(settings: Settings, redis: aioredis.Redis, keyring: KeyRingHol
             sealer=OfferClaimsSealer(settings.keys_dir),
         ),
         presentations=Presenter(
-            settings=settings, store=PresentationStore(redis, keys, events), verifier=verifier
+            settings=settings,
+            store=PresentationStore(redis, keys, events),
+            verifier=verifier,
+            access=load_access(settings),
+            own_authority=own_authority(settings),
         ),
     )
