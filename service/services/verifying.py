@@ -11,7 +11,7 @@ from service.core.verify import Expectations, Policy, TrustedIssuer, Verdict, co
 from service.errors import StoreUnavailable
 from service.services.remote_status import RemoteStatus, StatusLookupFailed
 from service.settings import Settings
-from service.store.status import StatusStore, UnknownStatusEntry
+from service.store.status import StatusListLost, StatusStore, UnknownStatusEntry
 
 __all__ = ["Verifier", "policy_from"]
 
@@ -96,4 +96,9 @@ class Verifier:
         except UnknownStatusEntry:
             raise StatusLookupFailed(
                 Failure.of(Reason.INVALID_STATUS_REFERENCE, "unknown list or index")
+            ) from None
+        except StatusListLost:
+            # Fail closed: the list this issuer published is gone, so nothing is known.
+            raise StatusLookupFailed(
+                Failure.of(Reason.STATUS_UNAVAILABLE, "status list missing")
             ) from None

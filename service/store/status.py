@@ -28,7 +28,7 @@ from service.core.status_list import StatusValue, redis_offset
 from service.errors import CredentialNotFound, StatusConflict, StoreUnavailable
 from service.store.connection import KeySpace, translate_errors
 
-__all__ = ["CredentialRecord", "StatusStore", "UnknownStatusEntry"]
+__all__ = ["CredentialRecord", "StatusListLost", "StatusStore", "UnknownStatusEntry"]
 
 BITS: Final = 2
 _LIST_ID = re.compile(r"^[0-9a-f]{12}$")
@@ -85,10 +85,13 @@ redis.call('SADD', KEYS[2], ARGV[2])
 return ARGV[2]
 """
 
+# A list whose metadata is there but whose bits are not was lost (a deleted key, a partial
+# restore): BITFIELD would read a missing string as zeros, that is "valid", so it answers -3.
 _STATUS_OF = """
 local size = tonumber(redis.call('HGET', KEYS[1], 'size'))
 if not size then return -1 end
 if tonumber(ARGV[1]) >= size then return -2 end
+if redis.call('EXISTS', KEYS[2]) == 0 then return -3 end
 return redis.call('BITFIELD', KEYS[2], 'GET', 'u2', ARGV[2])[1]
 """
 
@@ -123,6 +126,11 @@ return target
 
 class UnknownStatusEntry(Exception):
     """The (list, index) pair is not one this store holds."""
+
+
+class StatusListLost(Exception):
+    """The list is known but its entries are gone from Redis: no answer can be given, and
+    none may be guessed (an absent string would read as all "valid")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,7 +259,8 @@ class StatusStore:
         return current
 
     async def status_of(self, list_id: str, idx: int) -> StatusValue:
-        """The entry's status, read in one round trip. Raises UnknownStatusEntry."""
+        """The entry's status, read in one round trip. Raises UnknownStatusEntry, or
+        StatusListLost when the list's entries are missing from Redis."""
         if idx < 0 or not self.is_list_id(list_id):
             raise UnknownStatusEntry()
         async with translate_errors():
@@ -259,6 +268,8 @@ class StatusStore:
                 keys=[self._keys.status_meta(list_id), self._keys.status_bits(list_id)],
                 args=[idx, redis_offset(idx, BITS)],
             )
+        if result == -3:
+            raise StatusListLost()
         if result < 0:
             raise UnknownStatusEntry()
         return StatusValue(result)
