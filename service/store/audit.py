@@ -1,8 +1,17 @@
 """The audit trail: who did what to which credential, client or key, and when.
 
-Every entry goes to one Redis stream, ``<prefix>:{audit}:stream``, trimmed approximately to
+Entries go to two Redis streams in the ``{audit}`` slot, each trimmed approximately to
 ``THIQA_AUDIT_MAX_ENTRIES`` (``XADD MAXLEN ~``: Redis drops whole stream nodes, so trimming
-costs nothing and the stream may briefly hold a little more than the limit).
+costs nothing and a stream may briefly hold a little more than the limit):
+
+* ``<prefix>:{audit}:stream``: issuance, status, client and key events;
+* ``<prefix>:{audit}:verifications``: ``credential.verified`` entries.
+
+Verifying apps make by far the most requests; in a stream of their own, no amount of
+verification traffic can trim a ``credential.revoked`` or ``key.revoked`` entry away. And only
+verifications whose issuer signature held are recorded: a presentation that is garbage or
+forged names nobody anything can be attributed to, and is counted in the metrics
+(``thiqa_verifications_unaudited_total``) instead, so junk cannot even fill the second stream.
 
 An entry has a fixed set of fields, each checked against a narrow pattern before it is
 written: there is no free-text field, so no claim value, name, birth date or national id can
@@ -16,7 +25,7 @@ Actions (:class:`AuditAction`)::
     credential.revoked      credential_id                               (API, revoke scope)
     credential.suspended    credential_id
     credential.reinstated   credential_id
-    credential.verified     issuer, vct when the signature held; result  (API, verify scope)
+    credential.verified     issuer, vct, result (signature held only)   (API, verify scope)
     client.added            client, scopes                              (CLI)
     client.revoked          client                                      (CLI)
     key.generated           kid                                         (for key management)
@@ -133,6 +142,7 @@ class AuditLog:
     ) -> None:
         self._redis = redis
         self._key = keys.audit_stream()
+        self._verifications = keys.audit_verifications()
         self._max_entries = max_entries
         self._clock = clock
 
@@ -191,7 +201,7 @@ class AuditLog:
         fields = self.entry_fields(action, time=rfc3339(self._clock()), **values)
         async with translate_errors():
             entry_id = await self._redis.xadd(
-                self._key, fields, maxlen=self._max_entries, approximate=True
+                self._stream_of(action), fields, maxlen=self._max_entries, approximate=True
             )
         return entry_id.decode("ascii") if isinstance(entry_id, bytes) else str(entry_id)
 
@@ -220,16 +230,28 @@ class AuditLog:
             return False
         return True
 
-    async def tail(self, count: int) -> list[AuditEntry]:
-        """The newest ``count`` entries, oldest first."""
+    def _stream_of(self, action: AuditAction | str) -> str:
+        if action == AuditAction.CREDENTIAL_VERIFIED:
+            return self._verifications
+        return self._key
+
+    def _read_stream(self, verifications: bool) -> str:
+        return self._verifications if verifications else self._key
+
+    async def tail(self, count: int, *, verifications: bool = False) -> list[AuditEntry]:
+        """The newest ``count`` entries, oldest first: of the events stream, or with
+        ``verifications`` of the verifications stream."""
         async with translate_errors():
-            rows = await self._redis.xrevrange(self._key, count=count)
+            rows = await self._redis.xrevrange(self._read_stream(verifications), count=count)
         return [AuditEntry.from_stream(entry_id, fields) for entry_id, fields in reversed(rows)]
 
-    async def after(self, last_id: str, *, block_ms: int, count: int = 100) -> list[AuditEntry]:
+    async def after(
+        self, last_id: str, *, block_ms: int, count: int = 100, verifications: bool = False
+    ) -> list[AuditEntry]:
         """Entries newer than ``last_id`` (``"$"``: from now on), waiting up to ``block_ms``."""
+        stream = self._read_stream(verifications)
         async with translate_errors():
-            answer = await self._redis.xread({self._key: last_id}, count=count, block=block_ms)
+            answer = await self._redis.xread({stream: last_id}, count=count, block=block_ms)
         return [
             AuditEntry.from_stream(entry_id, fields)
             for _stream, rows in answer or []

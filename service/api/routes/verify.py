@@ -50,11 +50,16 @@ async def verify(
         body.credential, nonce=body.nonce, audience=body.audience
     )
     metrics.observe_verdict(verdict)
+    if verdict.issuer is None:
+        # The signature never held: nothing to attribute, so a count, not an audit entry
+        # (a flood of junk must not fill the trail).
+        metrics.unaudited.inc()
+        return verdict_body(verdict)
     # The audit entry is written after the response has gone, so verification keeps its
     # single Redis round trip on the response path. The price: if Redis fails right then,
     # the entry is lost (an error is logged and counted); the verdict itself never depends
-    # on it, and a status Redis cannot read still fails closed. Issuer and type only, and
-    # only once the signature held; never a claim.
+    # on it, and a status Redis cannot read still fails closed. Issuer and type only; never
+    # a claim.
     audit.soon(
         AuditAction.CREDENTIAL_VERIFIED,
         client=client.name,
