@@ -19,6 +19,7 @@ from service.services.issuing import Issuer
 from service.services.openid4vci_issuer import WalletIssuance
 from service.services.openid4vp_verifier import Presenter
 from service.services.remote_status import RemoteStatus
+from service.services.status_publishing import StatusPublisher
 from service.services.verifying import Verifier
 from service.settings import Settings
 from service.store.audit import AuditLog
@@ -49,6 +50,8 @@ class Runtime:
     wallet_issuance: WalletIssuance
     #: Presentation requests to wallets over OpenID4VP (service.services.openid4vp_verifier).
     presentations: Presenter
+    #: This issuer's status lists as signed tokens (service.services.status_publishing).
+    publisher: StatusPublisher
 
     @property
     def keyring(self) -> KeyRing:
@@ -140,5 +143,8 @@ def build_runtime(settings: Settings, redis: aioredis.Redis, keyring: KeyRingHol
         ),
         presentations=Presenter(
             settings=settings, store=PresentationStore(redis, keys), verifier=verifier
+        ),
+        publisher=StatusPublisher(
+            settings=settings, status=status, signing_key=lambda: keyring.current().active
         ),
     )

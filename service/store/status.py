@@ -28,7 +28,13 @@ from service.core.status_list import StatusValue, redis_offset
 from service.errors import CredentialNotFound, StatusConflict, StoreUnavailable
 from service.store.connection import KeySpace, translate_errors
 
-__all__ = ["CredentialRecord", "StatusListLost", "StatusStore", "UnknownStatusEntry"]
+__all__ = [
+    "CredentialRecord",
+    "ListSnapshot",
+    "StatusListLost",
+    "StatusStore",
+    "UnknownStatusEntry",
+]
 
 BITS: Final = 2
 _LIST_ID = re.compile(r"^[0-9a-f]{12}$")
@@ -119,9 +125,27 @@ if current == target then return current end
 if current == 1 then return -2 end
 redis.call('BITFIELD', KEYS[2], 'SET', 'u2', offset, target)
 redis.call('HSET', KEYS[1], 'changed_at', ARGV[2])
+redis.call('HINCRBY', KEYS[3], 'version', 1)
 return target
 """
 )
+
+# The list's version: bumped by every change of an entry (in the same script as the change),
+# so a publisher can tell in one small read whether the token it holds is still the list.
+# -1: unknown list, or its entries are gone.
+_LIST_VERSION = """
+if redis.call('EXISTS', KEYS[2]) == 0 or redis.call('HEXISTS', KEYS[1], 'size') == 0 then
+  return -1
+end
+return tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+"""
+
+# The list's bytes and the version they are, read together.
+_SNAPSHOT = """
+local data = redis.call('GET', KEYS[2])
+if not data or redis.call('HEXISTS', KEYS[1], 'size') == 0 then return nil end
+return {tonumber(redis.call('HGET', KEYS[1], 'version') or '0'), data}
+"""
 
 
 class UnknownStatusEntry(Exception):
@@ -131,6 +155,15 @@ class UnknownStatusEntry(Exception):
 class StatusListLost(Exception):
     """The list is known but its entries are gone from Redis: no answer can be given, and
     none may be guessed (an absent string would read as all "valid")."""
+
+
+@dataclass(frozen=True, slots=True)
+class ListSnapshot:
+    """A status list's bytes (Token Status List layout) and the version they are."""
+
+    list_id: str
+    version: int
+    data: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +202,8 @@ class StatusStore:
         self._status_of = redis.register_script(_STATUS_OF)
         self._read_record = redis.register_script(_READ_RECORD)
         self._change = redis.register_script(_CHANGE)
+        self._list_version = redis.register_script(_LIST_VERSION)
+        self._snapshot = redis.register_script(_SNAPSHOT)
 
     @staticmethod
     def parse_credential_id(credential_id: str) -> tuple[str, str]:
@@ -300,7 +335,11 @@ class StatusStore:
         list_id, serial = self.parse_credential_id(credential_id)
         async with translate_errors():
             result = await self._change(
-                keys=[self._keys.credential(list_id, serial), self._keys.status_bits(list_id)],
+                keys=[
+                    self._keys.credential(list_id, serial),
+                    self._keys.status_bits(list_id),
+                    self._keys.status_meta(list_id),
+                ],
                 args=[int(target), now],
             )
         if result == -1:
@@ -308,6 +347,29 @@ class StatusStore:
         if result == -2:
             raise StatusConflict("A revoked credential stays revoked.")
         return StatusValue(result)
+
+    async def list_version(self, list_id: str) -> int | None:
+        """The list's change counter, or None for an unknown list or one whose entries are
+        gone. One small round trip: what a publisher asks before serving a token it holds."""
+        if not self.is_list_id(list_id):
+            return None
+        async with translate_errors():
+            version = await self._list_version(
+                keys=[self._keys.status_meta(list_id), self._keys.status_bits(list_id)]
+            )
+        return None if version < 0 else int(version)
+
+    async def snapshot(self, list_id: str) -> ListSnapshot | None:
+        """The list's bytes with their version, read atomically; None if unknown or lost."""
+        if not self.is_list_id(list_id):
+            return None
+        async with translate_errors():
+            row = await self._snapshot(
+                keys=[self._keys.status_meta(list_id), self._keys.status_bits(list_id)]
+            )
+        if row is None:
+            return None
+        return ListSnapshot(list_id=list_id, version=int(row[0]), data=bytes(row[1]))
 
     async def list_bytes(self, list_id: str) -> bytes | None:
         """The raw list as published (Token Status List byte order), or None if unknown."""
