@@ -12,7 +12,7 @@ the interpreter gives up, so the body is checked here, once, with Thiqa's own re
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -32,20 +32,29 @@ def _is_json(scope: Scope) -> bool:
 
 
 class BodySizeLimit:
-    def __init__(self, app: ASGIApp, *, max_bytes: int, own_json_paths: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        own_json_paths: Iterable[str] = (),
+        path_limits: Mapping[str, int] | None = None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # Routes whose bodies are meant to be larger (a batch of presentations).
+        self.path_limits = dict(path_limits or {})
         # Routes that read their JSON with the strict reader themselves, because their
         # protocol defines the error for a bad body (OpenID4VCI's credential endpoint answers
         # ``invalid_credential_request``, not a problem document).
         self.own_json_paths = frozenset(own_json_paths)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         response = problem(
             413,
             RequestTooLarge.code,
             RequestTooLarge.title,
-            f"The limit is {self.max_bytes} bytes.",
+            f"The limit is {limit} bytes.",
         )
         await response(scope, receive, send)
 
@@ -53,14 +62,15 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.path_limits.get(scope["path"], self.max_bytes)
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
                     declared = int(value)
                 except ValueError:
-                    declared = self.max_bytes + 1
-                if declared > self.max_bytes:
-                    await self._refuse(scope, receive, send)
+                    declared = limit + 1
+                if declared > limit:
+                    await self._refuse(scope, receive, send, limit)
                     return
         chunks: list[bytes] = []
         size = 0
@@ -70,8 +80,8 @@ class BodySizeLimit:
                 return
             body = message.get("body", b"")
             size += len(body)
-            if size > self.max_bytes:
-                await self._refuse(scope, receive, send)
+            if size > limit:
+                await self._refuse(scope, receive, send, limit)
                 return
             chunks.append(body)
             if not message.get("more_body", False):

@@ -121,6 +121,7 @@ def build_runtime(settings: Settings, redis: aioredis.Redis, keyring: KeyRingHol
         settings=settings,
         trusted=trusted,
         status=status,
+        redis=redis,
         remote=remote,
         refresh_keys=keyring.refresh_for_unknown_kid,
     )

@@ -57,7 +57,14 @@ import redis.asyncio as aioredis
 from service.errors import StoreUnavailable
 from service.store.connection import KeySpace, translate_errors
 
-__all__ = ["AuditAction", "AuditEntry", "AuditLog", "rfc3339"]
+__all__ = [
+    "FIELD_PATTERNS",
+    "LOGGED_FIELDS",
+    "AuditAction",
+    "AuditEntry",
+    "AuditLog",
+    "rfc3339",
+]
 
 log = logging.getLogger("thiqa.audit")
 
@@ -81,7 +88,7 @@ class AuditAction(StrEnum):
 # trusted issuer (printable, no spaces). Anything else is a programming error, refused with
 # ValueError before a byte is written.
 _TOKEN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-_FIELDS: Final[dict[str, re.Pattern[str]]] = {
+FIELD_PATTERNS: Final[dict[str, re.Pattern[str]]] = {
     "via": re.compile(r"^(api|cli)$"),
     "client": re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$"),
     "credential_id": _TOKEN,
@@ -94,7 +101,7 @@ _FIELDS: Final[dict[str, re.Pattern[str]]] = {
 _CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _OPTIONAL: Final = ("client", "credential_id", "request_id", "issuer", "vct", "kid", "scopes")
 #: Fields repeated in the error line when an entry cannot be written (checked the same way).
-_LOGGED: Final = frozenset({"via", "client", "credential_id", "request_id", "kid"})
+LOGGED_FIELDS: Final = frozenset({"via", "client", "credential_id", "request_id", "kid"})
 
 
 def rfc3339(moment: datetime) -> str:
@@ -179,7 +186,7 @@ class AuditLog:
         for name, value in given.items():
             if value is None or value == "":
                 continue
-            if not _FIELDS[name].fullmatch(value):
+            if not FIELD_PATTERNS[name].fullmatch(value):
                 # Name the field, never the value: it may be exactly what must not be logged.
                 raise ValueError(f"audit field {name} has a value it may not have")
             fields[name] = value
@@ -205,6 +212,21 @@ class AuditLog:
             )
         return entry_id.decode("ascii") if isinstance(entry_id, bytes) else str(entry_id)
 
+    def prepare(self, action: AuditAction | str, **values: Any) -> tuple[str, dict[str, str]]:
+        """The stream and fields of one entry, stamped now, to be written later with
+        :meth:`append_prepared`. ValueError as for :meth:`append`."""
+        fields = self.entry_fields(action, time=rfc3339(self._clock()), **values)
+        return self._stream_of(action), fields
+
+    async def append_prepared(self, entries: Sequence[tuple[str, dict[str, str]]]) -> int:
+        """Write prepared entries in one round trip; returns how many were written. Raises
+        StoreUnavailable when Redis cannot answer at all."""
+        async with translate_errors(), self._redis.pipeline(transaction=False) as pipe:
+            for stream, fields in entries:
+                pipe.xadd(stream, fields, maxlen=self._max_entries, approximate=True)  # type: ignore[arg-type]
+            answers = await pipe.execute(raise_on_error=False)
+        return sum(1 for answer in answers if not isinstance(answer, Exception))
+
     async def record(self, action: AuditAction | str, **values: Any) -> bool:
         """:meth:`append` for an operation that has already happened: never raises.
 
@@ -220,7 +242,7 @@ class AuditLog:
             safe = {
                 k: v
                 for k, v in values.items()
-                if k in _LOGGED and isinstance(v, str) and _FIELDS[k].fullmatch(v)
+                if k in LOGGED_FIELDS and isinstance(v, str) and FIELD_PATTERNS[k].fullmatch(v)
             }
             log.error(
                 "audit write failed: %s",

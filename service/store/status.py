@@ -27,6 +27,7 @@ import redis.asyncio as aioredis
 from service.core.status_list import StatusValue, redis_offset
 from service.errors import CredentialNotFound, StatusConflict, StoreUnavailable
 from service.store.connection import KeySpace, translate_errors
+from service.store.round_trip import ScriptCall
 
 __all__ = [
     "CredentialRecord",
@@ -296,13 +297,25 @@ class StatusStore:
     async def status_of(self, list_id: str, idx: int) -> StatusValue:
         """The entry's status, read in one round trip. Raises UnknownStatusEntry, or
         StatusListLost when the list's entries are missing from Redis."""
+        call = self.status_call(list_id, idx)
+        async with translate_errors():
+            result = await call.script(keys=call.keys, args=call.args)
+        return self.read_status(result)
+
+    def status_call(self, list_id: str, idx: int) -> ScriptCall:
+        """The lookup of one entry, to send with others (:mod:`service.store.round_trip`);
+        :meth:`read_status` reads its answer. Raises UnknownStatusEntry for an id or index
+        that cannot be one of this store's."""
         if idx < 0 or not self.is_list_id(list_id):
             raise UnknownStatusEntry()
-        async with translate_errors():
-            result = await self._status_of(
-                keys=[self._keys.status_meta(list_id), self._keys.status_bits(list_id)],
-                args=[idx, redis_offset(idx, BITS)],
-            )
+        return ScriptCall(
+            self._status_of,
+            (self._keys.status_meta(list_id), self._keys.status_bits(list_id)),
+            (idx, redis_offset(idx, BITS)),
+        )
+
+    @staticmethod
+    def read_status(result: int) -> StatusValue:
         if result == -3:
             raise StatusListLost()
         if result < 0:

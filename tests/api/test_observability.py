@@ -98,15 +98,16 @@ def _records(lines: list[str], logger: str) -> list[dict[str, Any]]:
 
 
 def _audit(redis_client: redis.Redis, settings: Settings) -> list[AuditEntry]:
-    """Both audit streams (events and verifications), merged in the order of their ids."""
+    """Both audit streams (events and verifications), merged in the order the entries were
+    made: their times (verifications are written in batches, so a later id may be older)."""
     keys = KeySpace(settings.redis_prefix)
-    rows = [
-        row
+    entries = [
+        AuditEntry.from_stream(i, f)
         for stream in (keys.audit_stream(), keys.audit_verifications())
-        for row in redis_client.xrange(stream)
+        for i, f in redis_client.xrange(stream)
     ]
-    rows.sort(key=lambda row: tuple(int(part) for part in row[0].split(b"-")))
-    return [AuditEntry.from_stream(i, f) for i, f in rows]
+    entries.sort(key=lambda e: (e.time, tuple(int(part) for part in e.id.split("-"))))
+    return entries
 
 
 def _audit_when(

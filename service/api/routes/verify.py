@@ -1,20 +1,42 @@
-"""Verifying a presented credential (verifying apps)."""
+"""Verifying presented credentials (verifying apps): one at a time, or up to 100 at once.
+
+Both routes take the request itself rather than FastAPI dependencies: authentication shares
+the status lookup's Redis round trip (:mod:`service.api.verify_access`), and the verdicts are
+encoded with orjson straight from the core's :class:`Verdict`. The body is still declared and
+validated by FastAPI, so the OpenAPI document and the 422 answers are those of every route.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Sequence
+from typing import Any
 
-from fastapi import APIRouter, Depends
+import orjson
+from fastapi import APIRouter, Depends, Request, Response
 
-from service.api.auditing import AuditDep
-from service.api.deps import RuntimeDep, require_scope
-from service.api.metrics import MetricsDep
+from service.api.auditing import AuditBatches
+from service.api.metrics import Metrics
 from service.api.problems import PROBLEM_RESPONSES
-from service.api.schemas import VerifyRequest, VerifyResponse, verdict_body
+from service.api.schemas import (
+    MAX_BATCH,
+    VerifyBatchRequest,
+    VerifyBatchResponse,
+    VerifyRequest,
+    VerifyResponse,
+    verdict_dict,
+)
+from service.api.verify_access import VerifyAccess, bearer_key
+from service.core.verify import Verdict
+from service.logs import current_request
+from service.services.runtime import Runtime
+from service.services.verifying import Presented
 from service.store.audit import AuditAction
-from service.store.clients import Client, Scope
+from service.store.clients import Client
 
 router = APIRouter(tags=["verification"])
+
+#: The batch route's own body limit: 100 national-ID presentations of about 3 KB.
+BATCH_BODY_BYTES = 300 * 1024
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     **PROBLEM_RESPONSES,
@@ -24,6 +46,63 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
         "content": {"application/problem+json": {}},
     },
 }
+_BATCH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **PROBLEM_RESPONSES,
+    503: {
+        "description": "`store_unavailable`: Redis cannot answer; no verdict is given.",
+        "content": {"application/problem+json": {}},
+    },
+}
+
+
+def _json(value: Any) -> Response:
+    return Response(orjson.dumps(value), media_type="application/json")
+
+
+async def _verdicts(
+    request: Request, api_key: str, presented: Sequence[Presented]
+) -> list[Verdict]:
+    app = request.app
+    runtime: Runtime = app.state.runtime
+    access: VerifyAccess = app.state.verify_access
+    client, verdicts = await access.verdicts(runtime, api_key, presented)
+    _observe(app.state.metrics, app.state.audit_batches, runtime, client, verdicts)
+    return verdicts
+
+
+def _observe(
+    metrics: Metrics,
+    batches: AuditBatches,
+    runtime: Runtime,
+    client: Client,
+    verdicts: Sequence[Verdict],
+) -> None:
+    """Count every verdict; audit those whose issuer signature held, after the answer.
+
+    The audit entries are written in batches after the response has gone, so verification
+    keeps its single Redis round trip on the response path; a clean shutdown writes what is
+    pending. If Redis fails right then, an entry is lost (an error is logged and counted);
+    the verdict never depends on it. Issuer, type and codes only; never a claim. A verdict
+    whose signature never held names nobody: counted, not audited (junk must not fill the
+    trail).
+    """
+    context = current_request.get()
+    request_id = context.request_id if context is not None else None
+    for verdict in verdicts:
+        metrics.observe_verdict(verdict)
+        if verdict.issuer is None:
+            metrics.unaudited.inc()
+            continue
+        batches.add(
+            runtime.audit,
+            AuditAction.CREDENTIAL_VERIFIED,
+            via="api",
+            client=client.name,
+            request_id=request_id,
+            result=["valid"] if verdict.valid else [f.reason.value for f in verdict.failures],
+            issuer=verdict.issuer,
+            vct=verdict.vct,
+        )
 
 
 @router.post(
@@ -33,12 +112,8 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     summary="Verify a presentation",
 )
 async def verify(
-    body: VerifyRequest,
-    runtime: RuntimeDep,
-    client: Annotated[Client, Depends(require_scope(Scope.VERIFY))],
-    audit: AuditDep,
-    metrics: MetricsDep,
-) -> VerifyResponse:
+    body: VerifyRequest, request: Request, api_key: str = Depends(bearer_key)
+) -> Response:
     """Verify an SD-JWT VC presentation: signature, disclosures, validity period, the
     holder's key binding and the credential's status, in that order.
 
@@ -46,25 +121,24 @@ async def verify(
     `errors` is empty, and each error has a stable `code`. Give `nonce` (and `audience`) to
     require proof that the holder presented it to you just now.
     """
-    verdict = await runtime.verifier.verify(
-        body.credential, nonce=body.nonce, audience=body.audience
-    )
-    metrics.observe_verdict(verdict)
-    if verdict.issuer is None:
-        # The signature never held: nothing to attribute, so a count, not an audit entry
-        # (a flood of junk must not fill the trail).
-        metrics.unaudited.inc()
-        return verdict_body(verdict)
-    # The audit entry is written after the response has gone, so verification keeps its
-    # single Redis round trip on the response path. The price: if Redis fails right then,
-    # the entry is lost (an error is logged and counted); the verdict itself never depends
-    # on it, and a status Redis cannot read still fails closed. Issuer and type only; never
-    # a claim.
-    audit.soon(
-        AuditAction.CREDENTIAL_VERIFIED,
-        client=client.name,
-        result=["valid"] if verdict.valid else [f.reason.value for f in verdict.failures],
-        issuer=verdict.issuer,
-        vct=verdict.vct,
-    )
-    return verdict_body(verdict)
+    presented = Presented(body.credential, body.nonce, body.audience)
+    (verdict,) = await _verdicts(request, api_key, [presented])
+    return _json(verdict_dict(verdict))
+
+
+@router.post(
+    "/v1/verify/batch",
+    response_model=VerifyBatchResponse,
+    responses=_BATCH_RESPONSES,
+    summary=f"Verify up to {MAX_BATCH} presentations",
+)
+async def verify_batch(
+    body: VerifyBatchRequest, request: Request, api_key: str = Depends(bearer_key)
+) -> Response:
+    """Verify up to 100 presentations in one call (back-office apps): one verdict each, in
+    the order sent, with exactly the checks and codes of `POST /v1/verify`, and one audit
+    entry each. Every status lookup goes to Redis in the same round trip. The body may be
+    up to 300 KiB. If Redis cannot answer, the whole call is 503 `store_unavailable`."""
+    presented = [Presented(p.credential, p.nonce, p.audience) for p in body.presentations]
+    verdicts = await _verdicts(request, api_key, presented)
+    return _json({"verdicts": [verdict_dict(v) for v in verdicts]})
