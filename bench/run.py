@@ -271,8 +271,7 @@ def drive(workdir: Path, url: str, lua: str, seconds: int, storm: tuple[str, str
         out, _ = stormer.communicate(timeout=60)
         storm_load = parse_wrk(out.decode())
         print(
-            f"    storm: {storm_load.requests_per_s:,.0f} fetches/s, "
-            f"{storm_load.non_2xx} not 2xx",
+            f"    storm: {storm_load.requests_per_s:,.0f} fetches/s, {storm_load.non_2xx} not 2xx",
             flush=True,
         )
     return load
@@ -398,7 +397,9 @@ def main() -> int:
                 batch_body = json.dumps({"presentations": [one] * BATCH})
                 list_path = urlpath(issued["status"]["status_list"]["uri"])
                 revoked = revoke_one_percent(url, list_path.rsplit("/", 1)[1])
-                verdict = check(httpx.post(f"{base}/v1/verify", headers=auth, content=verify_body), 200)
+                verdict = check(
+                    httpx.post(f"{base}/v1/verify", headers=auth, content=verify_body), 200
+                )
                 if not verdict["valid"]:
                     raise SystemExit(f"the presentation does not verify: {verdict['errors']}")
                 batch = check(
@@ -410,8 +411,11 @@ def main() -> int:
                 verify_lua = _lua("POST", verify_body, auth)
                 list_lua = _lua("GET", None, {})
                 storm_lua = _lua("GET", None, {}, delay_ms=20)
-                print(f"Thiqa on {base}: {len(presentation)}-byte presentation, "
-                      f"{len(list_body)}-byte list with {revoked} revoked", flush=True)
+                print(
+                    f"Thiqa on {base}: {len(presentation)}-byte presentation, "
+                    f"{len(list_body)}-byte list with {revoked} revoked",
+                    flush=True,
+                )
                 thiqa_loads = {
                     "verify": drive(workdir, f"{base}/v1/verify", verify_lua, seconds),
                     "batch": drive(
@@ -508,8 +512,10 @@ def main() -> int:
     markdown = table(rows)
     print(markdown)
     print(json.dumps(context["derived"]))
-    print(f"load average before {context['load_average_before']}, after "
-          f"{context['load_average_after']}; {context['cpu_count']} CPUs")
+    print(
+        f"load average before {context['load_average_before']}, after "
+        f"{context['load_average_after']}; {context['cpu_count']} CPUs"
+    )
     RESULTS_JSON.write_text(
         json.dumps(
             {**context, "rows": [{**asdict(r), "ratio": round(r.ratio, 2)} for r in rows]},

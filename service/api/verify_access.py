@@ -33,8 +33,9 @@ __all__ = ["VerifyAccess", "bearer_key"]
 _MAX_KNOWN = 10_000
 
 
-def bearer_key(request: Request) -> str:
-    """The API key of ``Authorization: Bearer <key>``; Unauthenticated when there is none."""
+async def bearer_key(request: Request) -> str:
+    """The API key of ``Authorization: Bearer <key>``; Unauthenticated when there is none.
+    (async: FastAPI runs a plain def dependency on a worker thread, a hop per request.)"""
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     key = key.strip()

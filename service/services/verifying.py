@@ -9,6 +9,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from service.core.memo import Memo
 from service.core.reasons import Failure, Reason
 from service.core.verify import (
     Expectations,
@@ -67,6 +68,8 @@ class Verifier:
         self._own = settings.issuer_url
         self._status = status
         self._redis = redis
+        # Results that depend only on exact bytes, kept across presentations (core.memo).
+        self._memo = Memo()
         self._remote = remote
         self._policy = policy_from(settings)
         self._own_lists = settings.status_list_uri("")
@@ -80,7 +83,12 @@ class Verifier:
 
     def _inspect(self, presentation: str, expect: Expectations, now: int) -> Inspection:
         inspection = inspect(
-            presentation, trusted=self._trusted, policy=self._policy, expect=expect, now=now
+            presentation,
+            trusted=self._trusted,
+            policy=self._policy,
+            expect=expect,
+            now=now,
+            memo=self._memo,
         )
         if (
             self._refresh_keys is not None
@@ -90,7 +98,12 @@ class Verifier:
         ):
             # The key may be one another process published a moment ago: look once more.
             inspection = inspect(
-                presentation, trusted=self._trusted, policy=self._policy, expect=expect, now=now
+                presentation,
+                trusted=self._trusted,
+                policy=self._policy,
+                expect=expect,
+                now=now,
+                memo=self._memo,
             )
         return inspection
 
