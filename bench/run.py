@@ -5,8 +5,9 @@ Run from the checkout:  .venv/bin/python bench/run.py [--seconds 10] [--skip-wor
 Needs ``wrk`` (Debian: ``apt-get install wrk``). Starts a private embedded redis-server
 (append-only, ``appendfsync always``, as ``thiqa serve`` does), then for each row starts the
 server it measures (``thiqa serve``, or the anchor under uvicorn with the same options), warms
-it up, and drives it with wrk at 32 connections. Prints one table, Thiqa and the anchor side
-by side (requests/s, p50, p99, non-2xx), and writes ``bench/results.json`` and
+it up, and drives it with wrk at 32 connections; each row drives Thiqa, then the anchor, back
+to back. Prints one table, Thiqa and the anchor side by side (requests/s, p50, p99,
+non-2xx), and writes ``bench/results.json`` and
 ``bench/results.md``. It asserts nothing; before timing, it checks that each request really
 succeeds (a valid verdict, a 201, a signed list).
 
@@ -19,8 +20,9 @@ Rows:
   Requests/s is bodies; presentations/s is 100 times that.
 * ``status list``: ``GET /status-lists/{id}`` of a 1,048,576-entry list with 1 % of entries
   revoked / the anchor's Redis GET of a blob of the same size.
-* ``verify, storm``: ``verify`` again while a second wrk fetches the status list about 200
-  times a second (4 connections, 20 ms apart).
+* ``verify, status-list storm``: ``verify`` again while a second wrk fetches the status list
+  (8 connections, each 35 ms after its last answer: about 200 a second while answers are
+  fast; the rate reached is recorded).
 * ``issue``: ``POST /v1/credentials`` / the anchor's PyJWT ES256 signature and Redis INCR.
 * ``verify, 2 workers``: ``verify`` with ``--workers 2`` on both sides.
 
@@ -70,6 +72,13 @@ PREFIX = "bench"
 NONCE = "bench-nonce-5Qd2"
 AUDIENCE = "https://verifier.bench.example"
 CONNECTIONS = 32
+#: A batch takes about a hundred times as long as one verification: with 32 in flight, most
+#: would not finish within a run, and wrk counts only those that do.
+BATCH_CONNECTIONS = 4
+#: The storm: 8 connections, each fetching the list again 35 ms after its last answer, about
+#: 200 fetches a second while answers are fast (the rate reached is recorded).
+STORM_CONNECTIONS = 8
+STORM_DELAY_MS = 35
 BATCH = 100
 LIST_SIZE = 1 << 20
 REVOKED_SHARE = 0.01
@@ -105,6 +114,7 @@ class Row:
     anchor: Load
     #: Operations per request (presentations in a batch body).
     per_request: int = 1
+    connections: int = CONNECTIONS
 
     @property
     def ratio(self) -> float:
@@ -252,29 +262,39 @@ def parse_wrk(output: str) -> Load:
     )
 
 
-def drive(workdir: Path, url: str, lua: str, seconds: int, storm: tuple[str, str] | None = None):
-    """Warm up for 2 s, then measure ``seconds`` at 32 connections; with ``storm`` (a URL
-    and its script), a second wrk runs beside the measured one for the whole time."""
-    warm = wrk_command(workdir, url, lua, seconds=2, connections=CONNECTIONS, threads=2)
+def drive(
+    workdir: Path,
+    url: str,
+    lua: str,
+    seconds: int,
+    connections: int,
+    storm: tuple[str, str] | None = None,
+) -> tuple[Load, float | None]:
+    """Warm up for 2 s, then measure ``seconds``; with ``storm`` (a URL and its script), a
+    second wrk fetches it beside the measured one the whole time. Returns the load and the
+    storm's fetches per second."""
+    warm = wrk_command(workdir, url, lua, seconds=2, connections=connections, threads=2)
     subprocess.run(warm, check=True, capture_output=True)
     stormer = None
     if storm is not None:
         command = wrk_command(
-            workdir, storm[0], storm[1], seconds=seconds + 2, connections=4, threads=1
+            workdir,
+            storm[0],
+            storm[1],
+            seconds=seconds + 2,
+            connections=STORM_CONNECTIONS,
+            threads=1,
         )
         stormer = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         time.sleep(1)
-    command = wrk_command(workdir, url, lua, seconds=seconds, connections=CONNECTIONS, threads=2)
+    command = wrk_command(workdir, url, lua, seconds=seconds, connections=connections, threads=2)
     measured = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     load = parse_wrk(measured)
+    storm_rate = None
     if stormer is not None:
         out, _ = stormer.communicate(timeout=60)
-        storm_load = parse_wrk(out.decode())
-        print(
-            f"    storm: {storm_load.requests_per_s:,.0f} fetches/s, {storm_load.non_2xx} not 2xx",
-            flush=True,
-        )
-    return load
+        storm_rate = parse_wrk(out.decode()).requests_per_s
+    return load, storm_rate
 
 
 # --- setup ---------------------------------------------------------------------------------
@@ -346,7 +366,7 @@ def table(rows: list[Row]) -> str:
     )
     lines = []
     for r in rows:
-        unit = f" (×{r.per_request})" if r.per_request > 1 else ""
+        unit = f" (×{r.per_request}, {r.connections} connections)" if r.per_request > 1 else ""
         lines.append(
             f"| {r.name}{unit} | {r.thiqa.requests_per_s:,.0f} | {r.anchor.requests_per_s:,.0f} "
             f"| {r.ratio:.2f} | {r.thiqa.p50_ms:.1f} ms | {r.anchor.p50_ms:.1f} ms "
@@ -367,6 +387,7 @@ def main() -> int:
     started = time.monotonic()
     seconds = options.seconds
     rows: list[Row] = []
+    storms: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="thiqa-bench-") as tmp:
         workdir = Path(tmp)
         with EmbeddedRedis(workdir / "redis") as redis_server:
@@ -374,12 +395,12 @@ def main() -> int:
             api_key = add_api_key(url)
             auth = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
             json_only = {"Content-Type": "application/json"}
-            port = free_port()
-            base = f"http://127.0.0.1:{port}"
             wallet = generate_signing_key("ES256")
             issue_body = json.dumps(
                 {"claims": CITIZEN, "holder_jwk": public_jwk(wallet.key)}, ensure_ascii=False
             )
+            port, a_port = free_port(), free_port()
+            base, a_base = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{a_port}"
             with thiqa(workdir, url, port, 1):
                 issued = check(
                     httpx.post(f"{base}/v1/credentials", headers=auth, content=issue_body), 201
@@ -408,84 +429,98 @@ def main() -> int:
                 if not all(v["valid"] for v in batch["verdicts"]):
                     raise SystemExit("the batch does not verify")
                 list_body = httpx.get(f"{base}{list_path}").raise_for_status().content
-                verify_lua = _lua("POST", verify_body, auth)
-                list_lua = _lua("GET", None, {})
-                storm_lua = _lua("GET", None, {}, delay_ms=20)
-                print(
-                    f"Thiqa on {base}: {len(presentation)}-byte presentation, "
-                    f"{len(list_body)}-byte list with {revoked} revoked",
-                    flush=True,
-                )
-                thiqa_loads = {
-                    "verify": drive(workdir, f"{base}/v1/verify", verify_lua, seconds),
-                    "batch": drive(
-                        workdir, f"{base}/v1/verify/batch", _lua("POST", batch_body, auth), seconds
-                    ),
-                    "list": drive(workdir, f"{base}{list_path}", list_lua, seconds),
-                    "storm": drive(
-                        workdir,
-                        f"{base}/v1/verify",
-                        verify_lua,
-                        seconds,
-                        storm=(f"{base}{list_path}", storm_lua),
-                    ),
-                    "issue": drive(
-                        workdir, f"{base}/v1/credentials", _lua("POST", issue_body, auth), seconds
-                    ),
-                }
-            token, public_hex = anchor_material(url, list_body)
-            anchor_verify = json.dumps({"token": token})
-            anchor_batch = json.dumps({"tokens": [token] * BATCH})
-            anchor_issue = json.dumps({"claims": CITIZEN}, ensure_ascii=False)
-            a_port = free_port()
-            a_base = f"http://127.0.0.1:{a_port}"
-            with anchor(workdir, url, a_port, 1, public_hex):
-                check(httpx.post(f"{a_base}/verify", content=anchor_verify, headers=json_only), 200)
-                a_verify_lua = _lua("POST", anchor_verify, json_only)
-                print(f"anchor on {a_base}", flush=True)
-                anchor_loads = {
-                    "verify": drive(workdir, f"{a_base}/verify", a_verify_lua, seconds),
-                    "batch": drive(
-                        workdir,
-                        f"{a_base}/verify/batch",
-                        _lua("POST", anchor_batch, json_only),
-                        seconds,
-                    ),
-                    "list": drive(workdir, f"{a_base}/list", list_lua, seconds),
-                    "storm": drive(
-                        workdir,
-                        f"{a_base}/verify",
-                        a_verify_lua,
-                        seconds,
-                        storm=(f"{a_base}/list", storm_lua),
-                    ),
-                    "issue": drive(
-                        workdir, f"{a_base}/issue", _lua("POST", anchor_issue, json_only), seconds
-                    ),
-                }
-            names = {
-                "verify": "verify",
-                "batch": "verify batch",
-                "list": "status list (1M entries, 1 % revoked)",
-                "storm": "verify, status-list storm ~200/s",
-                "issue": "issue",
-            }
-            for key, name in names.items():
-                rows.append(
-                    Row(
-                        name=name,
-                        thiqa=thiqa_loads[key],
-                        anchor=anchor_loads[key],
-                        per_request=BATCH if key == "batch" else 1,
+                token, public_hex = anchor_material(url, list_body)
+                with anchor(workdir, url, a_port, 1, public_hex):
+                    anchor_verify = json.dumps({"token": token})
+                    check(
+                        httpx.post(f"{a_base}/verify", content=anchor_verify, headers=json_only),
+                        200,
                     )
-                )
+                    print(
+                        f"Thiqa on {base}, anchor on {a_base}: {len(presentation)}-byte "
+                        f"presentation, {len(list_body)}-byte list with {revoked} revoked",
+                        flush=True,
+                    )
+                    # Each row drives Thiqa, then the anchor, back to back: other load on the
+                    # machine drifts, and a row's two figures should see the same.
+                    plan = [
+                        (
+                            "verify",
+                            (f"{base}/v1/verify", _lua("POST", verify_body, auth)),
+                            (f"{a_base}/verify", _lua("POST", anchor_verify, json_only)),
+                            CONNECTIONS,
+                            None,
+                        ),
+                        (
+                            "verify batch",
+                            (f"{base}/v1/verify/batch", _lua("POST", batch_body, auth)),
+                            (
+                                f"{a_base}/verify/batch",
+                                _lua("POST", json.dumps({"tokens": [token] * BATCH}), json_only),
+                            ),
+                            BATCH_CONNECTIONS,
+                            None,
+                        ),
+                        (
+                            "status list (1M entries, 1 % revoked)",
+                            (f"{base}{list_path}", _lua("GET", None, {})),
+                            (f"{a_base}/list", _lua("GET", None, {})),
+                            CONNECTIONS,
+                            None,
+                        ),
+                        (
+                            "verify, status-list storm",
+                            (f"{base}/v1/verify", _lua("POST", verify_body, auth)),
+                            (f"{a_base}/verify", _lua("POST", anchor_verify, json_only)),
+                            CONNECTIONS,
+                            (f"{base}{list_path}", f"{a_base}/list"),
+                        ),
+                        (
+                            "issue",
+                            (f"{base}/v1/credentials", _lua("POST", issue_body, auth)),
+                            (
+                                f"{a_base}/issue",
+                                _lua("POST", json.dumps({"claims": CITIZEN}), json_only),
+                            ),
+                            CONNECTIONS,
+                            None,
+                        ),
+                    ]
+                    for name, ours, theirs, connections, storm in plan:
+                        storm_lua = _lua("GET", None, {}, delay_ms=STORM_DELAY_MS)
+                        loads = []
+                        for side, (target, lua) in enumerate((ours, theirs)):
+                            stormed = (storm[side], storm_lua) if storm else None
+                            load, storm_rate = drive(
+                                workdir, target, lua, seconds, connections, stormed
+                            )
+                            loads.append(load)
+                            if storm_rate is not None:
+                                storms["thiqa" if side == 0 else "anchor"] = storm_rate
+                        per = BATCH if name == "verify batch" else 1
+                        rows.append(Row(name, loads[0], loads[1], per, connections))
+                        print(table(rows[-1:]).splitlines()[-1], flush=True)
             if not options.skip_workers:
                 port2, a_port2 = free_port(), free_port()
-                with thiqa(workdir, url, port2, 2):
-                    t2 = drive(workdir, f"http://127.0.0.1:{port2}/v1/verify", verify_lua, seconds)
-                with anchor(workdir, url, a_port2, 2, public_hex):
-                    a2 = drive(workdir, f"http://127.0.0.1:{a_port2}/verify", a_verify_lua, seconds)
-                rows.append(Row(name="verify, 2 workers", thiqa=t2, anchor=a2))
+                with (
+                    thiqa(workdir, url, port2, 2),
+                    anchor(workdir, url, a_port2, 2, public_hex),
+                ):
+                    t2, _ = drive(
+                        workdir,
+                        f"http://127.0.0.1:{port2}/v1/verify",
+                        _lua("POST", verify_body, auth),
+                        seconds,
+                        CONNECTIONS,
+                    )
+                    a2, _ = drive(
+                        workdir,
+                        f"http://127.0.0.1:{a_port2}/verify",
+                        _lua("POST", json.dumps({"token": token}), json_only),
+                        seconds,
+                        CONNECTIONS,
+                    )
+                rows.append(Row("verify, 2 workers", t2, a2))
     load_after = os.getloadavg()
     single = rows[0].thiqa
     context = {
@@ -496,22 +531,25 @@ def main() -> int:
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in load_after],
         "seconds_per_run": seconds,
-        "connections": CONNECTIONS,
         "seconds": round(time.monotonic() - started, 1),
         "presentation_bytes": len(presentation),
         "status_list": {"entries": LIST_SIZE, "revoked": revoked, "bytes": len(list_body)},
+        "storm_fetches_per_s": storms,
         "derived": {
             "verify_vs_anchor": round(rows[0].ratio, 2),
+            "verify_p99_ms": single.p99_ms,
+            "core_vs_reference": "see bench/verify.py",
             "batch_presentations_per_s": round(rows[1].thiqa.requests_per_s * BATCH, 1),
             "batch_vs_single_presentations": round(
                 rows[1].thiqa.requests_per_s * BATCH / single.requests_per_s, 2
             ),
+            "status_list_fetches_per_s": rows[2].thiqa.requests_per_s,
             "storm_p99_vs_quiet_p99": round(rows[3].thiqa.p99_ms / single.p99_ms, 2),
         },
     }
     markdown = table(rows)
     print(markdown)
-    print(json.dumps(context["derived"]))
+    print(json.dumps(context["derived"]), json.dumps(storms))
     print(
         f"load average before {context['load_average_before']}, after "
         f"{context['load_average_after']}; {context['cpu_count']} CPUs"
@@ -528,8 +566,9 @@ def main() -> int:
     RESULTS_MD.write_text(
         f"Generated {context['generated_at']} on {context['cpu_count']} CPUs "
         f"({context['platform']}), load average {context['load_average_before'][0]} before "
-        f"and {context['load_average_after'][0]} after; wrk, {CONNECTIONS} connections, "
-        f"{seconds} s per run.\n\n{markdown}",
+        f"and {context['load_average_after'][0]} after; wrk, {seconds} s per run; status-list "
+        f"storm {storms.get('thiqa', 0):.0f} fetches/s (Thiqa), "
+        f"{storms.get('anchor', 0):.0f} (anchor).\n\n{markdown}",
         encoding="utf-8",
     )
     return 0

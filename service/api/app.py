@@ -20,6 +20,7 @@ from service.api.routes.demo import DEMO_PREFIX, install_demo
 from service.api.routes.openid4vci import OWN_JSON_PATHS, install_openid4vci
 from service.api.routes.types import install_type_metadata
 from service.api.verify_access import VerifyAccess
+from service.api.verify_lane import VerifyLane
 from service.services.runtime import build_runtime, open_keyring
 from service.settings import Settings
 from service.store.connection import connect
@@ -78,6 +79,8 @@ def create_app(settings: Settings) -> FastAPI:
     )
     install_handlers(app)
     document_problems(app)
+    # Innermost: the two verification paths, answered before FastAPI's router.
+    app.add_middleware(VerifyLane, api=app)
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_body_bytes,

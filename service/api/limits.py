@@ -20,7 +20,11 @@ from service.api.problems import problem
 from service.core.encoding import EncodingError, json_loads
 from service.errors import RequestTooLarge
 
-__all__ = ["BodySizeLimit"]
+__all__ = ["PARSED_JSON", "BodySizeLimit"]
+
+#: Where the strictly parsed JSON body is left in the ASGI scope, so that a route reading it
+#: (:mod:`service.api.verify_lane`) does not parse it a second time.
+PARSED_JSON = "thiqa.parsed_json"
 
 
 def _is_json(scope: Scope) -> bool:
@@ -88,7 +92,7 @@ class BodySizeLimit:
                 break
         if _is_json(scope) and chunks != [b""] and scope["path"] not in self.own_json_paths:
             try:
-                json_loads(b"".join(chunks))
+                scope[PARSED_JSON] = json_loads(b"".join(chunks))
             except EncodingError as exc:
                 await problem(400, "invalid_json", "The body is not strict JSON", str(exc))(
                     scope, receive, send

@@ -1,9 +1,10 @@
 """Verifying presented credentials (verifying apps): one at a time, or up to 100 at once.
 
-Both routes take the request itself rather than FastAPI dependencies: authentication shares
-the status lookup's Redis round trip (:mod:`service.api.verify_access`), and the verdicts are
-encoded with orjson straight from the core's :class:`Verdict`. The body is still declared and
-validated by FastAPI, so the OpenAPI document and the 422 answers are those of every route.
+Authentication shares the status lookup's Redis round trip (:mod:`service.api.verify_access`)
+and the verdicts are encoded with orjson straight from the core's :class:`Verdict`. In the
+running app, :mod:`service.api.verify_lane` answers these two paths before FastAPI's router;
+the routes here declare them for the OpenAPI document and answer them the same way, through
+the same :func:`answer_one` and :func:`answer_batch`, when the lane is not installed.
 """
 
 from __future__ import annotations
@@ -59,10 +60,25 @@ def _json(value: Any) -> Response:
     return Response(orjson.dumps(value), media_type="application/json")
 
 
-async def _verdicts(
-    request: Request, api_key: str, presented: Sequence[Presented]
-) -> list[Verdict]:
-    app = request.app
+VERIFY_PATH = "/v1/verify"
+BATCH_PATH = "/v1/verify/batch"
+
+
+async def answer_one(app: Any, api_key: str, body: VerifyRequest) -> dict[str, Any]:
+    """The verdict of ``POST /v1/verify`` as plain data (this route and the verify lane)."""
+    presented = Presented(body.credential, body.nonce, body.audience)
+    (verdict,) = await _verdicts(app, api_key, [presented])
+    return verdict_dict(verdict)
+
+
+async def answer_batch(app: Any, api_key: str, body: VerifyBatchRequest) -> dict[str, Any]:
+    """The verdicts of ``POST /v1/verify/batch`` as plain data."""
+    presented = [Presented(p.credential, p.nonce, p.audience) for p in body.presentations]
+    verdicts = await _verdicts(app, api_key, presented)
+    return {"verdicts": [verdict_dict(v) for v in verdicts]}
+
+
+async def _verdicts(app: Any, api_key: str, presented: Sequence[Presented]) -> list[Verdict]:
     runtime: Runtime = app.state.runtime
     access: VerifyAccess = app.state.verify_access
     client, verdicts = await access.verdicts(runtime, api_key, presented)
@@ -106,7 +122,7 @@ def _observe(
 
 
 @router.post(
-    "/v1/verify",
+    VERIFY_PATH,
     response_model=VerifyResponse,
     responses=_RESPONSES,
     summary="Verify a presentation",
@@ -121,13 +137,11 @@ async def verify(
     `errors` is empty, and each error has a stable `code`. Give `nonce` (and `audience`) to
     require proof that the holder presented it to you just now.
     """
-    presented = Presented(body.credential, body.nonce, body.audience)
-    (verdict,) = await _verdicts(request, api_key, [presented])
-    return _json(verdict_dict(verdict))
+    return _json(await answer_one(request.app, api_key, body))
 
 
 @router.post(
-    "/v1/verify/batch",
+    BATCH_PATH,
     response_model=VerifyBatchResponse,
     responses=_BATCH_RESPONSES,
     summary=f"Verify up to {MAX_BATCH} presentations",
@@ -139,6 +153,4 @@ async def verify_batch(
     the order sent, with exactly the checks and codes of `POST /v1/verify`, and one audit
     entry each. Every status lookup goes to Redis in the same round trip. The body may be
     up to 300 KiB. If Redis cannot answer, the whole call is 503 `store_unavailable`."""
-    presented = [Presented(p.credential, p.nonce, p.audience) for p in body.presentations]
-    verdicts = await _verdicts(request, api_key, presented)
-    return _json({"verdicts": [verdict_dict(v) for v in verdicts]})
+    return _json(await answer_batch(request.app, api_key, body))
