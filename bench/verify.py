@@ -17,7 +17,7 @@ One run measures, on the same machine and the same presentation (a national-ID c
 Each row has a warm-up, a cap on iterations and a time budget, so the whole script stays well
 under a minute. Latencies are per operation (time.perf_counter_ns); ops/s is operations
 completed divided by the wall time of the measured loop. The table is printed and the numbers
-are written to bench/results.json.
+are written to bench/core-results.json.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ from service.store.embedded import EmbeddedRedis
 from service.store.status import StatusStore
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results.json"
+RESULTS = HERE / "core-results.json"
 PREFIX = "bench"
 NONCE = "bench-nonce-5Qd2"
 AUDIENCE = "https://verifier.bench.example"

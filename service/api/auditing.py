@@ -39,7 +39,7 @@ class AuditBatches:
     fields and counted (``thiqa_audit_write_failures_total``), as for :meth:`AuditLog.record`.
     """
 
-    def __init__(self, metrics: Metrics, *, max_batch: int = 256, max_delay: float = 0.02) -> None:
+    def __init__(self, metrics: Metrics, *, max_batch: int = 256, max_delay: float = 0.1) -> None:
         self._metrics = metrics
         self._max_batch = max_batch
         self._max_delay = max_delay

@@ -6,9 +6,13 @@ stays on its own slot, so Redis Cluster still accepts every one, and a pipeline 
 together: one round trip instead of one per script.
 
 Not redis-py's ``Script`` objects in a pipeline: those send ``SCRIPT EXISTS`` before every
-pipeline, a second round trip each time. The scripts go as ``EVALSHA``; when Redis has lost
-them (a restart, ``SCRIPT FLUSH``) the calls refused with NOSCRIPT, and only those, are sent
-again after loading, so a script that did run never runs twice.
+pipeline, a second round trip each time. Not its ``Pipeline`` either: on the path of every
+verification its bookkeeping cost as much Python time as the verification's own checks. The
+``EVALSHA`` commands are packed and written on one pooled connection and their answers read
+back in order; a connection that fails or is interrupted midway is dropped, never reused
+with answers still unread. When Redis has lost a script (a restart, ``SCRIPT FLUSH``) the
+calls refused with NOSCRIPT, and only those, are sent again after loading, so a script that
+did run never runs twice.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from service.store.connection import translate_errors
 
@@ -40,11 +44,19 @@ async def run_together(redis: aioredis.Redis, calls: Sequence[ScriptCall]) -> li
     pending = list(range(len(calls)))
     async with translate_errors():
         for attempt in range(2):
-            async with redis.pipeline(transaction=False) as pipe:
-                for i in pending:
-                    call = calls[i]
-                    pipe.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)
-                answers = await pipe.execute(raise_on_error=False)
+            answers = await _send(
+                redis,
+                [
+                    (
+                        "EVALSHA",
+                        calls[i].script.sha,
+                        len(calls[i].keys),
+                        *calls[i].keys,
+                        *calls[i].args,
+                    )
+                    for i in pending
+                ],
+            )
             missing = []
             for i, answer in zip(pending, answers, strict=True):
                 if isinstance(answer, NoScriptError) and attempt == 0:
@@ -59,3 +71,26 @@ async def run_together(redis: aioredis.Redis, calls: Sequence[ScriptCall]) -> li
                 await redis.script_load(script.script)
             pending = missing
     raise AssertionError("unreachable: the second attempt raises or returns")  # pragma: no cover
+
+
+async def _send(redis: aioredis.Redis, commands: list[tuple[Any, ...]]) -> list[Any]:
+    """Write ``commands`` at once on one connection and read their answers in order; an
+    error answer is returned in its place, not raised."""
+    pool = redis.connection_pool
+    connection = await pool.get_connection()
+    try:
+        await connection.send_packed_command(connection.pack_commands(commands))
+        answers: list[Any] = []
+        for _ in commands:
+            try:
+                answers.append(await connection.read_response())
+            except ResponseError as refused:  # read whole: the next answer follows
+                answers.append(refused)
+        return answers
+    except BaseException:
+        # Interrupted with answers unread (cancelled, timed out, disconnected): the
+        # connection must never serve another command.
+        await connection.disconnect(nowait=True)
+        raise
+    finally:
+        await pool.release(connection)
