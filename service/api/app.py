@@ -19,6 +19,7 @@ from service.api.routes import credentials, openid4vp, public, status_lists, ver
 from service.api.routes.demo import DEMO_PREFIX, install_demo
 from service.api.routes.openid4vci import OWN_JSON_PATHS, install_openid4vci
 from service.api.routes.types import install_type_metadata
+from service.api.status_list_lane import StatusListLane
 from service.api.verify_access import VerifyAccess
 from service.api.verify_lane import VerifyLane
 from service.services.runtime import build_runtime, open_keyring
@@ -79,8 +80,10 @@ def create_app(settings: Settings) -> FastAPI:
     )
     install_handlers(app)
     document_problems(app)
-    # Innermost: the two verification paths, answered before FastAPI's router.
+    # Innermost: the verification paths and status-list fetches, answered before FastAPI's
+    # router (the hot paths; see verify_lane.py and status_list_lane.py).
     app.add_middleware(VerifyLane, api=app)
+    app.add_middleware(StatusListLane, api=app)
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_body_bytes,

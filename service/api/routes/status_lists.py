@@ -15,6 +15,7 @@ from service.api.deps import RuntimeDep
 from service.api.negotiation import prefers_json
 from service.api.problems import Problem
 from service.errors import StatusListNotFound
+from service.services.runtime import Runtime
 from service.services.status_publishing import JSON_CLAIMS, STATUS_LIST_JWT
 
 router = APIRouter(tags=["public"])
@@ -58,21 +59,32 @@ async def get_status_list(
     credential was revoked or suspended. A change is in the token served by the very next
     fetch; a token is re-signed before half its `ttl` (`THIQA_STATUS_LIST_TTL_SECONDS`) has
     passed, and is cacheable for its `ttl`, never past its `exp`."""
+    status, headers, body = await answer(
+        runtime,
+        list_id,
+        accept=request.headers.get("accept", ""),
+        if_none_match=request.headers.get("if-none-match"),
+    )
+    return Response(body, status_code=status, headers=headers)
+
+
+async def answer(
+    runtime: Runtime, list_id: str, *, accept: str, if_none_match: str | None
+) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers and body of a fetch (this route and :mod:`service.api.status_list_lane`).
+    Raises StatusListNotFound."""
     published = await runtime.publisher.published(list_id)
     if published is None:
         raise StatusListNotFound()
     # The signed token is the default; the decoded form only when asked for by name.
-    wanted = (
-        JSON_CLAIMS
-        if prefers_json(request.headers.get("accept", ""), STATUS_LIST_MEDIA_TYPE)
-        else STATUS_LIST_JWT
-    )
+    wanted = JSON_CLAIMS if prefers_json(accept, STATUS_LIST_MEDIA_TYPE) else STATUS_LIST_JWT
     body, etag = published.forms[wanted.media_type]
     headers = {
         "Cache-Control": f"public, max-age={published.max_age(time.time())}",
         "ETag": etag,
         "Vary": "Accept",
     }
-    if _matches(request.headers.get("if-none-match"), etag):
-        return Response(status_code=304, headers=headers)
-    return Response(body, media_type=wanted.media_type, headers=headers)
+    if _matches(if_none_match, etag):
+        return 304, headers, b""
+    headers["Content-Type"] = wanted.media_type
+    return 200, headers, body
