@@ -53,6 +53,7 @@ from typing import Any
 import httpx
 import jwt
 import redis
+from anchor import FLAG_KEY, LIST_KEY  # bench/anchor.py, beside this script
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
@@ -93,7 +94,6 @@ CITIZEN: dict[str, Any] = {
     "national_id": "ZZ104233",
     "nationality": "MA",
 }
-sys.path.insert(0, str(ROOT))  # the anchor is imported by uvicorn as bench.anchor
 
 
 @dataclass(frozen=True)
@@ -177,7 +177,7 @@ def thiqa(workdir: Path, redis_url: str, port: int, workers: int) -> Any:
     return running(command, env, f"http://127.0.0.1:{port}/health", workdir / "thiqa.log")
 
 
-def anchor(workdir: Path, redis_url: str, port: int, workers: int, public_hex: str) -> Any:
+def anchor_server(workdir: Path, redis_url: str, port: int, workers: int, public_hex: str) -> Any:
     env = {**os.environ, "ANCHOR_REDIS_URL": redis_url, "ANCHOR_PUBLIC_KEY": public_hex}
     env["PYTHONPATH"] = str(ROOT)
     # The options `thiqa serve` gives uvicorn (service/api/server.py).
@@ -334,8 +334,6 @@ def revoke_one_percent(redis_url: str, list_id: str) -> int:
 def anchor_material(redis_url: str, list_body: bytes) -> tuple[str, str]:
     """A plain ES256 JWT about the size of the presentation, its public key (hex point),
     and the anchor's Redis keys."""
-    from bench.anchor import FLAG_KEY, LIST_KEY
-
     key = ec.generate_private_key(ec.SECP256R1())
     claims = {"iss": "https://anchor.example", "claims": CITIZEN, "pad": "x" * 1900}
     token = jwt.encode(claims, key, algorithm="ES256")
@@ -358,6 +356,10 @@ def check(response: httpx.Response, status: int) -> dict[str, Any]:
 # --- output --------------------------------------------------------------------------------
 
 
+def _rate(value: float) -> str:
+    return f"{value:,.1f}" if value < 100 else f"{value:,.0f}"
+
+
 def table(rows: list[Row]) -> str:
     head = (
         "| row | Thiqa req/s | anchor req/s | ratio | Thiqa p50 | anchor p50 | Thiqa p99 | "
@@ -368,7 +370,8 @@ def table(rows: list[Row]) -> str:
     for r in rows:
         unit = f" (×{r.per_request}, {r.connections} connections)" if r.per_request > 1 else ""
         lines.append(
-            f"| {r.name}{unit} | {r.thiqa.requests_per_s:,.0f} | {r.anchor.requests_per_s:,.0f} "
+            f"| {r.name}{unit} | {_rate(r.thiqa.requests_per_s)} "
+            f"| {_rate(r.anchor.requests_per_s)} "
             f"| {r.ratio:.2f} | {r.thiqa.p50_ms:.1f} ms | {r.anchor.p50_ms:.1f} ms "
             f"| {r.thiqa.p99_ms:.1f} ms | {r.anchor.p99_ms:.1f} ms | {r.thiqa.non_2xx} "
             f"| {r.anchor.non_2xx} |"
@@ -430,7 +433,7 @@ def main() -> int:
                     raise SystemExit("the batch does not verify")
                 list_body = httpx.get(f"{base}{list_path}").raise_for_status().content
                 token, public_hex = anchor_material(url, list_body)
-                with anchor(workdir, url, a_port, 1, public_hex):
+                with anchor_server(workdir, url, a_port, 1, public_hex):
                     anchor_verify = json.dumps({"token": token})
                     check(
                         httpx.post(f"{a_base}/verify", content=anchor_verify, headers=json_only),
@@ -504,7 +507,7 @@ def main() -> int:
                 port2, a_port2 = free_port(), free_port()
                 with (
                     thiqa(workdir, url, port2, 2),
-                    anchor(workdir, url, a_port2, 2, public_hex),
+                    anchor_server(workdir, url, a_port2, 2, public_hex),
                 ):
                     t2, _ = drive(
                         workdir,

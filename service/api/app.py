@@ -79,7 +79,7 @@ def create_app(settings: Settings) -> FastAPI:
         ],
     )
     install_handlers(app)
-    document_problems(app)
+    document_problems(app, own_json_paths=OWN_JSON_PATHS)
     # Innermost: the verification paths and status-list fetches, answered before FastAPI's
     # router (the hot paths; see verify_lane.py and status_list_lane.py).
     app.add_middleware(VerifyLane, api=app)

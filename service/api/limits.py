@@ -16,9 +16,9 @@ from collections.abc import Iterable, Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.api.problems import problem
+from service.api.problems import problem_response
 from service.core.encoding import EncodingError, json_loads
-from service.errors import RequestTooLarge
+from service.errors import InvalidJson, RequestTooLarge
 
 __all__ = ["PARSED_JSON", "BodySizeLimit"]
 
@@ -30,7 +30,7 @@ PARSED_JSON = "thiqa.parsed_json"
 def _is_json(scope: Scope) -> bool:
     for name, value in scope["headers"]:
         if name == b"content-type":
-            media = value.split(b";", 1)[0].strip().lower()
+            media: bytes = value.split(b";", 1)[0].strip().lower()
             return media == b"application/json" or media.endswith(b"+json")
     return False
 
@@ -54,12 +54,7 @@ class BodySizeLimit:
         self.own_json_paths = frozenset(own_json_paths)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
-        response = problem(
-            413,
-            RequestTooLarge.code,
-            RequestTooLarge.title,
-            f"The limit is {limit} bytes.",
-        )
+        response = problem_response(RequestTooLarge(f"The limit is {limit} bytes."))
         await response(scope, receive, send)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -94,9 +89,7 @@ class BodySizeLimit:
             try:
                 scope[PARSED_JSON] = json_loads(b"".join(chunks))
             except EncodingError as exc:
-                await problem(400, "invalid_json", "The body is not strict JSON", str(exc))(
-                    scope, receive, send
-                )
+                await problem_response(InvalidJson(str(exc)))(scope, receive, send)
                 return
         replayed = False
 

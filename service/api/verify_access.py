@@ -19,13 +19,14 @@ from collections.abc import Sequence
 
 from starlette.requests import Request
 
+from service.api.deps import MALFORMED, NO_HEADER, NOT_ACCEPTED
 from service.core.reasons import Failure, Reason
 from service.core.verify import Verdict
-from service.errors import InsufficientScope, StoreUnavailable, Unauthenticated
+from service.errors import InsufficientScope, StatusUnavailable, StoreUnavailable, Unauthenticated
 from service.logs import bind_client
 from service.services.runtime import Runtime
 from service.services.verifying import Presented
-from service.store.clients import Client, PendingAuthentication, Scope
+from service.store.clients import Client, PendingAuthentication, Scope, looks_like_api_key
 from service.store.connection import translate_errors
 
 __all__ = ["VerifyAccess", "bearer_key"]
@@ -34,14 +35,17 @@ _MAX_KNOWN = 10_000
 
 
 async def bearer_key(request: Request) -> str:
-    """The API key of ``Authorization: Bearer <key>``; Unauthenticated when there is none.
+    """The API key of ``Authorization: Bearer <key>``; Unauthenticated saying whether the
+    header is missing or malformed, as for every API-key route (:mod:`service.api.deps`).
     (async: FastAPI runs a plain def dependency on a worker thread, a hop per request.)"""
-    header = request.headers.get("authorization", "")
-    scheme, _, key = header.partition(" ")
-    key = key.strip()
-    if scheme.lower() != "bearer" or not key:
-        raise Unauthenticated()
-    return key
+    header = request.headers.get("authorization")
+    if header is None or not header.strip():
+        raise Unauthenticated(NO_HEADER)
+    scheme, _, value = header.strip().partition(" ")
+    value = value.strip()
+    if scheme.lower() != "bearer" or not looks_like_api_key(value):
+        raise Unauthenticated(MALFORMED)
+    return value
 
 
 class VerifyAccess:
@@ -53,13 +57,13 @@ class VerifyAccess:
         self, runtime: Runtime, api_key: str, presented: Sequence[Presented]
     ) -> tuple[Client, list[Verdict]]:
         """The authenticated client and one verdict per presentation. Raises Unauthenticated,
-        InsufficientScope, RateLimited or StoreUnavailable (with a verdict attached for a
-        single presentation), like every API-key route."""
+        InsufficientScope, RateLimited, StatusUnavailable (carrying a verdict, for a single
+        presentation) or StoreUnavailable, like every API-key route."""
         pending = runtime.clients.authentication(
             api_key, per_minute=runtime.settings.rate_limit_per_minute
         )
         if pending is None:
-            raise Unauthenticated()
+            raise Unauthenticated(MALFORMED)
         if pending.presented in self._known:
             self._known.move_to_end(pending.presented)
             verdicts, (row,) = await runtime.verifier.verify_together(
@@ -75,7 +79,8 @@ class VerifyAccess:
         except StoreUnavailable as exc:
             if len(presented) == 1:
                 # A verifying app always gets a verdict: not valid, status unavailable.
-                exc.extra["verdict"] = Verdict(failures=(Failure.of(Reason.STATUS_UNAVAILABLE),))
+                verdict = Verdict(failures=(Failure.of(Reason.STATUS_UNAVAILABLE),))
+                raise StatusUnavailable(exc.detail, verdict=verdict) from exc
             raise
         client = self._admit(pending, pending.read(row))
         self._known[pending.presented] = None
@@ -87,7 +92,7 @@ class VerifyAccess:
     def _admit(self, pending: PendingAuthentication, client: Client | None) -> Client:
         if client is None:
             self._known.pop(pending.presented, None)
-            raise Unauthenticated()
+            raise Unauthenticated(NOT_ACCEPTED)
         bind_client(client.name)  # this request's log lines name who made it
         if Scope.VERIFY not in client.scopes:
             self._known.pop(pending.presented, None)

@@ -27,11 +27,12 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.api.limits import PARSED_JSON
-from service.api.problems import problem
+from service.api.problems import problem_response
 from service.api.routes.verify import BATCH_PATH, VERIFY_PATH, answer_batch, answer_one
 from service.api.schemas import VerifyBatchRequest, VerifyRequest
 from service.api.verify_access import bearer_key
 from service.core.encoding import EncodingError, json_loads
+from service.errors import InvalidJson
 
 __all__ = ["VerifyLane"]
 
@@ -55,7 +56,7 @@ def _json_media(scope: Scope) -> bool | None:
     for name, value in scope["headers"]:
         if name == b"content-type":
             media = value.split(b";", 1)[0].strip().lower()
-            return media == b"application/json" or media.endswith(b"+json")
+            return bool(media == b"application/json" or media.endswith(b"+json"))
     return None
 
 
@@ -82,8 +83,7 @@ class VerifyLane:
                 assert isinstance(body, VerifyBatchRequest)
                 content = await answer_batch(self.api, api_key, body)
         except _NotJson as exc:
-            refusal = problem(400, "invalid_json", "The body is not strict JSON", str(exc))
-            await refusal(scope, receive, send)
+            await problem_response(InvalidJson(str(exc)))(scope, receive, send)
             return
         except Exception as exc:
             await self._handled(request, exc, scope, receive, send)

@@ -9,7 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Final, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -21,11 +21,13 @@ from service.cli.audit_tail import audit_commands
 from service.cli.blocks import print_lines
 from service.cli.key_audit import record_key_events
 from service.cli.key_view import key_blocks, keys_document
+from service.cli.pki import pki_commands
 from service.cli.redis_access import redis_for
 from service.cli.wallet import wallet_app
+from service.core.keys import SigningKey
 from service.errors import ThiqaError
 from service.keyring.keyring import KeyRingError, KeyStatus
-from service.services.runtime import key_passphrase, load_keyring
+from service.services.runtime import key_passphrase, load_keyring, open_pki
 from service.settings import Settings
 from service.store.audit import AuditAction, AuditLog
 from service.store.clients import ClientStore, parse_scopes
@@ -33,7 +35,7 @@ from service.store.connection import KeySpace, connect
 
 #: Help text is Markdown: docstrings are reflowed to the terminal's width (Typer's "rich" mode
 #: keeps every line break of a docstring, which breaks lines in mid-sentence).
-HELP_MARKUP = "markdown"
+HELP_MARKUP: Final = "markdown"
 app = typer.Typer(
     name="thiqa",
     help="Thiqa (ثقة): issue, verify and revoke digital identity credentials (SD-JWT VC).",
@@ -55,10 +57,11 @@ app.add_typer(wallet_app, name="wallet")
 console = Console()
 err = Console(stderr=True)
 app.add_typer(audit_commands(lambda: _settings(), console, err), name="audit")
+app.add_typer(pki_commands(lambda: _settings(), console, err), name="pki")
 T = TypeVar("T")
 
 
-def _settings(**overrides: object) -> Settings:
+def _settings(**overrides: Any) -> Settings:
     unknown = Settings.unknown_variables(os.environ)
     if unknown:
         err.print(f"[red]Unknown settings:[/red] {', '.join(unknown)} (see README, Configuration)")
@@ -84,9 +87,10 @@ def _run_store(
     """``action`` on the client store; then, if it succeeded, the ``audit`` entry."""
     with redis_for(settings) as ready:
         assert ready.redis_url is not None
+        url = ready.redis_url.get_secret_value()
 
         async def go() -> T:
-            redis = connect(ready.redis_url.get_secret_value())
+            redis = connect(url)
             keys = KeySpace(ready.redis_prefix)
             try:
                 result = await action(ClientStore(redis, keys))
@@ -247,6 +251,17 @@ def _audit_keys(settings: Settings, events: list[tuple[AuditAction, str]]) -> No
         )
 
 
+def _certifier(settings: Settings) -> Callable[[SigningKey], object] | None:
+    """With a development root, a new key gets its certificate before it is published; with
+    an imported PKI the operator imports one (thiqa pki import-issuer)."""
+    pki = open_pki(settings)
+    if not pki.can_issue:
+        return None
+    return lambda key: pki.certify_issuer_key(
+        key, issuer_url=settings.issuer_url, now=int(time.time())
+    )
+
+
 @keys_app.command("show")
 def keys_show(
     as_json: Annotated[
@@ -302,6 +317,7 @@ def keys_rotate(
             passphrase=key_passphrase(settings),
             publish_seconds=settings.key_publish_seconds,
             activate_now=activate_now,
+            certify=_certifier(settings),
         )
     except KeyRingError as exc:
         raise _keys_failed(exc) from None
@@ -350,7 +366,11 @@ def keys_revoke(
     settings = _settings()
     try:
         result = revoke(
-            settings.keys_dir, kid, alg=settings.signing_alg, passphrase=key_passphrase(settings)
+            settings.keys_dir,
+            kid,
+            alg=settings.signing_alg,
+            passphrase=key_passphrase(settings),
+            certify=_certifier(settings),
         )
     except KeyRingError as exc:
         raise _keys_failed(exc) from None

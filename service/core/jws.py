@@ -40,7 +40,8 @@ class Jws:
 
     @property
     def alg(self) -> str:
-        return self.header["alg"]
+        alg: str = self.header["alg"]  # parse() admits only a string from ALGORITHMS
+        return alg
 
     @property
     def kid(self) -> str | None:
@@ -123,6 +124,8 @@ def encode(
     header: dict[str, Any] = {"alg": key.alg, "typ": typ}
     if include_kid:
         header["kid"] = key.kid
+    if key.x5c:
+        header["x5c"] = list(key.x5c)
     if extra_header:
         header.update(extra_header)
     signing_input = (

@@ -6,13 +6,15 @@ they need from it. Nothing here connects at import time.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import httpx
 import redis.asyncio as aioredis
 
 from service.errors import StoreUnavailable
-from service.keyring.keyring import KeyRing, load_or_create
+from service.keyring.certificates import CertificateError, Pki
+from service.keyring.keyring import KeyRing, KeyRingError, load_or_create
 from service.keyring.live import KeyRingHolder, LiveTrust
 from service.keyring.trust_list import load_trust_list
 from service.services.issuing import Issuer
@@ -30,7 +32,14 @@ from service.store.presentations import PresentationStore
 from service.store.remote_lists import RemoteListCache
 from service.store.status import StatusStore
 
-__all__ = ["Runtime", "build_runtime", "key_passphrase", "load_keyring", "open_keyring"]
+__all__ = [
+    "Runtime",
+    "build_runtime",
+    "key_passphrase",
+    "load_keyring",
+    "open_keyring",
+    "open_pki",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,16 +85,38 @@ def key_passphrase(settings: Settings) -> bytes | None:
     return None
 
 
+def open_pki(settings: Settings) -> Pki:
+    return Pki(settings.keys_dir, passphrase=key_passphrase(settings))
+
+
 def load_keyring(settings: Settings) -> KeyRing:
+    """The ring with each key's certificate chain, validated (a bad one raises)."""
     return load_or_create(
-        settings.keys_dir, alg=settings.signing_alg, passphrase=key_passphrase(settings)
+        settings.keys_dir,
+        alg=settings.signing_alg,
+        passphrase=key_passphrase(settings),
+        chains=open_pki(settings).chain_loader(issuer_url=settings.issuer_url, clock=time.time),
     )
 
 
 def open_keyring(settings: Settings) -> KeyRingHolder:
-    """The ring a server uses: created on first start, then followed as it changes."""
+    """The ring a server uses: created on first start, then followed as it changes. With
+    THIQA_PKI_AUTO, what is missing of the development PKI is made first; every key's
+    certificate chain is validated on load, and a bad one stops the start."""
+    pki = open_pki(settings)
+    if settings.pki_auto:
+        ring = load_or_create(
+            settings.keys_dir, alg=settings.signing_alg, passphrase=key_passphrase(settings)
+        )
+        try:
+            pki.provision(ring, issuer_url=settings.issuer_url, now=int(time.time()))
+        except CertificateError as exc:
+            raise KeyRingError(str(exc)) from exc
     return KeyRingHolder(
-        settings.keys_dir, alg=settings.signing_alg, passphrase=key_passphrase(settings)
+        settings.keys_dir,
+        alg=settings.signing_alg,
+        passphrase=key_passphrase(settings),
+        chains=pki.chain_loader(issuer_url=settings.issuer_url, clock=time.time),
     )
 
 

@@ -49,7 +49,8 @@ __all__ = [
 class Encoding(Protocol):
     """One published form of a status list."""
 
-    media_type: str
+    @property
+    def media_type(self) -> str: ...
 
     def encode(self, claims: Mapping[str, Any], key: SigningKey) -> bytes: ...
 

@@ -20,7 +20,7 @@ from service.core.verify import (
     conclude,
     inspect,
 )
-from service.errors import StoreUnavailable
+from service.errors import StatusUnavailable, StoreUnavailable
 from service.services.remote_status import RemoteStatus, StatusLookupFailed
 from service.settings import Settings
 from service.store.round_trip import ScriptCall, run_together
@@ -81,6 +81,10 @@ class Verifier:
         could only ever end in ``untrusted_type``."""
         return any(vct in issuer.types for issuer in self._trusted.values())
 
+    def trusted_types(self) -> list[str]:
+        """Every credential type some trusted issuer may issue, sorted."""
+        return sorted({vct for issuer in self._trusted.values() for vct in issuer.types})
+
     def _inspect(self, presentation: str, expect: Expectations, now: int) -> Inspection:
         inspection = inspect(
             presentation,
@@ -110,8 +114,8 @@ class Verifier:
     async def verify(
         self, presentation: str, *, nonce: str | None = None, audience: str | None = None
     ) -> Verdict:
-        """A verdict for ``presentation``. Raises StoreUnavailable (with the verdict attached
-        as ``exc.extra["verdict"]``) when the status cannot be read: never a guess."""
+        """A verdict for ``presentation``. Raises StatusUnavailable, carrying the verdict (not
+        valid, ``status_unavailable``), when the status store cannot be read: never a guess."""
         verdicts, _ = await self.verify_together([Presented(presentation, nonce, audience)])
         return verdicts[0]
 
@@ -122,8 +126,9 @@ class Verifier:
         lists (and the ``alongside`` calls, such as the caller's authentication) sent to
         Redis in one round trip; returns the verdicts and the answers to ``alongside``.
 
-        Raises StoreUnavailable when Redis cannot answer, with the verdict of the first
-        presentation attached as ``exc.extra["verdict"]`` for a single one: never a guess.
+        When Redis cannot answer: for a single presentation raises StatusUnavailable carrying
+        its verdict (not valid, ``status_unavailable``); for several, StoreUnavailable. Never
+        a guess.
         """
         now = int(self._clock())
         inspections = [self._inspect(p.credential, p.expectations, now) for p in presented]
@@ -150,7 +155,8 @@ class Verifier:
             answers = await run_together(self._redis, calls) if calls else []
         except StoreUnavailable as exc:
             if len(inspections) == 1:
-                exc.extra["verdict"] = conclude(inspections[0], None, unavailable=True)
+                verdict = conclude(inspections[0], None, unavailable=True)
+                raise StatusUnavailable(exc.detail, verdict=verdict) from exc
             raise
         verdicts: list[Verdict] = []
         for n, inspection in enumerate(inspections):

@@ -50,9 +50,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import redis.asyncio as aioredis
+from redis.typing import EncodableT, FieldT
 
 from service.errors import StoreUnavailable
 from service.store.connection import KeySpace, translate_errors
@@ -205,7 +206,8 @@ class AuditLog:
         ``request_id``, ``issuer``, ``vct``, ``kid``, ``scopes``. Key management calls, e.g.,
         ``await audit.append(AuditAction.KEY_ROTATED, via="cli", kid=new_kid)``.
         """
-        fields = self.entry_fields(action, time=rfc3339(self._clock()), **values)
+        entry = self.entry_fields(action, time=rfc3339(self._clock()), **values)
+        fields: dict[FieldT, EncodableT] = dict(entry.items())
         async with translate_errors():
             entry_id = await self._redis.xadd(
                 self._stream_of(action), fields, maxlen=self._max_entries, approximate=True
@@ -264,7 +266,10 @@ class AuditLog:
         """The newest ``count`` entries, oldest first: of the events stream, or with
         ``verifications`` of the verifications stream."""
         async with translate_errors():
-            rows = await self._redis.xrevrange(self._read_stream(verifications), count=count)
+            rows = cast(
+                "list[tuple[bytes, dict[bytes, bytes]]]",
+                await self._redis.xrevrange(self._read_stream(verifications), count=count),
+            )
         return [AuditEntry.from_stream(entry_id, fields) for entry_id, fields in reversed(rows)]
 
     async def after(
@@ -273,7 +278,10 @@ class AuditLog:
         """Entries newer than ``last_id`` (``"$"``: from now on), waiting up to ``block_ms``."""
         stream = self._read_stream(verifications)
         async with translate_errors():
-            answer = await self._redis.xread({stream: last_id}, count=count, block=block_ms)
+            answer = cast(
+                "list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]] | None",
+                await self._redis.xread({stream: last_id}, count=count, block=block_ms),
+            )
         return [
             AuditEntry.from_stream(entry_id, fields)
             for _stream, rows in answer or []

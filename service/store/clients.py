@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import cast
 
 import redis.asyncio as aioredis
 
@@ -24,11 +25,18 @@ from service.errors import ClientExists, ClientNotFound, InvalidRequest, RateLim
 from service.store.connection import KeySpace, translate_errors
 from service.store.round_trip import ScriptCall
 
-__all__ = ["Client", "ClientStore", "PendingAuthentication", "Scope"]
+__all__ = ["Client", "ClientStore", "PendingAuthentication", "Scope", "looks_like_api_key"]
 
 KEY_PREFIX = "thq_"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _KEY = re.compile(r"^thq_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
+
+
+def looks_like_api_key(value: str) -> bool:
+    """Whether ``value`` has the shape of a Thiqa API key (``thq_<id>_<secret>``): says
+    nothing of whether such a key exists."""
+    return _KEY.fullmatch(value) is not None
+
 
 # Lookup and rate count in one round trip. Only a request that holds the whole key is counted:
 # the key id is the readable half of every key (a truncated log line shows it), and knowing it
@@ -168,12 +176,14 @@ class ClientStore:
 
     async def list(self) -> list[Client]:
         async with translate_errors():
-            names = sorted(
-                n.decode("utf-8") for n in await self._redis.smembers(self._keys.client_names())
-            )
+            members = cast("set[bytes]", await self._redis.smembers(self._keys.client_names()))
+            names = sorted(n.decode("utf-8") for n in members)
             clients = []
             for name in names:
-                row = await self._redis.hmget(self._keys.client(name), "scopes", "created_at")
+                row = cast(
+                    "list[bytes | None]",
+                    await self._redis.hmget(self._keys.client(name), "scopes", "created_at"),
+                )
                 if row[0] is None:
                     continue
                 clients.append(
@@ -188,7 +198,7 @@ class ClientStore:
     async def revoke(self, name: str) -> None:
         """Delete the client and its key; the key stops working at once."""
         async with translate_errors():
-            key_id = await self._redis.hget(self._keys.client(name), "key_id")
+            key_id = cast("bytes | None", await self._redis.hget(self._keys.client(name), "key_id"))
             if key_id is None:
                 raise ClientNotFound()
             async with self._redis.pipeline(transaction=True) as pipe:

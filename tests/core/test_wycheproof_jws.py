@@ -41,7 +41,7 @@ from service.core.keys import ALGORITHMS
 from service.core.reasons import VerificationFailure
 from service.keyring.trust_list import TrustListError, parse_trust_list
 
-from .helpers import VECTORS
+from .helpers import VECTORS, signature_holds
 
 WYCHEPROOF = VECTORS / "wycheproof"
 ISSUER = "https://wycheproof.example"
@@ -51,7 +51,8 @@ CREDENTIAL_TYPS = frozenset({"dc+sd-jwt", "vc+sd-jwt"})
 
 
 def _load(name: str) -> dict[str, Any]:
-    return json.loads((WYCHEPROOF / name).read_text(encoding="utf-8"))
+    document: dict[str, Any] = json.loads((WYCHEPROOF / name).read_text(encoding="utf-8"))
+    return document
 
 
 def _key_set(group: dict[str, Any]) -> dict[str, Any]:
@@ -100,7 +101,7 @@ def _reads(token: str, group: dict[str, Any]) -> str:
         return "unknown_key"
     if key.alg != alg:
         return "unsupported_algorithm"
-    if not key.verify(signature, signing_input):
+    if not signature_holds(key, signature, signing_input):
         return "invalid_signature"
     return "accepted"
 

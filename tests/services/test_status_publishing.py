@@ -83,6 +83,7 @@ def test_one_build_per_change_off_the_event_loop_and_the_next_fetch_sees_a_chang
         uri = settings.status_list_uri(record.list_id)
         loop_thread = threading.current_thread()
         first = await asyncio.gather(*(publisher.published(record.list_id) for _ in range(20)))
+        assert first[0] is not None
         assert all(p is first[0] for p in first)  # 20 fetches at once: one build
         assert len(encoding.threads) == 1
         assert encoding.threads[0] is not loop_thread  # built on a worker thread

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 import redis
@@ -23,7 +24,7 @@ VCT = "https://issuer.example/types/national-id"
 def test_answers_in_order_and_lost_scripts_run_exactly_once(
     settings: Settings, redis_client: redis.Redis
 ) -> None:
-    async def go() -> tuple[list[object], list[object]]:
+    async def go() -> tuple[list[Any], list[Any]]:
         client = connect(url_of(settings))
         try:
             keys = KeySpace(settings.redis_prefix)
@@ -45,7 +46,7 @@ def test_answers_in_order_and_lost_scripts_run_exactly_once(
             await client.aclose()
 
     first, second = asyncio.run(go())
-    assert [c.name for c in (first[0], second[0])] == ["app", "app"]  # type: ignore[union-attr]
+    assert [c.name for c in (first[0], second[0])] == ["app", "app"]
     assert first[1] == second[1] == StatusValue.SUSPENDED
     # The rate counter of the window was counted once per round trip, never twice.
     counters = list(redis_client.scan_iter(match=f"{settings.redis_prefix}:*:rate:*"))

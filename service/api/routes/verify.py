@@ -56,6 +56,10 @@ _BATCH_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+#: The API key, as every API-key route declares it (the key is read by ``bearer_key``).
+_BEARER: dict[str, Any] = {"security": [{"HTTPBearer": []}]}
+
+
 def _json(value: Any) -> Response:
     return Response(orjson.dumps(value), media_type="application/json")
 
@@ -126,6 +130,7 @@ def _observe(
     response_model=VerifyResponse,
     responses=_RESPONSES,
     summary="Verify a presentation",
+    openapi_extra=_BEARER,
 )
 async def verify(
     body: VerifyRequest, request: Request, api_key: str = Depends(bearer_key)
@@ -144,6 +149,7 @@ async def verify(
     BATCH_PATH,
     response_model=VerifyBatchResponse,
     responses=_BATCH_RESPONSES,
+    openapi_extra=_BEARER,
     summary=f"Verify up to {MAX_BATCH} presentations",
 )
 async def verify_batch(
