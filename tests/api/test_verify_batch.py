@@ -72,9 +72,9 @@ def test_one_verdict_each_in_order_with_the_codes_of_single_calls(
         ({"presentations": [{"credential": "x"}] * 101}, 422, "invalid_request"),
         ({"presentations": [{"credential": "x", "extra": 1}]}, 422, "invalid_request"),
         ({"presentations": "x"}, 422, "invalid_request"),
-        ({"presentations": [{"credential": "x" * 4000}] * 80}, 413, "request_too_large"),
+        ({"presentations": [{"credential": "x" * 6000}] * 100}, 413, "request_too_large"),
     ],
-    ids=["empty", "over-100", "unknown-member", "not-a-list", "over-300-kib"],
+    ids=["empty", "over-100", "unknown-member", "not-a-list", "over-512-kib"],
 )
 def test_bad_batches_are_refused(
     http: httpx.Client, body: dict[str, Any], status: int, code: str
