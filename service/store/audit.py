@@ -57,6 +57,7 @@ from redis.typing import EncodableT, FieldT
 
 from service.errors import StoreUnavailable
 from service.store.connection import KeySpace, translate_errors
+from service.store.round_trip import send_together
 
 __all__ = [
     "FIELD_PATTERNS",
@@ -223,10 +224,20 @@ class AuditLog:
     async def append_prepared(self, entries: Sequence[tuple[str, dict[str, str]]]) -> int:
         """Write prepared entries in one round trip; returns how many were written. Raises
         StoreUnavailable when Redis cannot answer at all."""
-        async with translate_errors(), self._redis.pipeline(transaction=False) as pipe:
-            for stream, fields in entries:
-                pipe.xadd(stream, fields, maxlen=self._max_entries, approximate=True)  # type: ignore[arg-type]
-            answers = await pipe.execute(raise_on_error=False)
+        commands = [
+            (
+                "XADD",
+                stream,
+                "MAXLEN",
+                "~",
+                self._max_entries,
+                "*",
+                *(item for pair in fields.items() for item in pair),
+            )
+            for stream, fields in entries
+        ]
+        async with translate_errors():
+            answers = await send_together(self._redis, commands)
         return sum(1 for answer in answers if not isinstance(answer, Exception))
 
     async def record(self, action: AuditAction | str, **values: Any) -> bool:

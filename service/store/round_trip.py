@@ -1,4 +1,4 @@
-"""Several scripts in one Redis round trip.
+"""Several scripts (or commands) in one Redis round trip.
 
 A verification needs the API key checked and counted (the ``{clients}`` slot) and a status
 entry read (the list's ``{sl:...}`` slot); a batch needs up to a hundred entries. Each script
@@ -12,7 +12,8 @@ verification its bookkeeping cost as much Python time as the verification's own 
 back in order; a connection that fails or is interrupted midway is dropped, never reused
 with answers still unread. When Redis has lost a script (a restart, ``SCRIPT FLUSH``) the
 calls refused with NOSCRIPT, and only those, are sent again after loading, so a script that
-did run never runs twice.
+did run never runs twice. The audit trail writes its batches of ``XADD`` the same way
+(:func:`send_together`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from service.store.connection import translate_errors
 
-__all__ = ["ScriptCall", "run_together"]
+__all__ = ["ScriptCall", "run_together", "send_together"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +45,7 @@ async def run_together(redis: aioredis.Redis, calls: Sequence[ScriptCall]) -> li
     pending = list(range(len(calls)))
     async with translate_errors():
         for attempt in range(2):
-            answers = await _send(
+            answers = await send_together(
                 redis,
                 [
                     (
@@ -73,7 +74,7 @@ async def run_together(redis: aioredis.Redis, calls: Sequence[ScriptCall]) -> li
     raise AssertionError("unreachable: the second attempt raises or returns")  # pragma: no cover
 
 
-async def _send(redis: aioredis.Redis, commands: list[tuple[Any, ...]]) -> list[Any]:
+async def send_together(redis: aioredis.Redis, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
     """Write ``commands`` at once on one connection and read their answers in order; an
     error answer is returned in its place, not raised."""
     pool = redis.connection_pool
