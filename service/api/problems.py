@@ -228,7 +228,11 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         "`invalid_request` and more specific codes: the body is not valid; `errors` lists "
         "every problem with its message and limit."
     ),
-    503: _doc("`store_unavailable`: Redis cannot answer; nothing was changed."),
+    503: _doc(
+        "`store_unavailable`: Redis cannot answer; nothing was changed. Or "
+        "`change_not_replicated`: an issuance or status change reached the Redis master but "
+        "not enough replicas in time, so it may not have been kept; repeating it is safe."
+    ),
 }
 
 #: The refusals of a request body (``limits.py``, the validation handler), by status: for

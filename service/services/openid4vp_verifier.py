@@ -52,6 +52,7 @@ from service.errors import (
     UnknownPresentationRequest,
     UnsupportedCredentialType,
 )
+from service.services.stream_limits import StreamLimits
 from service.services.verifying import Verifier
 from service.settings import Settings
 from service.store.presentations import Claim, PresentationStore, Status, StoredRequest
@@ -137,6 +138,10 @@ class Presenter:
         self._clock = clock
         self._monotonic = monotonic
         self._keep_ms = settings.presentation_result_ttl_seconds * 1000
+        #: Open long-polls and event streams, capped per client and in total.
+        self.streams = StreamLimits(
+            per_client=settings.max_streams_per_client, total=settings.max_streams
+        )
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -227,14 +232,15 @@ class Presenter:
         if view.final or seconds <= 0:
             return view
         deadline = self._monotonic() + min(seconds, MAX_WAIT_SECONDS)
-        async with self._store.watch(request_id) as watch:
-            view = await self.view(request_id, client)
-            while not view.final:
-                pause = self._until(view, deadline)
-                if pause <= 0:
-                    break
-                await watch.wait(pause)
+        with self.streams.open(client):
+            async with self._store.watch(request_id) as watch:
                 view = await self.view(request_id, client)
+                while not view.final:
+                    pause = self._until(view, deadline)
+                    if pause <= 0:
+                        break
+                    await watch.wait(pause)
+                    view = await self.view(request_id, client)
         return view
 
     async def events(self, first: View, client: str) -> AsyncIterator[View | None]:

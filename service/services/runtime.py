@@ -6,6 +6,7 @@ they need from it. Nothing here connects at import time.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
@@ -26,10 +27,13 @@ from service.services.verifying import Verifier
 from service.settings import Settings
 from service.store.audit import AuditLog
 from service.store.clients import ClientStore
-from service.store.connection import KeySpace, translate_errors
+from service.store.connection import KeySpace, parse_redis_url, translate_errors
+from service.store.events import EventHub
+from service.store.inspection import check_store, inspect_store
 from service.store.offers import NonceStore, OfferStore
 from service.store.presentations import PresentationStore
 from service.store.remote_lists import RemoteListCache
+from service.store.replication import Replication
 from service.store.status import StatusStore
 
 __all__ = [
@@ -40,6 +44,8 @@ __all__ = [
     "open_keyring",
     "open_pki",
 ]
+
+log = logging.getLogger("thiqa.runtime")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +65,10 @@ class Runtime:
     wallet_issuance: WalletIssuance
     #: Presentation requests to wallets over OpenID4VP (service.services.openid4vp_verifier).
     presentations: Presenter
+    #: The process's one pub/sub subscriber, shared by every long-poll and event stream.
+    events: EventHub
+    #: How many replicas an issuance or status change waits for (set by :meth:`start`).
+    replication: Replication
     #: This issuer's status lists as signed tokens (service.services.status_publishing).
     publisher: StatusPublisher
 
@@ -66,6 +76,24 @@ class Runtime:
     def keyring(self) -> KeyRing:
         """The key ring as it stands now: read it per request, never keep it."""
         return self.keys.current()
+
+    async def start(self) -> None:
+        """Check the Redis before serving (service.store.inspection): raises
+        StoreMisconfigured on one that may evict keys, and sets the replicas to wait for."""
+        assert self.settings.redis_url is not None
+        topology = parse_redis_url(self.settings.redis_url.get_secret_value())
+        wanted = self.settings.redis_min_replicas
+        try:
+            facts = await inspect_store(self.redis)
+        except StoreUnavailable:
+            # Serve anyway (every request that needs Redis answers 503 until it is back), and
+            # wait for replicas wherever the topology exists to have them: fail closed.
+            log.warning("Redis cannot answer at start: its configuration was not checked")
+            self.replication.replicas = (
+                wanted if wanted is not None else int(topology.may_have_replicas)
+            )
+            return
+        self.replication.replicas = check_store(facts, topology, wanted)
 
     async def ready(self) -> bool:
         try:
@@ -75,6 +103,7 @@ class Runtime:
             return False
 
     async def aclose(self) -> None:
+        await self.events.aclose()
         await self.http.aclose()
         await self.redis.aclose()
 
@@ -123,11 +152,13 @@ def open_keyring(settings: Settings) -> KeyRingHolder:
 def build_runtime(settings: Settings, redis: aioredis.Redis, keyring: KeyRingHolder) -> Runtime:
     """Wire the parts together. Reads the trust list; raises TrustListError if it is bad."""
     keys = KeySpace(settings.redis_prefix)
+    replication = Replication(redis, timeout_ms=settings.redis_replica_timeout_ms)
     status = StatusStore(
         redis,
         keys,
         list_size=settings.status_list_size,
         retention_seconds=settings.record_retention_days * 86_400,
+        replication=replication,
     )
     issuer = Issuer(settings=settings, keys=keyring.current, status=status)
     others = load_trust_list(settings.trusted_issuers) if settings.trusted_issuers else {}
@@ -156,8 +187,11 @@ def build_runtime(settings: Settings, redis: aioredis.Redis, keyring: KeyRingHol
         remote=remote,
         refresh_keys=keyring.refresh_for_unknown_kid,
     )
+    events = EventHub(redis, keys.presentation_events_pattern())
     return Runtime(
         settings=settings,
+        events=events,
+        replication=replication,
         redis=redis,
         keys=keyring,
         clients=ClientStore(redis, keys),
@@ -174,7 +208,7 @@ def build_runtime(settings: Settings, redis: aioredis.Redis, keyring: KeyRingHol
             signing_algs=lambda: [keyring.current().active.alg],
         ),
         presentations=Presenter(
-            settings=settings, store=PresentationStore(redis, keys), verifier=verifier
+            settings=settings, store=PresentationStore(redis, keys, events), verifier=verifier
         ),
         publisher=StatusPublisher(
             settings=settings, status=status, signing_key=lambda: keyring.current().active

@@ -16,25 +16,24 @@ result's lifetime from then: a relying party polling late still learns the reque
 and results do not accumulate.
 
 A finished answer is also published on ``<prefix>:{vp:<id>}:events``, so a long-poll or
-event stream wakes at once instead of on its next look.
+event stream wakes at once instead of on its next look; the process's one subscriber
+(:mod:`service.store.events`) passes it on to every waiter of that request.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
 
 import redis.asyncio as aioredis
-from redis.asyncio.client import PubSub
-from redis.exceptions import RedisError
 
 from service.core.encoding import json_dumps, json_loads
 from service.core.openid4vp import PresentationRequest
 from service.store.connection import KeySpace, translate_errors
+from service.store.events import EventHub, Watch
 
 __all__ = ["REQUEST_ID", "Claim", "PresentationStore", "Status", "StoredRequest", "Watch"]
 
@@ -112,26 +111,11 @@ def _from_fields(request_id: str, raw: dict[Any, Any]) -> StoredRequest:
     )
 
 
-class Watch:
-    """A subscription to one request's answer."""
-
-    def __init__(self, pubsub: PubSub) -> None:
-        self._pubsub = pubsub
-
-    async def wait(self, timeout: float) -> bool:
-        """Up to ``timeout`` seconds for news; True when some came. A False is no proof of
-        silence (the subscription's own confirmation also ends a wait): read the state."""
-        async with translate_errors():
-            message = await self._pubsub.get_message(
-                ignore_subscribe_messages=True, timeout=max(timeout, 0.0)
-            )
-        return message is not None
-
-
 class PresentationStore:
-    def __init__(self, redis: aioredis.Redis, keys: KeySpace) -> None:
+    def __init__(self, redis: aioredis.Redis, keys: KeySpace, events: EventHub) -> None:
         self._redis = redis
         self._keys = keys
+        self._events = events
         self._claim = redis.register_script(_CLAIM)
         self._finish = redis.register_script(_FINISH)
 
@@ -197,16 +181,8 @@ class PresentationStore:
             )
         return bool(done)
 
-    @contextlib.asynccontextmanager
-    async def watch(self, request_id: str) -> AsyncIterator[Watch]:
-        """Subscribe to the request's answer. Subscribe *before* reading the state: an answer
-        that lands in between is then either in the state read or in the next message."""
-        pubsub = self._redis.pubsub()
-        try:
-            async with translate_errors():
-                await pubsub.subscribe(self._keys.presentation_events(request_id))
-            yield Watch(pubsub)
-        finally:
-            # Closing must not mask what ended the watch; a broken connection is dropped.
-            with contextlib.suppress(RedisError, OSError):
-                await pubsub.aclose()
+    def watch(self, request_id: str) -> contextlib.AbstractAsyncContextManager[Watch]:
+        """Wait for the request's answer (service.store.events): enter *before* reading the
+        state, so an answer that lands in between is either in the state read or wakes the
+        watch."""
+        return self._events.watch(self._keys.presentation_events(request_id))

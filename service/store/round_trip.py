@@ -76,8 +76,16 @@ async def run_together(redis: aioredis.Redis, calls: Sequence[ScriptCall]) -> li
 
 async def send_together(redis: aioredis.Redis, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
     """Write ``commands`` at once on one connection and read their answers in order; an
-    error answer is returned in its place, not raised."""
-    pool = redis.connection_pool
+    error answer is returned in its place, not raised.
+
+    On Redis Cluster the commands' slots live on several nodes: there the cluster client's
+    own pipeline sends each node its share, at once, and answers in the same order."""
+    pool = getattr(redis, "connection_pool", None)
+    if pool is None:
+        async with redis.pipeline() as pipe:
+            for command in commands:
+                pipe.execute_command(*command)
+            return list(await pipe.execute(raise_on_error=False))
     connection = await pool.get_connection()
     try:
         await connection.send_packed_command(connection.pack_commands(commands))

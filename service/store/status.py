@@ -25,8 +25,14 @@ from typing import Final, cast
 import redis.asyncio as aioredis
 
 from service.core.status_list import StatusValue, redis_offset
-from service.errors import CredentialNotFound, StatusConflict, StoreUnavailable
+from service.errors import (
+    ChangeNotReplicated,
+    CredentialNotFound,
+    StatusConflict,
+    StoreUnavailable,
+)
 from service.store.connection import KeySpace, translate_errors
+from service.store.replication import Replication
 from service.store.round_trip import ScriptCall
 
 __all__ = [
@@ -113,7 +119,7 @@ return {r[1], r[2], r[3], r[4], r[5], r[6], status}
 )
 
 # Revoked (1) is final; any other state may move to any state. Repeating the current state
-# succeeds, so a retried request is harmless.
+# succeeds and changes nothing, so a retried request is harmless.
 _CHANGE = (
     _LUA_OFFSET
     + """
@@ -122,7 +128,12 @@ if not idx then return -1 end
 local offset = offset_of(tonumber(idx))
 local current = redis.call('BITFIELD', KEYS[2], 'GET', 'u2', offset)[1]
 local target = tonumber(ARGV[1])
-if current == target then return current end
+if current == target then
+  -- Nothing to change, but write (the same value) anyway: a WAIT after this script then
+  -- covers every earlier write on this master, such as the first, unconfirmed try of it.
+  redis.call('HSET', KEYS[1], 'changed_at', redis.call('HGET', KEYS[1], 'changed_at'))
+  return current
+end
 if current == 1 then return -2 end
 redis.call('BITFIELD', KEYS[2], 'SET', 'u2', offset, target)
 redis.call('HSET', KEYS[1], 'changed_at', ARGV[2])
@@ -188,8 +199,11 @@ class StatusStore:
         *,
         list_size: int,
         retention_seconds: int = 365 * 86_400,
+        replication: Replication | None = None,
     ) -> None:
         self._redis = redis
+        #: Issuances and status changes wait for replicas through it (store.replication).
+        self._replication = replication or Replication(redis)
         self._keys = keys
         self._list_size = list_size
         # A record outlives its credential by this much, then goes: an expired credential
@@ -226,7 +240,8 @@ class StatusStore:
                 list_id = self._current or await self._current_or_new_list()
                 serial = secrets.token_urlsafe(16)
                 candidates = [secrets.randbelow(self._list_size) for _ in range(_CANDIDATES)]
-                result = await self._allocate(
+                result, kept = await self._replication.run(
+                    self._allocate,
                     keys=[
                         self._keys.status_meta(list_id),
                         self._keys.status_used(list_id),
@@ -243,6 +258,10 @@ class StatusStore:
                         *candidates,
                     ],
                 )
+                if result >= 0 and not kept:
+                    # The index may be lost in a failover; if it is kept, no credential
+                    # ever names it. Nothing is signed: the caller is told to repeat.
+                    raise ChangeNotReplicated()
                 if result >= 0:
                     self._current = list_id
                     return CredentialRecord(
@@ -344,10 +363,12 @@ class StatusStore:
         )
 
     async def change(self, credential_id: str, target: StatusValue, *, now: int) -> StatusValue:
-        """Move a credential to ``target``; acknowledged only once Redis has applied it."""
+        """Move a credential to ``target``; acknowledged only once Redis has applied it and
+        the replicas Replication asks for hold it (ChangeNotReplicated otherwise)."""
         list_id, serial = self.parse_credential_id(credential_id)
         async with translate_errors():
-            result = await self._change(
+            result, kept = await self._replication.run(
+                self._change,
                 keys=[
                     self._keys.credential(list_id, serial),
                     self._keys.status_bits(list_id),
@@ -359,6 +380,8 @@ class StatusStore:
             raise CredentialNotFound()
         if result == -2:
             raise StatusConflict("A revoked credential stays revoked.")
+        if not kept:
+            raise ChangeNotReplicated()
         return StatusValue(result)
 
     async def list_version(self, list_id: str) -> int | None:

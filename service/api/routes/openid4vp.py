@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.background import BackgroundTask
 
 from service.api.auditing import AuditDep
 from service.api.deps import RuntimeDep, VerifyingClient
@@ -55,6 +56,14 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {
         "model": Problem,
         "description": "`presentation_request_not_found`: no such request, or another client's.",
+    }
+}
+
+_TOO_MANY_STREAMS: dict[int | str, dict[str, Any]] = {
+    429: {
+        "model": Problem,
+        "description": "`rate_limited`, or `too_many_streams`: this client (or this server) "
+        "has as many event streams and long-polls open as it may (`Retry-After`).",
     }
 }
 
@@ -110,7 +119,7 @@ async def create_presentation_request(
 @relying_party.get(
     "/{request_id}",
     response_model=PresentationStatus,
-    responses=_NOT_FOUND,
+    responses={**_NOT_FOUND, **_TOO_MANY_STREAMS},
     summary="A presentation request's state and verdict",
 )
 async def get_presentation_request(
@@ -158,6 +167,7 @@ def _event(view: View) -> str:
             },
         },
         **_NOT_FOUND,
+        **_TOO_MANY_STREAMS,
     },
 )
 async def presentation_request_events(
@@ -168,6 +178,7 @@ async def presentation_request_events(
     """Follow the request as Server-Sent Events until it is answered or expires."""
     presenter = runtime.presentations
     first = await presenter.view(request_id, client.name)  # a 404 before any stream
+    lease = presenter.streams.open(client.name)  # a 429 before any stream
 
     async def stream() -> AsyncIterator[str]:
         try:
@@ -175,11 +186,15 @@ async def presentation_request_events(
                 yield _event(view) if view is not None else ": keep-alive\n\n"
         except StoreUnavailable:
             yield 'event: error\ndata: {"code":"store_unavailable"}\n\n'
+        finally:
+            lease.release()
 
     return StreamingResponse(
         stream(),
         media_type="text/event-stream",
         headers={**NO_STORE, "X-Accel-Buffering": "no"},  # nginx: deliver each event now
+        # Also after the response, in case the stream never started (a client gone at once).
+        background=BackgroundTask(lease.release),
     )
 
 
