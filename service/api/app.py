@@ -50,6 +50,7 @@ def create_app(settings: Settings, *, metrics_dir: str | None = None) -> FastAPI
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = build_runtime(settings, connect(redis_url), open_keyring(settings))
         app.state.runtime = runtime
+        app.state.metrics.follow_keyring(lambda: runtime.keys.problem is not None)
         try:
             await runtime.start()  # refuses a Redis that may evict keys
             yield

@@ -13,10 +13,11 @@ that match no route share ``route="unmatched"``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
@@ -76,6 +77,17 @@ class Metrics:
             "Audit entries that could not be written.",
             registry=self.registry,
         )
+
+        self.keyring_degraded = Gauge(
+            "thiqa_keyring_degraded",
+            "1 while this process cannot do all keyring.json asks (a key file it cannot load, "
+            "an index it cannot read): a revocation is applied, but nothing may be signed.",
+            registry=self.registry,
+        )
+
+    def follow_keyring(self, degraded: Callable[[], bool]) -> None:
+        """Read at each scrape, so the gauge is never stale."""
+        self.keyring_degraded.set_function(lambda: float(degraded()))
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()

@@ -277,11 +277,17 @@ class KeySpace:
         return f"{self.prefix}:{{lists}}:all"
 
     # Status lists of other issuers, cached no longer than their ttl; data and bits together.
-    def remote_list_data(self, uri_hash: str) -> str:
-        return f"{self.prefix}:{{rsl:{uri_hash}}}:data"
+    # One hash slot per issuer, so its cache budget and its lists' newest iat are kept in the
+    # same script as the lists themselves.
+    def remote_list_data(self, issuer_hash: str, uri_hash: str) -> str:
+        return f"{self.prefix}:{{rsl:{issuer_hash}}}:{uri_hash}:data"
 
-    def remote_list_bits(self, uri_hash: str) -> str:
-        return f"{self.prefix}:{{rsl:{uri_hash}}}:bits"
+    def remote_list_bits(self, issuer_hash: str, uri_hash: str) -> str:
+        return f"{self.prefix}:{{rsl:{issuer_hash}}}:{uri_hash}:bits"
+
+    def remote_issuer(self, issuer_hash: str, part: str) -> str:
+        """``cached`` (lists by expiry), ``sizes`` (bytes by list), ``newest`` (iat by list)."""
+        return f"{self.prefix}:{{rsl:{issuer_hash}}}:{part}"
 
     # Clients: looked up by key id on every request; listed by name.
     def api_key(self, key_id: str) -> str:

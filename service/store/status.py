@@ -4,7 +4,8 @@ Each status list is a Redis string of 2-bit entries in the Token Status List lay
 :mod:`service.core.status_list`), pre-sized to its full length so the published list never
 reveals how many credentials exist. Beside it: an allocation bitmap (an index is handed out
 once, ever), a small metadata hash, and one record per credential holding only what status
-management needs: index, type, issue and expiry times, signing ``kid``. No personal claim.
+management needs: index, type, issue and expiry times, signing ``kid``, and the API client it
+belongs to (whose alone it is to change). No personal claim.
 
 A credential id is ``<list id>.<random serial>``: the list id routes every operation on the
 credential to its list's hash slot, so each operation is one atomic script on one slot, and
@@ -74,12 +75,12 @@ local size = tonumber(redis.call('HGET', KEYS[1], 'size'))
 if not size then return -1 end
 local allocated = tonumber(redis.call('HGET', KEYS[1], 'allocated'))
 if allocated >= math.floor(size * tonumber(ARGV[1])) then return -2 end
-for i = 8, #ARGV do
+for i = 9, #ARGV do
   local idx = tonumber(ARGV[i])
   if idx < size and redis.call('SETBIT', KEYS[2], idx, 1) == 0 then
     redis.call('HINCRBY', KEYS[1], 'allocated', 1)
     redis.call('HSET', KEYS[3], 'idx', idx, 'vct', ARGV[2], 'iat', ARGV[3], 'exp', ARGV[4],
-               'kid', ARGV[5], 'changed_at', ARGV[6])
+               'kid', ARGV[5], 'changed_at', ARGV[6], 'client', ARGV[8])
     redis.call('EXPIREAT', KEYS[3], ARGV[7])
     return idx
   end
@@ -111,8 +112,9 @@ return redis.call('BITFIELD', KEYS[2], 'GET', 'u2', ARGV[2])[1]
 _READ_RECORD = (
     _LUA_OFFSET
     + """
-local r = redis.call('HMGET', KEYS[1], 'idx', 'vct', 'iat', 'exp', 'kid', 'changed_at')
+local r = redis.call('HMGET', KEYS[1], 'idx', 'vct', 'iat', 'exp', 'kid', 'changed_at', 'client')
 if not r[1] then return nil end
+if ARGV[1] ~= '' and r[7] ~= ARGV[1] then return nil end
 local status = redis.call('BITFIELD', KEYS[2], 'GET', 'u2', offset_of(tonumber(r[1])))[1]
 return {r[1], r[2], r[3], r[4], r[5], r[6], status}
 """
@@ -125,6 +127,8 @@ _CHANGE = (
     + """
 local idx = redis.call('HGET', KEYS[1], 'idx')
 if not idx then return -1 end
+-- Another client's credential is answered as a missing one: its existence is not told.
+if ARGV[3] ~= '' and redis.call('HGET', KEYS[1], 'client') ~= ARGV[3] then return -1 end
 local offset = offset_of(tonumber(idx))
 local current = redis.call('BITFIELD', KEYS[2], 'GET', 'u2', offset)[1]
 local target = tonumber(ARGV[1])
@@ -232,9 +236,11 @@ class StatusStore:
         return _LIST_ID.fullmatch(list_id) is not None
 
     async def reserve(
-        self, *, vct: str, issued_at: int, expires_at: int, kid: str
+        self, *, vct: str, issued_at: int, expires_at: int, kid: str, client: str = ""
     ) -> CredentialRecord:
-        """Allocate a fresh random status index and record the credential that will use it."""
+        """Allocate a fresh random status index and record the credential that will use it,
+        owned by ``client`` (the API client that issued it; empty: only an admin may change
+        it)."""
         async with translate_errors():
             for _ in range(64):
                 list_id = self._current or await self._current_or_new_list()
@@ -255,6 +261,7 @@ class StatusStore:
                         kid,
                         issued_at,
                         expires_at + self._retention,
+                        client,
                         *candidates,
                     ],
                 )
@@ -341,11 +348,13 @@ class StatusStore:
             raise UnknownStatusEntry()
         return StatusValue(result)
 
-    async def get(self, credential_id: str) -> CredentialRecord:
+    async def get(self, credential_id: str, *, owner: str | None = None) -> CredentialRecord:
+        """The credential's record; with ``owner``, only if that client issued it."""
         list_id, serial = self.parse_credential_id(credential_id)
         async with translate_errors():
             row = await self._read_record(
-                keys=[self._keys.credential(list_id, serial), self._keys.status_bits(list_id)]
+                keys=[self._keys.credential(list_id, serial), self._keys.status_bits(list_id)],
+                args=[owner or ""],
             )
         if row is None:
             raise CredentialNotFound()
@@ -362,9 +371,13 @@ class StatusStore:
             changed_at=int(changed_at),
         )
 
-    async def change(self, credential_id: str, target: StatusValue, *, now: int) -> StatusValue:
+    async def change(
+        self, credential_id: str, target: StatusValue, *, now: int, owner: str | None = None
+    ) -> StatusValue:
         """Move a credential to ``target``; acknowledged only once Redis has applied it and
-        the replicas Replication asks for hold it (ChangeNotReplicated otherwise)."""
+        the replicas Replication asks for hold it (ChangeNotReplicated otherwise). With
+        ``owner``, only a credential that client issued (another is ``CredentialNotFound``),
+        checked in the same script as the change."""
         list_id, serial = self.parse_credential_id(credential_id)
         async with translate_errors():
             result, kept = await self._replication.run(
@@ -374,7 +387,7 @@ class StatusStore:
                     self._keys.status_bits(list_id),
                     self._keys.status_meta(list_id),
                 ],
-                args=[int(target), now],
+                args=[int(target), now, owner or ""],
             )
         if result == -1:
             raise CredentialNotFound()
