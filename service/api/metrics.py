@@ -61,6 +61,12 @@ class Metrics:
             ["code"],
             registry=self.registry,
         )
+        self.unaudited = Counter(
+            "thiqa_verifications_unaudited",
+            "Verdicts not written to the audit trail because the issuer's signature did not "
+            "hold (garbage or forged presentations: nothing in them can be attributed).",
+            registry=self.registry,
+        )
         self.store_errors = Counter(
             "thiqa_store_unavailable",
             "Requests answered 503 because Redis could not answer (StoreUnavailable).",
