@@ -30,12 +30,15 @@ Exception tree (problem details unless marked OAuth)::
     ├── RequestTooLarge             (413 request_too_large)
     ├── UnsupportedMediaType        (415 unsupported_media_type)
     ├── InvalidRequest              (422 invalid_request)
-    │   └── InvalidClaims, UnsupportedCredentialType, InvalidHolderKey
+    │   └── InvalidClaims, UnsupportedCredentialType, InvalidHolderKey,
+    │       AccessCertificateMissing
+    ├── ResponseCodeMismatch        (403 response_code_mismatch)
     ├── RateLimited                 (429 rate_limited, with Retry-After)
     ├── TooManyStreams              (429 too_many_streams, with Retry-After)
     ├── StoreUnavailable            (503 store_unavailable)
     │   ├── StatusUnavailable       (503 status_unavailable, carries the verdict)
     │   └── ChangeNotReplicated     (503 change_not_replicated)
+    ├── KeyRingUnavailable          (503 keyring_unavailable: nothing can be signed)
     └── OAuthError                  (OAuth, a grouping)
         ├── InvalidTokenRequest, InvalidGrant, UnsupportedGrantType   (token endpoint)
         ├── InvalidCredentialRequest, UnknownCredentialConfiguration, InvalidProof,
@@ -44,7 +47,9 @@ Exception tree (problem details unless marked OAuth)::
         └── DirectPostError         (OpenID4VP response endpoint: error + code)
             └── MalformedResponse, StateMismatch, NonceReplayed, ResponseTooLate,
                 UnknownPresentationRequest (404), PresentationRejected,
-                ResponseStoreUnavailable (503)
+                ResponseStoreUnavailable (503), EncryptionRequired,
+                UnsupportedEncryption, DecryptionFailed, ResponseTooLarge (413),
+                OriginMismatch
 
 ``detail`` (``error_description``) is written for people and never carries a claim value, a
 key or a secret. :func:`wire_errors` lists every class a client can meet: the README's tables,
@@ -57,6 +62,7 @@ from enum import StrEnum
 from typing import Any, ClassVar
 
 __all__ = [
+    "AccessCertificateMissing",
     "BadRequest",
     "BodyStyle",
     "ChangeNotReplicated",
@@ -65,7 +71,9 @@ __all__ = [
     "Conflict",
     "CredentialNotFound",
     "CredentialRequestDenied",
+    "DecryptionFailed",
     "DirectPostError",
+    "EncryptionRequired",
     "InsufficientScope",
     "InvalidClaims",
     "InvalidCredentialRequest",
@@ -78,6 +86,7 @@ __all__ = [
     "InvalidRequest",
     "InvalidToken",
     "InvalidTokenRequest",
+    "KeyRingUnavailable",
     "MalformedResponse",
     "MdocDeviceKeyRequired",
     "MethodNotAllowed",
@@ -86,6 +95,7 @@ __all__ = [
     "NotFound",
     "OAuthError",
     "OfferNotFound",
+    "OriginMismatch",
     "PresentationRejected",
     "PresentationRequestAnswered",
     "PresentationRequestExpired",
@@ -93,7 +103,9 @@ __all__ = [
     "PresentationRequestNotFound",
     "RateLimited",
     "RequestTooLarge",
+    "ResponseCodeMismatch",
     "ResponseStoreUnavailable",
+    "ResponseTooLarge",
     "ResponseTooLate",
     "StateMismatch",
     "StatusConflict",
@@ -107,6 +119,7 @@ __all__ = [
     "UnknownPresentationRequest",
     "UnsupportedCredentialFormat",
     "UnsupportedCredentialType",
+    "UnsupportedEncryption",
     "UnsupportedGrantType",
     "UnsupportedMediaType",
     "wire_errors",
@@ -163,6 +176,12 @@ class InvalidJson(BadRequest):
 
 class MethodNotAllowed(ThiqaError):
     code, status, title = "method_not_allowed", 405, "Method not allowed"
+    #: The methods the path takes, for ``Allow`` (RFC 9110 §15.5.6), when the raiser knows
+    #: them (a request_uri: GET, and POST for request_uri_method=post).
+    allow: str | None = None
+
+    def headers(self) -> dict[str, str]:
+        return {"Allow": self.allow} if self.allow else {}
 
 
 class NotAcceptable(ThiqaError):
@@ -413,6 +432,47 @@ class ResponseStoreUnavailable(DirectPostError):
     error = "temporarily_unavailable"
 
 
+# --- X.509 and HAIP presentation requests (issue 10) ------------------------------------------
+
+
+class AccessCertificateMissing(InvalidRequest):
+    code, title = (
+        "access_certificate_missing",
+        "No relying-party access certificate is configured to sign the request",
+    )
+
+
+class ResponseCodeMismatch(ThiqaError):
+    code, status, title = (
+        "response_code_mismatch",
+        403,
+        "The response_code is not the one the wallet returned for this request",
+    )
+
+
+class EncryptionRequired(DirectPostError):
+    code, title = "encryption_required", "This request takes only an encrypted response."
+
+
+class UnsupportedEncryption(DirectPostError):
+    code, title = (
+        "unsupported_encryption",
+        "alg must be ECDH-ES and enc one the request offered (A128GCM, A256GCM).",
+    )
+
+
+class DecryptionFailed(DirectPostError):
+    code, title = "decryption_failed", "The response does not decrypt with this request's key."
+
+
+class ResponseTooLarge(DirectPostError):
+    code, status, title = "response_too_large", 413, "The encrypted response is too large."
+
+
+class OriginMismatch(DirectPostError):
+    code, title = "origin_mismatch", "The origin is not one this request expects."
+
+
 # -- Scale-out: several Thiqa processes, Redis Cluster and Sentinel ---------------------------
 
 
@@ -448,3 +508,14 @@ class UnsupportedCredentialFormat(InvalidRequest):
 
 class MdocDeviceKeyRequired(InvalidRequest):
     code, title = "device_key_required", "An mso_mdoc credential needs the holder's device key"
+
+
+# --- Keys, ownership and remote status lists (hardening) ---------------------------------------
+
+
+class KeyRingUnavailable(ThiqaError):
+    code, status, title = (
+        "keyring_unavailable",
+        503,
+        "The issuer's signing key cannot be loaded; nothing is signed",
+    )

@@ -30,6 +30,7 @@ from service.keyring.keyring import KeyRing
 from service.keyring.mdoc_signer import MdocSigner
 from service.services.type_metadata import national_id_claim_paths
 from service.settings import Settings
+from service.store.clients import Client, Scope
 from service.store.status import CredentialRecord, StatusStore
 
 __all__ = ["FORMATS", "MDOC", "SD_JWT_VC", "CheckedRequest", "IssuedCredential", "Issuer"]
@@ -144,10 +145,18 @@ class Issuer:
         holder_jwk: Mapping[str, Any] | None = None,
         valid_for_days: int | None = None,
         format: str = SD_JWT_VC,
+        client: str = "",
     ) -> IssuedCredential:
+        """Sign a credential for ``client``, the API client it belongs to (its status is that
+        client's to change; see ``_owner_filter``), as an SD-JWT VC or (``format``
+        ``mso_mdoc``) an mdoc."""
         if format == MDOC:
             return await self._issue_mdoc(
-                claims, vct=vct, holder_jwk=holder_jwk, valid_for_days=valid_for_days
+                claims,
+                vct=vct,
+                holder_jwk=holder_jwk,
+                valid_for_days=valid_for_days,
+                client=client,
             )
         if format != SD_JWT_VC:
             raise UnsupportedCredentialFormat()
@@ -166,7 +175,7 @@ class Issuer:
         key = self._keys().active
         expires_at = now + days * DAY
         record = await self._status.reserve(
-            vct=vct, issued_at=now, expires_at=expires_at, kid=key.kid
+            vct=vct, issued_at=now, expires_at=expires_at, kid=key.kid, client=client
         )
         status_ref = credential.StatusReference(
             uri=settings.status_list_uri(record.list_id), idx=record.idx
@@ -201,6 +210,7 @@ class Issuer:
         vct: str | None,
         holder_jwk: Mapping[str, Any] | None,
         valid_for_days: int | None,
+        client: str,
     ) -> IssuedCredential:
         """The national ID as an ISO/IEC 18013-5 mdoc, bound to the holder's device key."""
         if self._mdoc_signer is None:
@@ -219,7 +229,11 @@ class Issuer:
         now = int(self._clock())
         expires_at = now + request.valid_for_days * DAY
         record = await self._status.reserve(
-            vct=national_id.DOCTYPE, issued_at=now, expires_at=expires_at, kid=signer.kid
+            vct=national_id.DOCTYPE,
+            issued_at=now,
+            expires_at=expires_at,
+            kid=signer.kid,
+            client=client,
         )
         status_ref = credential.StatusReference(
             uri=self._settings.status_list_uri(record.list_id), idx=record.idx
@@ -245,8 +259,25 @@ class Issuer:
             format=MDOC,
         )
 
-    async def describe(self, credential_id: str) -> CredentialRecord:
-        return await self._status.get(credential_id)
+    def require_signing_key(self) -> None:
+        """Raise ``KeyRingUnavailable`` now if nothing can be signed, before a caller spends
+        something it cannot get back (a wallet's nonce, an offer's parked claims)."""
+        _ = self._keys().active
 
-    async def set_status(self, credential_id: str, target: StatusValue) -> StatusValue:
-        return await self._status.change(credential_id, target, now=int(self._clock()))
+    async def describe(self, credential_id: str, *, client: Client) -> CredentialRecord:
+        return await self._status.get(credential_id, owner=_owner_filter(client))
+
+    async def set_status(
+        self, credential_id: str, target: StatusValue, *, client: Client
+    ) -> StatusValue:
+        return await self._status.change(
+            credential_id, target, now=int(self._clock()), owner=_owner_filter(client)
+        )
+
+
+def _owner_filter(client: Client) -> str | None:
+    """A credential belongs to the API client that issued it (directly or through an offer):
+    another client, even with the ``revoke`` scope, neither reads nor changes it and is told
+    ``credential_not_found``, so not even its existence leaks. The ``admin`` scope crosses
+    that line. Records written before credentials had an owner have none: admin only."""
+    return None if Scope.ADMIN in client.scopes else client.name

@@ -16,16 +16,25 @@ from cryptography import x509
 
 from service.core.mdoc import national_id
 from service.core.mdoc.verify import MdocAnchor
+from service.core.x509 import authority_key_identifier
 from service.errors import StoreUnavailable
-from service.keyring.certificates import CertificateError, Pki
+from service.keyring.certificates import AccessCredential, CertificateError, Pki, access_host
 from service.keyring.keyring import KeyRing, KeyRingError, load_or_create
 from service.keyring.live import KeyRingHolder, LiveTrust
 from service.keyring.mdoc_signer import MdocSigner, load_or_create_signer
+from service.keyring.offer_claims import OfferClaimsSealer
 from service.keyring.trust_list import load_trust_list
 from service.services.issuing import Issuer
 from service.services.openid4vci_issuer import WalletIssuance
 from service.services.openid4vp_verifier import Presenter
 from service.services.remote_status import RemoteStatus
+from service.services.status_publishing import (
+    JSON_CLAIMS,
+    STATUS_LIST_JWT,
+    CwtEncoding,
+    Encoding,
+    StatusPublisher,
+)
 from service.services.verifying import Verifier
 from service.settings import Settings
 from service.store.audit import AuditLog
@@ -43,6 +52,7 @@ __all__ = [
     "Runtime",
     "build_runtime",
     "key_passphrase",
+    "load_access",
     "load_keyring",
     "load_mdoc_signer",
     "open_keyring",
@@ -73,6 +83,8 @@ class Runtime:
     events: EventHub
     #: How many replicas an issuance or status change waits for (set by :meth:`start`).
     replication: Replication
+    #: This issuer's status lists as signed tokens (service.services.status_publishing).
+    publisher: StatusPublisher
     #: The IACA and document signer of Thiqa's mdocs (service.keyring.mdoc_signer).
     mdoc_signer: MdocSigner | None = None
 
@@ -132,6 +144,24 @@ def load_keyring(settings: Settings) -> KeyRing:
     )
 
 
+def load_access(settings: Settings) -> AccessCredential | None:
+    """The relying party's request-signing key and certificate, validated (a bad one raises
+    KeyRingError and stops the start); None when none is configured."""
+    pki = open_pki(settings)
+    if not pki.has_access:
+        return None
+    try:
+        return pki.load_access(host=access_host(settings.issuer_url), now=int(time.time()))
+    except CertificateError as exc:
+        raise KeyRingError(str(exc)) from exc
+
+
+def own_authority(settings: Settings) -> str | None:
+    """DCQL ``aki`` of this issuer's own root, when it has one."""
+    pki = open_pki(settings)
+    return authority_key_identifier(pki.root()) if pki.exists else None
+
+
 def open_keyring(settings: Settings) -> KeyRingHolder:
     """The ring a server uses: created on first start, then followed as it changes. With
     THIQA_PKI_AUTO, what is missing of the development PKI is made first; every key's
@@ -189,6 +219,8 @@ def build_runtime(settings: Settings, redis: aioredis.Redis, keyring: KeyRingHol
     )
     others = load_trust_list(settings.trusted_issuers) if settings.trusted_issuers else {}
     # This issuer's own keys come from the live ring, not a copy made at start.
+    # This issuer's credentials are verified by kid against the live ring (a revoked key
+    # is named by its kid); their x5c is for other verifiers.
     trusted = LiveTrust(
         others, own=settings.issuer_url, types=issuer.credential_types, keys=keyring
     )
@@ -204,11 +236,17 @@ def build_runtime(settings: Settings, redis: aioredis.Redis, keyring: KeyRingHol
         max_bytes=settings.remote_status_max_bytes,
         max_cache_seconds=settings.remote_status_max_cache_seconds,
         clock_skew=settings.clock_skew_seconds,
+        timeout=settings.remote_status_timeout_seconds,
+        max_inflated_bytes=settings.remote_status_max_inflated_bytes,
+        max_age_seconds=settings.remote_status_max_age_seconds,
+        cache_budget_bytes=settings.remote_status_cache_budget_bytes,
+        allow_http=settings.remote_status_allow_http,
     )
     verifier = Verifier(
         settings=settings,
         trusted=trusted,
         status=status,
+        redis=redis,
         remote=remote,
         refresh_keys=keyring.refresh_for_unknown_kid,
         mdoc_anchors=mdoc_anchors(settings, mdoc_signer),
@@ -231,10 +269,30 @@ def build_runtime(settings: Settings, redis: aioredis.Redis, keyring: KeyRingHol
             issuer=issuer,
             offers=OfferStore(redis, keys),
             nonces=NonceStore(redis, keys),
-            signing_algs=lambda: [keyring.current().active.alg],
+            signing_algs=lambda: [keyring.current().active_alg],
+            sealer=OfferClaimsSealer(settings.keys_dir),
         ),
         presentations=Presenter(
-            settings=settings, store=PresentationStore(redis, keys, events), verifier=verifier
+            settings=settings,
+            store=PresentationStore(redis, keys, events),
+            verifier=verifier,
+            access=load_access(settings),
+            own_authority=own_authority(settings),
+        ),
+        publisher=StatusPublisher(
+            settings=settings,
+            status=status,
+            signing_key=lambda: keyring.current().active,
+            encodings=status_encodings(mdoc_signer),
         ),
         mdoc_signer=mdoc_signer,
     )
+
+
+def status_encodings(mdoc_signer: MdocSigner | None) -> tuple[Encoding, ...]:
+    """The forms this issuer's status lists are published in: the JWT and its claims, and
+    the CWT of mdoc when there is a document signer to sign it."""
+    if mdoc_signer is None:
+        return (STATUS_LIST_JWT, JSON_CLAIMS)
+    cwt = CwtEncoding(key=mdoc_signer.key, x5chain=tuple(mdoc_signer.x5chain))
+    return (STATUS_LIST_JWT, JSON_CLAIMS, cwt)

@@ -64,6 +64,8 @@ class StoredRequest:
     client: str
     status: Status
     result: dict[str, Any] | None = None
+    #: SHA-256 (hex) of the same-device flow's response code, once the wallet answered.
+    response_code_hash: str | None = None
 
 
 # State first: an answer for another request says nothing about this one. Then replay before
@@ -81,6 +83,7 @@ return {'ok', redis.call('HGETALL', KEYS[1])}
 _FINISH = """
 if redis.call('HGET', KEYS[1], 'status') ~= 'answering' then return 0 end
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'result', ARGV[2])
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'response_code', ARGV[5]) end
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('PUBLISH', ARGV[4], ARGV[1])
 return 1
@@ -106,10 +109,43 @@ def _from_fields(request_id: str, raw: dict[Any, Any]) -> StoredRequest:
         expires_ms=int(fields["expires_ms"]),
         # Requests stored before mdocs were asked for are SD-JWT VC ones.
         format=fields.get("format", FORMAT),
+        **_options(fields.get("options")),
     )
     result = json_loads(fields["result"]) if "result" in fields else None
     return StoredRequest(
-        request=request, client=fields["client"], status=Status(fields["status"]), result=result
+        request=request,
+        client=fields["client"],
+        status=Status(fields["status"]),
+        result=result,
+        response_code_hash=fields.get("response_code"),
+    )
+
+
+def _options(text: str | None) -> dict[str, Any]:
+    """The request's protocol choices (prefix, modes, the ephemeral decryption key...);
+    requests stored before they existed read as unsigned ``direct_post`` ones."""
+    if not text:
+        return {}
+    options = json_loads(text)
+    for name in ("expected_origins", "trusted_authorities"):
+        options[name] = tuple(options.get(name, ()))
+    return dict(options)
+
+
+def options_of(request: PresentationRequest) -> str:
+    return json_dumps(
+        {
+            "signed_client_id": request.signed_client_id,
+            "response_mode": request.response_mode,
+            "by_reference": request.by_reference,
+            "request_uri_method": request.request_uri_method,
+            # The ephemeral key lives exactly as long as the request's record: the response
+            # can only be decrypted while the request can be answered or read.
+            "encryption_key": dict(request.encryption_key) if request.encryption_key else None,
+            "redirect_uri": request.redirect_uri,
+            "expected_origins": list(request.expected_origins),
+            "trusted_authorities": list(request.trusted_authorities),
+        }
     )
 
 
@@ -139,6 +175,7 @@ class PresentationStore:
                     "issued_ms": request.issued_ms,
                     "expires_ms": request.expires_ms,
                     "format": request.format,
+                    "options": options_of(request),
                 },
             )
             pipe.pexpireat(key, request.expires_ms + keep_ms)
@@ -168,7 +205,13 @@ class PresentationStore:
         return found, _from_fields(request_id, dict(zip(flat[::2], flat[1::2], strict=True)))
 
     async def finish(
-        self, request_id: str, *, completed: bool, result: dict[str, Any], keep_ms: int
+        self,
+        request_id: str,
+        *,
+        completed: bool,
+        result: dict[str, Any],
+        keep_ms: int,
+        response_code_hash: str = "",
     ) -> bool:
         """Store the result of the answer being processed and wake the waiters."""
         status = Status.COMPLETED if completed else Status.FAILED
@@ -180,6 +223,7 @@ class PresentationStore:
                     json_dumps(result),
                     keep_ms,
                     self._keys.presentation_events(request_id),
+                    response_code_hash,
                 ],
             )
         return bool(done)

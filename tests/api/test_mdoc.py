@@ -295,3 +295,20 @@ def test_the_jwt_form_stays_the_default(anonymous: httpx.Client, mdoc: dict[str,
     for accept in ("*/*", "application/statuslist+jwt, application/statuslist+cwt;q=0.5"):
         response = anonymous.get(uri, headers={"Accept": accept})
         assert response.headers["content-type"] == "application/statuslist+jwt", accept
+
+
+def test_the_cwt_form_is_published_like_the_jwt_form(
+    anonymous: httpx.Client, mdoc: dict[str, Any]
+) -> None:
+    # Built with the JWT form, off the event loop, served from memory: its own ETag and 304.
+    uri = mdoc["status"]["status_list"]["uri"]
+    cwt = anonymous.get(uri, headers={"Accept": "application/statuslist+cwt"})
+    jwt = anonymous.get(uri, headers={"Accept": "application/statuslist+jwt"})
+    assert cwt.headers["etag"] != jwt.headers["etag"]
+    assert cwt.headers["cache-control"].startswith("public, max-age=")
+    again = anonymous.get(
+        uri,
+        headers={"Accept": "application/statuslist+cwt", "If-None-Match": cwt.headers["etag"]},
+    )
+    assert again.status_code == 304
+    assert again.content == b""

@@ -1,6 +1,7 @@
 """The issue's end-to-end check for mdocs, through the `thiqa wallet` command: an mso_mdoc
-offer accepted, listed and shown, presented to an OpenID4VP request, verified with exactly
-the requested elements, revoked, and the next presentation refused as revoked."""
+offer accepted, listed and shown, presented to an OpenID4VP request (the default one: signed,
+``x509_hash``, answered encrypted by ``direct_post.jwt``), verified with exactly the requested
+elements, revoked, and the next presentation refused as revoked."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 
 from service.api.server import BackgroundServer
 from service.core.mdoc import national_id
+from service.settings import Settings
 from tests.cli.test_wallet_cli import thiqa
 
 NS = national_id.NAMESPACE
@@ -57,6 +59,7 @@ def test_mdoc_offer_wallet_present_verify_revoke(
     citizen: dict[str, Any],
     env: dict[str, str],
     tmp_path: Path,
+    settings: Settings,
 ) -> None:
     offer = http.post("/v1/credential-offers", json={"claims": citizen, "format": "mso_mdoc"})
     assert offer.status_code == 201, offer.text
@@ -98,7 +101,13 @@ def test_mdoc_offer_wallet_present_verify_revoke(
     status = thiqa(["wallet", "status", credential_id, "--wallet", wallet], env, tmp_path)
     assert status.stdout.strip() == f"{credential_id}: valid", status.stderr
 
+    # The relying party's root, as a tester adds it: the request is signed (x509_hash).
+    root = str(settings.keys_dir / "pki" / "root.pem")
+    trusted = thiqa(["wallet", "trust", "add", root, "--wallet", wallet], env, tmp_path)
+    assert trusted.returncode == 0, trusted.stderr
+
     request = _request(http)
+    assert request["client_id"].startswith("x509_hash:")
     presented = thiqa(
         ["wallet", "present", request["wallet_uri"], "--wallet", wallet], env, tmp_path
     )
