@@ -25,15 +25,15 @@ from service.cli.redis_access import redis_for
 from service.cli.wallet import wallet_app
 from service.errors import ThiqaError
 from service.keyring.keyring import KeyRingError, KeyStatus
-from service.services.runtime import key_passphrase, load_keyring
+from service.services.runtime import key_passphrase, load_keyring, read_keyring
 from service.settings import Settings
 from service.store.audit import AuditAction, AuditLog
 from service.store.clients import ClientStore, parse_scopes
 from service.store.connection import KeySpace, connect
 
-#: Help text is Markdown: docstrings are reflowed to the terminal's width (Typer's "rich" mode
-#: keeps every line break of a docstring, which breaks lines in mid-sentence).
-HELP_MARKUP = "markdown"
+#: Plain help: docstrings reflowed to the terminal's width, options without a type label after
+#: flags (Typer's boxed "rich" help prints `<bool>` after every flag, as if it took a value).
+HELP_MARKUP = None
 app = typer.Typer(
     name="thiqa",
     help="Thiqa (ثقة): issue, verify and revoke digital identity credentials (SD-JWT VC).",
@@ -80,9 +80,11 @@ def _run_store(
     action: Callable[[ClientStore], Awaitable[T]],
     *,
     audit: tuple[AuditAction, dict[str, Any]] | None = None,
+    reading: str | None = None,
 ) -> T:
-    """``action`` on the client store; then, if it succeeded, the ``audit`` entry."""
-    with redis_for(settings) as ready:
+    """``action`` on the client store; then, if it succeeded, the ``audit`` entry.
+    ``reading``: a read-only command, which says what it reads where (redis_access)."""
+    with redis_for(settings, reading=reading) as ready:
         assert ready.redis_url is not None
 
         async def go() -> T:
@@ -180,6 +182,10 @@ def demo(
 def clients_add(
     name: Annotated[str, typer.Argument(help="A name for the app, e.g. tax-portal.")],
     scopes: Annotated[str, typer.Option(help="Comma-separated: issue, revoke, verify.")] = "verify",
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help='One JSON object: {"name", "scopes", "api_key"}, for scripts.'),
+    ] = False,
 ) -> None:
     """Create a client and print its API key. The key is shown once and stored only hashed."""
     settings = _settings()
@@ -193,6 +199,9 @@ def clients_add(
         lambda store: store.add(name, wanted),
         audit=(AuditAction.CLIENT_ADDED, {"client": name, "scopes": wanted}),
     )
+    if as_json:
+        typer.echo(json.dumps({"name": name, "scopes": sorted(wanted), "api_key": key}))
+        return
     console.print(f"Client [bold]{name}[/bold] with scopes {', '.join(sorted(wanted))}.")
     console.print("API key (shown once, keep it secret):")
     console.print(key, markup=False, highlight=False, soft_wrap=True)
@@ -201,7 +210,7 @@ def clients_add(
 @clients_app.command("list")
 def clients_list() -> None:
     """List clients and their scopes (never their keys)."""
-    clients = _run_store(_settings(), lambda store: store.list())
+    clients = _run_store(_settings(), lambda store: store.list(), reading="clients")
     table = Table("name", "scopes", "created")
     from datetime import UTC, datetime
 
@@ -257,10 +266,11 @@ def keys_show(
         ),
     ] = False,
 ) -> None:
-    """Show the issuer's keys, their status and the published JWKS (never private keys)."""
+    """Show the issuer's keys, their status and the published JWKS (never private keys).
+    Reads only: on a folder without keys it says so and creates none."""
     settings = _settings()
     try:
-        keyring = load_keyring(settings)
+        keyring = read_keyring(settings)
     except KeyRingError as exc:
         raise _keys_failed(exc) from None
     if as_json:

@@ -6,13 +6,14 @@ they need from it. Nothing here connects at import time.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import httpx
 import redis.asyncio as aioredis
 
 from service.errors import StoreUnavailable
-from service.keyring.keyring import KeyRing, load_or_create
+from service.keyring.keyring import INDEX, KeyRing, KeyRingError, load_or_create, read_ring
 from service.keyring.live import KeyRingHolder, LiveTrust
 from service.keyring.trust_list import load_trust_list
 from service.services.issuing import Issuer
@@ -29,7 +30,14 @@ from service.store.presentations import PresentationStore
 from service.store.remote_lists import RemoteListCache
 from service.store.status import StatusStore
 
-__all__ = ["Runtime", "build_runtime", "key_passphrase", "load_keyring", "open_keyring"]
+__all__ = [
+    "Runtime",
+    "build_runtime",
+    "key_passphrase",
+    "load_keyring",
+    "open_keyring",
+    "read_keyring",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +85,18 @@ def load_keyring(settings: Settings) -> KeyRing:
     return load_or_create(
         settings.keys_dir, alg=settings.signing_alg, passphrase=key_passphrase(settings)
     )
+
+
+def read_keyring(settings: Settings, *, now: int | None = None) -> KeyRing:
+    """The ring as it stands, for commands that only look: never creates a key or a folder
+    (a read must not change the issuer's identity), never writes a due activation down."""
+    if not (settings.keys_dir / INDEX).is_file():
+        raise KeyRingError(
+            f"no issuer keys in {settings.keys_dir.resolve()}: `thiqa serve` creates the first "
+            "one on its first start (set THIQA_KEYS_DIR to the server's keys folder)"
+        )
+    stored = read_ring(settings.keys_dir, key_passphrase(settings))
+    return stored.at(int(time.time()) if now is None else now)
 
 
 def open_keyring(settings: Settings) -> KeyRingHolder:

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from service.api.server import free_port
+from service.keyring.keyring import load_or_create
 from service.store.embedded import EmbeddedRedis
 
 THIQA = [sys.executable, "-m", "service.cli"]
@@ -80,7 +81,8 @@ def test_clients_add_refuses_unknown_scopes(env: dict[str, str], scopes: str) ->
     assert "invalid_request" in result.stderr
 
 
-def test_keys_show_creates_and_prints_public_key_only(env: dict[str, str], tmp_path: Path) -> None:
+def test_keys_show_prints_public_key_only(env: dict[str, str], tmp_path: Path) -> None:
+    load_or_create(tmp_path / "keys")  # as `thiqa serve` does on its first start
     result = run(["keys", "show"], env)
     assert result.returncode == 0, result.stderr
     (pem,) = (tmp_path / "keys").glob("*.pem")
