@@ -154,7 +154,7 @@ def emitted_codes() -> set[str]:
     )  # OpenID4VP
     source = (ROOT / "service" / "services" / "openid4vp_verifier.py").read_text(encoding="utf-8")
     codes |= set(re.findall(r'error="(\w+)"', source))  # OpenID4VP: error
-    codes |= set(re.findall(r'\(\d{3}, "(\w+)",', source))  # OpenID4VP: claim refusals
+    codes |= set(re.findall(r"\(\s*\d{3},\s*\"(\w+)\",", source))  # OpenID4VP: claim refusals
     return codes
 
 
