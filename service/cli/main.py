@@ -67,8 +67,11 @@ def _settings(**overrides: object) -> Settings:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         # Variable and reason only: the value may be a secret (a Redis URL with a password).
+        # An error of the whole model (a secret set twice, say) names its variables itself.
         problems = "; ".join(
             f"THIQA_{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+            if error["loc"]
+            else error["msg"]
             for error in exc.errors()
         )
         err.print(f"[red]Invalid settings:[/red] {escape(problems)}", highlight=False)
@@ -123,6 +126,17 @@ def serve(
     from service.logs import configure_logging
 
     settings = _settings(host=host, port=port)
+    if settings.listens_beyond_this_machine and settings.public_url is None:
+        # Otherwise http://HOST:PORT silently becomes every credential's `iss`, and a
+        # credential issued under the wrong `iss` never verifies anywhere else.
+        err.print(
+            f"Refused: listening on {settings.host}, which other machines can reach, needs "
+            "THIQA_PUBLIC_URL: the URL clients use, which becomes every credential's `iss` "
+            "and status-list URIs (e.g. THIQA_PUBLIC_URL=https://id.example.ma).",
+            markup=False,
+            highlight=False,
+        )
+        raise typer.Exit(2)
     configure_logging(settings.log_level)  # JSON lines on stderr from here on
     try:
         keyring = load_keyring(settings)
@@ -133,6 +147,12 @@ def serve(
         console.print(
             f"Thiqa issuer [bold]{ready.issuer_url}[/bold], signing key "
             f"[cyan]{keyring.active.kid}[/cyan] ({keyring.active.alg})"
+        )
+        console.print(
+            f"API documentation: {ready.issuer_url}/docs"
+            + (f"\nBrowser demo: {ready.issuer_url}/demo" if ready.demo_ui else ""),
+            highlight=False,
+            markup=False,
         )
         if workers > 1:
             assert ready.redis_url is not None

@@ -147,6 +147,7 @@ def serve(embedded_env: dict[str, str]) -> Iterator[Any]:
         process.wait(timeout=20)
 
     start.stop = stop  # type: ignore[attr-defined]
+    start.processes = processes  # type: ignore[attr-defined]
     yield start
     for process in processes:
         if process.poll() is None:
@@ -201,3 +202,33 @@ def test_misspelled_setting_is_refused(env: dict[str, str]) -> None:
     result = run(["keys", "show"], {**env, "THIQA_REDIS_URLL": "redis://x"})
     assert result.returncode == 2
     assert "THIQA_REDIS_URLL" in result.stderr
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.10", "::", "thiqa.internal"])  # noqa: S104
+def test_serve_refuses_a_reachable_listener_without_public_url(
+    embedded_env: dict[str, str], tmp_path: Path, host: str
+) -> None:
+    result = run(["serve"], {**embedded_env, "THIQA_HOST": host})
+    assert result.returncode == 2
+    message = " ".join(result.stderr.split())
+    assert f"Refused: listening on {host}, which other machines can reach, needs " in message
+    assert "THIQA_PUBLIC_URL" in message
+    # Refused before anything happened: no key, no Redis data.
+    assert not (tmp_path / "keys").exists()
+    assert not (tmp_path / "var").exists()
+
+
+def test_serve_prints_where_the_docs_and_demo_are(serve, embedded_env: dict[str, str]) -> None:
+    url = serve()
+    serve.stop()
+    # stdout of the stopped process: the addresses a newcomer opens next.
+    (process_out,) = [line for line in _serve_output(serve) if "API documentation" in line]
+    assert process_out.strip() == f"API documentation: {url}/docs"
+    assert f"Browser demo: {url}/demo" in "\n".join(_serve_output(serve))
+
+
+def _serve_output(serve: Any) -> list[str]:
+    process = serve.processes[-1]
+    if not hasattr(process, "captured"):
+        process.captured = process.stdout.read().splitlines() if process.stdout else []
+    return process.captured
