@@ -12,6 +12,7 @@ from service.api.auditing import BackgroundWrites
 from service.api.headers import SecurityHeaders, install_cors
 from service.api.limits import BodySizeLimit
 from service.api.metrics import Metrics, metrics_endpoint
+from service.api.openapi_examples import document_examples
 from service.api.openapi_problems import document_problems
 from service.api.problems import install_handlers
 from service.api.requests import RequestObserver
@@ -82,6 +83,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     install_handlers(app)
     document_problems(app)
+    document_examples(app)
     app.add_middleware(
         BodySizeLimit, max_bytes=settings.max_body_bytes, own_json_paths=OWN_JSON_PATHS
     )
