@@ -19,6 +19,7 @@ from service.api.requests import RequestObserver
 from service.api.routes import credentials, openid4vp, public, status_lists, verify
 from service.api.routes.demo import DEMO_PREFIX, install_demo
 from service.api.routes.docs import DOCS_PAGES, install_docs
+from service.api.routes.index import install_index
 from service.api.routes.openid4vci import OWN_JSON_PATHS, install_openid4vci
 from service.api.routes.types import install_type_metadata
 from service.services.runtime import build_runtime, open_keyring
@@ -97,6 +98,7 @@ def create_app(settings: Settings) -> FastAPI:
         SecurityHeaders, docs=DOCS_PAGES, demo=DEMO_PREFIX if settings.demo_ui else None
     )
     install_docs(app)
+    install_index(app, settings)
     # Operators keep /metrics away from the public (README, Operations); not API surface.
     app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
     app.include_router(public.router)
