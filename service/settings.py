@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     signing_alg: Literal["ES256", "EdDSA"] = Field(
         default="ES256", description="Algorithm of a newly generated issuer key."
     )
+    pki_auto: bool = Field(
+        default=True,
+        description="On start, make what is missing under KEYS_DIR/pki/: a development root "
+        "CA, a signing certificate per issuer key, the relying-party access certificate. "
+        "Off for production, where `thiqa pki import-*` brings the national PKI's.",
+    )
     key_passphrase: SecretStr | None = Field(
         default=None, description="Encrypts private keys at rest when set."
     )

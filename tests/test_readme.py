@@ -1,13 +1,14 @@
 """The README tells the truth: its Configuration table is exactly the settings Thiqa has, with
-their defaults, and every error code the service can answer is explained there.
+their defaults, and its code tables are exactly the errors of ``service/errors.py`` and the
+verdict reasons of ``service/core/reasons.py``, in both directions.
 
-A setting added without a README row, a default changed in one place only, or a new error code
-nobody documented fails here, before a newcomer or an integrator meets it.
+A setting added without a README row, a default changed in one place only, a new error code
+nobody documented or a documented code that no longer exists fails here, before a newcomer or
+an integrator meets it.
 """
 
 from __future__ import annotations
 
-import ast
 import re
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,8 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-import service.api.app  # noqa: F401 - loads every module that defines an error
-from service.api.problems import _HTTP_CODES
 from service.core.reasons import Reason
-from service.errors import ThiqaError
+from service.errors import BodyStyle, OAuthError, wire_errors
 from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,103 +87,63 @@ def test_the_configuration_table_states_each_default(name: str) -> None:
     )
 
 
-def _every_error_class(base: type[ThiqaError]) -> list[type[ThiqaError]]:
-    found = [base]
-    for sub in base.__subclasses__():
-        found += _every_error_class(sub)
-    return found
+def _coded_table(first_header: str) -> list[list[str]]:
+    """The rows of the README table whose header starts with ``first_header``."""
+    lines = README.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"| {first_header} |"))
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip().strip("|").split(" | ")])
+    return rows
 
 
-def _service_sources() -> dict[Path, ast.Module]:
-    return {
-        path: ast.parse(path.read_text(encoding="utf-8"))
-        for path in (ROOT / "service").rglob("*.py")
-    }
+def _code(cell: str) -> str:
+    match = re.fullmatch(r"`([a-z][a-z0-9_]*)`", cell)
+    assert match, f"one code per cell: {cell}"
+    return match.group(1)
 
 
-def _called_names(trees: dict[Path, ast.Module]) -> set[str]:
-    names = set()
-    for tree in trees.values():
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Call):
-                func = node.func
-                names.add(func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", ""))
-    return names
+def test_the_problem_code_table_is_exactly_the_problem_errors() -> None:
+    documented = [(_code(code), int(status)) for code, status, _ in _coded_table("problem code")]
+    real = [(cls.code, cls.status) for cls in wire_errors() if cls.style is BodyStyle.PROBLEM]
+    assert len(documented) == len(set(documented)), "a problem code is in the table twice"
+    assert set(documented) - set(real) == set(), "documented problem codes Thiqa never answers"
+    assert set(real) - set(documented) == set(), "problem codes missing from the README"
 
 
-def _string_args(
-    trees: dict[Path, ast.Module], callee: str, position: int, only: str | None = None
-) -> set[str]:
-    """Literal strings passed at ``position`` to calls of ``callee`` in service/ (or only in
-    the module ``only``, when the name means something else elsewhere)."""
-    found = set()
-    for path, tree in trees.items():
-        if only is not None and path != ROOT / only:
-            continue
-        for node in ast.walk(tree):
-            if not isinstance(node, ast.Call):
-                continue
-            func = node.func
-            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-            if name == callee and len(node.args) > position:
-                arg = node.args[position]
-                if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
-                    found.add(arg.value)
-    return found
+def test_the_oauth_code_table_is_exactly_the_oauth_errors() -> None:
+    documented = [
+        (_code(code), _code(error), int(status))
+        for code, error, status, _endpoint, _ in _coded_table("OAuth code")
+    ]
+    real = [
+        (cls.code, cls.error or cls.code, cls.status)
+        for cls in wire_errors()
+        if issubclass(cls, OAuthError)
+    ]
+    assert len(documented) == len(set(documented)), "an OAuth code is in the table twice"
+    assert set(documented) - set(real) == set(), "documented OAuth codes Thiqa never answers"
+    assert set(real) - set(documented) == set(), "OAuth codes missing from the README"
 
 
-def emitted_codes() -> set[str]:
-    """Every stable code an HTTP answer can carry: problem details, verdict reasons and the
-    OAuth-style errors of the OpenID4VCI and OpenID4VP wallet endpoints."""
-    trees = _service_sources()
-    called = _called_names(trees)
-    codes = set()
-    for cls in _every_error_class(ThiqaError):
-        # A class only ever subclassed (a grouping such as Conflict) answers nothing itself.
-        if cls.__name__ in called or not cls.__subclasses__() or cls is ThiqaError:
-            codes.add(cls.code)
-    codes |= {reason.value for reason in Reason}
-    codes |= set(_HTTP_CODES.values())
-    codes |= _string_args(trees, "problem", 1)  # problem(status, code, ...)
-    for oauth in ("OAuthError", "TokenError", "CredentialRequestError"):
-        codes |= _string_args(trees, oauth, 0)  # OpenID4VCI: error
-    codes.add("invalid_token")  # InvalidToken's fixed error (RFC 6750), set in its __init__
-    codes |= _string_args(
-        trees, "_oauth_error", 1, only="service/services/openid4vp_verifier.py"
-    )  # OpenID4VP
-    source = (ROOT / "service" / "services" / "openid4vp_verifier.py").read_text(encoding="utf-8")
-    codes |= set(re.findall(r'error="(\w+)"', source))  # OpenID4VP: error
-    codes |= set(re.findall(r"\(\s*\d{3},\s*\"(\w+)\",", source))  # OpenID4VP: claim refusals
-    return codes
+def test_the_verdict_code_table_is_exactly_the_reasons() -> None:
+    documented = [
+        code
+        for cell, _meaning in _coded_table("verdict code")
+        for code in re.findall(r"`([a-z][a-z0-9_]*)`", cell)
+    ]
+    assert len(documented) == len(set(documented)), "a verdict code is in the table twice"
+    assert set(documented) == {reason.value for reason in Reason}
 
 
-def test_the_code_extraction_sees_each_kind_of_code() -> None:
-    """Guards the extraction itself: it must find codes of every source it reads."""
-    codes = emitted_codes()
-    for code in (
-        "offer_not_found",
-        "status_conflict",
-        "internal_error",
-        "key_revoked",
-        "method_not_allowed",
-        "invalid_json",
-        "status_unavailable",
-        "invalid_grant",
-        "unsupported_grant_type",
-        "invalid_nonce",
-        "invalid_proof",
-        "invalid_token",
-        "nonce_replayed",
-        "presentation_rejected",
-        "malformed_response",
-        "temporarily_unavailable",
-        "state_mismatch",
-    ):
-        assert code in codes, code
-    assert "conflict" not in codes  # only a grouping: never answered itself
-    assert "gone" not in codes
-
-
-def test_every_error_code_is_explained_in_the_readme() -> None:
-    documented = set(re.findall(r"`([a-z][a-z0-9_]*)`", README))
-    assert sorted(emitted_codes() - documented) == []
+def test_the_tables_are_read() -> None:
+    """Guards the table reader itself: each table has rows of each kind it must hold."""
+    problems = {_code(row[0]) for row in _coded_table("problem code")}
+    assert {"invalid_json", "offer_not_found", "status_unavailable"} <= problems
+    oauth = {_code(row[0]) for row in _coded_table("OAuth code")}
+    assert {"invalid_token", "nonce_replayed", "unsupported_grant_type"} <= oauth
+    verdicts = " ".join(row[0] for row in _coded_table("verdict code"))
+    assert "`too_large`" in verdicts
+    assert "`wallet_error`" in verdicts

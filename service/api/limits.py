@@ -16,9 +16,9 @@ from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.api.problems import problem
+from service.api.problems import problem_response
 from service.core.encoding import EncodingError, json_loads
-from service.errors import RequestTooLarge
+from service.errors import InvalidJson, RequestTooLarge
 
 __all__ = ["BodySizeLimit"]
 
@@ -41,12 +41,7 @@ class BodySizeLimit:
         self.own_json_paths = frozenset(own_json_paths)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem(
-            413,
-            RequestTooLarge.code,
-            RequestTooLarge.title,
-            f"The limit is {self.max_bytes} bytes.",
-        )
+        response = problem_response(RequestTooLarge(f"The limit is {self.max_bytes} bytes."))
         await response(scope, receive, send)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -80,9 +75,7 @@ class BodySizeLimit:
             try:
                 json_loads(b"".join(chunks))
             except EncodingError as exc:
-                await problem(400, "invalid_json", "The body is not strict JSON", str(exc))(
-                    scope, receive, send
-                )
+                await problem_response(InvalidJson(str(exc)))(scope, receive, send)
                 return
         replayed = False
 

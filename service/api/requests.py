@@ -27,7 +27,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.api.metrics import Metrics
-from service.api.problems import problem
+from service.api.problems import problem_response
+from service.errors import ThiqaError
 from service.logs import RequestContext, current_request
 
 __all__ = ["REQUEST_ID_HEADER", "RequestObserver", "valid_request_id"]
@@ -120,7 +121,7 @@ class RequestObserver:
             if status:  # the response has begun: nothing can be answered any more
                 finish(status)
                 raise
-            await problem(500, "internal_error", "Internal error")(scope, receive, observed_send)
+            await problem_response(ThiqaError())(scope, receive, observed_send)
         finally:
             if not done:  # the client went away before the response was complete
                 finish(status or 499)

@@ -21,11 +21,13 @@ from service.cli.audit_tail import audit_commands
 from service.cli.blocks import print_lines
 from service.cli.key_audit import record_key_events
 from service.cli.key_view import key_blocks, keys_document
+from service.cli.pki import pki_commands
 from service.cli.redis_access import redis_for
 from service.cli.wallet import wallet_app
+from service.core.keys import SigningKey
 from service.errors import ThiqaError
 from service.keyring.keyring import KeyRingError, KeyStatus
-from service.services.runtime import key_passphrase, load_keyring, read_keyring
+from service.services.runtime import key_passphrase, load_keyring, open_pki, read_keyring
 from service.settings import Settings
 from service.store.audit import AuditAction, AuditLog
 from service.store.clients import ClientStore, parse_scopes
@@ -55,6 +57,7 @@ app.add_typer(wallet_app, name="wallet")
 console = Console()
 err = Console(stderr=True)
 app.add_typer(audit_commands(lambda: _settings(), console, err), name="audit")
+app.add_typer(pki_commands(lambda: _settings(), console, err), name="pki")
 T = TypeVar("T")
 
 
@@ -276,6 +279,17 @@ def _audit_keys(settings: Settings, events: list[tuple[AuditAction, str]]) -> No
         )
 
 
+def _certifier(settings: Settings) -> Callable[[SigningKey], object] | None:
+    """With a development root, a new key gets its certificate before it is published; with
+    an imported PKI the operator imports one (thiqa pki import-issuer)."""
+    pki = open_pki(settings)
+    if not pki.can_issue:
+        return None
+    return lambda key: pki.certify_issuer_key(
+        key, issuer_url=settings.issuer_url, now=int(time.time())
+    )
+
+
 @keys_app.command("show")
 def keys_show(
     as_json: Annotated[
@@ -332,6 +346,7 @@ def keys_rotate(
             passphrase=key_passphrase(settings),
             publish_seconds=settings.key_publish_seconds,
             activate_now=activate_now,
+            certify=_certifier(settings),
         )
     except KeyRingError as exc:
         raise _keys_failed(exc) from None
@@ -380,7 +395,11 @@ def keys_revoke(
     settings = _settings()
     try:
         result = revoke(
-            settings.keys_dir, kid, alg=settings.signing_alg, passphrase=key_passphrase(settings)
+            settings.keys_dir,
+            kid,
+            alg=settings.signing_alg,
+            passphrase=key_passphrase(settings),
+            certify=_certifier(settings),
         )
     except KeyRingError as exc:
         raise _keys_failed(exc) from None

@@ -123,6 +123,8 @@ def encode(
     header: dict[str, Any] = {"alg": key.alg, "typ": typ}
     if include_kid:
         header["kid"] = key.kid
+    if key.x5c:
+        header["x5c"] = list(key.x5c)
     if extra_header:
         header.update(extra_header)
     signing_input = (

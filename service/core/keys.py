@@ -24,6 +24,7 @@ from service.core.encoding import EncodingError, b64url_decode, b64url_encode, j
 
 __all__ = [
     "ALGORITHMS",
+    "InvalidSignatureError",
     "JWKError",
     "PrivateKey",
     "PublicKey",
@@ -69,6 +70,14 @@ class JWKError(ValueError):
     """A JWK that is not a well-formed public key Thiqa supports."""
 
 
+class InvalidSignatureError(Exception):
+    """A signature that is not this key's over this input, whatever was wrong with it.
+
+    One error for every case (wrong length, r or s out of range, a good signature over other
+    bytes) so that no caller, and no error message, tells an attacker which one it was.
+    """
+
+
 @dataclass(frozen=True, slots=True)
 class VerificationKey:
     """A public key bound to the single algorithm it verifies."""
@@ -77,26 +86,33 @@ class VerificationKey:
     alg: str
     key: PublicKey = field(repr=False)
 
-    def verify(self, signature: bytes, signing_input: bytes) -> bool:
-        """True only for a valid signature by this key; every malformed case is False."""
-        try:
-            if isinstance(self.key, ed25519.Ed25519PublicKey):
-                if len(signature) != 64:
-                    return False
+    def verify(self, signature: bytes, signing_input: bytes) -> None:
+        """Return only for a valid signature by this key; raise :class:`InvalidSignatureError`
+        for anything else, malformed signatures included.
+
+        It raises rather than answers False, as pyca/cryptography's keys do, so a caller that
+        forgets to look at the answer fails closed instead of accepting the token.
+        """
+        if isinstance(self.key, ed25519.Ed25519PublicKey):
+            if len(signature) != 64:
+                raise InvalidSignatureError
+            try:
                 self.key.verify(signature, signing_input)
-                return True
-            profile = _EC_PROFILES[self.alg]
-            if len(signature) != 2 * profile.size:
-                return False
-            r = int.from_bytes(signature[: profile.size], "big")
-            s = int.from_bytes(signature[profile.size :], "big")
-            # OpenSSL refuses these too; checking here keeps the rule visible and cheap.
-            if not (0 < r < profile.order and 0 < s < profile.order):
-                return False
+            except InvalidSignature:
+                raise InvalidSignatureError from None
+            return
+        profile = _EC_PROFILES[self.alg]
+        if len(signature) != 2 * profile.size:
+            raise InvalidSignatureError
+        r = int.from_bytes(signature[: profile.size], "big")
+        s = int.from_bytes(signature[profile.size :], "big")
+        # OpenSSL refuses these too; checking here keeps the rule visible and cheap.
+        if not (0 < r < profile.order and 0 < s < profile.order):
+            raise InvalidSignatureError
+        try:
             self.key.verify(encode_dss_signature(r, s), signing_input, ec.ECDSA(profile.hash))
-            return True
         except InvalidSignature:
-            return False
+            raise InvalidSignatureError from None
 
     def public_jwk(self) -> dict[str, str]:
         return {**public_jwk(self.key), "kid": self.kid, "alg": self.alg, "use": "sig"}
@@ -109,6 +125,9 @@ class SigningKey:
     kid: str
     alg: str
     key: PrivateKey = field(repr=False)
+    #: The key's certificate chain as JOSE ``x5c`` (leaf first, no root), when it has one:
+    #: every JWS it signs then carries it beside ``kid`` (HAIP 1.0 §6.1.1).
+    x5c: tuple[str, ...] = field(default=(), repr=False)
 
     def sign(self, signing_input: bytes) -> bytes:
         if isinstance(self.key, ed25519.Ed25519PrivateKey):

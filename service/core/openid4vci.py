@@ -11,21 +11,28 @@ makes on what a wallet sends, with no I/O.
   unused ``c_nonce`` is the store's question, asked only after everything here holds.
 * :func:`parse_credential_request` reads a Credential Request body.
 
-Failures raise an :class:`OAuthError` carrying the spec's error code.
+Failures raise a :class:`CredentialRequestError` naming the spec's error code.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Final
 from urllib.parse import quote, urlsplit
 
 from service.core import jws
-from service.core.keys import JWKError, VerificationKey, parse_public_jwk, public_jwk
+from service.core.keys import (
+    InvalidSignatureError,
+    JWKError,
+    VerificationKey,
+    parse_public_jwk,
+    public_jwk,
+)
 from service.core.reasons import VerificationFailure
+from service.core.time_claims import TimeClaimFailure, TimeProblem, time_claim_failures
 
 __all__ = [
     "CONFIGURATION_ID",
@@ -35,10 +42,8 @@ __all__ = [
     "PROOF_TYP",
     "CredentialRequest",
     "CredentialRequestError",
-    "InvalidToken",
-    "OAuthError",
     "Proof",
-    "TokenError",
+    "RequestProblem",
     "authorization_server_metadata",
     "check_proof",
     "credential_offer",
@@ -63,39 +68,29 @@ OFFER_SCHEME: Final = "openid-credential-offer://"
 _KEY_PARAMETERS: Final = ("jwk", "kid", "x5c", "trust_chain")
 
 
-class OAuthError(Exception):
-    """An error answered as OAuth 2.0 defines it: ``{"error", "error_description"}``.
-
-    ``description`` is fixed ASCII text (both specs restrict ``error_description`` to it) and
-    never repeats what the wallet sent.
+class RequestProblem(StrEnum):
+    """What is wrong with a Credential Request, by the error code OpenID4VCI §8.3.1.2 gives it.
+    ``service/errors.py`` has one class per member; the issuing service maps one to the other.
     """
 
-    def __init__(self, error: str, description: str, *, status: int = 400) -> None:
+    INVALID_CREDENTIAL_REQUEST = "invalid_credential_request"
+    UNKNOWN_CREDENTIAL_CONFIGURATION = "unknown_credential_configuration"
+    INVALID_ENCRYPTION_PARAMETERS = "invalid_encryption_parameters"
+    INVALID_PROOF = "invalid_proof"
+
+
+class CredentialRequestError(ValueError):
+    """A Credential Request or key proof refused. ``description`` is fixed ASCII text (the
+    spec restricts ``error_description`` to it) and never repeats what the wallet sent."""
+
+    def __init__(self, error: RequestProblem, description: str) -> None:
         self.error = error
         self.description = description
-        self.status = status
         super().__init__(f"{error}: {description}")
 
 
-class TokenError(OAuthError):
-    """Refused at the token endpoint (RFC 6749 §5.2, OpenID4VCI §6.3)."""
-
-
-class CredentialRequestError(OAuthError):
-    """Refused at the credential endpoint (OpenID4VCI §8.3.1.2)."""
-
-
-class InvalidToken(OAuthError):
-    """No usable access token (RFC 6750 §3.1): 401 with ``WWW-Authenticate``."""
-
-    def __init__(
-        self, description: str = "The access token is missing, unknown, expired or used."
-    ) -> None:
-        super().__init__("invalid_token", description, status=401)
-
-
 def _invalid_proof(description: str) -> CredentialRequestError:
-    return CredentialRequestError("invalid_proof", description)
+    return CredentialRequestError(RequestProblem.INVALID_PROOF, description)
 
 
 def well_known_path(name: str, identifier: str) -> str:
@@ -207,31 +202,32 @@ class CredentialRequest:
     proof: str
 
 
+_INVALID: Final = RequestProblem.INVALID_CREDENTIAL_REQUEST
+
+
 def parse_credential_request(body: Any) -> CredentialRequest:
     """Read a Credential Request (§8.2). One proof, of type ``jwt``: Thiqa publishes no
     ``batch_credential_issuance``, so a request for several credentials is refused rather than
     silently answered with one."""
     if not isinstance(body, dict):
-        raise CredentialRequestError(
-            "invalid_credential_request", "The body must be a JSON object."
-        )
+        raise CredentialRequestError(_INVALID, "The body must be a JSON object.")
     if "credential_identifier" in body:
         raise CredentialRequestError(
-            "invalid_credential_request",
+            _INVALID,
             "credential_identifier is not used: no authorization_details were granted.",
         )
     if "credential_response_encryption" in body:
         raise CredentialRequestError(
-            "invalid_encryption_parameters", "This issuer does not encrypt credential responses."
+            RequestProblem.INVALID_ENCRYPTION_PARAMETERS,
+            "This issuer does not encrypt credential responses.",
         )
     configuration_id = body.get("credential_configuration_id")
     if not isinstance(configuration_id, str) or not configuration_id:
-        raise CredentialRequestError(
-            "invalid_credential_request", "credential_configuration_id is required."
-        )
+        raise CredentialRequestError(_INVALID, "credential_configuration_id is required.")
     if configuration_id != CONFIGURATION_ID:
         raise CredentialRequestError(
-            "unknown_credential_configuration", "This issuer offers thiqa_national_id only."
+            RequestProblem.UNKNOWN_CREDENTIAL_CONFIGURATION,
+            "This issuer offers thiqa_national_id only.",
         )
     proofs = body.get("proofs")
     if proofs is None:
@@ -255,8 +251,17 @@ class Proof:
     nonce: str
 
 
-def _numeric(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+#: What ``invalid_proof`` says for each time failure, the first one found.
+_PROOF_TIME_MESSAGES: Final = {
+    TimeClaimFailure("iat", TimeProblem.MALFORMED): "The proof has no numeric iat.",
+    TimeClaimFailure("iat", TimeProblem.MISSING): "The proof has no numeric iat.",
+    TimeClaimFailure("iat", TimeProblem.NOT_YET_VALID): "The proof's iat is in the future.",
+    TimeClaimFailure("iat", TimeProblem.TOO_OLD): "The proof is too old.",
+    TimeClaimFailure("nbf", TimeProblem.MALFORMED): "The proof's nbf is not a NumericDate.",
+    TimeClaimFailure("nbf", TimeProblem.NOT_YET_VALID): "The proof is not valid yet.",
+    TimeClaimFailure("exp", TimeProblem.MALFORMED): "The proof's exp is not a NumericDate.",
+    TimeClaimFailure("exp", TimeProblem.EXPIRED): "The proof has expired.",
+}
 
 
 def check_proof(
@@ -297,22 +302,19 @@ def check_proof(
         raise _invalid_proof("The proof's jwk is not a valid public key.") from exc
     if key.alg != parsed.alg:
         raise _invalid_proof("The proof's algorithm does not match its key.")
-    if not key.verify(parsed.signature, parsed.signing_input):
-        raise _invalid_proof("The proof's signature does not verify with its jwk.")
+    try:
+        key.verify(parsed.signature, parsed.signing_input)
+    except InvalidSignatureError:
+        raise _invalid_proof("The proof's signature does not verify with its jwk.") from None
 
     claims = parsed.payload
     if claims.get("aud") != audience:
         raise _invalid_proof("The proof's aud is not this credential issuer.")
-    iat = claims.get("iat")
-    if not _numeric(iat):
-        raise _invalid_proof("The proof has no numeric iat.")
-    if iat > now + clock_skew:
-        raise _invalid_proof("The proof's iat is in the future.")
-    if iat < now - max_age - clock_skew:
-        raise _invalid_proof("The proof is too old.")
-    exp = claims.get("exp")
-    if exp is not None and (not _numeric(exp) or exp <= now - clock_skew):
-        raise _invalid_proof("The proof has expired.")
+    times = time_claim_failures(
+        claims, now=now, leeway=clock_skew, required=("iat",), max_age=max_age
+    )
+    if times:
+        raise _invalid_proof(_PROOF_TIME_MESSAGES[times[0]])
     nonce = claims.get("nonce")
     if nonce is None:
         raise _invalid_proof("The proof has no nonce: get one from the nonce endpoint.")

@@ -38,6 +38,13 @@ class Reason(StrEnum):
     MISSING_CLAIMS = "missing_claims"
     INVALID_VP_TOKEN = "invalid_vp_token"  # noqa: S105 - a code, not a secret
     WALLET_ERROR = "wallet_error"
+    # X.509 (service.core.x509): an x5c chain in a credential, a status-list token or a
+    # presentation request.
+    UNTRUSTED_CERTIFICATE = "untrusted_certificate"
+    CERTIFICATE_EXPIRED = "certificate_expired"
+    CERTIFICATE_NOT_YET_VALID = "certificate_not_yet_valid"
+    INVALID_CERTIFICATE_CHAIN = "invalid_certificate_chain"
+    CERTIFICATE_MISMATCH = "certificate_mismatch"
 
 
 MESSAGES: dict[Reason, str] = {
@@ -65,6 +72,11 @@ MESSAGES: dict[Reason, str] = {
     Reason.MISSING_CLAIMS: "The presentation does not disclose every requested claim.",
     Reason.INVALID_VP_TOKEN: "The vp_token does not answer the request's DCQL query.",
     Reason.WALLET_ERROR: "The wallet answered with an error instead of a presentation.",
+    Reason.UNTRUSTED_CERTIFICATE: "The certificate chain does not lead to a trusted root.",
+    Reason.CERTIFICATE_EXPIRED: "A certificate of the chain has expired.",
+    Reason.CERTIFICATE_NOT_YET_VALID: "A certificate of the chain is not valid yet.",
+    Reason.INVALID_CERTIFICATE_CHAIN: "The certificate chain is malformed or does not verify.",
+    Reason.CERTIFICATE_MISMATCH: "The certificate does not name the issuer of the credential.",
 }
 
 

@@ -9,15 +9,18 @@ URI that was fetched, the time claims, and the list itself. Any failure raises
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from cryptography import x509
+
 from service.core import jws
-from service.core.keys import SigningKey, VerificationKey
+from service.core.keys import InvalidSignatureError, SigningKey, VerificationKey
 from service.core.reasons import VerificationFailure
 from service.core.status_list import ALLOWED_BITS, StatusListError, decode_list, encode_list
+from service.core.time_claims import TimeClaimFailure, TimeProblem, time_claim_failures
+from service.core.x509 import parse_x5c, validate_chain
 
 __all__ = ["STATUS_LIST_TYP", "StatusListToken", "read_status_list", "sign_status_list"]
 
@@ -60,13 +63,16 @@ def sign_status_list(claims: Mapping[str, Any], key: SigningKey) -> str:
     return jws.encode(claims, key, typ=STATUS_LIST_TYP)
 
 
-def _numeric(value: Any) -> bool:
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value >= 0
-    )
+#: Why a list's time claims fail it, the first failure found.
+_TIME_MESSAGES: Final = {
+    TimeClaimFailure("iat", TimeProblem.MALFORMED): "status list iat missing or in the future",
+    TimeClaimFailure("iat", TimeProblem.MISSING): "status list iat missing or in the future",
+    TimeClaimFailure("iat", TimeProblem.NOT_YET_VALID): "status list iat missing or in the future",
+    TimeClaimFailure("nbf", TimeProblem.MALFORMED): "status list nbf is not a NumericDate",
+    TimeClaimFailure("nbf", TimeProblem.NOT_YET_VALID): "status list not valid yet",
+    TimeClaimFailure("exp", TimeProblem.MALFORMED): "status list exp is not a NumericDate",
+    TimeClaimFailure("exp", TimeProblem.EXPIRED): "status list expired",
+}
 
 
 def read_status_list(
@@ -77,24 +83,37 @@ def read_status_list(
     now: int,
     clock_skew: int = 60,
     max_bytes: int = 16 * 1024 * 1024,
+    anchors: Sequence[x509.Certificate] = (),
 ) -> StatusListToken:
+    """Verify a Status List Token: by its ``x5c`` chain when the issuer has X.509
+    ``anchors`` (HAIP 1.0: status lists are signed like credentials), else by ``kid``."""
     try:
         parsed = jws.parse(token, typ=frozenset({STATUS_LIST_TYP}))
     except VerificationFailure as exc:
         raise StatusListError(f"not a status list token: {exc.reason.value}") from exc
-    key = keys.get(parsed.kid) if parsed.kid is not None else None
+    key: VerificationKey | None
+    if "x5c" in parsed.header and anchors:
+        try:
+            key = validate_chain(
+                parse_x5c(parsed.header["x5c"]), anchors=anchors, now=now
+            ).verification_key()
+        except VerificationFailure as exc:
+            raise StatusListError(f"status list certificate: {exc.reason.value}") from exc
+    else:
+        key = keys.get(parsed.kid) if parsed.kid is not None else None
     if key is None or key.alg != parsed.alg:
         raise StatusListError("status list signed by an unknown key")
-    if not key.verify(parsed.signature, parsed.signing_input):
-        raise StatusListError("status list signature does not verify")
+    try:
+        key.verify(parsed.signature, parsed.signing_input)
+    except InvalidSignatureError:
+        raise StatusListError("status list signature does not verify") from None
     claims = parsed.payload
     if claims.get("sub") != uri:
         raise StatusListError("status list sub is not the URI it was fetched from")
-    iat, exp, ttl = claims.get("iat"), claims.get("exp"), claims.get("ttl")
-    if not _numeric(iat) or iat > now + clock_skew:
-        raise StatusListError("status list iat missing or in the future")
-    if exp is not None and (not _numeric(exp) or exp <= now - clock_skew):
-        raise StatusListError("status list expired")
+    times = time_claim_failures(claims, now=now, leeway=clock_skew, required=("iat",))
+    if times:
+        raise StatusListError(_TIME_MESSAGES[times[0]])
+    iat, exp, ttl = claims["iat"], claims.get("exp"), claims.get("ttl")
     if ttl is not None and (not isinstance(ttl, int) or isinstance(ttl, bool) or ttl <= 0):
         raise StatusListError("status list ttl is not a positive integer")
     status_list = claims.get("status_list")

@@ -13,10 +13,13 @@ The clock is an argument: nothing here reads the time.
 from __future__ import annotations
 
 import hmac
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
+from urllib.parse import urlsplit
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 
 from service.core import jws
 from service.core.credential import (
@@ -26,10 +29,17 @@ from service.core.credential import (
     NEVER_DISCLOSABLE,
     StatusReference,
 )
-from service.core.keys import JWKError, VerificationKey, parse_public_jwk
+from service.core.keys import InvalidSignatureError, JWKError, VerificationKey, parse_public_jwk
 from service.core.reasons import Failure, Reason, VerificationFailure
 from service.core.sdjwt import DEFAULT_HASH, Presentation, Resolved, digest, disclose, split
 from service.core.status_list import StatusValue
+from service.core.time_claims import (
+    TimeClaimFailure,
+    TimeProblem,
+    is_numeric_date,
+    time_claim_failures,
+)
+from service.core.x509 import parse_x5c, validate_chain
 
 __all__ = [
     "ENVELOPE_CLAIMS",
@@ -65,6 +75,17 @@ class TrustedIssuer:
     #: Keys the issuer revoked as compromised: a credential naming one is refused as
     #: ``key_revoked``, whatever its signature says.
     revoked_kids: frozenset[str] = frozenset()
+    #: X.509 trust anchors per credential type: a credential of that type whose header
+    #: carries ``x5c`` must chain to one of them (HAIP 1.0). An issuer without anchors
+    #: never has its credentials' ``x5c`` read at all.
+    anchors: Mapping[str, tuple[x509.Certificate, ...]] = field(default_factory=dict)
+
+    def all_anchors(self) -> tuple[x509.Certificate, ...]:
+        seen: dict[bytes, x509.Certificate] = {}
+        for roots in self.anchors.values():
+            for root in roots:
+                seen.setdefault(root.fingerprint(_SHA256), root)
+        return tuple(seen.values())
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -84,6 +105,7 @@ class Policy:
 
 
 _TYPS: Final = frozenset({CREDENTIAL_TYP})
+_SHA256: Final = hashes.SHA256()
 _TYPS_WITH_LEGACY: Final = frozenset({CREDENTIAL_TYP, LEGACY_CREDENTIAL_TYP})
 
 
@@ -217,14 +239,21 @@ def _inspect(
     # Before the signature: a compromised key's signature proves nothing, valid or not.
     if token.kid is not None and token.kid in issuer.revoked_kids:
         raise VerificationFailure(Reason.KEY_REVOKED)
-    key = issuer.keys.get(token.kid) if token.kid is not None else None
+    if "x5c" in token.header and issuer.anchors:
+        key = _certified_key(token, issuer, iss=iss, now=now)
+    else:
+        # x5c from an issuer without anchors is never read: a chain proves nothing unless
+        # it leads to a root the operator chose.
+        key = issuer.keys.get(token.kid) if token.kid is not None else None
     if key is None:
         raise VerificationFailure(Reason.UNKNOWN_KEY)
     if key.alg != token.alg:
         raise VerificationFailure(Reason.UNSUPPORTED_ALGORITHM, "not allowed for this key")
     # 4. Signature.
-    if not key.verify(token.signature, token.signing_input):
-        raise VerificationFailure(Reason.INVALID_SIGNATURE)
+    try:
+        key.verify(token.signature, token.signing_input)
+    except InvalidSignatureError:
+        raise VerificationFailure(Reason.INVALID_SIGNATURE) from None
 
     # From here on the payload is the issuer's: collect every failure.
     payload = token.payload
@@ -263,37 +292,47 @@ def _inspect(
         issuer=iss,
         vct=vct,
         claims=claims,
-        expires_at=int(exp) if _is_numeric_date(exp) else None,
+        expires_at=int(exp) if is_numeric_date(exp) else None,
         status_ref=status_ref,
         key_bound=parts.kb_jwt is not None and not kb_failures,
     )
 
 
-def _is_numeric_date(value: Any) -> bool:
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and 0 <= value < 2**53
-    )
+def _certified_key(token: jws.Jws, issuer: TrustedIssuer, *, iss: str, now: int) -> VerificationKey:
+    """The leaf key of the token's ``x5c``, once the chain builds to an anchor of the
+    credential's type and the leaf names ``iss``. ``vct`` is read before the signature only
+    to choose the anchors, as ``iss`` chooses the issuer."""
+    chain = parse_x5c(token.header["x5c"])
+    vct = token.payload.get("vct")
+    anchors = issuer.anchors.get(vct) if isinstance(vct, str) else None
+    if not anchors:
+        raise VerificationFailure(Reason.UNTRUSTED_CERTIFICATE, "no anchor for this type")
+    validated = validate_chain(chain, anchors=anchors, now=now)
+    # SD-JWT VC: with x5c, iss must match the leaf (a SAN URI, or for an https issuer its
+    # SAN DNS name).
+    host = urlsplit(iss).hostname if iss.startswith("https://") else None
+    if iss not in validated.san_uris and (host is None or host not in validated.san_dns):
+        raise VerificationFailure(Reason.CERTIFICATE_MISMATCH)
+    return validated.verification_key()
 
 
 def _check_times(payload: Mapping[str, Any], *, policy: Policy, now: int) -> list[Failure]:
     failures: list[Failure] = []
-    for name in ("iat", "nbf", "exp"):
-        if name in payload and not _is_numeric_date(payload[name]):
-            failures.append(Failure.of(Reason.MALFORMED, f"{name} is not a NumericDate"))
-    if failures:
-        return failures
-    skew = policy.clock_skew
-    if "exp" not in payload:
-        if policy.require_exp:
-            failures.append(Failure.of(Reason.MALFORMED, "exp missing"))
-    elif now >= payload["exp"] + skew:
-        failures.append(Failure.of(Reason.EXPIRED))
-    if ("nbf" in payload and payload["nbf"] > now + skew) or (
-        "iat" in payload and payload["iat"] > now + skew
-    ):
+    found = time_claim_failures(
+        payload,
+        now=now,
+        leeway=policy.clock_skew,
+        required=("exp",) if policy.require_exp else (),
+    )
+    for failure in found:
+        if failure.problem is TimeProblem.MALFORMED:
+            failures.append(Failure.of(Reason.MALFORMED, f"{failure.claim} is not a NumericDate"))
+        elif failure.problem is TimeProblem.MISSING:
+            failures.append(Failure.of(Reason.MALFORMED, f"{failure.claim} missing"))
+        elif failure.problem is TimeProblem.EXPIRED:
+            failures.append(Failure.of(Reason.EXPIRED))
+    # A future nbf and a future iat are one finding: the credential is not valid yet.
+    if any(f.problem is TimeProblem.NOT_YET_VALID for f in found):
         failures.append(Failure.of(Reason.NOT_YET_VALID))
     return failures
 
@@ -313,6 +352,20 @@ def _status_reference(
     if not isinstance(uri, str) or not uri:
         return None, Failure.of(Reason.INVALID_STATUS_REFERENCE, "uri missing")
     return StatusReference(uri=uri, idx=idx), None
+
+
+#: What a key-binding JWT's time failure says after ``invalid_key_binding``. A KB-JWT must be
+#: fresh (``iat`` within ``kb_max_age``); an ``exp`` or ``nbf`` it carries binds it too.
+_KB_TIME_DETAILS: Final = {
+    TimeClaimFailure("iat", TimeProblem.MALFORMED): "iat",
+    TimeClaimFailure("iat", TimeProblem.MISSING): "iat",
+    TimeClaimFailure("iat", TimeProblem.NOT_YET_VALID): "iat outside the window",
+    TimeClaimFailure("iat", TimeProblem.TOO_OLD): "iat outside the window",
+    TimeClaimFailure("nbf", TimeProblem.MALFORMED): "nbf is not a NumericDate",
+    TimeClaimFailure("nbf", TimeProblem.NOT_YET_VALID): "nbf in the future",
+    TimeClaimFailure("exp", TimeProblem.MALFORMED): "exp is not a NumericDate",
+    TimeClaimFailure("exp", TimeProblem.EXPIRED): "exp has passed",
+}
 
 
 def _utf8(text: str) -> bytes:
@@ -344,15 +397,22 @@ def _check_key_binding(
     except VerificationFailure as failure:
         # A wrong typ or algorithm in a KB-JWT is a bad key binding, whatever the step.
         return [Failure.of(Reason.INVALID_KEY_BINDING, failure.reason.value)]
-    if token.alg != holder_key.alg or not holder_key.verify(token.signature, token.signing_input):
+    if token.alg != holder_key.alg:
+        return [Failure.of(Reason.INVALID_KEY_BINDING, "signature")]
+    try:
+        holder_key.verify(token.signature, token.signing_input)
+    except InvalidSignatureError:
         return [Failure.of(Reason.INVALID_KEY_BINDING, "signature")]
     claims = token.payload
     failures: list[Failure] = []
-    iat = claims.get("iat")
-    if not _is_numeric_date(iat):
-        failures.append(Failure.of(Reason.INVALID_KEY_BINDING, "iat"))
-    elif iat > now + policy.clock_skew or iat < now - policy.kb_max_age - policy.clock_skew:
-        failures.append(Failure.of(Reason.INVALID_KEY_BINDING, "iat outside the window"))
+    for found in time_claim_failures(
+        claims,
+        now=now,
+        leeway=policy.clock_skew,
+        required=("iat",),
+        max_age=policy.kb_max_age,
+    ):
+        failures.append(Failure.of(Reason.INVALID_KEY_BINDING, _KB_TIME_DETAILS[found]))
     hash_alg = payload.get("_sd_alg", DEFAULT_HASH)
     sd_hash = claims.get("sd_hash")
     try:

@@ -34,7 +34,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -60,6 +60,7 @@ except ImportError:  # pragma: no cover - Windows
 
 __all__ = [
     "INDEX",
+    "ChainLoader",
     "KeyEntry",
     "KeyRing",
     "KeyRingError",
@@ -78,6 +79,11 @@ _LOCK: Final = ".keyring.lock"
 #: edit gone wrong (and must never become a path).
 _KID: Final = re.compile(r"^[A-Za-z0-9_-]{43}$")
 _ALGS: Final = frozenset({"ES256", "ES384", "EdDSA"})
+
+
+#: The ``x5c`` of a key (leaf first, no root), validated; empty when the key has no
+#: certificate. Raises :class:`KeyRingError` for a certificate that cannot be used.
+ChainLoader = Callable[[SigningKey], tuple[str, ...]]
 
 
 class KeyRingError(RuntimeError):
@@ -327,6 +333,7 @@ def read_ring(
     *,
     index: bytes | None = None,
     known: Mapping[str, SigningKey] | None = None,
+    chains: ChainLoader | None = None,
 ) -> StoredRing:
     """Read the index (or parse ``index``, bytes already read) and the keys it publishes.
 
@@ -347,6 +354,9 @@ def read_ring(
         key = known.get(entry.kid) or _read_private(keys_dir / f"{entry.kid}.pem", passphrase)
         if key.alg != entry.alg:
             raise KeyRingError(f"{INDEX}: key {entry.kid}: alg does not match its file")
+        if chains is not None:
+            # Read again on every reload: a certificate imported for a known key counts.
+            key = replace(key, x5c=chains(key))
         private[entry.kid] = key
     return StoredRing(entries=entries, private=private)
 
@@ -371,6 +381,7 @@ def load_or_create(
     alg: str = "ES256",
     passphrase: bytes | None = None,
     now: int | None = None,
+    chains: ChainLoader | None = None,
 ) -> KeyRing:
     """The ring at ``now`` (default: the current time); generate the first key if there is
     none. A folder with key files but no index is refused, never silently replaced."""
@@ -395,5 +406,5 @@ def load_or_create(
                         )
                     ],
                 )
-    stored = read_ring(keys_dir, passphrase)
+    stored = read_ring(keys_dir, passphrase, chains=chains)
     return stored.at(int(time.time()) if now is None else now)

@@ -26,6 +26,7 @@ from typing import Final
 from service.core.verify import TrustedIssuer
 from service.keyring.keyring import (
     INDEX,
+    ChainLoader,
     KeyRing,
     KeyRingError,
     StoredRing,
@@ -58,19 +59,21 @@ class KeyRingHolder:
         interval: float = CHECK_INTERVAL,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        chains: ChainLoader | None = None,
     ) -> None:
         self._dir = keys_dir
         self._passphrase = passphrase
         self._interval = interval
         self._clock = clock
         self._monotonic = monotonic
+        self._chains = chains
         self._lock = threading.Lock()
-        first = load_or_create(keys_dir, alg=alg, passphrase=passphrase)  # creates if empty
+        first = load_or_create(keys_dir, alg=alg, passphrase=passphrase, chains=chains)
         self._data = (keys_dir / INDEX).read_bytes()
         self._bad: bytes | None = None
         # Parse the bytes just read: the file may have changed since load_or_create read it.
         self._stored: StoredRing = read_ring(
-            keys_dir, passphrase, index=self._data, known=first.keys
+            keys_dir, passphrase, index=self._data, known=first.keys, chains=chains
         )
         self._view: KeyRing = self._stored.at(int(clock()))
         self._next_check = monotonic() + interval
@@ -120,7 +123,11 @@ class KeyRingHolder:
         if data != self._data and data != self._bad:
             try:
                 stored = read_ring(
-                    self._dir, self._passphrase, index=data, known=self._stored.private
+                    self._dir,
+                    self._passphrase,
+                    index=data,
+                    known=self._stored.private,
+                    chains=self._chains,
                 )
             except KeyRingError as exc:
                 log.error(

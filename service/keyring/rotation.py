@@ -20,10 +20,11 @@ Running servers notice within a second (:mod:`service.keyring.live`).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from service.core.keys import generate_signing_key
+from service.core.keys import SigningKey, generate_signing_key
 from service.keyring.keyring import (
     KeyEntry,
     KeyRing,
@@ -36,7 +37,11 @@ from service.keyring.keyring import (
     write_private,
 )
 
-__all__ = ["KeyChangeRefused", "Revocation", "UnknownKid", "revoke", "rotate", "settle"]
+#: Certifies a new key before the index names it (``Pki.certify_issuer_key``), so a key is
+#: never published, let alone signing, without its certificate.
+Certify = Callable[[SigningKey], object]
+
+__all__ = ["Certify", "KeyChangeRefused", "Revocation", "UnknownKid", "revoke", "rotate", "settle"]
 
 
 class KeyChangeRefused(KeyRingError):
@@ -83,6 +88,7 @@ def rotate(
     publish_seconds: int,
     activate_now: bool = False,
     now: int | None = None,
+    certify: Certify | None = None,
 ) -> KeyEntry:
     """Add a new key: pending for ``publish_seconds`` (published, not signing), then active.
     With ``activate_now`` or a zero delay it signs at once. Returns its entry."""
@@ -113,6 +119,8 @@ def rotate(
         ]
         # Key file first, index last: until the index names it, the key does not exist.
         write_private(keys_dir, key, passphrase)
+        if certify is not None:
+            certify(key)
         write_index(keys_dir, [*entries, entry])
         return entry
 
@@ -124,6 +132,7 @@ def revoke(
     alg: str,
     passphrase: bytes | None,
     now: int | None = None,
+    certify: Certify | None = None,
 ) -> Revocation:
     """Revoke a compromised key. If it signs, a replacement signs from now on: the pending
     key if there is one (already published), else a new ``alg`` key."""
@@ -155,6 +164,8 @@ def revoke(
                     activate_after=now,
                 )
                 write_private(keys_dir, key, passphrase)
+                if certify is not None:
+                    certify(key)
                 entries.append(replacement)
                 generated = True
         write_index(keys_dir, entries)

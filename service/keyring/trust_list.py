@@ -8,6 +8,12 @@ A JSON or YAML file named by ``THIQA_TRUSTED_ISSUERS``::
         credential_types: [https://id.example.org/types/pid]
         status_hosts: [status.example.org]     # where its status lists may be fetched
         jwks: {keys: [{kty: EC, crv: P-256, x: ..., y: ..., kid: ...}]}
+        x509_roots: [roots/national-ca.pem]     # and/or X.509 trust anchors (HAIP 1.0)
+
+``x509_roots`` lists PEM files (relative to the trust list) or PEM text, for every type of the
+entry; or maps a credential type to its own list. A credential whose header carries ``x5c``
+is then accepted only if its chain builds to one of its type's roots at verification time.
+An entry needs ``jwks``, ``x509_roots`` or both.
 
 Keys come from this file only: Thiqa never fetches an issuer's keys from a URL a token names,
 so trusting an issuer is a decision the operator makes and can review. The file is read once at
@@ -23,9 +29,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
+from cryptography import x509
 
 from service.core.keys import JWKError, VerificationKey, parse_public_jwk
 from service.core.verify import TrustedIssuer
+from service.core.x509 import load_pem_chain
 
 __all__ = ["TrustListError", "load_trust_list", "parse_trust_list"]
 
@@ -58,13 +66,52 @@ def _keys(jwks: Any, where: str) -> dict[str, VerificationKey]:
     return keys
 
 
+def _roots(value: Any, where: str, base: Path | None) -> tuple[x509.Certificate, ...]:
+    if not isinstance(value, list) or not value:
+        raise TrustListError(f"{where}: 'x509_roots' must be a non-empty list")
+    roots: list[x509.Certificate] = []
+    for item in value:
+        if not isinstance(item, str) or not item:
+            raise TrustListError(f"{where}: each x509 root is a PEM file or PEM text")
+        if "-----BEGIN" in item:
+            pem = item.encode("ascii", "replace")
+        else:
+            path = Path(item) if base is None else base / item
+            try:
+                pem = path.read_bytes()
+            except OSError as exc:
+                raise TrustListError(f"{where}: cannot read {path}: {exc.strerror}") from exc
+        try:
+            certificates = load_pem_chain(pem)
+        except ValueError as exc:
+            raise TrustListError(f"{where}: {item[:60]}: {exc}") from exc
+        if not certificates:
+            raise TrustListError(f"{where}: {item[:60]} holds no certificate")
+        roots.extend(certificates)
+    return tuple(roots)
+
+
+def _anchors(
+    value: Any, types: list[str], where: str, base: Path | None
+) -> dict[str, tuple[x509.Certificate, ...]]:
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        unknown = set(value) - set(types)
+        if unknown:
+            raise TrustListError(f"{where}: x509_roots names types not in credential_types")
+        return {vct: _roots(roots, f"{where}, {vct}", base) for vct, roots in value.items()}
+    roots = _roots(value, where, base)
+    return dict.fromkeys(types, roots)
+
+
 def _host(value: Any, where: str) -> str:
     if not isinstance(value, str) or not value or "/" in value or "@" in value:
         raise TrustListError(f"{where}: status host {value!r} must be host or host:port")
     return value.lower()
 
 
-def parse_trust_list(document: Any) -> dict[str, TrustedIssuer]:
+def parse_trust_list(document: Any, *, base: Path | None = None) -> dict[str, TrustedIssuer]:
     if not isinstance(document, dict) or not isinstance(document.get("issuers"), list):
         raise TrustListError("the trust list needs a top-level 'issuers' list")
     trusted: dict[str, TrustedIssuer] = {}
@@ -84,9 +131,13 @@ def parse_trust_list(document: Any) -> dict[str, TrustedIssuer]:
         if not isinstance(hosts, list):
             raise TrustListError(f"{where}: status_hosts must be a list")
         name = entry.get("name")
+        anchors = _anchors(entry.get("x509_roots"), types, where, base)
+        if "jwks" not in entry and not anchors:
+            raise TrustListError(f"{where}: needs 'jwks', 'x509_roots' or both")
         trusted[identifier] = TrustedIssuer(
             identifier=identifier,
-            keys=_keys(entry.get("jwks"), where),
+            keys=_keys(entry.get("jwks"), where) if "jwks" in entry else {},
+            anchors=anchors,
             types=frozenset(types),
             status_hosts=frozenset(_host(h, where) for h in hosts),
             name=name if isinstance(name, str) else None,
@@ -103,4 +154,4 @@ def load_trust_list(path: Path) -> dict[str, TrustedIssuer]:
         document = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:
         raise TrustListError(f"{path} is not valid JSON or YAML") from exc
-    return parse_trust_list(document)
+    return parse_trust_list(document, base=path.parent)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from service.core import credential
-from service.core.claims import ClaimsError, check_national_id_claims, normalise_claims
+from service.core.claims import ClaimProblem, national_id_problems, normalise_collecting
 from service.core.keys import JWKError, parse_public_jwk, public_jwk
 from service.core.status_list import StatusValue
 from service.errors import (
@@ -19,6 +19,7 @@ from service.errors import (
     UnsupportedCredentialType,
 )
 from service.keyring.keyring import KeyRing
+from service.services.type_metadata import national_id_claim_paths
 from service.settings import Settings
 from service.store.status import CredentialRecord, StatusStore
 
@@ -46,6 +47,24 @@ class IssuedCredential:
     #: Type and signing key, for the audit trail (a key's credentials can then be found).
     vct: str = ""
     kid: str = ""
+
+
+def _invalid_claims(problems: list[ClaimProblem]) -> InvalidClaims:
+    """Every claim problem at once: in ``detail`` for people, in ``errors`` for programs
+    (``loc`` from the request body, as the schema's own validation errors have it), and the
+    first one's ``path``. Names where, never what value was there."""
+    errors = []
+    for problem in problems:
+        item: dict[str, Any] = {
+            "loc": ["body", *(str(part) for part in problem.loc)],
+            "type": problem.fault.value,
+            "message": problem.problem,
+        }
+        if problem.limit:
+            item["limit"] = dict(problem.limit)
+        errors.append(item)
+    detail = "; ".join(f"{p.path}: {p.problem}" for p in problems)
+    return InvalidClaims(detail, path=problems[0].path, errors=errors)
 
 
 class Issuer:
@@ -77,17 +96,27 @@ class Issuer:
         settings = self._settings
         vct = vct or settings.national_id_vct
         if vct not in self.credential_types:
-            raise UnsupportedCredentialType()
+            raise UnsupportedCredentialType(
+                f"This service issues {', '.join(sorted(self.credential_types))} only."
+            )
         days = valid_for_days if valid_for_days is not None else settings.default_validity_days
         if not 1 <= days <= settings.max_validity_days:
             raise InvalidRequest(f"valid_for_days must be 1 to {settings.max_validity_days}.")
         now = int(self._clock())
-        try:
-            checked = normalise_claims(claims)
-            if vct == settings.national_id_vct:
-                check_national_id_claims(checked, today=datetime.fromtimestamp(now, UTC).date())
-        except ClaimsError as exc:
-            raise InvalidClaims(f"{exc.path}: {exc.problem}", path=exc.path) from exc
+        checked, problems = normalise_collecting(claims)
+        if vct == settings.national_id_vct and isinstance(claims, Mapping) and claims:
+            refused = {problem.loc for problem in problems}
+            problems += [
+                problem
+                for problem in national_id_problems(
+                    checked,
+                    today=datetime.fromtimestamp(now, UTC).date(),
+                    defined=national_id_claim_paths(),
+                )
+                if problem.loc not in refused  # one problem per claim: the first found
+            ]
+        if problems:
+            raise _invalid_claims(problems)
         return CheckedRequest(claims=checked, vct=vct, valid_for_days=days)
 
     async def issue(

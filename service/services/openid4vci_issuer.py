@@ -24,7 +24,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from service.core import openid4vci as vci
-from service.errors import InvalidRequest, NotFound
+from service.errors import (
+    CredentialRequestDenied,
+    InvalidCredentialRequest,
+    InvalidEncryptionParameters,
+    InvalidGrant,
+    InvalidNonce,
+    InvalidProof,
+    InvalidRequest,
+    InvalidToken,
+    InvalidTokenRequest,
+    OAuthError,
+    OfferNotFound,
+    UnknownCredentialConfiguration,
+    UnsupportedGrantType,
+)
 from service.services.issuing import IssuedCredential, Issuer
 from service.services.qr import QrImages, render
 from service.settings import Settings
@@ -37,15 +51,19 @@ from service.store.offers import (
     split_secret,
 )
 
-__all__ = ["CreatedOffer", "IssuanceResult", "OfferNotFound", "WalletIssuance", "tx_code_hash"]
+__all__ = ["REQUEST_ERRORS", "CreatedOffer", "IssuanceResult", "WalletIssuance", "tx_code_hash"]
 
 log = logging.getLogger("thiqa.openid4vci")
 #: A transaction code is digits typed on a phone; anything longer is not one of ours.
 _MAX_TX_CODE = 64
 
-
-class OfferNotFound(NotFound):
-    code, title = "offer_not_found", "No credential offer with this id"
+#: The core's refusals of a Credential Request, as the errors the wallet is answered with.
+REQUEST_ERRORS: dict[vci.RequestProblem, type[OAuthError]] = {
+    vci.RequestProblem.INVALID_CREDENTIAL_REQUEST: InvalidCredentialRequest,
+    vci.RequestProblem.UNKNOWN_CREDENTIAL_CONFIGURATION: UnknownCredentialConfiguration,
+    vci.RequestProblem.INVALID_ENCRYPTION_PARAMETERS: InvalidEncryptionParameters,
+    vci.RequestProblem.INVALID_PROOF: InvalidProof,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,20 +207,18 @@ class WalletIssuance:
         """The token endpoint, pre-authorized code grant only."""
         grant_type = form.get("grant_type")
         if not grant_type:
-            raise vci.TokenError("invalid_request", "grant_type is required.")
+            raise InvalidTokenRequest("grant_type is required.")
         if grant_type != vci.PRE_AUTHORIZED_GRANT:
-            raise vci.TokenError(
-                "unsupported_grant_type", "Only the pre-authorized code grant is supported."
-            )
+            raise UnsupportedGrantType()
         code = form.get("pre-authorized_code")
         if not code:
-            raise vci.TokenError("invalid_request", "pre-authorized_code is required.")
+            raise InvalidTokenRequest("pre-authorized_code is required.")
         tx_code = form.get("tx_code") or None
         if tx_code is not None and len(tx_code) > _MAX_TX_CODE:
-            raise vci.TokenError("invalid_grant", "The transaction code is wrong.")
+            raise InvalidGrant("The transaction code is wrong.")
         offer_id = split_secret(code)
         if offer_id is None:
-            raise vci.TokenError("invalid_grant", "The pre-authorized code is unknown or expired.")
+            raise InvalidGrant()
         token = new_secret(offer_id)
         now = self._now()
         redemption = await self._offers.redeem(
@@ -218,25 +234,21 @@ class WalletIssuance:
                 access_token=token, expires_in=max(1, redemption.token_expires_at - now)
             )
         if outcome is RedeemOutcome.TX_MISSING:
-            raise vci.TokenError("invalid_request", "This offer requires its transaction code.")
+            raise InvalidTokenRequest("This offer requires its transaction code.")
         if outcome is RedeemOutcome.TX_UNEXPECTED:
-            raise vci.TokenError("invalid_request", "This offer has no transaction code.")
+            raise InvalidTokenRequest("This offer has no transaction code.")
         if outcome is RedeemOutcome.TX_WRONG:
             log.warning(
                 "wrong transaction code for an offer; %d guesses left", redemption.guesses_left
             )
-            raise vci.TokenError("invalid_grant", "The transaction code is wrong.")
+            raise InvalidGrant("The transaction code is wrong.")
         if outcome is RedeemOutcome.BURNT:
             log.warning("credential offer deleted after too many wrong transaction codes")
-            raise vci.TokenError(
-                "invalid_grant", "Too many wrong transaction codes: the offer is withdrawn."
-            )
+            raise InvalidGrant("Too many wrong transaction codes: the offer is withdrawn.")
         if outcome is RedeemOutcome.REUSED:
             log.warning("pre-authorized code used twice: offer and access token withdrawn")
-            raise vci.TokenError(
-                "invalid_grant", "The pre-authorized code was already used: the offer is withdrawn."
-            )
-        raise vci.TokenError("invalid_grant", "The pre-authorized code is unknown or expired.")
+            raise InvalidGrant("The pre-authorized code was already used: the offer is withdrawn.")
+        raise InvalidGrant()
 
     async def nonce(self) -> str:
         return await self._nonces.new(ttl=self._settings.c_nonce_ttl_seconds)
@@ -248,23 +260,24 @@ class WalletIssuance:
         now = self._now()
         # Read only: a wallet whose proof is refused may retry with a new nonce.
         if access_token is None or not await self._offers.token_valid(access_token, now=now):
-            raise vci.InvalidToken()
-        request = vci.parse_credential_request(body)
-        proof = vci.check_proof(
-            request.proof,
-            audience=self.issuer_id,
-            now=now,
-            clock_skew=settings.clock_skew_seconds,
-            max_age=settings.c_nonce_ttl_seconds,
-        )
+            raise InvalidToken()
+        try:
+            request = vci.parse_credential_request(body)
+            proof = vci.check_proof(
+                request.proof,
+                audience=self.issuer_id,
+                now=now,
+                clock_skew=settings.clock_skew_seconds,
+                max_age=settings.c_nonce_ttl_seconds,
+            )
+        except vci.CredentialRequestError as exc:
+            raise REQUEST_ERRORS[exc.error](exc.description) from None
         # Last of the proof checks, so a refused proof never costs the wallet its nonce.
         if not await self._nonces.use(proof.nonce):
-            raise vci.CredentialRequestError(
-                "invalid_nonce", "The nonce is unknown, expired or used: get a new one."
-            )
+            raise InvalidNonce()
         taken = await self._offers.take(access_token, now=self._now())
         if taken is None:  # another request used the token meanwhile, or it just expired
-            raise vci.InvalidToken()
+            raise InvalidToken()
         offer_id, parked = taken
         try:
             issued = await self._issuer.issue(
@@ -283,9 +296,7 @@ class WalletIssuance:
             if isinstance(exc, InvalidRequest):
                 # Checked when the offer was made; a rule that changed since (a date that
                 # moved past midnight) is the issuer's refusal, not a malformed request.
-                raise vci.CredentialRequestError(
-                    "credential_request_denied", "The credential can no longer be issued."
-                ) from exc
+                raise CredentialRequestDenied() from exc
             raise
         await self._offers.finish(
             offer_id, credential_id=issued.credential_id, keep_seconds=settings.offer_ttl_seconds

@@ -6,10 +6,10 @@ A relying party creates a request; the citizen's wallet fetches it and answers a
 (type, every requested claim) and keeps a result with the requested claims only, which the
 relying party reads by polling, long-polling or an event stream.
 
-Answers to the wallet follow OpenID4VP 1.0 (Response Mode direct_post): 200 with a JSON object
-when the answer was processed and accepted; otherwise an OAuth-style error object, ``{"error":
-"invalid_request", "error_description", "code"}``, plus ``errors`` (the verdict's codes) when
-the presentation itself was refused. ``code`` is Thiqa's stable code for the case.
+Answers to the wallet follow OpenID4VP 1.0 (Response Mode direct_post): :meth:`Presenter.answer`
+returns when the answer was processed and accepted, and otherwise raises one of the
+:class:`~service.errors.DirectPostError` classes (``presentation_rejected`` carries the verdict's
+codes); the API answers them in OAuth style.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, Protocol
 
 from service.core.openid4vp import (
     ClaimPath,
@@ -36,11 +36,20 @@ from service.core.openid4vp import (
 from service.core.reasons import Failure, Reason
 from service.core.verify import Verdict
 from service.errors import (
+    DirectPostError,
     InvalidRequest,
+    MalformedResponse,
+    NonceReplayed,
+    PresentationRejected,
     PresentationRequestAnswered,
     PresentationRequestExpired,
     PresentationRequestNotFound,
+    ResponseStoreUnavailable,
+    ResponseTooLate,
+    StateMismatch,
+    StatusUnavailable,
     StoreUnavailable,
+    UnknownPresentationRequest,
     UnsupportedCredentialType,
 )
 from service.services.verifying import Verifier
@@ -51,10 +60,9 @@ __all__ = [
     "MAX_WAIT_SECONDS",
     "Created",
     "Presenter",
+    "SpentRequest",
     "State",
     "View",
-    "WalletAnswer",
-    "request_not_found",
 ]
 
 State = Literal["pending", "completed", "failed", "expired"]
@@ -97,54 +105,20 @@ class View:
         return {"request_id": self.request_id, "state": self.state, "verdict": self.verdict}
 
 
-@dataclass(frozen=True, slots=True)
-class WalletAnswer:
-    status: int
-    body: dict[str, Any]
-    #: When the answer was taken (the request spent): what was concluded, and for which
-    #: relying party, for the audit trail.
-    outcome: Outcome | None = None
-    client: str | None = None
+class SpentRequest(Protocol):
+    """Told once an answer has spent a request, whatever comes of it: what was concluded and
+    for which relying party (the API's audit trail and metrics)."""
+
+    def __call__(self, outcome: Outcome, client: str) -> None: ...
 
 
-def _oauth_error(
-    status: int, code: str, description: str, *, error: str = "invalid_request", **extra: Any
-) -> WalletAnswer:
-    return WalletAnswer(
-        status,
-        {
-            "error": error,
-            "error_description": description,
-            "code": code,
-            **extra,
-        },
-    )
-
-
-_CLAIM_ERRORS: Final = {
-    Claim.NOT_FOUND: (
-        404,
-        "presentation_request_not_found",
-        "No presentation request with this id.",
-    ),
-    Claim.STATE_MISMATCH: (
-        400,
-        "state_mismatch",
-        "state is not the one of this presentation request.",
-    ),
-    Claim.REPLAYED: (
-        400,
-        "nonce_replayed",
-        "This request has already been answered; its nonce is spent.",
-    ),
-    Claim.EXPIRED: (400, "request_expired", "This presentation request has expired."),
+#: Why a request could not be claimed for an answer.
+_CLAIM_ERRORS: Final[dict[Claim, type[DirectPostError]]] = {
+    Claim.NOT_FOUND: UnknownPresentationRequest,
+    Claim.STATE_MISMATCH: StateMismatch,
+    Claim.REPLAYED: NonceReplayed,
+    Claim.EXPIRED: ResponseTooLate,
 }
-
-
-def request_not_found() -> WalletAnswer:
-    """The answer to a response for a request that does not exist: the same whether its id
-    is unknown or could never be one."""
-    return _oauth_error(*_CLAIM_ERRORS[Claim.NOT_FOUND])
 
 
 class Presenter:
@@ -187,7 +161,10 @@ class Presenter:
         settings = self._settings
         vct = vct or settings.national_id_vct
         if not self._verifier.trusts_type(vct):
-            raise UnsupportedCredentialType("No issuer this service trusts issues that type.")
+            trusted = ", ".join(self._verifier.trusted_types())
+            raise UnsupportedCredentialType(
+                f"No issuer this service trusts issues that type; it can ask for {trusted}."
+            )
         longest = settings.presentation_max_ttl_seconds
         ttl = (
             expires_in
@@ -294,22 +271,23 @@ class Presenter:
             raise PresentationRequestExpired()
         return stored.request
 
-    async def answer(self, request_id: str, form: Mapping[str, str]) -> WalletAnswer:
-        """Process an Authorization Response sent by ``direct_post``."""
+    async def answer(
+        self, request_id: str, form: Mapping[str, str], *, spent: SpentRequest
+    ) -> None:
+        """Process an Authorization Response sent by ``direct_post``: returns when it is
+        accepted (or is the wallet's own error response, processed); raises a
+        :class:`DirectPostError` otherwise. ``spent`` is called once the request is spent."""
         state = form.get("state")
         if not state:
-            return _oauth_error(400, "state_mismatch", "state is missing.")
+            raise StateMismatch("state is missing.")
         if "vp_token" not in form and "error" not in form:
-            return _oauth_error(400, "malformed_response", "vp_token (or error) is missing.")
+            raise MalformedResponse()
         try:
             found, stored = await self._store.claim(request_id, state=state, now_ms=self._now_ms())
         except StoreUnavailable:
-            return _oauth_error(
-                503, "store_unavailable", "Try again shortly.", error="temporarily_unavailable"
-            )
+            raise ResponseStoreUnavailable("Try again shortly.") from None
         if found is not Claim.OK or stored is None:
-            status, code, description = _CLAIM_ERRORS[found]
-            return _oauth_error(status, code, description)
+            raise _CLAIM_ERRORS[found]()
         # The nonce is spent from here on: this answer is the request's only one, whatever
         # it turns out to be.
         request = stored.request
@@ -326,11 +304,12 @@ class Presenter:
                     verdict = await self._verifier.verify(
                         presentation, nonce=request.nonce, audience=request.client_id
                     )
-                except StoreUnavailable as exc:
+                except StatusUnavailable as exc:
                     unavailable = True
-                    verdict = exc.extra.get("verdict") or Verdict(
-                        failures=(Failure.of(Reason.STATUS_UNAVAILABLE),)
-                    )
+                    verdict = exc.verdict
+                except StoreUnavailable:
+                    unavailable = True
+                    verdict = Verdict(failures=(Failure.of(Reason.STATUS_UNAVAILABLE),))
                 outcome = judge(verdict, vct=request.vct, paths=request.paths)
         try:
             await self._store.finish(
@@ -338,21 +317,9 @@ class Presenter:
             )
         except StoreUnavailable:
             unavailable = True
+        spent(outcome, stored.client)
         if unavailable:
-            answer = _oauth_error(
-                503,
-                "store_unavailable",
-                "The answer could not be checked.",
-                error="temporarily_unavailable",
-            )
-        elif "vp_token" not in form or outcome.valid:
-            # Accepted; or the wallet's error response, processed (1.0, direct_post).
-            answer = WalletAnswer(200, {})
-        else:
-            answer = _oauth_error(
-                400,
-                "presentation_rejected",
-                "The presentation was not accepted.",
-                errors=outcome.body()["errors"],
-            )
-        return WalletAnswer(answer.status, answer.body, outcome=outcome, client=stored.client)
+            raise ResponseStoreUnavailable()
+        if "vp_token" in form and not outcome.valid:
+            raise PresentationRejected(errors=outcome.body()["errors"])
+        # Accepted; or the wallet's error response, processed (1.0, direct_post).

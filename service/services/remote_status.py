@@ -143,6 +143,7 @@ class RemoteStatus:
             token = read_status_list(
                 body.decode("ascii").strip(),
                 keys=issuer.keys,
+                anchors=issuer.all_anchors(),
                 uri=uri,
                 now=now,
                 clock_skew=self._clock_skew,

@@ -13,6 +13,7 @@ import httpx
 import redis.asyncio as aioredis
 
 from service.errors import StoreUnavailable
+from service.keyring.certificates import CertificateError, Pki
 from service.keyring.keyring import INDEX, KeyRing, KeyRingError, load_or_create, read_ring
 from service.keyring.live import KeyRingHolder, LiveTrust
 from service.keyring.trust_list import load_trust_list
@@ -36,6 +37,7 @@ __all__ = [
     "key_passphrase",
     "load_keyring",
     "open_keyring",
+    "open_pki",
     "read_keyring",
 ]
 
@@ -81,9 +83,17 @@ def key_passphrase(settings: Settings) -> bytes | None:
     return None
 
 
+def open_pki(settings: Settings) -> Pki:
+    return Pki(settings.keys_dir, passphrase=key_passphrase(settings))
+
+
 def load_keyring(settings: Settings) -> KeyRing:
+    """The ring with each key's certificate chain, validated (a bad one raises)."""
     return load_or_create(
-        settings.keys_dir, alg=settings.signing_alg, passphrase=key_passphrase(settings)
+        settings.keys_dir,
+        alg=settings.signing_alg,
+        passphrase=key_passphrase(settings),
+        chains=open_pki(settings).chain_loader(issuer_url=settings.issuer_url, clock=time.time),
     )
 
 
@@ -95,14 +105,32 @@ def read_keyring(settings: Settings, *, now: int | None = None) -> KeyRing:
             f"no issuer keys in {settings.keys_dir.resolve()}: `thiqa serve` creates the first "
             "one on its first start (set THIQA_KEYS_DIR to the server's keys folder)"
         )
-    stored = read_ring(settings.keys_dir, key_passphrase(settings))
+    stored = read_ring(
+        settings.keys_dir,
+        key_passphrase(settings),
+        chains=open_pki(settings).chain_loader(issuer_url=settings.issuer_url, clock=time.time),
+    )
     return stored.at(int(time.time()) if now is None else now)
 
 
 def open_keyring(settings: Settings) -> KeyRingHolder:
-    """The ring a server uses: created on first start, then followed as it changes."""
+    """The ring a server uses: created on first start, then followed as it changes. With
+    THIQA_PKI_AUTO, what is missing of the development PKI is made first; every key's
+    certificate chain is validated on load, and a bad one stops the start."""
+    pki = open_pki(settings)
+    if settings.pki_auto:
+        ring = load_or_create(
+            settings.keys_dir, alg=settings.signing_alg, passphrase=key_passphrase(settings)
+        )
+        try:
+            pki.provision(ring, issuer_url=settings.issuer_url, now=int(time.time()))
+        except CertificateError as exc:
+            raise KeyRingError(str(exc)) from exc
     return KeyRingHolder(
-        settings.keys_dir, alg=settings.signing_alg, passphrase=key_passphrase(settings)
+        settings.keys_dir,
+        alg=settings.signing_alg,
+        passphrase=key_passphrase(settings),
+        chains=pki.chain_loader(issuer_url=settings.issuer_url, clock=time.time),
     )
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from service.core.reasons import Failure, Reason
 from service.core.status_list import StatusValue
 from service.core.verify import Expectations, Policy, TrustedIssuer, Verdict, conclude, inspect
-from service.errors import StoreUnavailable
+from service.errors import StatusUnavailable, StoreUnavailable
 from service.services.remote_status import RemoteStatus, StatusLookupFailed
 from service.settings import Settings
 from service.store.status import StatusStore, UnknownStatusEntry
@@ -51,11 +51,15 @@ class Verifier:
         could only ever end in ``untrusted_type``."""
         return any(vct in issuer.types for issuer in self._trusted.values())
 
+    def trusted_types(self) -> list[str]:
+        """Every credential type some trusted issuer may issue, sorted."""
+        return sorted({vct for issuer in self._trusted.values() for vct in issuer.types})
+
     async def verify(
         self, presentation: str, *, nonce: str | None = None, audience: str | None = None
     ) -> Verdict:
-        """A verdict for ``presentation``. Raises StoreUnavailable (with the verdict attached
-        as ``exc.extra["verdict"]``) when the status cannot be read: never a guess."""
+        """A verdict for ``presentation``. Raises StatusUnavailable, carrying the verdict (not
+        valid, ``status_unavailable``), when the status store cannot be read: never a guess."""
         expect = Expectations(nonce=nonce, audience=audience)
         now = int(self._clock())
         inspection = inspect(
@@ -82,8 +86,8 @@ class Verifier:
         except StatusLookupFailed as failed:
             return conclude(inspection, None, status_failure=failed.failure)
         except StoreUnavailable as exc:
-            exc.extra["verdict"] = conclude(inspection, None, unavailable=True)
-            raise
+            verdict = conclude(inspection, None, unavailable=True)
+            raise StatusUnavailable(exc.detail, verdict=verdict) from exc
         return conclude(inspection, status)
 
     async def _own_status(self, uri: str, idx: int) -> StatusValue:

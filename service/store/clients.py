@@ -23,11 +23,18 @@ import redis.asyncio as aioredis
 from service.errors import ClientExists, ClientNotFound, InvalidRequest, RateLimited
 from service.store.connection import KeySpace, translate_errors
 
-__all__ = ["Client", "ClientStore", "Scope"]
+__all__ = ["Client", "ClientStore", "Scope", "looks_like_api_key"]
 
 KEY_PREFIX = "thq_"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _KEY = re.compile(r"^thq_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
+
+
+def looks_like_api_key(value: str) -> bool:
+    """Whether ``value`` has the shape of a Thiqa API key (``thq_<id>_<secret>``): says
+    nothing of whether such a key exists."""
+    return _KEY.fullmatch(value) is not None
+
 
 # Lookup and rate count in one round trip. Only a request that holds the whole key is counted:
 # the key id is the readable half of every key (a truncated log line shows it), and knowing it

@@ -95,6 +95,28 @@ def body_for(jwt: str, config: str = CONFIG) -> dict[str, Any]:
     return {"credential_configuration_id": config, "proofs": {"jwt": [jwt]}}
 
 
+def assert_issued_to(response: httpx.Response, key: SigningKey) -> str:
+    """A Credential Response holding exactly one ``dc+sd-jwt`` credential, bound to ``key``
+    (its ``cnf.jwk`` is that key), never cached; returns the credential."""
+    assert response.status_code == 200, response.text
+    assert response.headers["cache-control"] == "no-store"
+    (credential,) = response.json()["credentials"]
+    issued = credential["credential"]
+    signed = jws.parse(issued.split("~")[0], typ=frozenset({"dc+sd-jwt"}))
+    assert signed.payload["cnf"] == {"jwk": public_jwk(key.key)}
+    return issued
+
+
+def assert_token_issued(response: httpx.Response) -> str:
+    """A token response with a Bearer access token; returns the token."""
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["token_type"] == "Bearer"
+    assert isinstance(body["access_token"], str)
+    assert len(body["access_token"]) >= 32
+    return body["access_token"]
+
+
 def issued_records(redis_client: redis.Redis, settings: Settings) -> int:
     """Credential records in Redis: one per credential ever signed."""
     return sum(
@@ -304,7 +326,8 @@ def test_offer_without_tx_code(
     response = credential_request(
         anonymous, token, body_for(proof(wallet_key, nonce=new_nonce(anonymous), aud=issuer_id))
     )
-    assert response.status_code == 200, response.text
+    assert_issued_to(response, wallet_key)
+    assert offer_state(http, offer) == "issued"
 
 
 def test_claims_are_deleted_once_issued(
@@ -336,7 +359,7 @@ def test_claims_are_deleted_once_issued(
     response = credential_request(
         anonymous, token, body_for(proof(wallet_key, nonce=new_nonce(anonymous), aud=issuer_id))
     )
-    assert response.status_code == 200
+    assert_issued_to(response, wallet_key)
     after = everything_under(redis_client, settings.redis_prefix)
     assert found(after) == []
     assert offer_state(http, offer) == "issued"
@@ -502,7 +525,8 @@ def test_right_tx_code_after_a_wrong_one(
 ) -> None:
     offer = make_offer(http, citizen)
     assert_oauth_error(token_request(anonymous, code_of(offer), "not-it"), 400, "invalid_grant")
-    assert token_request(anonymous, code_of(offer), offer["tx_code"]).status_code == 200
+    assert_token_issued(token_request(anonymous, code_of(offer), offer["tx_code"]))
+    assert offer_state(http, offer) == "token_issued"
 
 
 def test_missing_tx_code(
@@ -514,7 +538,8 @@ def test_missing_tx_code(
         assert_oauth_error(response, 400, "invalid_request")
     # No guess was spent: three wrong codes are still needed to burn the offer.
     assert offer_state(http, offer) == "offered"
-    assert token_request(anonymous, code_of(offer), offer["tx_code"]).status_code == 200
+    assert_token_issued(token_request(anonymous, code_of(offer), offer["tx_code"]))
+    assert offer_state(http, offer) == "token_issued"
 
 
 @pytest.mark.parametrize(
@@ -578,7 +603,7 @@ def _still_issuable(
     response = credential_request(
         anonymous, token, body_for(proof(key, nonce=new_nonce(anonymous), aud=issuer_id))
     )
-    assert response.status_code == 200, response.text
+    assert_issued_to(response, key)
     assert issued_records(redis_client, settings) == 1
 
 
@@ -655,7 +680,7 @@ def test_replayed_nonce(
     first = access_token(anonymous, first_offer)
     nonce = new_nonce(anonymous)
     used = proof(wallet_key, nonce=nonce, aud=issuer_id)
-    assert credential_request(anonymous, first, body_for(used)).status_code == 200
+    assert_issued_to(credential_request(anonymous, first, body_for(used)), wallet_key)
     # The same nonce again, in a new proof for another offer, and the very same proof.
     offer = make_offer(http, citizen)
     token = access_token(anonymous, offer)
@@ -682,7 +707,7 @@ def test_access_token_is_single_use(
     good = credential_request(
         anonymous, token, body_for(proof(wallet_key, nonce=new_nonce(anonymous), aud=issuer_id))
     )
-    assert good.status_code == 200
+    assert_issued_to(good, wallet_key)
     again = credential_request(
         anonymous, token, body_for(proof(wallet_key, nonce=new_nonce(anonymous), aud=issuer_id))
     )
@@ -871,13 +896,14 @@ def test_metadata_follows_the_issuer_path(settings: Settings) -> None:
         httpx.Client(base_url=f"http://127.0.0.1:{settings.port}", timeout=10) as client,
     ):
         assert server.url == base
-        for name in ("openid-credential-issuer", "oauth-authorization-server"):
-            response = client.get(f"/.well-known/{name}/tenant")
-            assert response.status_code == 200, name
-        assert (
-            client.get("/.well-known/openid-credential-issuer/tenant").json()["credential_issuer"]
-            == base
-        )
+        issuer = client.get("/.well-known/openid-credential-issuer/tenant")
+        assert issuer.status_code == 200, issuer.text
+        assert issuer.json()["credential_issuer"] == base
+        assert issuer.json()["credential_endpoint"] == f"{base}/credential"
+        authorization = client.get("/.well-known/oauth-authorization-server/tenant")
+        assert authorization.status_code == 200, authorization.text
+        assert authorization.json()["issuer"] == base
+        assert authorization.json()["token_endpoint"] == f"{base}/token"
 
 
 def test_openapi_documents_every_endpoint(anonymous: httpx.Client) -> None:
@@ -918,8 +944,7 @@ def test_eddsa_proof(
     response = credential_request(
         anonymous, token, body_for(proof(eddsa_wallet, nonce=new_nonce(anonymous), aud=issuer_id))
     )
-    assert response.status_code == 200, response.text
-    sd_jwt = response.json()["credentials"][0]["credential"]
+    sd_jwt = assert_issued_to(response, eddsa_wallet)
     presentation = holder.present(
         sd_jwt,
         ("national_id",),

@@ -49,8 +49,8 @@ def test_every_claim_has_labels_in_three_languages(
 
 def test_metadata_claims_match_what_the_issuer_accepts(settings: Settings) -> None:
     """Every seeded citizen's claim has a label: the document is not out of date."""
-    from service.api.routes.types import national_id_metadata
     from service.cli.demo import load_citizens
+    from service.services.type_metadata import national_id_metadata
 
     paths = {tuple(c["path"]) for c in national_id_metadata(settings.national_id_vct)["claims"]}
     for citizen in load_citizens():

@@ -232,3 +232,49 @@ def _serve_output(serve: Any) -> list[str]:
     if not hasattr(process, "captured"):
         process.captured = process.stdout.read().splitlines() if process.stdout else []
     return process.captured
+
+
+def test_pki_init_and_keys_show_give_certificate_expiry(env: dict[str, str]) -> None:
+    made = run(["pki", "init"], env)
+    assert made.returncode == 0, made.stderr
+    shown = run(["keys", "show", "--json"], env)
+    assert shown.returncode == 0, shown.stderr
+    import json
+
+    (key,) = json.loads(shown.stdout)["keys"]
+    assert key["certificate_expires_at"] is not None
+    listed = run(["pki", "show"], env)
+    assert listed.returncode == 0, listed.stderr
+    assert "development root" in listed.stdout
+    assert "relying-party access" in listed.stdout
+    again = run(["pki", "init"], env)
+    assert again.returncode == 1
+    assert "exists" in again.stderr
+
+
+def test_pki_import_issuer_refuses_a_chain_from_another_root(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from service.keyring.certificates import make_root
+
+    kid = load_or_create(tmp_path / "keys").active.kid  # as `thiqa serve` makes it
+    root, _ = make_root("National root", now=int(time.time()))
+    stranger, _ = make_root("Somebody", now=int(time.time()))
+    (tmp_path / "root.pem").write_bytes(root.public_bytes(Encoding.PEM))
+    (tmp_path / "chain.pem").write_bytes(stranger.public_bytes(Encoding.PEM))
+    result = run(
+        [
+            "pki",
+            "import-issuer",
+            kid,
+            str(tmp_path / "chain.pem"),
+            "--root",
+            str(tmp_path / "root.pem"),
+        ],
+        env,
+    )
+    assert result.returncode == 1
+    assert "certifies another key" in result.stderr
+    assert not (tmp_path / "keys" / "pki" / "issuer").exists()

@@ -13,7 +13,12 @@ from typing import Any
 
 from service.core import credential, holder, jws
 from service.core.encoding import b64url_encode, json_dumps
-from service.core.keys import SigningKey, generate_signing_key
+from service.core.keys import (
+    InvalidSignatureError,
+    SigningKey,
+    VerificationKey,
+    generate_signing_key,
+)
 from service.core.reasons import Reason
 from service.core.sdjwt import Disclosure, digest
 from service.core.status_list import StatusValue
@@ -26,6 +31,17 @@ from service.core.verify import (
     conclude,
     inspect,
 )
+
+
+def signature_holds(key: VerificationKey, signature: bytes, signing_input: bytes) -> bool:
+    """``key.verify`` as a yes or no, for tables of signatures: True when it returns, False
+    when it raises :class:`InvalidSignatureError` (any other exception propagates)."""
+    try:
+        key.verify(signature, signing_input)
+    except InvalidSignatureError:
+        return False
+    return True
+
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors"
 

@@ -10,10 +10,12 @@ import pytest
 
 from service.core.claims import (
     RESERVED_CLAIMS,
+    ClaimFault,
     ClaimLimits,
     ClaimsError,
     check_national_id_claims,
     normalise_claims,
+    undefined_claims,
 )
 
 TODAY = date(2025, 6, 1)
@@ -23,12 +25,28 @@ VALID_ID = {
     "birthdate": "1990-04-12",
     "national_id": "AB123456",
 }
+NOT_A_BIRTHDATE = ("claims.birthdate", "must be a past date as YYYY-MM-DD")
 
 
-def refused(claims: Any, limits: ClaimLimits | None = None) -> ClaimsError:
+def refused(claims: Any, limits: ClaimLimits | None = None) -> tuple[str, str]:
+    """Where and why ``normalise_claims`` refused: each test compares both, so a refusal for
+    another reason than the one under test fails it."""
+    with pytest.raises(ClaimsError) as caught:
+        normalise_claims(claims, limits)
+    return caught.value.path, caught.value.problem
+
+
+def refusal(claims: Any, limits: ClaimLimits | None = None) -> ClaimsError:
+    """The whole refusal, for tests of every problem reported at once."""
     with pytest.raises(ClaimsError) as caught:
         normalise_claims(claims, limits)
     return caught.value
+
+
+def refused_national(claims: Any) -> tuple[str, str]:
+    with pytest.raises(ClaimsError) as caught:
+        check_national_id_claims(claims, today=TODAY)
+    return caught.value.path, caught.value.problem
 
 
 # --- names -------------------------------------------------------------------------------
@@ -36,22 +54,19 @@ def refused(claims: Any, limits: ClaimLimits | None = None) -> ClaimsError:
 
 @pytest.mark.parametrize("name", ["iss", "iat", "nbf", "exp", "jti", "aud", "cnf", "vct", "status"])
 def test_refuses_reserved_claim_names(name: str) -> None:
-    error = refused({name: "x", "given_name": "Amina"})
-    assert error.problem == "reserved claim name"
-    assert error.path == f"claims.{name}"
+    assert refused({name: "x", "given_name": "Amina"}) == (f"claims.{name}", "reserved claim name")
 
 
 @pytest.mark.parametrize("name", ["_sd", "_sd_alg", "...", "vct#integrity"])
 def test_refuses_sd_jwt_internal_names(name: str) -> None:
     # Refused already by the name pattern; either way they never reach the signer.
     assert name in RESERVED_CLAIMS
-    error = refused({name: ["x"]})
-    assert error.problem in {"invalid claim name", "reserved claim name"}
+    assert refused({name: ["x"]}) == ("claims", "invalid claim name")
 
 
 def test_refuses_sd_jwt_internal_names_when_nested() -> None:
-    refused({"address": {"_sd": ["x"]}})
-    refused({"address": {"...": "x"}})
+    assert refused({"address": {"_sd": ["x"]}}) == ("claims.address", "invalid claim name")
+    assert refused({"address": {"...": "x"}}) == ("claims.address", "invalid claim name")
 
 
 @pytest.mark.parametrize(
@@ -74,7 +89,7 @@ def test_refuses_sd_jwt_internal_names_when_nested() -> None:
     ],
 )
 def test_refuses_names_outside_the_pattern(name: str) -> None:
-    assert refused({name: "x"}).problem == "invalid claim name"
+    assert refused({name: "x"}) == ("claims", "invalid claim name")
 
 
 @pytest.mark.parametrize(
@@ -85,7 +100,7 @@ def test_accepts_names_in_the_pattern(name: str) -> None:
 
 
 def test_refuses_non_string_names() -> None:
-    assert refused({1: "x"}).problem == "invalid claim name"
+    assert refused({1: "x"}) == ("claims", "invalid claim name")
 
 
 # --- shape -------------------------------------------------------------------------------
@@ -93,14 +108,17 @@ def test_refuses_non_string_names() -> None:
 
 @pytest.mark.parametrize("claims", [{}, [], "x", None, 1, [("a", 1)]])
 def test_refuses_claims_that_are_not_a_non_empty_object(claims: Any) -> None:
-    assert refused(claims).path == "claims"
+    assert refused(claims) == ("claims", "must be a non-empty object")
 
 
-@pytest.mark.parametrize(
-    "value", [float("nan"), float("inf"), -float("inf"), b"bytes", {1, 2}, object(), (1j)]
-)
-def test_refuses_values_that_are_not_finite_json(value: Any) -> None:
-    refused({"a": value})
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_refuses_numbers_that_are_not_finite(value: Any) -> None:
+    assert refused({"a": value}) == ("claims.a", "not a finite number")
+
+
+@pytest.mark.parametrize("value", [b"bytes", {1, 2}, object(), (1j)])
+def test_refuses_values_that_are_not_json(value: Any) -> None:
+    assert refused({"a": value}) == ("claims.a", "unsupported JSON type")
 
 
 def test_accepts_every_json_type() -> None:
@@ -110,7 +128,7 @@ def test_accepts_every_json_type() -> None:
 
 def test_refuses_tuples_as_arrays() -> None:
     # Tuples are refused: only JSON arrays (lists) are accepted as arrays.
-    refused({"a": (1, 2)})
+    assert refused({"a": (1, 2)}) == ("claims.a", "unsupported JSON type")
 
 
 def test_depth_limit_is_exact() -> None:
@@ -118,45 +136,41 @@ def test_depth_limit_is_exact() -> None:
     ok: Any = "leaf"
     for _ in range(3):
         ok = {"k": ok}
-    assert normalise_claims({"a": ok}, limits)  # a=1, k=2, k=3, k=4 (the leaf)
+    assert normalise_claims({"a": ok}, limits) == {"a": ok}  # a=1, k=2, k=3, k=4 (the leaf)
     too_deep = {"k": ok}
-    error = refused({"a": too_deep}, limits)
-    assert error.problem == "nested too deeply"
-    assert error.path == "claims.a.k.k.k.k"
+    assert refused({"a": too_deep}, limits) == ("claims.a.k.k.k.k", "nested too deeply")
 
 
 def test_depth_limit_counts_arrays_too() -> None:
     limits = ClaimLimits(max_depth=2)
     assert normalise_claims({"a": ["x"]}, limits) == {"a": ["x"]}
-    assert refused({"a": [["x"]]}, limits).path == "claims.a[0][0]"
+    assert refused({"a": [["x"]]}, limits) == ("claims.a[0][0]", "nested too deeply")
 
 
 def test_member_limit_is_exact() -> None:
     limits = ClaimLimits(max_members=3)
-    assert normalise_claims({"a": 1, "b": 2, "c": 3}, limits)
-    assert refused({"a": 1, "b": 2, "c": 3, "d": 4}, limits).problem == "too many members"
-    assert normalise_claims({"l": [1, 2, 3]}, limits)
-    assert refused({"l": [1, 2, 3, 4]}, limits).problem == "too many elements"
+    assert normalise_claims({"a": 1, "b": 2, "c": 3}, limits) == {"a": 1, "b": 2, "c": 3}
+    assert refused({"a": 1, "b": 2, "c": 3, "d": 4}, limits) == ("claims", "too many members")
+    assert normalise_claims({"l": [1, 2, 3]}, limits) == {"l": [1, 2, 3]}
+    assert refused({"l": [1, 2, 3, 4]}, limits) == ("claims.l", "too many elements")
 
 
 def test_string_limit_is_exact() -> None:
     limits = ClaimLimits(max_string=5)
     assert normalise_claims({"a": "abcde"}, limits) == {"a": "abcde"}
-    error = refused({"a": "abcdef"}, limits)
-    assert error.problem == "string too long"
-    assert error.path == "claims.a"
+    assert refused({"a": "abcdef"}, limits) == ("claims.a", "string too long")
 
 
 def test_default_limits() -> None:
     assert ClaimLimits() == ClaimLimits(max_depth=4, max_members=64, max_string=1024)
-    assert normalise_claims({"a": "x" * 1024})
-    refused({"a": "x" * 1025})
+    assert normalise_claims({"a": "x" * 1024}) == {"a": "x" * 1024}
+    assert refused({"a": "x" * 1025}) == ("claims.a", "string too long")
 
 
 def test_error_names_the_path_never_the_value() -> None:
-    error = refused({"address": {"street": "x" * 2000}})
-    assert error.path == "claims.address.street"
-    assert "xxx" not in str(error)
+    with pytest.raises(ClaimsError) as caught:
+        normalise_claims({"address": {"street": "x" * 2000}})
+    assert str(caught.value) == "claims.address.street: string too long"
 
 
 # --- NFC -----------------------------------------------------------------------------------
@@ -218,19 +232,17 @@ def test_accepts_a_complete_national_id() -> None:
 def test_requires_the_core_identity_claims(name: str) -> None:
     claims = dict(VALID_ID)
     del claims[name]
-    with pytest.raises(ClaimsError) as caught:
-        check_national_id_claims(claims, today=TODAY)
-    assert caught.value.path == f"claims.{name}"
-    assert caught.value.problem == "required"
+    assert refused_national(claims) == (f"claims.{name}", "required")
 
 
 @pytest.mark.parametrize("name", ["given_name", "family_name", "given_name#ar", "family_name#ar"])
 @pytest.mark.parametrize("value", ["", "   ", 1, None, ["Amina"]])
 def test_names_must_be_non_empty_strings(name: str, value: Any) -> None:
     # Present means a non-empty string: a null given_name is no name.
-    with pytest.raises(ClaimsError) as caught:
-        check_national_id_claims({**VALID_ID, name: value}, today=TODAY)
-    assert caught.value.path == f"claims.{name}"
+    assert refused_national({**VALID_ID, name: value}) == (
+        f"claims.{name}",
+        "must be a non-empty string",
+    )
 
 
 @pytest.mark.parametrize(
@@ -254,15 +266,12 @@ def test_names_must_be_non_empty_strings(name: str, value: Any) -> None:
     ],
 )
 def test_birthdate_must_be_yyyy_mm_dd(birthdate: Any) -> None:
-    with pytest.raises(ClaimsError) as caught:
-        check_national_id_claims({**VALID_ID, "birthdate": birthdate}, today=TODAY)
-    assert caught.value.path == "claims.birthdate"
+    assert refused_national({**VALID_ID, "birthdate": birthdate}) == NOT_A_BIRTHDATE
 
 
 def test_birthdate_may_be_today_but_not_tomorrow() -> None:
     check_national_id_claims({**VALID_ID, "birthdate": "2025-06-01"}, today=TODAY)
-    with pytest.raises(ClaimsError):
-        check_national_id_claims({**VALID_ID, "birthdate": "2025-06-02"}, today=TODAY)
+    assert refused_national({**VALID_ID, "birthdate": "2025-06-02"}) == NOT_A_BIRTHDATE
 
 
 def test_accepts_a_leap_day_birthdate() -> None:
@@ -291,9 +300,10 @@ def test_accepts_national_id_pattern(national_id: str) -> None:
     ],
 )
 def test_refuses_national_id_outside_the_pattern(national_id: Any) -> None:
-    with pytest.raises(ClaimsError) as caught:
-        check_national_id_claims({**VALID_ID, "national_id": national_id}, today=TODAY)
-    assert caught.value.path == "claims.national_id"
+    assert refused_national({**VALID_ID, "national_id": national_id}) == (
+        "claims.national_id",
+        "must look like AB123456",
+    )
 
 
 @pytest.mark.parametrize("sex", ["F", "M"])
@@ -303,19 +313,92 @@ def test_accepts_sex_f_or_m(sex: str) -> None:
 
 @pytest.mark.parametrize("sex", ["f", "X", "", "female", 1, None, ["F"], {"F": 1}])
 def test_refuses_other_sex_values(sex: Any) -> None:
-    with pytest.raises(ClaimsError) as caught:
-        check_national_id_claims({**VALID_ID, "sex": sex}, today=TODAY)
-    assert caught.value.path == "claims.sex"
+    assert refused_national({**VALID_ID, "sex": sex}) == ("claims.sex", "must be F or M")
 
 
 @pytest.mark.parametrize("nationality", ["ma", "MAR", "M", "", 1, "M1"])
 def test_refuses_nationality_that_is_not_alpha_2(nationality: Any) -> None:
-    with pytest.raises(ClaimsError) as caught:
-        check_national_id_claims({**VALID_ID, "nationality": nationality}, today=TODAY)
-    assert caught.value.path == "claims.nationality"
+    assert refused_national({**VALID_ID, "nationality": nationality}) == (
+        "claims.nationality",
+        "must be an ISO 3166-1 alpha-2 code",
+    )
 
 
 def test_normalised_claims_pass_the_national_id_rules() -> None:
     claims = normalise_claims({**VALID_ID, "given_name#ar": "\u0627\u0654\u0645\u064a\u0646\u0629"})
     check_national_id_claims(claims, today=TODAY)
     assert claims["given_name#ar"] == "أمينة"
+
+
+# --- every problem at once; claims the type does not define ------------------------------
+
+DEFINED = frozenset(
+    {
+        ("given_name",),
+        ("family_name",),
+        ("birthdate",),
+        ("national_id",),
+        ("place_of_birth",),
+        ("place_of_birth", "locality"),
+    }
+)
+
+
+def test_every_national_id_problem_is_reported_in_order() -> None:
+    claims = {"given_name": "", "birthdate": "tomorrow", "national_id": "x", "sex": "X"}
+    with pytest.raises(ClaimsError) as caught:
+        check_national_id_claims(claims, today=TODAY)
+    assert [(p.path, p.fault, p.problem) for p in caught.value.problems] == [
+        ("claims.family_name", ClaimFault.MISSING, "required"),
+        ("claims.given_name", ClaimFault.INVALID_VALUE, "must be a non-empty string"),
+        ("claims.birthdate", ClaimFault.INVALID_VALUE, "must be a past date as YYYY-MM-DD"),
+        ("claims.national_id", ClaimFault.INVALID_VALUE, "must look like AB123456"),
+        ("claims.sex", ClaimFault.INVALID_VALUE, "must be F or M"),
+    ]
+    assert caught.value.path == "claims.family_name"
+
+
+def test_every_structural_problem_is_reported_with_its_limit() -> None:
+    limits = ClaimLimits(max_string=4, max_members=2)
+    error = refusal({"a": "x" * 5, "iss": "x", "b": [1, 2, 3]}, limits)
+    assert [(p.path, p.fault, p.limit) for p in error.problems] == [
+        ("claims", ClaimFault.TOO_LARGE, {"max_items": 2}),
+    ]
+    error = refusal({"a": "x" * 5, "iss": "x"}, limits)
+    assert [(p.path, p.fault, p.limit) for p in error.problems] == [
+        ("claims.a", ClaimFault.TOO_LARGE, {"max_length": 4}),
+        ("claims.iss", ClaimFault.RESERVED, None),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("claims", "paths"),
+    [
+        ({**VALID_ID}, []),
+        ({**VALID_ID, "email": "a@b"}, ["claims.email"]),
+        (
+            {**VALID_ID, "nationalty": "MA", "religion": "x"},
+            ["claims.nationalty", "claims.religion"],
+        ),
+        ({**VALID_ID, "place_of_birth": {"locality": "Fès"}}, []),
+        ({**VALID_ID, "place_of_birth": {"street": "x"}}, ["claims.place_of_birth.street"]),
+    ],
+)
+def test_claims_the_type_does_not_define_are_named(
+    claims: dict[str, Any], paths: list[str]
+) -> None:
+    found = undefined_claims(claims, DEFINED)
+    assert [p.path for p in found] == paths
+    assert all(p.fault is ClaimFault.UNDEFINED for p in found)
+
+
+def test_an_object_claim_must_be_an_object() -> None:
+    found = undefined_claims({**VALID_ID, "place_of_birth": "Fès"}, DEFINED)
+    assert [(p.path, p.problem) for p in found] == [("claims.place_of_birth", "must be an object")]
+
+
+def test_the_national_id_rules_refuse_undefined_claims_when_told_which_exist() -> None:
+    check_national_id_claims({**VALID_ID, "email": "a@b"}, today=TODAY)  # no list: no check
+    with pytest.raises(ClaimsError) as caught:
+        check_national_id_claims({**VALID_ID, "email": "a@b"}, today=TODAY, defined=DEFINED)
+    assert [p.path for p in caught.value.problems] == ["claims.email"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -175,9 +176,14 @@ def test_rejects_integer_too_long_to_convert_without_raising_something_else() ->
 
 def test_depth_limit_allows_exactly_max_depth() -> None:
     depth = MAX_JSON_DEPTH
-    assert json_loads("[" * depth + "]" * depth) is not None
-    nested = '{"a":' * depth + "1" + "}" * depth
-    assert json_loads(nested) is not None
+    arrays: Any = []
+    objects: Any = 1
+    for _ in range(depth - 1):
+        arrays = [arrays]
+    for _ in range(depth):
+        objects = {"a": objects}
+    assert json_loads("[" * depth + "]" * depth) == arrays
+    assert json_loads('{"a":' * depth + "1" + "}" * depth) == objects
 
 
 def test_depth_limit_rejects_one_level_more() -> None:

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from service.core.encoding import b64url_decode, b64url_encode
 from service.core.keys import (
     ALGORITHMS,
+    InvalidSignatureError,
     JWKError,
     SigningKey,
     VerificationKey,
@@ -22,6 +23,8 @@ from service.core.keys import (
     parse_public_jwk,
     public_jwk,
 )
+
+from .helpers import signature_holds
 
 P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 P256_PRIME = 2**256 - 2**224 + 2**192 + 2**96 - 1
@@ -319,22 +322,39 @@ def test_sign_then_verify_round_trip(alg: str, size: int) -> None:
     signature = key.sign(MESSAGE)
     assert len(signature) == size
     verifier = key.verification_key()
-    assert verifier.verify(signature, MESSAGE) is True
-    assert parse_public_jwk(verifier.public_jwk()).verify(signature, MESSAGE) is True
+    assert signature_holds(verifier, signature, MESSAGE) is True
+    assert signature_holds(parse_public_jwk(verifier.public_jwk()), signature, MESSAGE) is True
+
+
+@pytest.mark.parametrize("alg", ["ES256", "ES384", "EdDSA"])
+def test_verify_returns_nothing_for_a_good_signature_and_raises_for_any_bad_one(alg: str) -> None:
+    # As pyca's keys do: no boolean a caller could forget to look at.
+    key = generate_signing_key(alg)
+    signature = key.sign(MESSAGE)
+    assert key.verification_key().verify(signature, MESSAGE) is None
+    for bad in (signature[:-1], bytes(len(signature)), b"", signature[::-1]):
+        with pytest.raises(InvalidSignatureError) as caught:
+            key.verification_key().verify(bad, MESSAGE)
+        # One opaque error: nothing says which check tripped.
+        assert str(caught.value) == ""
+    with pytest.raises(InvalidSignatureError):
+        key.verification_key().verify(signature, MESSAGE + b"x")
 
 
 @pytest.mark.parametrize("alg", ["ES256", "ES384", "EdDSA"])
 def test_rejects_signature_over_another_message(alg: str) -> None:
     key = generate_signing_key(alg)
     signature = key.sign(MESSAGE)
-    assert key.verification_key().verify(signature, MESSAGE + b"x") is False
-    assert key.verification_key().verify(signature, MESSAGE[:-1]) is False
+    assert signature_holds(key.verification_key(), signature, MESSAGE + b"x") is False
+    assert signature_holds(key.verification_key(), signature, MESSAGE[:-1]) is False
 
 
 @pytest.mark.parametrize("alg", ["ES256", "ES384", "EdDSA"])
 def test_rejects_signature_by_another_key_of_the_same_algorithm(alg: str) -> None:
     signature = generate_signing_key(alg).sign(MESSAGE)
-    assert generate_signing_key(alg).verification_key().verify(signature, MESSAGE) is False
+    assert (
+        signature_holds(generate_signing_key(alg).verification_key(), signature, MESSAGE) is False
+    )
 
 
 @pytest.mark.parametrize("alg", ["ES256", "ES384", "EdDSA"])
@@ -345,7 +365,7 @@ def test_rejects_any_single_bit_flip_in_signature(alg: str) -> None:
     for position in range(0, len(signature) * 8, 7):
         flipped = bytearray(signature)
         flipped[position // 8] ^= 1 << (position % 8)
-        assert verifier.verify(bytes(flipped), MESSAGE) is False, position
+        assert signature_holds(verifier, bytes(flipped), MESSAGE) is False, position
 
 
 @pytest.mark.parametrize("alg", ["ES256", "ES384", "EdDSA"])
@@ -354,15 +374,15 @@ def test_rejects_signature_of_wrong_length(alg: str, delta: int) -> None:
     key = generate_signing_key(alg)
     signature = key.sign(MESSAGE)
     resized = signature[:delta] if delta < 0 else signature + b"\x00" * delta
-    assert key.verification_key().verify(resized, MESSAGE) is False
-    assert key.verification_key().verify(b"", MESSAGE) is False
+    assert signature_holds(key.verification_key(), resized, MESSAGE) is False
+    assert signature_holds(key.verification_key(), b"", MESSAGE) is False
 
 
 def test_rejects_es256_signature_in_der_form() -> None:
     key = generate_signing_key("ES256")
     raw = key.sign(MESSAGE)
     der = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
-    assert key.verification_key().verify(der, MESSAGE) is False
+    assert signature_holds(key.verification_key(), der, MESSAGE) is False
 
 
 def test_es256_signature_verifies_only_with_an_es256_key() -> None:
@@ -370,7 +390,7 @@ def test_es256_signature_verifies_only_with_an_es256_key() -> None:
     signature = es256.sign(MESSAGE)
     # The same public key bound to ES384 cannot verify it: the algorithm comes from the key.
     confused = VerificationKey(kid="k", alg="ES384", key=es256.key.public_key())
-    assert confused.verify(signature, MESSAGE) is False
+    assert signature_holds(confused, signature, MESSAGE) is False
 
 
 def _es256_parts() -> tuple[VerificationKey, int, int]:
@@ -387,43 +407,43 @@ def test_rejects_es256_signature_with_r_and_s_zero() -> None:
     # CVE-2022-21449 ("psychic signatures"): r = s = 0 verifies any message in a broken
     # verifier.
     verifier, _, _ = _es256_parts()
-    assert verifier.verify(bytes(64), MESSAGE) is False
-    assert verifier.verify(bytes(64), b"") is False
+    assert signature_holds(verifier, bytes(64), MESSAGE) is False
+    assert signature_holds(verifier, bytes(64), b"") is False
 
 
 def test_rejects_es256_signature_with_r_zero_or_s_zero() -> None:
     verifier, r, s = _es256_parts()
-    assert verifier.verify(_p1363(r, s), MESSAGE) is True
-    assert verifier.verify(_p1363(0, s), MESSAGE) is False
-    assert verifier.verify(_p1363(r, 0), MESSAGE) is False
+    assert signature_holds(verifier, _p1363(r, s), MESSAGE) is True
+    assert signature_holds(verifier, _p1363(0, s), MESSAGE) is False
+    assert signature_holds(verifier, _p1363(r, 0), MESSAGE) is False
 
 
 @pytest.mark.parametrize("value", [P256_ORDER, P256_ORDER + 1, 2**256 - 1])
 def test_rejects_es256_signature_with_r_or_s_not_below_the_order(value: int) -> None:
     verifier, r, s = _es256_parts()
-    assert verifier.verify(_p1363(value, s), MESSAGE) is False
-    assert verifier.verify(_p1363(r, value), MESSAGE) is False
-    assert verifier.verify(_p1363(value, value), MESSAGE) is False
+    assert signature_holds(verifier, _p1363(value, s), MESSAGE) is False
+    assert signature_holds(verifier, _p1363(r, value), MESSAGE) is False
+    assert signature_holds(verifier, _p1363(value, value), MESSAGE) is False
 
 
 def test_rejects_es384_signature_with_s_equal_to_the_order() -> None:
     key = generate_signing_key("ES384")
     raw = key.sign(MESSAGE)
     r = int.from_bytes(raw[:48], "big")
-    assert key.verification_key().verify(_p1363(r, P384_ORDER, 48), MESSAGE) is False
-    assert key.verification_key().verify(bytes(96), MESSAGE) is False
+    assert signature_holds(key.verification_key(), _p1363(r, P384_ORDER, 48), MESSAGE) is False
+    assert signature_holds(key.verification_key(), bytes(96), MESSAGE) is False
 
 
 def test_es256_accepts_the_high_s_twin_as_rfc7518_allows() -> None:
     # ECDSA signatures are malleable: (r, n - s) is valid too. JWS does not require low-S,
     # and Wycheproof marks these "valid"; Thiqa never uses a signature as an identifier.
     verifier, r, s = _es256_parts()
-    assert verifier.verify(_p1363(r, P256_ORDER - s), MESSAGE) is True
+    assert signature_holds(verifier, _p1363(r, P256_ORDER - s), MESSAGE) is True
 
 
 def test_rejects_eddsa_signature_of_all_zeros() -> None:
     key = generate_signing_key("EdDSA")
-    assert key.verification_key().verify(bytes(64), MESSAGE) is False
+    assert signature_holds(key.verification_key(), bytes(64), MESSAGE) is False
 
 
 def test_key_material_stays_out_of_repr() -> None:

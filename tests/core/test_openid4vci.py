@@ -9,7 +9,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from service.api.routes.types import national_id_metadata
 from service.core import jws
 from service.core.encoding import b64url_decode, b64url_encode, json_dumps
 from service.core.keys import SigningKey, generate_signing_key, public_jwk
@@ -26,6 +25,7 @@ from service.core.openid4vci import (
     parse_credential_request,
     well_known_path,
 )
+from service.services.type_metadata import national_id_metadata
 
 ISSUER = "https://id.example.ma"
 NOW = 1_760_000_000
@@ -49,11 +49,24 @@ def check(token: str, **overrides: Any) -> Any:
 
 
 def refused(token: str, **overrides: Any) -> str:
+    """The description of the ``invalid_proof`` the proof is refused with: each test compares
+    it whole, so a proof refused by an earlier check than the one under test fails the test."""
     with pytest.raises(CredentialRequestError) as caught:
         check(token, **overrides)
     assert caught.value.error == "invalid_proof"
     assert caught.value.description.isascii()
     return caught.value.description
+
+
+def not_a_proof(reason: str) -> str:
+    return f"The proof is not an {PROOF_TYP} JWT ({reason})."
+
+
+ONLY_JWK = "Only jwk proofs are supported (no kid, x5c or trust_chain)."
+EXACTLY_ONE_KEY = "The proof header must carry exactly one of jwk, kid, x5c."
+BAD_SIGNATURE = "The proof's signature does not verify with its jwk."
+WRONG_AUDIENCE = "The proof's aud is not this credential issuer."
+NO_IAT = "The proof has no numeric iat."
 
 
 @pytest.fixture(params=["ES256", "EdDSA"])
@@ -72,7 +85,7 @@ def test_typ_is_explicit(key: SigningKey) -> None:
     # The media type spelling is the same type (RFC 7515 §4.1.9); anything else is not.
     assert check(make(key, typ="application/openid4vci-proof+jwt")).nonce == NONCE
     for typ in ("JWT", "kb+jwt", "dc+sd-jwt", "statuslist+jwt", "openid4vci-proof"):
-        assert "not an openid4vci-proof+jwt" in refused(make(key, typ=typ))
+        assert refused(make(key, typ=typ)) == not_a_proof("wrong_type")
 
 
 def test_typ_missing(key: SigningKey) -> None:
@@ -80,7 +93,7 @@ def test_typ_missing(key: SigningKey) -> None:
     header = json.loads(b64url_decode(token.split(".")[0]))
     del header["typ"]
     forged = b64url_encode(json_dumps(header).encode()) + token[token.index(".") :]
-    refused(forged)
+    assert refused(forged) == not_a_proof("wrong_type")
 
 
 def test_alg_none_and_hmac_are_refused(key: SigningKey) -> None:
@@ -88,37 +101,39 @@ def test_alg_none_and_hmac_are_refused(key: SigningKey) -> None:
         header = {"alg": alg, "typ": PROOF_TYP, "jwk": public_jwk(key.key)}
         payload = {"aud": ISSUER, "iat": NOW, "nonce": NONCE}
         encoded = ".".join(b64url_encode(json_dumps(p).encode()) for p in (header, payload))
-        refused(encoded + ".")
-        refused(encoded + "." + b64url_encode(b"x" * 32))
+        assert refused(encoded + ".") == not_a_proof("unsupported_algorithm")
+        assert refused(encoded + "." + b64url_encode(b"x" * 32)) == not_a_proof(
+            "unsupported_algorithm"
+        )
 
 
 def test_only_allowed_algorithms() -> None:
     es384 = generate_signing_key("ES384")
-    assert "algorithm is not allowed" in refused(make(es384))
+    assert refused(make(es384)) == "The proof's algorithm is not allowed."
     assert check(make(es384), algorithms=("ES384",)).key.alg == "ES384"
 
 
 @pytest.mark.parametrize(
     ("header", "message"),
     [
-        ({"kid": "did:example:123#1"}, "Only jwk"),
-        ({"x5c": ["MIIB"]}, "Only jwk"),
-        ({"trust_chain": ["x"], "kid": "k"}, "exactly one"),
-        ({"kid": "k", "JWK": "x"}, "Only jwk"),
-        ({}, "exactly one"),
+        ({"kid": "did:example:123#1"}, ONLY_JWK),
+        ({"x5c": ["MIIB"]}, ONLY_JWK),
+        ({"trust_chain": ["x"], "kid": "k"}, EXACTLY_ONE_KEY),
+        ({"kid": "k", "JWK": "x"}, ONLY_JWK),
+        ({}, EXACTLY_ONE_KEY),
     ],
 )
 def test_key_must_be_a_jwk_and_only_that(
     key: SigningKey, header: dict[str, Any], message: str
 ) -> None:
-    assert message in refused(make(key, header=header))
+    assert refused(make(key, header=header)) == message
 
 
 def test_jwk_with_kid_is_two_key_parameters(key: SigningKey) -> None:
     both = {"jwk": public_jwk(key.key), "kid": "honest-key"}
-    assert "exactly one" in refused(make(key, header=both))
+    assert refused(make(key, header=both)) == EXACTLY_ONE_KEY
     with_x5c = {"jwk": public_jwk(key.key), "x5c": ["MIIB"]}
-    assert "exactly one" in refused(make(key, header=with_x5c))
+    assert refused(make(key, header=with_x5c)) == EXACTLY_ONE_KEY
 
 
 def test_jwk_must_be_a_real_public_key() -> None:
@@ -134,16 +149,20 @@ def test_jwk_must_be_a_real_public_key() -> None:
         "not an object",
         {**jwk, "alg": "EdDSA"},
     ):
-        assert "not a valid public key" in refused(make(key, header={"jwk": bad}))
+        assert (
+            refused(make(key, header={"jwk": bad})) == "The proof's jwk is not a valid public key."
+        )
 
 
 def test_signature_must_be_by_the_jwk() -> None:
     holder, other = generate_signing_key("ES256"), generate_signing_key("ES256")
     token = make(other, header={"jwk": public_jwk(holder.key)})
-    assert "does not verify" in refused(token)
+    assert refused(token) == BAD_SIGNATURE
     ed = generate_signing_key("EdDSA")
     # An Ed25519 key under an ES256 header: the algorithm must be the key's own.
-    assert "does not match its key" in refused(make(holder, header={"jwk": public_jwk(ed.key)}))
+    assert refused(make(holder, header={"jwk": public_jwk(ed.key)})) == (
+        "The proof's algorithm does not match its key."
+    )
 
 
 def test_tampered_payload(key: SigningKey) -> None:
@@ -152,38 +171,43 @@ def test_tampered_payload(key: SigningKey) -> None:
     forged_payload = b64url_encode(
         json_dumps({"aud": ISSUER, "iat": NOW, "nonce": "m" * 32}).encode()
     )
-    refused(f"{head}.{forged_payload}.{signature}")
+    assert refused(f"{head}.{forged_payload}.{signature}") == BAD_SIGNATURE
 
 
 @pytest.mark.parametrize(
     ("claims", "message"),
     [
-        ({"aud": "https://other.example"}, "aud"),
-        ({"aud": [ISSUER]}, "aud"),
-        ({"aud": None}, "aud"),
-        ({"iat": None}, "iat"),
-        ({"iat": "1760000000"}, "iat"),
-        ({"iat": True}, "iat"),
-        ({"iat": NOW + 61}, "future"),
-        ({"iat": NOW - 361}, "too old"),
-        ({"exp": NOW - 61}, "expired"),
-        ({"nonce": None}, "no nonce"),
-        ({"nonce": 12345}, "not a string"),
+        ({"aud": "https://other.example"}, WRONG_AUDIENCE),
+        ({"aud": [ISSUER]}, WRONG_AUDIENCE),
+        ({"aud": None}, WRONG_AUDIENCE),
+        ({"iat": None}, NO_IAT),
+        ({"iat": "1760000000"}, NO_IAT),
+        ({"iat": True}, NO_IAT),
+        ({"iat": 2**53}, NO_IAT),
+        ({"iat": -1}, NO_IAT),
+        ({"iat": NOW + 61}, "The proof's iat is in the future."),
+        ({"iat": NOW - 361}, "The proof is too old."),
+        ({"exp": NOW - 60}, "The proof has expired."),
+        ({"exp": "tomorrow"}, "The proof's exp is not a NumericDate."),
+        ({"nbf": NOW + 61}, "The proof is not valid yet."),
+        ({"nonce": None}, "The proof has no nonce: get one from the nonce endpoint."),
+        ({"nonce": 12345}, "The proof's nonce is not a string."),
     ],
 )
 def test_claims(key: SigningKey, claims: dict[str, Any], message: str) -> None:
-    assert message in refused(make(key, **claims))
+    assert refused(make(key, **claims)) == message
 
 
 def test_iat_window_edges(key: SigningKey) -> None:
     assert check(make(key, iat=NOW + 60)).nonce == NONCE
     assert check(make(key, iat=NOW - 360)).nonce == NONCE
     assert check(make(key, exp=NOW + 10)).nonce == NONCE
+    assert check(make(key, exp=NOW - 59, nbf=NOW + 60)).nonce == NONCE
 
 
 def test_garbage_is_an_invalid_proof() -> None:
     for token in ("", "a.b", "a.b.c", "x" * 100, "eyJ9.eyJ9.AA"):
-        refused(token)
+        assert refused(token) == not_a_proof("malformed")
 
 
 # -- credential requests ---------------------------------------------------------------------
@@ -200,49 +224,63 @@ def test_parse_request() -> None:
     assert (parsed.configuration_id, parsed.proof) == (CONFIGURATION_ID, "a.b.c")
 
 
+NOT_AN_OBJECT = "The body must be a JSON object."
+NO_CONFIGURATION = "credential_configuration_id is required."
+ONE_PROOF_TYPE = "proofs must hold exactly one proof type, jwt."
+JWT_ARRAY = "proofs.jwt must be a non-empty array of JWTs."
+C = CONFIGURATION_ID
+
+
 @pytest.mark.parametrize(
-    ("body", "error"),
+    ("body", "error", "description"),
     [
-        (None, "invalid_credential_request"),
-        ([], "invalid_credential_request"),
-        ({}, "invalid_credential_request"),
-        ({"credential_configuration_id": 7}, "invalid_credential_request"),
-        ({"credential_configuration_id": "UniversityDegree"}, "unknown_credential_configuration"),
+        (None, "invalid_credential_request", NOT_AN_OBJECT),
+        ([], "invalid_credential_request", NOT_AN_OBJECT),
+        ({}, "invalid_credential_request", NO_CONFIGURATION),
+        ({"credential_configuration_id": 7}, "invalid_credential_request", NO_CONFIGURATION),
         (
-            {"credential_identifier": "x", "credential_configuration_id": CONFIGURATION_ID},
+            {"credential_configuration_id": "UniversityDegree"},
+            "unknown_credential_configuration",
+            "This issuer offers thiqa_national_id only.",
+        ),
+        (
+            {"credential_identifier": "x", "credential_configuration_id": C},
             "invalid_credential_request",
+            "credential_identifier is not used: no authorization_details were granted.",
         ),
         (
-            {"credential_configuration_id": CONFIGURATION_ID, "credential_response_encryption": {}},
+            {"credential_configuration_id": C, "credential_response_encryption": {}},
             "invalid_encryption_parameters",
-        ),
-        ({"credential_configuration_id": CONFIGURATION_ID}, "invalid_proof"),
-        ({"credential_configuration_id": CONFIGURATION_ID, "proofs": []}, "invalid_proof"),
-        (
-            {
-                "credential_configuration_id": CONFIGURATION_ID,
-                "proofs": {"jwt": ["a"], "attestation": ["b"]},
-            },
-            "invalid_proof",
+            "This issuer does not encrypt credential responses.",
         ),
         (
-            {"credential_configuration_id": CONFIGURATION_ID, "proofs": {"jwt": "a.b.c"}},
+            {"credential_configuration_id": C},
             "invalid_proof",
+            "proofs is required (a key proof of type jwt).",
+        ),
+        ({"credential_configuration_id": C, "proofs": []}, "invalid_proof", ONE_PROOF_TYPE),
+        (
+            {"credential_configuration_id": C, "proofs": {"jwt": ["a"], "attestation": ["b"]}},
+            "invalid_proof",
+            ONE_PROOF_TYPE,
         ),
         (
-            {"credential_configuration_id": CONFIGURATION_ID, "proofs": {"jwt": [1]}},
+            {"credential_configuration_id": C, "proofs": {"jwt": "a.b.c"}},
             "invalid_proof",
+            JWT_ARRAY,
         ),
+        ({"credential_configuration_id": C, "proofs": {"jwt": [1]}}, "invalid_proof", JWT_ARRAY),
         (
-            {"credential_configuration_id": CONFIGURATION_ID, "proofs": {"jwt": ["a", "b"]}},
+            {"credential_configuration_id": C, "proofs": {"jwt": ["a", "b"]}},
             "invalid_proof",
+            "This issuer issues one credential per request: send one proof.",
         ),
     ],
 )
-def test_parse_request_errors(body: Any, error: str) -> None:
+def test_parse_request_errors(body: Any, error: str, description: str) -> None:
     with pytest.raises(CredentialRequestError) as caught:
         parse_credential_request(body)
-    assert caught.value.error == error
+    assert (caught.value.error, caught.value.description) == (error, description)
 
 
 # -- documents -------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from service.core.keys import parse_public_jwk
 from service.core.reasons import Reason, VerificationFailure
 from service.core.sdjwt import digest, disclose, from_json_serialization, split
 
-from .helpers import VECTORS
+from .helpers import VECTORS, signature_holds
 
 ROOT = VECTORS / "sd-jwt"
 CASES = ["json_serialization_flattened", "json_serialization_general"]
@@ -38,7 +38,7 @@ def test_json_serialization_verifies_to_the_expected_claims(case: str) -> None:
     compact = from_json_serialization(_document(case))
     parts = split(compact)
     token = jws.parse(parts.issuer_jwt, typ=frozenset({"example+sd-jwt"}))
-    assert _issuer_key(case).verify(token.signature, token.signing_input) is True
+    assert signature_holds(_issuer_key(case), token.signature, token.signing_input) is True
     claims = disclose(token.payload, parts.disclosures).claims
     expected = json.loads((ROOT / case / "verified_contents.json").read_text("utf-8"))
     assert claims == expected
@@ -50,7 +50,7 @@ def test_json_serialization_key_binding_covers_the_compact_form(case: str) -> No
     assert parts.kb_jwt is not None
     kb = jws.parse(parts.kb_jwt, typ=frozenset({"kb+jwt"}))
     holder = {k: v for k, v in SETTINGS["key_settings"]["holder_key"].items() if k != "d"}
-    assert parse_public_jwk(holder).verify(kb.signature, kb.signing_input) is True
+    assert signature_holds(parse_public_jwk(holder), kb.signature, kb.signing_input) is True
     assert kb.payload["sd_hash"] == digest(parts.hashed_part)
 
 

@@ -36,7 +36,7 @@ from service.core.status_list import (
     set_status,
 )
 
-from .helpers import VECTORS
+from .helpers import VECTORS, signature_holds
 
 _ALL = json.loads((VECTORS / "status-list" / "statuslist_vectors.json").read_text("utf-8"))
 LISTS = [v for v in _ALL if "lst" in v]
@@ -102,7 +102,7 @@ def test_signed_status_list_token_verifies_with_its_public_key() -> None:
     assert dict(parsed.payload) == JWT_VECTOR["claims"]
     key = parse_public_jwk(JWT_VECTOR["issuer_public_jwk"], kid=JWT_VECTOR["header"]["kid"])
     assert key.alg == parsed.alg == "ES256"
-    assert key.verify(parsed.signature, parsed.signing_input) is True
+    assert signature_holds(key, parsed.signature, parsed.signing_input) is True
     status_list = parsed.payload["status_list"]
     data = decode_list(status_list["lst"])
     assert status_list["bits"] == 1
@@ -132,7 +132,7 @@ def test_signed_status_list_token_fails_when_its_payload_is_altered() -> None:
     forged = f"{head}.{b64url_encode(json.dumps(claims).encode())}.{sig}"
     parsed = jws.parse(forged, typ=frozenset({"statuslist+jwt"}))
     key = parse_public_jwk(JWT_VECTOR["issuer_public_jwk"])
-    assert key.verify(parsed.signature, parsed.signing_input) is False
+    assert signature_holds(key, parsed.signature, parsed.signing_input) is False
 
 
 def test_signed_status_list_token_is_refused_as_another_typ() -> None:

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from service.core.encoding import b64url_encode
 from service.core.keys import VerificationKey, parse_public_jwk
 
-from .helpers import VECTORS
+from .helpers import VECTORS, signature_holds
 
 WYCHEPROOF = VECTORS / "wycheproof"
 
@@ -65,7 +65,7 @@ def _run(document: dict[str, Any], load_key: Any) -> Counter[tuple[str, bool]]:
     for group in document["testGroups"]:
         key = load_key(group)
         for test in group["tests"]:
-            accepted = key.verify(bytes.fromhex(test["sig"]), bytes.fromhex(test["msg"]))
+            accepted = signature_holds(key, bytes.fromhex(test["sig"]), bytes.fromhex(test["msg"]))
             outcomes[(test["result"], accepted)] += 1
             expected = {"valid": True, "invalid": False, "acceptable": False}[test["result"]]
             if accepted is not expected:
@@ -105,5 +105,8 @@ def test_ecdsa_attack_families_are_present_and_rejected(flag: str) -> None:
         for test in group["tests"]:
             if flag in test["flags"] and test["result"] == "invalid":
                 found += 1
-                assert key.verify(bytes.fromhex(test["sig"]), bytes.fromhex(test["msg"])) is False
+                assert (
+                    signature_holds(key, bytes.fromhex(test["sig"]), bytes.fromhex(test["msg"]))
+                    is False
+                )
     assert found > 0

@@ -41,7 +41,7 @@ from service.core.keys import ALGORITHMS
 from service.core.reasons import VerificationFailure
 from service.keyring.trust_list import TrustListError, parse_trust_list
 
-from .helpers import VECTORS
+from .helpers import VECTORS, signature_holds
 
 WYCHEPROOF = VECTORS / "wycheproof"
 ISSUER = "https://wycheproof.example"
@@ -100,7 +100,7 @@ def _reads(token: str, group: dict[str, Any]) -> str:
         return "unknown_key"
     if key.alg != alg:
         return "unsupported_algorithm"
-    if not key.verify(signature, signing_input):
+    if not signature_holds(key, signature, signing_input):
         return "invalid_signature"
     return "accepted"
 

@@ -399,6 +399,8 @@ def cli_env(settings: Settings) -> dict[str, str]:
         "THIQA_REDIS_URL": settings.redis_url.get_secret_value(),
         "THIQA_KEYS_DIR": str(settings.keys_dir),
         "THIQA_REDIS_PREFIX": settings.redis_prefix,
+        # The same issuer as the server: a new key's certificate names this URL.
+        "THIQA_PORT": str(settings.port),
         "COLUMNS": "200",
     }
 
@@ -578,7 +580,8 @@ def test_compromise_revocation_on_a_running_server(
 
 def test_every_server_process_follows_the_ring(settings: Settings, cli_env: dict[str, str]) -> None:
     # Two servers on one keys folder, as two workers of `thiqa serve --workers 2` are.
-    second = settings.model_copy(update={"port": free_port()})
+    # Workers of one server share its public URL, which their certificates name.
+    second = settings.model_copy(update={"port": free_port(), "public_url": settings.issuer_url})
     with BackgroundServer(settings) as one, BackgroundServer(second) as two:
         clients = [httpx.Client(base_url=s.url, timeout=10) for s in (one, two)]
         try:

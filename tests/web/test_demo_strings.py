@@ -14,7 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_readme import emitted_codes
+from service.core.reasons import Reason
+from service.errors import OAuthError, wire_errors
+
+
+def emitted_codes() -> set[str]:
+    """Every code an answer can carry (the README's code tables, which test_readme checks
+    against these): problem and OAuth codes, their OAuth `error` values, verdict reasons."""
+    codes = {cls.code for cls in wire_errors()} | {reason.value for reason in Reason}
+    codes |= {cls.error for cls in wire_errors() if issubclass(cls, OAuthError) and cls.error}
+    return codes
+
 
 DEMO = Path(__file__).resolve().parents[2] / "service" / "web" / "demo"
 JS = (DEMO / "demo.js").read_text(encoding="utf-8")

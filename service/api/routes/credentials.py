@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Path
 
 from service.api.auditing import AuditDep
-from service.api.deps import RuntimeDep, require_scope
+from service.api.deps import IssuingClient, IssuingOrRevokingClient, RevokingClient, RuntimeDep
 from service.api.problems import PROBLEM_RESPONSES, Problem
 from service.api.schemas import (
     CredentialInfo,
@@ -21,7 +21,6 @@ from service.api.schemas import (
 )
 from service.core.status_list import StatusValue
 from service.store.audit import AuditAction
-from service.store.clients import Client, Scope
 
 router = APIRouter(prefix="/v1/credentials", tags=["credentials"], responses=PROBLEM_RESPONSES)
 
@@ -33,7 +32,7 @@ _NOT_FOUND = {404: {"model": Problem, "description": "`credential_not_found`"}}
 async def issue_credential(
     body: IssueRequest,
     runtime: RuntimeDep,
-    client: Annotated[Client, Depends(require_scope(Scope.ISSUE))],
+    client: IssuingClient,
     audit: AuditDep,
 ) -> IssueResponse:
     """Sign an SD-JWT VC for a citizen. Every claim is selectively disclosable; Thiqa keeps
@@ -68,7 +67,7 @@ async def issue_credential(
 async def get_credential(
     credential_id: CredentialId,
     runtime: RuntimeDep,
-    client: Annotated[Client, Depends(require_scope(Scope.ISSUE, Scope.REVOKE))],
+    client: IssuingOrRevokingClient,
 ) -> CredentialInfo:
     """The credential's current status and lifetime (no personal claims: none are kept)."""
     record = await runtime.issuer.describe(credential_id)
@@ -97,7 +96,7 @@ def _status_route(target: StatusValue, summary: str, doc: str) -> None:
     async def change(
         credential_id: CredentialId,
         runtime: RuntimeDep,
-        client: Annotated[Client, Depends(require_scope(Scope.REVOKE))],
+        client: RevokingClient,
         audit: AuditDep,
     ) -> StatusChange:
         status = await runtime.issuer.set_status(credential_id, target)

@@ -13,11 +13,11 @@ from __future__ import annotations
 import base64
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Request, Response
+from fastapi import APIRouter, FastAPI, Path, Request, Response
 from fastapi.responses import JSONResponse
 
 from service.api.auditing import AuditDep
-from service.api.deps import RuntimeDep, require_scope
+from service.api.deps import IssuingClient, RuntimeDep
 from service.api.forms import FORM, NO_STORE, media_type, read_form
 from service.api.openid4vci_models import (
     AuthorizationServerMetadata,
@@ -36,14 +36,13 @@ from service.api.openid4vci_models import (
     schema_of,
 )
 from service.api.problems import PROBLEM_RESPONSES, Problem
-from service.api.routes.types import national_id_metadata
 from service.api.schemas import timestamp
 from service.core import openid4vci as vci
 from service.core.encoding import EncodingError, json_loads
-from service.services.openid4vci_issuer import OfferNotFound
+from service.errors import InvalidTokenRequest, OfferNotFound
+from service.services.type_metadata import national_id_metadata
 from service.settings import Settings
 from service.store.audit import AuditAction
-from service.store.clients import Client, Scope
 from service.store.offers import OfferStore
 
 __all__ = ["OWN_JSON_PATHS", "install_openid4vci"]
@@ -59,20 +58,6 @@ _OFFER_NOT_FOUND = {404: {"model": Problem, "description": "`offer_not_found`"}}
 _UNAVAILABLE = {503: PROBLEM_RESPONSES[503]}
 
 
-def _oauth_error(exc: vci.OAuthError) -> JSONResponse:
-    headers = dict(NO_STORE)
-    if exc.status == 401:
-        # RFC 6750 §3: the challenge names the error; the body repeats it for JSON clients.
-        headers["WWW-Authenticate"] = (
-            f'Bearer error="{exc.error}", error_description="{exc.description}"'
-        )
-    return JSONResponse(
-        {"error": exc.error, "error_description": exc.description},
-        status_code=exc.status,
-        headers=headers,
-    )
-
-
 # -- the issuing app ------------------------------------------------------------------------
 
 issuing = APIRouter(
@@ -86,7 +71,7 @@ issuing = APIRouter(
 async def create_offer(
     body: OfferRequest,
     runtime: RuntimeDep,
-    client: Annotated[Client, Depends(require_scope(Scope.ISSUE))],
+    client: IssuingClient,
 ) -> Any:
     """Offer a credential to the citizen's wallet (OpenID4VCI, pre-authorized code flow).
 
@@ -124,7 +109,7 @@ async def create_offer(
 async def get_offer(
     offer_id: OfferId,
     runtime: RuntimeDep,
-    client: Annotated[Client, Depends(require_scope(Scope.ISSUE))],
+    client: IssuingClient,
 ) -> OfferInfo:
     """Where an offer stands, and the credential's id once issued (to suspend or revoke it).
     Only to the client that made the offer (404 to any other). Known until the offer expires;
@@ -187,17 +172,12 @@ async def token(request: Request, runtime: RuntimeDep) -> Any:
     single-use access token. A wrong transaction code costs one of
     `THIQA_TX_CODE_MAX_ATTEMPTS` guesses; the last one withdraws the offer. A code used twice
     withdraws the offer and the token already granted for it."""
-    try:
-        if media_type(request) != FORM:
-            raise vci.TokenError("invalid_request", f"The body must be {FORM}.")
-        form = await read_form(request)
-        if form is None:
-            raise vci.TokenError(
-                "invalid_request", "The form cannot be read (UTF-8 only, each parameter once)."
-            )
-        grant = await runtime.wallet_issuance.token(form)
-    except vci.OAuthError as exc:
-        return _oauth_error(exc)
+    if media_type(request) != FORM:
+        raise InvalidTokenRequest(f"The body must be {FORM}.")
+    form = await read_form(request)
+    if form is None:
+        raise InvalidTokenRequest("The form cannot be read (UTF-8 only, each parameter once).")
+    grant = await runtime.wallet_issuance.token(form)
     return JSONResponse(
         TokenResponse(access_token=grant.access_token, expires_in=grant.expires_in).model_dump(),
         headers=NO_STORE,
@@ -258,10 +238,7 @@ async def credential(request: Request, runtime: RuntimeDep, audit: AuditDep) -> 
             body = json_loads(await request.body())
         except EncodingError:
             body = None
-    try:
-        result = await runtime.wallet_issuance.credential(_bearer(request), body)
-    except vci.OAuthError as exc:
-        return _oauth_error(exc)
+    result = await runtime.wallet_issuance.credential(_bearer(request), body)
     issued = result.issued
     if result.client:
         await audit(

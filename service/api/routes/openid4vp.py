@@ -4,7 +4,8 @@ Relying parties (scope ``verify``) create requests and read results as problem-d
 like the rest of ``/v1``. The two wallet-facing endpoints speak OpenID4VP: the Request Object
 by reference, and the ``direct_post`` response endpoint, whose errors are OAuth-style JSON
 (``{"error", "error_description", "code"}``) because wallets are written against that spec.
-The form is read by hand, like the token endpoint's (``service/api/forms.py``).
+The form is read by hand, like the token endpoint's (``service/api/forms.py``); its refusals are
+raised as ``service/errors.py`` classes and answered by the OAuth-style handler.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ import base64
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from service.api.auditing import AuditDep
-from service.api.deps import RuntimeDep, require_scope
+from service.api.deps import RuntimeDep, VerifyingClient
 from service.api.forms import FORM, NO_STORE, read_form
 from service.api.metrics import MetricsDep
 from service.api.negotiation import prefers_json
@@ -32,12 +33,16 @@ from service.api.openid4vp_models import (
 from service.api.problems import PROBLEM_RESPONSES, Problem
 from service.api.schemas import timestamp
 from service.core.encoding import json_dumps
-from service.core.openid4vp import REQUEST_OBJECT_MEDIA_TYPE
-from service.errors import PresentationRequestNotFound, StoreUnavailable
-from service.services.openid4vp_verifier import MAX_WAIT_SECONDS, View, request_not_found
+from service.core.openid4vp import REQUEST_OBJECT_MEDIA_TYPE, Outcome
+from service.errors import (
+    MalformedResponse,
+    PresentationRequestNotFound,
+    StoreUnavailable,
+    UnknownPresentationRequest,
+)
+from service.services.openid4vp_verifier import MAX_WAIT_SECONDS, View
 from service.services.qr import render
 from service.store.audit import AuditAction
-from service.store.clients import Client, Scope
 from service.store.presentations import REQUEST_ID
 
 __all__ = ["relying_party", "wallet"]
@@ -69,7 +74,7 @@ relying_party = APIRouter(
 async def create_presentation_request(
     body: PresentationRequestBody,
     runtime: RuntimeDep,
-    client: Annotated[Client, Depends(require_scope(Scope.VERIFY))],
+    client: VerifyingClient,
     response: Response,
 ) -> PresentationRequestCreated:
     """Ask a citizen's wallet for claims (OpenID4VP 1.0, cross-device, `direct_post`).
@@ -111,7 +116,7 @@ async def create_presentation_request(
 async def get_presentation_request(
     request_id: RequestId,
     runtime: RuntimeDep,
-    client: Annotated[Client, Depends(require_scope(Scope.VERIFY))],
+    client: VerifyingClient,
     wait: Annotated[int, Query(ge=0, le=MAX_WAIT_SECONDS, description=WAIT_DESCRIPTION)] = 0,
 ) -> Any:
     """Where the request stands, and the verdict once the wallet has answered. Only the
@@ -158,7 +163,7 @@ def _event(view: View) -> str:
 async def presentation_request_events(
     request_id: RequestId,
     runtime: RuntimeDep,
-    client: Annotated[Client, Depends(require_scope(Scope.VERIFY))],
+    client: VerifyingClient,
 ) -> StreamingResponse:
     """Follow the request as Server-Sent Events until it is answered or expires."""
     presenter = runtime.presentations
@@ -276,30 +281,21 @@ async def presentation_response(
     response (`error=access_denied`, say) is recorded as a failed verdict and answered 200."""
     form = await read_form(request)
     if form is None:
-        answer_status, body = (
-            400,
-            {
-                "error": "invalid_request",
-                "code": "malformed_response",
-                "error_description": f"The body must be a {FORM} form, each parameter once.",
-            },
+        raise MalformedResponse(f"The body must be a {FORM} form, each parameter once.")
+    if not _well_formed(request_id):
+        raise UnknownPresentationRequest()
+
+    def spent(outcome: Outcome, client: str) -> None:
+        # A verification like POST /v1/verify's, on the relying party's behalf; written after
+        # the response, as there. Issuer, type and codes; never a claim.
+        metrics.observe_verdict(outcome)
+        audit.soon(
+            AuditAction.CREDENTIAL_VERIFIED,
+            client=client,
+            result=["valid"] if outcome.valid else [f.reason.value for f in outcome.failures],
+            issuer=outcome.issuer,
+            vct=outcome.vct,
         )
-    elif not _well_formed(request_id):
-        not_found = request_not_found()
-        answer_status, body = not_found.status, not_found.body
-    else:
-        answer = await runtime.presentations.answer(request_id, form)
-        answer_status, body = answer.status, answer.body
-        if answer.outcome is not None and answer.client is not None:
-            # A verification like POST /v1/verify's, on the relying party's behalf; written
-            # after the response, as there. Issuer, type and codes; never a claim.
-            outcome = answer.outcome
-            metrics.observe_verdict(outcome)
-            audit.soon(
-                AuditAction.CREDENTIAL_VERIFIED,
-                client=answer.client,
-                result=["valid"] if outcome.valid else [f.reason.value for f in outcome.failures],
-                issuer=outcome.issuer,
-                vct=outcome.vct,
-            )
-    return JSONResponse(body, status_code=answer_status, headers=NO_STORE)
+
+    await runtime.presentations.answer(request_id, form, spent=spent)
+    return JSONResponse({}, headers=NO_STORE)

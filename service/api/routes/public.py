@@ -8,8 +8,9 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Response
 
 from service.api.deps import RuntimeDep
-from service.api.problems import Problem, problem
+from service.api.problems import Problem, problem_response
 from service.api.schemas import Health, IssuerMetadata, Readiness
+from service.errors import StoreUnavailable
 
 router = APIRouter(tags=["public"])
 
@@ -30,7 +31,8 @@ async def ready(runtime: RuntimeDep) -> Any:
     """Readiness: 200 when Redis answers, 503 otherwise (take the instance out of rotation)."""
     if await runtime.ready():
         return Readiness(status="ready")
-    return problem(503, "store_unavailable", "The status store cannot answer")
+    # Answered here, not raised: a readiness probe is not a request that failed.
+    return problem_response(StoreUnavailable())
 
 
 def issuer_metadata_path(issuer_url: str) -> str:

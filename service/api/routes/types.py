@@ -2,26 +2,20 @@
 
 A wallet or verifier that resolves Thiqa's ``vct`` URL learns how to show the credential: its
 name and each claim's label in Arabic, French and English, and that every claim is always
-selectively disclosable. The document is loaded once, at start.
+selectively disclosable. The document is ``service.services.type_metadata``'s.
 """
 
 from __future__ import annotations
 
 import json
-from functools import cache
-from importlib import resources
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
 
-__all__ = ["install_type_metadata", "national_id_metadata"]
+from service.services.type_metadata import national_id_metadata
 
-
-@cache
-def _document() -> dict[str, Any]:
-    text = resources.files("service").joinpath("metadata/national-id.json").read_text("utf-8")
-    return json.loads(text)
+__all__ = ["install_type_metadata"]
 
 
 #: What the document holds, for the API documentation (the document itself is
@@ -46,10 +40,6 @@ _SCHEMA: dict[str, Any] = {
         },
     },
 }
-
-
-def national_id_metadata(vct: str) -> dict[str, Any]:
-    return {"vct": vct, **_document()}
 
 
 def install_type_metadata(app: FastAPI, vct: str, path: str) -> None:

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
 from service.api.auditing import AuditDep
-from service.api.deps import RuntimeDep, require_scope
+from service.api.deps import RuntimeDep, VerifyingClient
 from service.api.metrics import MetricsDep
 from service.api.problems import PROBLEM_RESPONSES
 from service.api.schemas import VerifyRequest, VerifyResponse, verdict_body
 from service.store.audit import AuditAction
-from service.store.clients import Client, Scope
 
 router = APIRouter(tags=["verification"])
 
@@ -35,7 +34,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 async def verify(
     body: VerifyRequest,
     runtime: RuntimeDep,
-    client: Annotated[Client, Depends(require_scope(Scope.VERIFY))],
+    client: VerifyingClient,
     audit: AuditDep,
     metrics: MetricsDep,
 ) -> VerifyResponse:

@@ -186,6 +186,11 @@ const STRINGS = {
     code_vct_mismatch: "The credential is not of the requested type.",
     code_wallet_error: "The wallet declined or failed.",
     code_wrong_type: "The JWT's typ is not dc+sd-jwt.",
+    code_certificate_expired: "A certificate of the issuer's chain has expired.",
+    code_certificate_mismatch: "The issuer's certificate names another issuer.",
+    code_certificate_not_yet_valid: "A certificate of the issuer's chain is not valid yet.",
+    code_invalid_certificate_chain: "The issuer's certificate chain is invalid.",
+    code_untrusted_certificate: "The issuer's certificate chain leads to no trusted root.",
   },
   fr: {
     pageTitle: "Thiqa — démonstration de vérification de confiance",
@@ -351,6 +356,11 @@ const STRINGS = {
     code_vct_mismatch: "L'attestation n'est pas du type demandé.",
     code_wallet_error: "Le portefeuille a refusé ou échoué.",
     code_wrong_type: "Le typ du JWT n'est pas dc+sd-jwt.",
+    code_certificate_expired: "Un certificat de la chaîne de l'émetteur a expiré.",
+    code_certificate_mismatch: "Le certificat de l'émetteur désigne un autre émetteur.",
+    code_certificate_not_yet_valid: "Un certificat de la chaîne de l'émetteur n'est pas encore valable.",
+    code_invalid_certificate_chain: "La chaîne de certificats de l'émetteur n'est pas valide.",
+    code_untrusted_certificate: "La chaîne de certificats de l'émetteur ne mène à aucune racine de confiance.",
   },
   ar: {
     pageTitle: "ثقة — تجربة التحقق الموثوق",
@@ -512,6 +522,11 @@ const STRINGS = {
     code_vct_mismatch: "الوثيقة ليست من النوع المطلوب.",
     code_wallet_error: "رفضت المحفظة أو تعطّلت.",
     code_wrong_type: "نوع JWT ليس dc+sd-jwt.",
+    code_certificate_expired: "انتهت صلاحية إحدى شهادات سلسلة الجهة المُصدِرة.",
+    code_certificate_mismatch: "شهادة الجهة المُصدِرة تسمّي جهة أخرى.",
+    code_certificate_not_yet_valid: "إحدى شهادات سلسلة الجهة المُصدِرة ليست سارية بعد.",
+    code_invalid_certificate_chain: "سلسلة شهادات الجهة المُصدِرة غير صالحة.",
+    code_untrusted_certificate: "لا تنتهي سلسلة شهادات الجهة المُصدِرة إلى جذر موثوق.",
   },
 };
 
