@@ -48,7 +48,9 @@ RUN mkdir -p /var/lib/thiqa/keys /var/lib/thiqa/data \
 
 # Listen on every interface of the container (the default, 127.0.0.1, is unreachable from
 # outside it); keys and embedded-Redis data live at fixed absolute paths, not relative to
-# the working directory.
+# the working directory. Listening beyond loopback, `thiqa serve` refuses to start without
+# THIQA_PUBLIC_URL (docker run -e THIQA_PUBLIC_URL=https://...): it becomes every credential's
+# `iss`.
 ENV THIQA_HOST=0.0.0.0 \
     THIQA_PORT=8000 \
     THIQA_KEYS_DIR=/var/lib/thiqa/keys \
