@@ -27,12 +27,13 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 
 
-#: What `run.py test` checks before the suite: lint, formatting, and the layer contracts
-#: (pyproject.toml, [tool.importlinter]).
+#: What `run.py test` checks before the suite: lint, formatting, the layer contracts
+#: (pyproject.toml, [tool.importlinter]) and types ([tool.mypy]).
 CHECKS = (
     ("ruff", "check", "service", "tests", "bench", "run.py", "setup.py"),
     ("ruff", "format", "--check", "--quiet", "service", "tests", "bench", "run.py", "setup.py"),
     ("lint-imports", "--no-cache"),
+    ("mypy",),
 )
 
 

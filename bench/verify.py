@@ -36,7 +36,7 @@ from typing import Any
 
 import httpx
 from jwcrypto.jwk import JWK
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.table import Table
 from sd_jwt.verifier import SDJWTVerifier
 
@@ -229,7 +229,8 @@ def bench_reference(presentation: str, issuer: str, jwks: dict[str, Any]) -> Row
         verifier = SDJWTVerifier(
             presentation, issuer_key, expected_aud=AUDIENCE, expected_nonce=NONCE
         )
-        return verifier.get_verified_payload()
+        payload: dict[str, Any] = verifier.get_verified_payload()
+        return payload
 
     payload = once()
     if {k: v for k, v in payload.items() if k not in ENVELOPE} != CITIZEN:
@@ -335,7 +336,7 @@ def bench_redis(redis_url: str, status_uri: str, idx: int) -> Row:
 
 def print_table(console: Console, rows: list[Row], context: dict[str, Any]) -> None:
     table = Table(title="Verifying one key-bound national-ID presentation")
-    for column, justify in (
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
         ("row", "left"),
         ("measures", "left"),
         ("n", "right"),
@@ -343,8 +344,9 @@ def print_table(console: Console, rows: list[Row], context: dict[str, Any]) -> N
         ("median", "right"),
         ("p95", "right"),
         ("ops/s", "right"),
-    ):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    )
+    for column, justify in columns:
+        table.add_column(column, justify=justify)
 
     def fmt(us: float) -> str:
         return f"{us / 1000:.2f} ms" if us >= 1000 else f"{us:.0f} µs"

@@ -147,3 +147,18 @@ def test_the_tables_are_read() -> None:
     verdicts = " ".join(row[0] for row in _coded_table("verdict code"))
     assert "`too_large`" in verdicts
     assert "`wallet_error`" in verdicts
+
+
+def _layer_folders() -> set[str]:
+    return {
+        f"service/{path.name}/"
+        for path in (ROOT / "service").iterdir()
+        if (path / "__init__.py").is_file()
+    }
+
+
+def test_the_layout_names_every_layer_folder() -> None:
+    layout = _section("Layout")
+    folders = _layer_folders()
+    assert {"service/core/", "service/store/", "service/cli/"} <= folders  # the scan works
+    assert sorted(f for f in folders if f not in layout) == []

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -78,16 +78,22 @@ def test_revocation_racing_verification_never_valid_after_the_200(
                 body = http.post("/v1/verify", json={"credential": issued["credential"]}).json()
                 results.append((sent, time.monotonic(), body["valid"]))
 
+    def wait_for(condition: Callable[[], bool]) -> None:
+        # Waits on what happened, not for a fixed time: a loaded machine only makes it slower.
+        deadline = time.monotonic() + 60
+        while not condition() and time.monotonic() < deadline:
+            time.sleep(0.01)
+
     threads = [threading.Thread(target=verify_loop) for _ in range(4)]
     for thread in threads:
         thread.start()
-    time.sleep(0.3)
+    wait_for(lambda: len(results) >= 4)  # verifications answered before the revocation
     with _client(server, api_key) as http:
         revoke_sent = time.monotonic()
         response = http.post(f"/v1/credentials/{issued['credential_id']}/revoke")
         assert response.status_code == 200
         revoked_at.append(time.monotonic())
-    time.sleep(0.3)
+    wait_for(lambda: sum(sent > revoked_at[0] for sent, _, _ in list(results)) >= 4)
     stop.set()
     for thread in threads:
         thread.join()

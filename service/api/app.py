@@ -83,7 +83,7 @@ def create_app(settings: Settings) -> FastAPI:
         ],
     )
     install_handlers(app)
-    document_problems(app)
+    document_problems(app, own_json_paths=OWN_JSON_PATHS)
     document_examples(app)
     app.add_middleware(
         BodySizeLimit, max_bytes=settings.max_body_bytes, own_json_paths=OWN_JSON_PATHS

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -26,7 +27,8 @@ __all__ = [
 
 async def get_runtime(request: Request) -> Runtime:
     # async: FastAPI runs a plain def dependency on a worker thread, a hop per request.
-    return request.app.state.runtime
+    runtime: Runtime = request.app.state.runtime
+    return runtime
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
@@ -53,7 +55,7 @@ def _api_key(request: Request) -> str:
     return value
 
 
-def require_scope(*accepted: Scope):
+def require_scope(*accepted: Scope) -> Callable[..., Awaitable[Client]]:
     """A dependency admitting clients whose key carries any of ``accepted``."""
 
     async def dependency(

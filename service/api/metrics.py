@@ -85,7 +85,8 @@ async def metrics_dependency(request: Request) -> Metrics:
 
 
 def metrics_of(request: Request) -> Metrics:
-    return request.app.state.metrics
+    metrics: Metrics = request.app.state.metrics
+    return metrics
 
 
 MetricsDep = Annotated[Metrics, Depends(metrics_dependency)]

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.api.schemas import IssueRequest
+from service.api.schemas import IssueRequest, Timestamp
 from service.core.openid4vci import PRE_AUTHORIZED_GRANT
 
 __all__ = [
@@ -49,7 +49,7 @@ class OfferRequest(BaseModel):
     claims: dict[str, Any] = Field(
         description="The citizen's claims. Kept in Redis only until the wallet has the "
         "credential or the offer expires.",
-        examples=[IssueRequest.model_fields["claims"].examples[0]],
+        examples=(IssueRequest.model_fields["claims"].examples or [])[:1],
     )
     vct: str | None = Field(
         default=None, max_length=256, description="Credential type; default: the national ID type."
@@ -107,7 +107,7 @@ class OfferResponse(BaseModel):
         description="The transaction code, shown only here: give it to the citizen apart from "
         "the QR code. Null when none is required.",
     )
-    expires_at: str = Field(description="When the offer can no longer be redeemed.")
+    expires_at: Timestamp = Field(description="When the offer can no longer be redeemed.")
     qr_png: str = Field(description="The QR code of `offer_uri`, PNG, base64.")
     qr_svg: str = Field(description="The same QR code as an SVG document.")
 
@@ -118,7 +118,7 @@ class OfferInfo(BaseModel):
         description="`issued` once the wallet holds the credential; `failed` if signing failed "
         "after the claims were taken (make a new offer)."
     )
-    expires_at: str
+    expires_at: Timestamp
     credential_id: str | None = Field(
         description="The issued credential's id, to suspend or revoke it; null until issued."
     )

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.api.schemas import ErrorItem, StatusName
+from service.api.schemas import ErrorItem, StatusName, Timestamp
 from service.core.openid4vp import MAX_PATH_DEPTH, MAX_PATHS, MAX_PURPOSE_LENGTH
 from service.services.openid4vp_verifier import MAX_WAIT_SECONDS
 
@@ -62,7 +62,7 @@ class PresentationRequestCreated(BaseModel):
         "the KB-JWT `aud`."
     )
     request_uri: str = Field(description="Where the wallet fetches the request (public).")
-    expires_at: str
+    expires_at: Timestamp
     wallet_uri: str = Field(
         description="`openid4vp://?client_id=...&request_uri=...`: link or QR code content."
     )

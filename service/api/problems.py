@@ -39,6 +39,7 @@ __all__ = [
     "Problem",
     "ProblemItem",
     "install_handlers",
+    "problem_body",
     "problem_response",
 ]
 
@@ -79,11 +80,13 @@ class ProblemItem(BaseModel):
 class Problem(BaseModel):
     """An RFC 9457 problem. Branch on ``code``; ``detail`` is for people."""
 
-    type: str = Field(examples=["https://thiqa.dev/problems/unauthenticated"])
-    title: str
-    status: int
-    code: str = Field(examples=["unauthenticated"])
-    detail: str | None = None
+    type: str = Field(description="`https://thiqa.dev/problems/` and the code.")
+    title: str = Field(description="Fixed for the code.")
+    status: int = Field(description="The HTTP status, repeated.")
+    code: str = Field(description="The stable code to branch on (README, Errors).")
+    detail: str | None = Field(
+        default=None, description="For people: what to fix. Never a value that was sent."
+    )
     errors: list[ProblemItem | ErrorItem] | None = Field(
         default=None,
         description="With `invalid_request` and `invalid_claims`: every problem found in the "

@@ -48,7 +48,7 @@ def valid_request_id(value: str) -> bool:
 def _incoming_id(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == b"x-request-id":
-            text = value.decode("latin-1")
+            text: str = value.decode("latin-1")
             if valid_request_id(text):
                 return text
             break

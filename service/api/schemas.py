@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,6 +20,7 @@ __all__ = [
     "Readiness",
     "StatusChange",
     "StatusName",
+    "Timestamp",
     "VerifyRequest",
     "VerifyResponse",
     "status_name",
@@ -42,6 +43,12 @@ def status_name(value: StatusValue) -> StatusName:
 def timestamp(seconds: int) -> str:
     """RFC 3339 UTC, second precision."""
     return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
+
+
+#: What :func:`timestamp` writes, documented as such (RFC 3339 is OpenAPI's ``date-time``).
+Timestamp = Annotated[
+    str, Field(json_schema_extra={"format": "date-time"}, examples=["2026-11-29T10:00:00Z"])
+]
 
 
 class _Strict(BaseModel):
@@ -91,8 +98,8 @@ class IssueResponse(BaseModel):
     credential: str = Field(description="The SD-JWT VC in issuance form: JWT~disclosures~")
     format: Literal["dc+sd-jwt"] = "dc+sd-jwt"
     status: StatusClaim
-    issued_at: str
-    expires_at: str
+    issued_at: Timestamp
+    expires_at: Timestamp
 
 
 class StatusChange(BaseModel):
@@ -104,9 +111,9 @@ class CredentialInfo(BaseModel):
     credential_id: str
     status: StatusName
     vct: str
-    issued_at: str
-    expires_at: str
-    status_changed_at: str
+    issued_at: Timestamp
+    expires_at: Timestamp
+    status_changed_at: Timestamp
 
 
 class VerifyRequest(_Strict):
@@ -141,7 +148,7 @@ class VerifyResponse(BaseModel):
     issuer: str | None
     vct: str | None
     claims: dict[str, Any] | None = Field(description="Only the claims the holder disclosed.")
-    expires_at: str | None = None
+    expires_at: Timestamp | None = None
     key_bound: bool = Field(
         default=False, description="A KB-JWT from the holder's key was checked and holds."
     )

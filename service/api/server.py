@@ -8,8 +8,10 @@ import socket
 import threading
 import time
 from types import FrameType, TracebackType
+from typing import Any
 
 import uvicorn
+from fastapi import FastAPI
 
 from service.api.app import create_app
 from service.logs import logging_config
@@ -21,10 +23,11 @@ __all__ = ["BackgroundServer", "free_port", "from_environment", "serve"]
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
         sock.bind((host, 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
-def from_environment():
+def from_environment() -> FastAPI:
     """App factory for ``uvicorn --factory``: each worker reads ``THIQA_*`` itself."""
     return create_app(Settings())
 
@@ -36,7 +39,7 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
 def serve(settings: Settings, *, workers: int = 1) -> None:
     """Serve in the foreground until Ctrl-C or SIGTERM (``docker stop``, ``systemctl stop``),
     then return through the caller's cleanup."""
-    common = {
+    common: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
         "log_level": settings.log_level,

@@ -237,7 +237,7 @@ def _walk(
         return
 
     def ask(claims: list[list[str]], purpose: str) -> dict[str, Any]:
-        created = http.post(
+        created: dict[str, Any] = http.post(
             "/v1/presentation-requests", json={"claims": claims, "purpose": purpose}
         ).json()
         return created
@@ -269,9 +269,9 @@ def _walk(
 
     steps.title("Someone replays that answer")
     vp_token = build_vp_token(wallet, wallet.get(stored.id), result.request, disclosed)
-    status, refused = submit(http, result.request, vp_token)
+    status, replayed = submit(http, result.request, vp_token)
     steps.expect(
-        status == 400 and refused.get("code") == "nonce_replayed", "rejected: nonce_replayed"
+        status == 400 and replayed.get("code") == "nonce_replayed", "rejected: nonce_replayed"
     )
 
     steps.title("The issuer suspends the credential, then reinstates it")
@@ -300,7 +300,7 @@ def _walk(
             "/v1/verify",
             json={"credential": text, "nonce": "demo-nonce", "audience": VERIFIER_AUDIENCE},
         )
-        body = answer.json()
+        body: dict[str, Any] = answer.json()
         console.print(_verdict_table(body))
         return body
 

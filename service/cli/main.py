@@ -9,7 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Final, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -35,7 +35,7 @@ from service.store.connection import KeySpace, connect
 
 #: Plain help: docstrings reflowed to the terminal's width, options without a type label after
 #: flags (Typer's boxed "rich" help prints `<bool>` after every flag, as if it took a value).
-HELP_MARKUP = None
+HELP_MARKUP: Final = None
 app = typer.Typer(
     name="thiqa",
     help="Thiqa (ثقة): issue, verify and revoke digital identity credentials (SD-JWT VC).",
@@ -61,7 +61,7 @@ app.add_typer(pki_commands(lambda: _settings(), console, err), name="pki")
 T = TypeVar("T")
 
 
-def _settings(**overrides: object) -> Settings:
+def _settings(**overrides: Any) -> Settings:
     unknown = Settings.unknown_variables(os.environ)
     if unknown:
         err.print(f"[red]Unknown settings:[/red] {', '.join(unknown)} (see README, Configuration)")
@@ -92,9 +92,10 @@ def _run_store(
     ``reading``: a read-only command, which says what it reads where (redis_access)."""
     with redis_for(settings, reading=reading) as ready:
         assert ready.redis_url is not None
+        url = ready.redis_url.get_secret_value()
 
         async def go() -> T:
-            redis = connect(ready.redis_url.get_secret_value())
+            redis = connect(url)
             keys = KeySpace(ready.redis_prefix)
             try:
                 result = await action(ClientStore(redis, keys))

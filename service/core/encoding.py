@@ -17,6 +17,7 @@ import binascii
 import json
 import math
 import re
+from collections.abc import Iterable
 from typing import Any
 
 __all__ = [
@@ -90,7 +91,7 @@ def _check_tree(value: Any, limit: int) -> None:
         if isinstance(item, dict):
             if any(_SURROGATE.search(key) for key in item):
                 raise EncodingError("lone surrogate in a JSON member name")
-            children = item.values()
+            children: Iterable[Any] = item.values()
         elif isinstance(item, list):
             children = item
         else:

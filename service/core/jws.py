@@ -40,7 +40,8 @@ class Jws:
 
     @property
     def alg(self) -> str:
-        return self.header["alg"]
+        alg: str = self.header["alg"]  # parse() admits only a string from ALGORITHMS
+        return alg
 
     @property
     def kid(self) -> str | None:

@@ -211,8 +211,7 @@ def parse_public_jwk(jwk: Any, *, kid: str | None = None) -> VerificationKey:
     try:
         if kty == "OKP" and crv == "Ed25519":
             alg = "EdDSA"
-            x = _coordinate(jwk, "x", 32)
-            key = ed25519.Ed25519PublicKey.from_public_bytes(x)
+            key = ed25519.Ed25519PublicKey.from_public_bytes(_coordinate(jwk, "x", 32))
         elif kty == "EC" and crv in _EC_BY_CURVE:
             profile = _EC_BY_CURVE[crv]
             alg = profile.alg

@@ -256,7 +256,10 @@ class PresentationRequest:
 def unsecured_jwt(claims: Mapping[str, Any], *, typ: str) -> str:
     """An Unsecured JWT (RFC 7519 §6.1): ``alg: none`` and an empty signature."""
     header = {"alg": "none", "typ": typ}
-    encode = lambda value: b64url_encode(json_dumps(value).encode("utf-8"))  # noqa: E731
+
+    def encode(value: Mapping[str, Any]) -> str:
+        return b64url_encode(json_dumps(value).encode("utf-8"))
+
     return f"{encode(header)}.{encode(dict(claims))}."
 
 

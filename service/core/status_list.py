@@ -73,7 +73,7 @@ def decode_list(lst: str, *, max_bytes: int = MAX_DECODED_BYTES) -> bytes:
     return data
 
 
-def get_status(data: bytes, index: int, bits: int) -> int:
+def get_status(data: bytes | bytearray, index: int, bits: int) -> int:
     _check_bits(bits)
     if index < 0 or (index + 1) * bits > len(data) * 8:
         raise StatusListError("index out of range")

@@ -239,6 +239,7 @@ def _inspect(
     # Before the signature: a compromised key's signature proves nothing, valid or not.
     if token.kid is not None and token.kid in issuer.revoked_kids:
         raise VerificationFailure(Reason.KEY_REVOKED)
+    key: VerificationKey | None
     if "x5c" in token.header and issuer.anchors:
         key = _certified_key(token, issuer, iss=iss, now=now)
     else:

@@ -32,7 +32,7 @@ from typing import Final
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-from cryptography.x509.oid import ExtensionOID, NameOID
+from cryptography.x509.oid import NameOID
 from cryptography.x509.verification import (
     Criticality,
     ExtensionPolicy,
@@ -217,9 +217,7 @@ def _claims_anchor(certificate: x509.Certificate, anchor: x509.Certificate) -> b
 
 def _sans(certificate: x509.Certificate) -> tuple[frozenset[str], frozenset[str]]:
     try:
-        san = certificate.extensions.get_extension_for_oid(
-            ExtensionOID.SUBJECT_ALTERNATIVE_NAME
-        ).value
+        san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return frozenset(), frozenset()
     uris = frozenset(san.get_values_for_type(x509.UniformResourceIdentifier))

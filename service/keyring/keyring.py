@@ -56,6 +56,8 @@ from service.core.keys import (
 try:  # POSIX; elsewhere writers are not serialised (one operator at a time, then).
     import fcntl
 except ImportError:  # pragma: no cover - Windows
+    # The module's name bound to None marks the platform without it; mypy types a module
+    # name as that module only.
     fcntl = None  # type: ignore[assignment]
 
 __all__ = [

@@ -10,6 +10,7 @@ from typing import Any
 
 from service.core import credential
 from service.core.claims import ClaimProblem, national_id_problems, normalise_collecting
+from service.core.credential import StatusReference
 from service.core.keys import JWKError, parse_public_jwk, public_jwk
 from service.core.status_list import StatusValue
 from service.errors import (
@@ -41,7 +42,7 @@ class CheckedRequest:
 class IssuedCredential:
     credential_id: str
     credential: str
-    status: credential.StatusReference
+    status: StatusReference  # not credential.StatusReference: the field above shadows it
     issued_at: int
     expires_at: int
     #: Type and signing key, for the audit trail (a key's credentials can then be found).

@@ -199,7 +199,7 @@ class Presenter:
     def _view(self, stored: StoredRequest) -> View:
         request = stored.request
         if stored.status in (Status.COMPLETED, Status.FAILED):
-            state: State = stored.status.value  # type: ignore[assignment]
+            state: State = "completed" if stored.status is Status.COMPLETED else "failed"
             settles = request.expires_ms
         else:
             grace = ANSWER_GRACE_MS if stored.status is Status.ANSWERING else 0

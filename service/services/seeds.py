@@ -31,4 +31,5 @@ def find_seeds() -> Path:
 
 def load_citizens(path: Path | None = None) -> list[dict[str, Any]]:
     data = json.loads((path or find_seeds()).read_text(encoding="utf-8"))
-    return data["citizens"]
+    citizens: list[dict[str, Any]] = data["citizens"]
+    return citizens

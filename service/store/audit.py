@@ -41,9 +41,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import redis.asyncio as aioredis
+from redis.typing import EncodableT, FieldT
 
 from service.errors import StoreUnavailable
 from service.store.connection import KeySpace, translate_errors
@@ -188,7 +189,8 @@ class AuditLog:
         ``request_id``, ``issuer``, ``vct``, ``kid``, ``scopes``. Key management calls, e.g.,
         ``await audit.append(AuditAction.KEY_ROTATED, via="cli", kid=new_kid)``.
         """
-        fields = self.entry_fields(action, time=rfc3339(self._clock()), **values)
+        entry = self.entry_fields(action, time=rfc3339(self._clock()), **values)
+        fields: dict[FieldT, EncodableT] = dict(entry.items())
         async with translate_errors():
             entry_id = await self._redis.xadd(
                 self._key, fields, maxlen=self._max_entries, approximate=True
@@ -223,13 +225,19 @@ class AuditLog:
     async def tail(self, count: int) -> list[AuditEntry]:
         """The newest ``count`` entries, oldest first."""
         async with translate_errors():
-            rows = await self._redis.xrevrange(self._key, count=count)
+            rows = cast(
+                "list[tuple[bytes, dict[bytes, bytes]]]",
+                await self._redis.xrevrange(self._key, count=count),
+            )
         return [AuditEntry.from_stream(entry_id, fields) for entry_id, fields in reversed(rows)]
 
     async def after(self, last_id: str, *, block_ms: int, count: int = 100) -> list[AuditEntry]:
         """Entries newer than ``last_id`` (``"$"``: from now on), waiting up to ``block_ms``."""
         async with translate_errors():
-            answer = await self._redis.xread({self._key: last_id}, count=count, block=block_ms)
+            answer = cast(
+                "list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]] | None",
+                await self._redis.xread({self._key: last_id}, count=count, block=block_ms),
+            )
         return [
             AuditEntry.from_stream(entry_id, fields)
             for _stream, rows in answer or []

@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import cast
 
 import redis.asyncio as aioredis
 
@@ -142,12 +143,14 @@ class ClientStore:
 
     async def list(self) -> list[Client]:
         async with translate_errors():
-            names = sorted(
-                n.decode("utf-8") for n in await self._redis.smembers(self._keys.client_names())
-            )
+            members = cast("set[bytes]", await self._redis.smembers(self._keys.client_names()))
+            names = sorted(n.decode("utf-8") for n in members)
             clients = []
             for name in names:
-                row = await self._redis.hmget(self._keys.client(name), "scopes", "created_at")
+                row = cast(
+                    "list[bytes | None]",
+                    await self._redis.hmget(self._keys.client(name), "scopes", "created_at"),
+                )
                 if row[0] is None:
                     continue
                 clients.append(
@@ -162,7 +165,7 @@ class ClientStore:
     async def revoke(self, name: str) -> None:
         """Delete the client and its key; the key stops working at once."""
         async with translate_errors():
-            key_id = await self._redis.hget(self._keys.client(name), "key_id")
+            key_id = cast("bytes | None", await self._redis.hget(self._keys.client(name), "key_id"))
             if key_id is None:
                 raise ClientNotFound()
             async with self._redis.pipeline(transaction=True) as pipe:

@@ -19,6 +19,8 @@ from pathlib import Path
 from types import TracebackType
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 __all__ = ["EmbeddedRedis", "EmbeddedRedisError", "find_redis_server"]
 
@@ -71,7 +73,9 @@ def _bundled_server() -> Path:
 
 def _ping(socket_path: str) -> bool:
     # No retries: redis-py >= 6 otherwise retries a refused connection for seconds.
-    client = redis.Redis(unix_socket_path=socket_path, socket_timeout=0.5, retry=None)
+    client = redis.Redis(
+        unix_socket_path=socket_path, socket_timeout=0.5, retry=Retry(NoBackoff(), 0)
+    )
     try:
         return bool(client.ping())
     except (redis.RedisError, OSError):

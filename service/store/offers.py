@@ -31,7 +31,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from enum import Enum, StrEnum
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import redis.asyncio as aioredis
 
@@ -205,12 +205,21 @@ class OfferStore:
         if not self.is_offer_id(offer_id):
             return None
         async with translate_errors():
-            state, offer, exp = await self._redis.hmget(
-                self._keys.credential_offer(offer_id), "state", "offer", "exp"
+            state, offer, exp = cast(
+                "list[bytes | None]",
+                await self._redis.hmget(
+                    self._keys.credential_offer(offer_id), "state", "offer", "exp"
+                ),
             )
-        if offer is None or state != OfferState.OFFERED.value.encode() or now >= int(exp):
+        if (
+            offer is None
+            or exp is None
+            or state != OfferState.OFFERED.value.encode()
+            or now >= int(exp)
+        ):
             return None
-        return json.loads(offer)
+        claims: dict[str, Any] = json.loads(offer)
+        return claims
 
     async def redeem(
         self, code: str, tx_hash: str, *, token: str, token_ttl: int, now: int
@@ -273,10 +282,13 @@ class OfferStore:
         if not self.is_offer_id(offer_id):
             return None
         async with translate_errors():
-            state, exp, credential_id, client = await self._redis.hmget(
-                self._keys.credential_offer(offer_id), "state", "exp", "credential_id", "client"
+            state, exp, credential_id, client = cast(
+                "list[bytes | None]",
+                await self._redis.hmget(
+                    self._keys.credential_offer(offer_id), "state", "exp", "credential_id", "client"
+                ),
             )
-        if state is None:
+        if state is None or exp is None:
             return None
         return OfferStatus(
             offer_id=offer_id,
@@ -307,7 +319,7 @@ class NonceStore:
             async with translate_errors():
                 # Every worker agrees on one secret: the first to start sets it.
                 await self._redis.set(self._keys.c_nonce_secret(), secrets.token_bytes(32), nx=True)
-                stored = await self._redis.get(self._keys.c_nonce_secret())
+                stored = cast("bytes | None", await self._redis.get(self._keys.c_nonce_secret()))
             if stored is None or len(stored) != 32:
                 raise StoreUnavailable("The nonce secret is missing.")
             self._secret = stored

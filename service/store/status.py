@@ -20,7 +20,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, cast
 
 import redis.asyncio as aioredis
 
@@ -218,7 +218,7 @@ class StatusStore:
         raise StoreUnavailable("No status index could be allocated.")
 
     async def _current_or_new_list(self) -> str:
-        current = await self._redis.get(self._keys.current_list())
+        current = cast("bytes | None", await self._redis.get(self._keys.current_list()))
         if current is not None:
             self._current = current.decode("ascii")
             return self._current
@@ -226,7 +226,7 @@ class StatusStore:
 
     async def _retire(self, list_id: str) -> None:
         self._current = None
-        current = await self._redis.get(self._keys.current_list())
+        current = cast("bytes | None", await self._redis.get(self._keys.current_list()))
         if current is None or current.decode("ascii") == list_id:
             await self._new_list(replacing=list_id)
 
@@ -240,7 +240,7 @@ class StatusStore:
             self._keys.status_used(list_id),
         ]
         await self._create_list(keys=list_keys, args=[self._list_size, int(time.time())])
-        current = (
+        current: str = (
             await self._set_current(
                 keys=[self._keys.current_list(), self._keys.all_lists()], args=[replacing, list_id]
             )
@@ -303,5 +303,5 @@ class StatusStore:
         if not self.is_list_id(list_id):
             return None
         async with translate_errors():
-            data = await self._redis.get(self._keys.status_bits(list_id))
+            data = cast("bytes | None", await self._redis.get(self._keys.status_bits(list_id)))
         return data

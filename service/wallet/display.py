@@ -66,7 +66,8 @@ def names(claims: Mapping[str, Any]) -> tuple[str, str]:
 
 def _packaged() -> dict[str, Any]:
     text = resources.files("service").joinpath("metadata/national-id.json").read_text("utf-8")
-    return json.loads(text)
+    metadata: dict[str, Any] = json.loads(text)
+    return metadata
 
 
 def type_labels(vct: str, http: httpx.Client | None) -> dict[ClaimPath, dict[str, str]]:

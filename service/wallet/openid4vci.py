@@ -359,7 +359,8 @@ def request_credential(
         or not isinstance(credentials[0].get("credential"), str)
     ):
         raise WalletError("the credential response holds no single credential")
-    return credentials[0]["credential"]
+    issued: str = credentials[0]["credential"]
+    return issued
 
 
 # -- 5. checking what came back --------------------------------------------------------------

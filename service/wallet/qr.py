@@ -63,7 +63,9 @@ def decode_png(path: Path) -> str:
         raise WalletError(f"cannot read {path}: {exc.strerror}") from exc
     width, height, pixels = _greyscale(data)
     image = memoryview(pixels).cast("B", shape=[height, width])
-    found = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)
+    found = zxingcpp.read_barcodes(
+        image, formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
+    )
     if not found:
         raise WalletError(f"no QR code found in {path}")
     return found[0].text

@@ -33,7 +33,8 @@ class WalletError(RuntimeError):
 def credential_payload(credential: str) -> dict[str, Any]:
     """The issuer-signed claims of an SD-JWT (digests for the personal ones), unverified:
     for the holder's own bookkeeping, after the credential was checked on receipt."""
-    return json.loads(b64url_decode(credential.split("~", 1)[0].split(".")[1]))
+    payload: dict[str, Any] = json.loads(b64url_decode(credential.split("~", 1)[0].split(".")[1]))
+    return payload
 
 
 @dataclass(frozen=True, slots=True)

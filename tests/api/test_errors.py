@@ -292,3 +292,61 @@ def test_a_presentation_request_for_an_untrusted_type_names_the_trusted_ones(
         f"it can ask for {settings.national_id_vct}."
     )
     assert list(redis_client.scan_iter(match=f"{settings.redis_prefix}:{{vp:*")) == []
+
+
+# -- the OAuth style of the wallet endpoints, exactly as the specs shape it -----------------
+
+
+def test_a_token_request_that_is_not_a_form_is_an_oauth_error(anonymous: httpx.Client) -> None:
+    response = anonymous.post("/token", json={"grant_type": "x"})
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["pragma"] == "no-cache"
+    assert response.json() == {
+        "error": "invalid_request",
+        "error_description": "The body must be application/x-www-form-urlencoded.",
+    }
+
+
+def test_a_credential_request_without_a_token_is_invalid_token_with_its_challenge(
+    anonymous: httpx.Client,
+) -> None:
+    response = anonymous.post("/credential", json={})
+    assert response.status_code == 401
+    description = "The access token is missing, unknown, expired or used."
+    assert response.headers["www-authenticate"] == (
+        f'Bearer error="invalid_token", error_description="{description}"'
+    )
+    assert response.headers["cache-control"] == "no-store"
+    assert response.json() == {"error": "invalid_token", "error_description": description}
+
+
+def test_a_direct_post_error_carries_the_oauth_error_and_thiqa_code(
+    anonymous: httpx.Client,
+) -> None:
+    unknown = "A" * 22
+    response = anonymous.post(
+        f"/presentation-responses/{unknown}",
+        content=b"state=x&vp_token=%7B%7D",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 404
+    assert response.headers["cache-control"] == "no-store"
+    assert response.json() == {
+        "error": "invalid_request",
+        "error_description": "No presentation request with this id.",
+        "code": "presentation_request_not_found",
+    }
+    malformed = anonymous.post(
+        f"/presentation-responses/{unknown}",
+        content=b"state=x&state=y",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert malformed.status_code == 400
+    assert malformed.json() == {
+        "error": "invalid_request",
+        "error_description": "The body must be a application/x-www-form-urlencoded form, "
+        "each parameter once.",
+        "code": "malformed_response",
+    }

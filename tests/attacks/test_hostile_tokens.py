@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -146,11 +146,13 @@ class Lab:
 
     @property
     def header(self) -> dict[str, Any]:
-        return json.loads(b64url_decode(self.jwt.split(".")[0]))
+        header: dict[str, Any] = json.loads(b64url_decode(self.jwt.split(".")[0]))
+        return header
 
     @property
     def payload(self) -> dict[str, Any]:
-        return json.loads(b64url_decode(self.jwt.split(".")[1]))
+        payload: dict[str, Any] = json.loads(b64url_decode(self.jwt.split(".")[1]))
+        return payload
 
     def resign(
         self,
@@ -197,11 +199,12 @@ class Lab:
             json={"credential": presentation, "nonce": NONCE, "audience": AUDIENCE},
         )
         assert response.status_code == 200, response.text
-        return response.json()
+        verdict: dict[str, Any] = response.json()
+        return verdict
 
     def verify_audited(self, presentation: str) -> tuple[dict[str, Any], AuditEntry]:
         """The verdict and the one audit entry its verification wrote."""
-        newest = self.redis.xrevrange(self.audit_key, count=1)
+        newest = cast("list[tuple[bytes, Any]]", self.redis.xrevrange(self.audit_key, count=1))
         before = newest[0][0] if newest else b"0-0"
         verdict = self.verify(presentation)
         (entry,) = self.audit_entries_since(before, 1)
@@ -212,7 +215,10 @@ class Lab:
         verification's entry is written after its response, so it may land a little later."""
         deadline = time.monotonic() + 10
         while True:
-            entries = self.redis.xrange(self.audit_key, min=b"(" + entry_id)
+            entries = cast(
+                "list[tuple[bytes, dict[bytes, bytes]]]",
+                self.redis.xrange(self.audit_key, min=b"(" + entry_id),
+            )
             if len(entries) >= count or time.monotonic() > deadline:
                 return [AuditEntry.from_stream(i, f) for i, f in entries]
             time.sleep(0.02)
@@ -253,7 +259,7 @@ def _snapshot(client: redis.Redis, prefix: str) -> dict[bytes, bytes]:
     equal exactly when nothing but the audit trail was written."""
     audit = KeySpace(prefix).audit_stream().encode()
     return {
-        key: client.dump(key)
+        key: cast(bytes, client.dump(key))
         for key in client.scan_iter(match=f"{prefix}:*", count=1000)
         if key != audit
     }
@@ -292,7 +298,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[La
             def issue(**extra: Any) -> dict[str, Any]:
                 response = http.post("/v1/credentials", json={"claims": CITIZEN, **extra})
                 assert response.status_code == 201, response.text
-                return response.json()
+                issued: dict[str, Any] = response.json()
+                return issued
 
             bound = {"holder_jwk": public_jwk(wallet.key)}
             credential, other, revoked = issue(**bound), issue(**bound), issue(**bound)
@@ -387,7 +394,7 @@ def _attacker_cert(lab: Lab) -> str:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - timedelta(days=1))
         .not_valid_after(now + timedelta(days=30))
-        .sign(lab.attacker.key, hashes.SHA256())  # type: ignore[arg-type]
+        .sign(lab.attacker.key, hashes.SHA256())
     )
     # x5c is standard base64 (RFC 7515 §4.1.6), not base64url.
     return base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
@@ -543,7 +550,8 @@ def _cnf(jwk: Callable[[Lab], dict[str, Any]]) -> Builder:
 
 
 def _wallet_point(lab: Lab) -> tuple[int, int]:
-    numbers = lab.wallet.key.public_key().public_numbers()  # type: ignore[union-attr]
+    assert isinstance(lab.wallet.key, ec.EllipticCurvePrivateKey)
+    numbers = lab.wallet.key.public_key().public_numbers()
     return numbers.x, numbers.y
 
 
@@ -562,7 +570,8 @@ def _secp256k1_point() -> tuple[int, int]:
 
 
 def _with_private_d(lab: Lab) -> dict[str, Any]:
-    d = lab.wallet.key.private_numbers().private_value  # type: ignore[union-attr]
+    assert isinstance(lab.wallet.key, ec.EllipticCurvePrivateKey)
+    d = lab.wallet.key.private_numbers().private_value
     return {**public_jwk(lab.wallet.key), "d": b64url_encode(d.to_bytes(32, "big"))}
 
 

@@ -182,7 +182,7 @@ def test_issued_credential_verifies_end_to_end() -> None:
 _NAME = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True).filter(
     lambda n: n not in RESERVED_CLAIMS
 )
-_TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=12)
+_TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=12)
 _LEAF = (
     st.none()
     | st.booleans()

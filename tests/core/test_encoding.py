@@ -267,11 +267,11 @@ def test_dumps_refuses_non_finite_numbers(value: float) -> None:
         | st.booleans()
         | st.integers()
         | st.floats(allow_nan=False, allow_infinity=False)
-        | st.text(st.characters(exclude_categories=("Cs",))),
+        | st.text(st.characters(exclude_categories=["Cs"])),
         lambda children: (
             st.lists(children, max_size=4)
             | st.dictionaries(
-                st.text(st.characters(exclude_categories=("Cs",)), max_size=5), children, max_size=4
+                st.text(st.characters(exclude_categories=["Cs"]), max_size=5), children, max_size=4
             )
         ),
         max_leaves=20,

@@ -148,6 +148,7 @@ def test_bound_presentation_verifies_with_key_binding() -> None:
 def test_key_binding_needs_nonce_audience_and_time(missing: dict[str, None]) -> None:
     args: dict[str, object] = {"nonce": NONCE, "audience": AUDIENCE, "now": NOW, **missing}
     with pytest.raises(ValueError, match="key binding"):
+        # Deliberately a None where the signature wants a value: what a caller's bug sends.
         holder.present(CRED, ["given_name"], holder_key=HOLDER_KEY, **args)  # type: ignore[arg-type]
 
 

@@ -23,7 +23,9 @@ SETTINGS = yaml.safe_load((ROOT / "settings.yml").read_text("utf-8"))
 
 def _document(case: str) -> dict[str, Any]:
     # The file holds the JSON document as a JSON string.
-    return json.loads(json.loads((ROOT / case / "sd_jwt_presentation.json").read_text("utf-8")))
+    text = json.loads((ROOT / case / "sd_jwt_presentation.json").read_text("utf-8"))
+    document: dict[str, Any] = json.loads(text)
+    return document
 
 
 def _issuer_key(case: str) -> Any:

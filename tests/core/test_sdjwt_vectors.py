@@ -61,7 +61,8 @@ def read(case: str, name: str) -> str:
 
 
 def verified_contents(case: str) -> dict[str, Any]:
-    return json.loads(read(case, "verified_contents.json"))
+    contents: dict[str, Any] = json.loads(read(case, "verified_contents.json"))
+    return contents
 
 
 def is_bound(case: str) -> bool:

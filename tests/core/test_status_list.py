@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from service.core import jws
 from service.core.encoding import b64url_decode, b64url_encode
 from service.core.keys import parse_public_jwk
+from service.core.reasons import Reason, VerificationFailure
 from service.core.status_list import (
     ALLOWED_BITS,
     StatusListError,
@@ -136,9 +137,9 @@ def test_signed_status_list_token_fails_when_its_payload_is_altered() -> None:
 
 
 def test_signed_status_list_token_is_refused_as_another_typ() -> None:
-    with pytest.raises(jws.VerificationFailure) as caught:
+    with pytest.raises(VerificationFailure) as caught:
         jws.parse(JWT_VECTOR["jwt"], typ=frozenset({"dc+sd-jwt"}))
-    assert caught.value.reason is jws.Reason.WRONG_TYPE
+    assert caught.value.reason is Reason.WRONG_TYPE
 
 
 # --- bit layout ----------------------------------------------------------------------------
@@ -200,8 +201,8 @@ def test_rejects_value_that_does_not_fit(bits: int, value: int) -> None:
 
 def test_status_values_are_those_of_the_draft() -> None:
     assert [int(v) for v in StatusValue] == [0, 1, 2, 3]
-    assert StatusValue.INVALID == 1
-    assert StatusValue.SUSPENDED == 2
+    assert StatusValue.INVALID.value == 1
+    assert StatusValue.SUSPENDED.value == 2
 
 
 # --- decoding ------------------------------------------------------------------------------

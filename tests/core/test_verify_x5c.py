@@ -3,6 +3,7 @@ issuer and type, the signature by the leaf's key, ``iss`` named by the leaf."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 
 from cryptography import x509
@@ -33,7 +34,7 @@ def _certified(
     leaf = issue_certificate(
         ISSUER_SIGNING,
         subject=x509.Name([]),
-        public_key=key.key.public_key(),  # type: ignore[arg-type]
+        public_key=key.key.public_key(),
         issuer_certificate=root,
         issuer_key=root_key,
         now=now,
@@ -63,7 +64,9 @@ def _issue(key: SigningKey) -> str:
     )
 
 
-def _codes(token: str, *, trust=TRUST, now: int = NOW) -> list[Reason]:
+def _codes(
+    token: str, *, trust: Mapping[str, TrustedIssuer] = TRUST, now: int = NOW
+) -> list[Reason]:
     inspection = inspect(token, trusted=trust, policy=Policy(), expect=Expectations(), now=now)
     verdict = conclude(inspection, StatusValue.VALID if inspection.signature_verified else None)
     return [f.reason for f in verdict.failures]

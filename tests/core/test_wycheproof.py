@@ -20,7 +20,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from service.core.encoding import b64url_encode
 from service.core.keys import VerificationKey, parse_public_jwk
@@ -31,7 +31,8 @@ WYCHEPROOF = VECTORS / "wycheproof"
 
 
 def _load(name: str) -> dict[str, Any]:
-    return json.loads((WYCHEPROOF / name).read_text(encoding="utf-8"))
+    document: dict[str, Any] = json.loads((WYCHEPROOF / name).read_text(encoding="utf-8"))
+    return document
 
 
 def _ecdsa_key(group: dict[str, Any]) -> VerificationKey:
@@ -48,14 +49,16 @@ def _ecdsa_key(group: dict[str, Any]) -> VerificationKey:
     }
     key = parse_public_jwk(jwk)
     assert key.alg == "ES256"
-    assert key.key.public_numbers() == numbers  # type: ignore[union-attr]
+    assert isinstance(key.key, ec.EllipticCurvePublicKey)
+    assert key.key.public_numbers() == numbers
     return key
 
 
 def _eddsa_key(group: dict[str, Any]) -> VerificationKey:
     key = parse_public_jwk(group["publicKeyJwk"])
     assert key.alg == "EdDSA"
-    assert key.key.public_bytes_raw() == bytes.fromhex(group["publicKey"]["pk"])  # type: ignore[union-attr]
+    assert isinstance(key.key, ed25519.Ed25519PublicKey)
+    assert key.key.public_bytes_raw() == bytes.fromhex(group["publicKey"]["pk"])
     return key
 
 

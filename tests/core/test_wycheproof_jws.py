@@ -51,7 +51,8 @@ CREDENTIAL_TYPS = frozenset({"dc+sd-jwt", "vc+sd-jwt"})
 
 
 def _load(name: str) -> dict[str, Any]:
-    return json.loads((WYCHEPROOF / name).read_text(encoding="utf-8"))
+    document: dict[str, Any] = json.loads((WYCHEPROOF / name).read_text(encoding="utf-8"))
+    return document
 
 
 def _key_set(group: dict[str, Any]) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 
 import pytest
 from cryptography import x509
@@ -31,13 +32,15 @@ from service.keyring.certificates import (
 
 NOW = 1_800_000_000
 DAY = 86_400
+#: A CA certificate and its private key.
+Root = tuple[x509.Certificate, ec.EllipticCurvePrivateKey]
 
 
 def _name(cn: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
 
-def _leaf(ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey, **kwargs: object):
+def _leaf(ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey, **kwargs: object) -> Root:
     key = ec.generate_private_key(ec.SECP256R1())
     options = {"profile": ISSUER_SIGNING, "now": NOW, **kwargs}
     certificate = issue_certificate(
@@ -53,17 +56,23 @@ def _leaf(ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey, **kwargs: ob
 
 
 @pytest.fixture(scope="module")
-def root() -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+def root() -> Root:
     return make_root("Test root", now=NOW - DAY)
 
 
-def _fails(reason: Reason, chain, anchors, now: int = NOW, **kwargs: object) -> None:
+def _fails(
+    reason: Reason,
+    chain: Sequence[x509.Certificate],
+    anchors: Sequence[x509.Certificate],
+    now: int = NOW,
+    **kwargs: object,
+) -> None:
     with pytest.raises(VerificationFailure) as caught:
         validate_chain(chain, anchors=anchors, now=now, **kwargs)  # type: ignore[arg-type]
     assert caught.value.reason is reason
 
 
-def test_leaf_under_root_validates_with_its_san(root) -> None:
+def test_leaf_under_root_validates_with_its_san(root: Root) -> None:
     ca, ca_key = root
     leaf, _ = _leaf(ca, ca_key)
     validated = validate_chain([leaf], anchors=[ca], now=NOW)
@@ -72,7 +81,7 @@ def test_leaf_under_root_validates_with_its_san(root) -> None:
     assert validated.verification_key().alg == "ES256"
 
 
-def test_chain_through_an_intermediate_validates(root) -> None:
+def test_chain_through_an_intermediate_validates(root: Root) -> None:
     ca, ca_key = root
     inter_key = ec.generate_private_key(ec.SECP256R1())
     intermediate = issue_certificate(
@@ -89,46 +98,46 @@ def test_chain_through_an_intermediate_validates(root) -> None:
     _fails(Reason.UNTRUSTED_CERTIFICATE, [leaf], [ca])
 
 
-def test_expired_and_not_yet_valid_are_told_apart(root) -> None:
+def test_expired_and_not_yet_valid_are_told_apart(root: Root) -> None:
     ca, ca_key = root
     leaf, _ = _leaf(ca, ca_key)
     _fails(Reason.CERTIFICATE_EXPIRED, [leaf], [ca], now=NOW + 3 * 365 * DAY)
     _fails(Reason.CERTIFICATE_NOT_YET_VALID, [leaf], [ca], now=NOW - 2 * DAY)
 
 
-def test_chain_to_an_unknown_root_is_untrusted(root) -> None:
+def test_chain_to_an_unknown_root_is_untrusted(root: Root) -> None:
     ca, ca_key = root
     leaf, _ = _leaf(ca, ca_key)
     other, _ = make_root("Other root", now=NOW - DAY)
     _fails(Reason.UNTRUSTED_CERTIFICATE, [leaf], [other])
 
 
-def test_root_copying_an_anchors_name_is_untrusted(root) -> None:
+def test_root_copying_an_anchors_name_is_untrusted(root: Root) -> None:
     ca, _ = root
     impostor, impostor_key = make_root("Test root", now=NOW - DAY)
     leaf, _ = _leaf(impostor, impostor_key)
     _fails(Reason.UNTRUSTED_CERTIFICATE, [leaf], [ca])
 
 
-def test_no_anchor_means_untrusted(root) -> None:
+def test_no_anchor_means_untrusted(root: Root) -> None:
     ca, ca_key = root
     leaf, _ = _leaf(ca, ca_key)
     _fails(Reason.UNTRUSTED_CERTIFICATE, [leaf], [])
 
 
-def test_self_signed_leaf_is_refused(root) -> None:
+def test_self_signed_leaf_is_refused(root: Root) -> None:
     ca, _ = root
     _fails(Reason.INVALID_CERTIFICATE_CHAIN, [ca], [ca])
 
 
-def test_leaf_signed_by_a_non_ca_is_refused(root) -> None:
+def test_leaf_signed_by_a_non_ca_is_refused(root: Root) -> None:
     ca, ca_key = root
     middle, middle_key = _leaf(ca, ca_key)
     leaf, _ = _leaf(middle, middle_key)
     _fails(Reason.INVALID_CERTIFICATE_CHAIN, [leaf, middle], [ca])
 
 
-def test_leaf_without_digital_signature_is_refused(root) -> None:
+def test_leaf_without_digital_signature_is_refused(root: Root) -> None:
     ca, ca_key = root
     key = ec.generate_private_key(ec.SECP256R1())
     # A CA-shaped certificate (keyCertSign only) offered as a signing leaf.
@@ -143,7 +152,7 @@ def test_leaf_without_digital_signature_is_refused(root) -> None:
     _fails(Reason.INVALID_CERTIFICATE_CHAIN, [leaf], [ca])
 
 
-def test_required_extended_key_usage_is_enforced(root) -> None:
+def test_required_extended_key_usage_is_enforced(root: Root) -> None:
     ca, ca_key = root
     plain, _ = _leaf(ca, ca_key)
     _fails(
@@ -156,7 +165,7 @@ def test_required_extended_key_usage_is_enforced(root) -> None:
     validate_chain([signer], anchors=[ca], now=NOW, extended_key_usage=MDOC_DOCUMENT_SIGNER_EKU)
 
 
-def test_tampered_certificate_fails(root) -> None:
+def test_tampered_certificate_fails(root: Root) -> None:
     ca, ca_key = root
     leaf, _ = _leaf(ca, ca_key)
     x5c = chain_to_x5c([leaf])
@@ -185,7 +194,7 @@ def test_malformed_x5c_is_an_invalid_chain(x5c: object) -> None:
     assert caught.value.reason is Reason.INVALID_CERTIFICATE_CHAIN
 
 
-def test_x5c_round_trip_hash_and_aki(root) -> None:
+def test_x5c_round_trip_hash_and_aki(root: Root) -> None:
     ca, ca_key = root
     leaf, _ = _leaf(ca, ca_key)
     assert parse_x5c(chain_to_x5c([leaf])) == (leaf,)

@@ -7,7 +7,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 import pytest
 import redis
@@ -23,11 +23,16 @@ T = TypeVar("T")
 RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
-def _run(url: str, prefix: str, action: Callable[[AuditLog], Awaitable[T]], **options: object) -> T:
+def _entries(rows: object) -> list[tuple[bytes, dict[bytes, bytes]]]:
+    # The test client answers bytes; redis-py's types cannot know it.
+    return cast("list[tuple[bytes, dict[bytes, bytes]]]", rows)
+
+
+def _run(url: str, prefix: str, action: Callable[[AuditLog], Awaitable[T]], **options: Any) -> T:
     async def go() -> T:
         client = connect(url)
         try:
-            return await action(AuditLog(client, KeySpace(prefix), **options))  # type: ignore[arg-type]
+            return await action(AuditLog(client, KeySpace(prefix), **options))
         finally:
             await client.aclose()
 
@@ -61,7 +66,7 @@ def test_an_entry_holds_exactly_the_given_fields(
         ),
         clock=lambda: moment,
     )
-    rows = redis_client.xrange(_stream(settings))
+    rows = _entries(redis_client.xrange(_stream(settings)))
     assert [row[0].decode() for row in rows] == [entry_id]
     assert rows[0][1] == {
         b"time": b"2025-03-01T12:30:05.123Z",
@@ -128,7 +133,7 @@ def test_stream_is_trimmed_to_about_max_entries(
     # "MAXLEN ~" drops whole stream nodes (100 entries each by default): never below the
     # limit, at most about a node above it.
     assert 100 <= length <= 200
-    newest = redis_client.xrevrange(_stream(settings), count=1)[0][1]
+    newest = _entries(redis_client.xrevrange(_stream(settings), count=1))[0][1]
     assert newest[b"request_id"] == b"r999"
 
 
@@ -166,6 +171,7 @@ def test_record_on_an_unreachable_redis_says_so_and_never_raises(
     assert written is False
     [line] = [r for r in caplog.records if r.name == "thiqa.audit"]
     assert line.getMessage() == "audit write failed: StoreUnavailable"
+    # Log records carry the ``extra`` fields as attributes, which mypy cannot know.
     assert line.audit_action == "credential.suspended"  # type: ignore[attr-defined]
     assert line.credential_id == "0123456789ab.AAAAAAAAAAAAAAAAAAAAAA"  # type: ignore[attr-defined]
     assert line.request_id == "req-9"  # type: ignore[attr-defined]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import cast
 
 import pytest
 import redis
@@ -22,6 +23,15 @@ from service.store.connection import KeySpace
 from .helpers import dump_under, keys_under, run_clients, url_of
 
 KEY_SHAPE = re.compile(r"^thq_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
+
+
+def key_parts(key: str) -> tuple[str, str]:
+    """An API key's id and secret; the key must have the documented shape."""
+    match = KEY_SHAPE.fullmatch(key)
+    assert match is not None, key
+    return match.group(1), match.group(2)
+
+
 ALL = frozenset(Scope)
 
 
@@ -80,7 +90,7 @@ def test_redis_holds_only_a_sha256_of_the_secret(
         elif isinstance(value, set):
             everything += b"".join(value)
         else:
-            everything += value
+            everything += cast(bytes, value)
     assert secret.encode() not in everything
     assert key.encode() not in everything
     # Not even half of it: nothing that narrows a guess.
@@ -95,8 +105,8 @@ def test_redis_holds_only_a_sha256_of_the_secret(
 def test_wrong_unknown_or_malformed_keys_do_not_authenticate(settings: Settings) -> None:
     key = _add(settings, "wallet-app")
     other = _add(settings, "other-app")
-    key_id, secret = KEY_SHAPE.fullmatch(key).groups()  # type: ignore[union-attr]
-    other_id, other_secret = KEY_SHAPE.fullmatch(other).groups()  # type: ignore[union-attr]
+    key_id, secret = key_parts(key)
+    other_id, other_secret = key_parts(other)
     prefix_len = len(f"thq_{key_id}_")
 
     rejected = [
@@ -134,7 +144,7 @@ def test_only_requests_holding_the_whole_key_count_against_its_rate_limit(
     """The key id is the readable half of a key; knowing it must not let anyone spend the
     client's quota, and keys that do not exist leave nothing in Redis."""
     key = _add(settings, "wallet-app")
-    key_id, secret = KEY_SHAPE.fullmatch(key).groups()  # type: ignore[union-attr]
+    key_id, secret = key_parts(key)
     before = keys_under(redis_client, settings.redis_prefix)
 
     def authenticate(api_key: str) -> Client | None:
@@ -215,7 +225,7 @@ def test_revoked_key_fails_at_once_and_the_client_leaves_the_list(
     assert _authenticate(settings, key) is None
     assert [c.name for c in _list(settings)] == ["other-app"]
     assert _authenticate(settings, keep) is not None
-    key_id = KEY_SHAPE.fullmatch(key).group(1)  # type: ignore[union-attr]
+    key_id = key_parts(key)[0]
     assert not any(key_id.encode() in k for k in keys_under(redis_client, settings.redis_prefix))
 
     with pytest.raises(ClientNotFound):
@@ -256,7 +266,7 @@ def test_list_is_sorted_by_name_with_scopes_and_never_a_key(settings: Settings) 
     assert all(c.created_at > 1_600_000_000 for c in clients)
     shown = repr(clients)
     for key in keys.values():
-        key_id, secret = KEY_SHAPE.fullmatch(key).groups()  # type: ignore[union-attr]
+        key_id, secret = key_parts(key)
         assert secret not in shown
         assert key_id not in shown
 

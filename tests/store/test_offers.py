@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 import pytest
 import redis
@@ -28,6 +28,11 @@ from .helpers import url_of
 T = TypeVar("T")
 PIN = "493536"
 CLAIMS = {"claims": {"national_id": "ZZ104233"}, "vct": "v", "valid_for_days": 1}
+
+
+def _hash(client: redis.Redis, key: str | bytes) -> dict[bytes, bytes]:
+    # The test client answers bytes; redis-py's types cannot know it.
+    return cast("dict[bytes, bytes]", client.hgetall(key))
 
 
 def run(settings: Settings, action: Callable[[OfferStore, NonceStore], Awaitable[T]]) -> T:
@@ -64,7 +69,7 @@ def test_racing_redemptions_grant_at_most_one_token_and_then_withdraw(
     settings: Settings,
 ) -> None:
     async def go(store: OfferStore, _: NonceStore) -> tuple[list[RedeemOutcome], bool]:
-        _, code = await _offer(store)
+        _offer_id, code = await _offer(store)
         tokens = [new_secret(code.split(".")[0]) for _ in range(20)]
         now = int(time.time())
         results = await asyncio.gather(
@@ -114,7 +119,7 @@ def test_racing_credential_requests_take_the_claims_once(
     settings: Settings,
     redis_client: redis.Redis,
 ) -> None:
-    async def go(store: OfferStore, _: NonceStore) -> list[object]:
+    async def go(store: OfferStore, _: NonceStore) -> list[tuple[str, dict[str, Any]] | None]:
         offer_id, code = await _offer(store)
         token = new_secret(offer_id)
         now = int(time.time())
@@ -131,7 +136,7 @@ def test_racing_credential_requests_take_the_claims_once(
     blob = b"".join(
         v
         for key in redis_client.scan_iter(match=f"{settings.redis_prefix}:*")
-        for v in redis_client.hgetall(key).values()
+        for v in _hash(redis_client, key).values()
     )
     assert b"ZZ104233" not in blob
 
@@ -198,7 +203,7 @@ def test_what_redis_holds_for_an_offer(settings: Settings, redis_client: redis.R
         return offer_id, code, token
 
     offer_id, code, token = run(settings, go)
-    stored = redis_client.hgetall(KeySpace(settings.redis_prefix).credential_offer(offer_id))
+    stored = _hash(redis_client, KeySpace(settings.redis_prefix).credential_offer(offer_id))
     # Secrets only as hashes: no access token, no PIN in the clear.
     assert stored[b"token"] == hash_secret(token).encode()
     assert token.encode() not in b"".join(stored.values())

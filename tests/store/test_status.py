@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import cast
 
 import pytest
 import redis
@@ -40,13 +41,20 @@ SUSPENDED = StatusValue.SUSPENDED
 APP = StatusValue.APPLICATION_SPECIFIC
 
 
+def _members(client: redis.Redis, key: str) -> set[bytes]:
+    # The test client answers bytes; redis-py's types cannot know it.
+    return cast("set[bytes]", client.smembers(key))
+
+
 async def _reserve_many(store: StatusStore, count: int) -> list[CredentialRecord]:
     return [
         await store.reserve(vct=VCT, issued_at=IAT, expires_at=EXP, kid=KID) for _ in range(count)
     ]
 
 
-def _reserve(settings: Settings, count: int, *, list_size: int | None = None):
+def _reserve(
+    settings: Settings, count: int, *, list_size: int | None = None
+) -> list[CredentialRecord]:
     return run_status(
         url_of(settings),
         settings.redis_prefix,
@@ -235,7 +243,7 @@ def test_concurrent_reservations_at_rollover_start_a_single_new_list(
     assert sorted(per_list.values()) == [25, cap]
     assert len({(r.list_id, r.idx) for r in records}) == len(records)
     keys = KeySpace(settings.redis_prefix)
-    assert {k.decode() for k in redis_client.smembers(keys.all_lists())} == set(per_list)
+    assert {k.decode() for k in _members(redis_client, keys.all_lists())} == set(per_list)
 
 
 _WORKER = r"""
@@ -325,7 +333,7 @@ def test_concurrent_processes_rolling_over_together_never_share_an_index(
     per_list = Counter(list_id for list_id, _ in pairs)
     # All four moved together from the full list to one new list.
     assert sorted(per_list.values()) == [1000 - size * 3 // 4, size * 3 // 4]
-    assert {k.decode() for k in redis_client.smembers(keys.all_lists())} == set(per_list)
+    assert {k.decode() for k in _members(redis_client, keys.all_lists())} == set(per_list)
     for list_id, count in per_list.items():
         assert count <= size * 3 // 4
         assert redis_client.hget(keys.status_meta(list_id), "allocated") == str(count).encode()
@@ -554,7 +562,8 @@ def test_acknowledged_revocation_survives_sigkill_and_restart(tmp_path: Path) ->
 def _closed_tcp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 @pytest.mark.parametrize("where", ["unix", "tcp"])

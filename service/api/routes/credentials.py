@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
@@ -25,7 +25,9 @@ from service.store.audit import AuditAction
 router = APIRouter(prefix="/v1/credentials", tags=["credentials"], responses=PROBLEM_RESPONSES)
 
 CredentialId = Annotated[str, Path(max_length=64, description="As returned at issuance.")]
-_NOT_FOUND = {404: {"model": Problem, "description": "`credential_not_found`"}}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "`credential_not_found`"}
+}
 
 
 @router.post("", status_code=201, response_model=IssueResponse, summary="Issue a credential")

@@ -11,6 +11,7 @@ load both from a CDN.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from importlib.resources import files
 from pathlib import Path
 
@@ -42,7 +43,7 @@ def install_docs(app: FastAPI) -> None:
     ``redoc_url=None`` so FastAPI's CDN pages are not served too."""
     pages = {path: file.read_text(encoding="utf-8") for path, file in DOCS_PAGES.items()}
 
-    def page(path: str):  # one endpoint per page, each returning its own HTML
+    def page(path: str) -> Callable[[], Awaitable[HTMLResponse]]:  # one endpoint per page
         async def endpoint() -> HTMLResponse:
             return HTMLResponse(pages[path])
 

@@ -54,8 +54,10 @@ OfferId = Annotated[str, Path(max_length=64, description="As returned when the o
 #: The wallet's offer endpoint checks the id itself: an id that cannot be one is an unknown
 #: offer (404 ``offer_not_found``), never the framework's 422.
 WalletOfferId = Annotated[str, Path(description="The id in the `credential_offer_uri`.")]
-_OFFER_NOT_FOUND = {404: {"model": Problem, "description": "`offer_not_found`"}}
-_UNAVAILABLE = {503: PROBLEM_RESPONSES[503]}
+_OFFER_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "`offer_not_found`"}
+}
+_UNAVAILABLE: dict[int | str, dict[str, Any]] = {503: PROBLEM_RESPONSES[503]}
 
 
 # -- the issuing app ------------------------------------------------------------------------
@@ -87,7 +89,7 @@ async def create_offer(
         valid_for_days=body.valid_for_days,
         tx_code=body.tx_code,
     )
-    body = OfferResponse(
+    answer = OfferResponse(
         offer_id=offer.offer_id,
         credential_offer=CredentialOffer.model_validate(offer.document),
         credential_offer_uri=offer.credential_offer_uri,
@@ -99,8 +101,8 @@ async def create_offer(
     ).model_dump(by_alias=True)
     # The offer exactly as the wallet will fetch it: no ``tx_code: null`` member, which a
     # wallet would read as "a transaction code is required".
-    body["credential_offer"] = offer.document
-    return JSONResponse(body, status_code=201, headers=NO_STORE)  # carries code and PIN
+    answer["credential_offer"] = offer.document
+    return JSONResponse(answer, status_code=201, headers=NO_STORE)  # carries code and PIN
 
 
 @issuing.get(

@@ -51,7 +51,7 @@ RequestId = Annotated[str, Path(max_length=64, description="As returned when it 
 #: The wallet's endpoints check the id themselves (``_well_formed``): a wallet must get the
 #: OpenID4VP answer for a request that does not exist, never the framework's 422 problem.
 WalletRequestId = Annotated[str, Path(description="The id in the `request_uri` or `response_uri`.")]
-_NOT_FOUND = {
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {
         "model": Problem,
         "description": "`presentation_request_not_found`: no such request, or another client's.",
@@ -187,7 +187,7 @@ async def presentation_request_events(
 
 wallet = APIRouter(tags=["presentation requests"])
 
-_GONE = {
+_GONE: dict[int | str, dict[str, Any]] = {
     410: {
         "model": Problem,
         "description": "`request_expired`, or `request_answered`: "
