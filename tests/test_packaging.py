@@ -76,6 +76,13 @@ def test_an_installed_thiqa_runs_the_demo_from_another_folder(tmp_path: Path) ->
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
     assert {"service/seeds/citizens.json", "service/seeds/README.md"} <= names
+    # The documentation pages' own files, beside the demo's (the bundles come from a package).
+    assert {
+        "service/web/docs/swagger.html",
+        "service/web/docs/redoc.html",
+        "service/web/docs/swagger-init.js",
+        "service/web/demo/demo.js",
+    } <= names
     assert (
         archive_bytes(wheel, "service/seeds/citizens.json")
         == (ROOT / "seeds" / "citizens.json").read_bytes()
