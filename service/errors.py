@@ -30,10 +30,15 @@ Exception tree (problem details unless marked OAuth)::
     ├── RequestTooLarge             (413 request_too_large)
     ├── UnsupportedMediaType        (415 unsupported_media_type)
     ├── InvalidRequest              (422 invalid_request)
-    │   └── InvalidClaims, UnsupportedCredentialType, InvalidHolderKey
+    │   └── InvalidClaims, UnsupportedCredentialType, InvalidHolderKey,
+    │       AccessCertificateMissing
+    ├── ResponseCodeMismatch        (403 response_code_mismatch)
     ├── RateLimited                 (429 rate_limited, with Retry-After)
+    ├── TooManyStreams              (429 too_many_streams, with Retry-After)
     ├── StoreUnavailable            (503 store_unavailable)
-    │   └── StatusUnavailable       (503 status_unavailable, carries the verdict)
+    │   ├── StatusUnavailable       (503 status_unavailable, carries the verdict)
+    │   └── ChangeNotReplicated     (503 change_not_replicated)
+    ├── KeyRingUnavailable          (503 keyring_unavailable: nothing can be signed)
     └── OAuthError                  (OAuth, a grouping)
         ├── InvalidTokenRequest, InvalidGrant, UnsupportedGrantType   (token endpoint)
         ├── InvalidCredentialRequest, UnknownCredentialConfiguration, InvalidProof,
@@ -42,7 +47,9 @@ Exception tree (problem details unless marked OAuth)::
         └── DirectPostError         (OpenID4VP response endpoint: error + code)
             └── MalformedResponse, StateMismatch, NonceReplayed, ResponseTooLate,
                 UnknownPresentationRequest (404), PresentationRejected,
-                ResponseStoreUnavailable (503)
+                ResponseStoreUnavailable (503), EncryptionRequired,
+                UnsupportedEncryption, DecryptionFailed, ResponseTooLarge (413),
+                OriginMismatch
 
 ``detail`` (``error_description``) is written for people and never carries a claim value, a
 key or a secret. :func:`wire_errors` lists every class a client can meet: the README's tables,
@@ -55,14 +62,18 @@ from enum import StrEnum
 from typing import Any, ClassVar
 
 __all__ = [
+    "AccessCertificateMissing",
     "BadRequest",
     "BodyStyle",
+    "ChangeNotReplicated",
     "ClientExists",
     "ClientNotFound",
     "Conflict",
     "CredentialNotFound",
     "CredentialRequestDenied",
+    "DecryptionFailed",
     "DirectPostError",
+    "EncryptionRequired",
     "InsufficientScope",
     "InvalidClaims",
     "InvalidCredentialRequest",
@@ -75,6 +86,7 @@ __all__ = [
     "InvalidRequest",
     "InvalidToken",
     "InvalidTokenRequest",
+    "KeyRingUnavailable",
     "MalformedResponse",
     "MethodNotAllowed",
     "NonceReplayed",
@@ -82,6 +94,7 @@ __all__ = [
     "NotFound",
     "OAuthError",
     "OfferNotFound",
+    "OriginMismatch",
     "PresentationRejected",
     "PresentationRequestAnswered",
     "PresentationRequestExpired",
@@ -89,7 +102,10 @@ __all__ = [
     "PresentationRequestNotFound",
     "RateLimited",
     "RequestTooLarge",
+    "RequestUriMethodNotAllowed",
+    "ResponseCodeMismatch",
     "ResponseStoreUnavailable",
+    "ResponseTooLarge",
     "ResponseTooLate",
     "StateMismatch",
     "StatusConflict",
@@ -97,10 +113,12 @@ __all__ = [
     "StatusUnavailable",
     "StoreUnavailable",
     "ThiqaError",
+    "TooManyStreams",
     "Unauthenticated",
     "UnknownCredentialConfiguration",
     "UnknownPresentationRequest",
     "UnsupportedCredentialType",
+    "UnsupportedEncryption",
     "UnsupportedGrantType",
     "UnsupportedMediaType",
     "wire_errors",
@@ -402,3 +420,89 @@ class PresentationRejected(DirectPostError):
 class ResponseStoreUnavailable(DirectPostError):
     code, status, title = "store_unavailable", 503, "The answer could not be checked."
     error = "temporarily_unavailable"
+
+
+# --- X.509 and HAIP presentation requests (issue 10) ------------------------------------------
+
+
+class AccessCertificateMissing(InvalidRequest):
+    code, title = (
+        "access_certificate_missing",
+        "No relying-party access certificate is configured to sign the request",
+    )
+
+
+class ResponseCodeMismatch(ThiqaError):
+    code, status, title = (
+        "response_code_mismatch",
+        403,
+        "The response_code is not the one the wallet returned for this request",
+    )
+
+
+class EncryptionRequired(DirectPostError):
+    code, title = "encryption_required", "This request takes only an encrypted response."
+
+
+class UnsupportedEncryption(DirectPostError):
+    code, title = (
+        "unsupported_encryption",
+        "alg must be ECDH-ES and enc one the request offered (A128GCM, A256GCM).",
+    )
+
+
+class DecryptionFailed(DirectPostError):
+    code, title = "decryption_failed", "The response does not decrypt with this request's key."
+
+
+class ResponseTooLarge(DirectPostError):
+    code, status, title = "response_too_large", 413, "The encrypted response is too large."
+
+
+class OriginMismatch(DirectPostError):
+    code, title = "origin_mismatch", "The origin is not one this request expects."
+
+
+class RequestUriMethodNotAllowed(MethodNotAllowed):
+    """A ``request_uri`` takes GET, and POST for ``request_uri_method=post``: one path served
+    by two routes, whose 405 must name both (RFC 9110 §15.5.6)."""
+
+    def headers(self) -> dict[str, str]:
+        return {"Allow": "GET, POST"}
+
+
+# -- Scale-out: several Thiqa processes, Redis Cluster and Sentinel ---------------------------
+
+
+class TooManyStreams(ThiqaError):
+    """Open event streams and long-polls are capped per client and per process: each costs a
+    task and a look at Redis every second."""
+
+    code, status, title = "too_many_streams", 429, "Too many open event streams and long-polls"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int = 5, **extra: Any) -> None:
+        super().__init__(detail, retry_after=retry_after, **extra)
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.extra["retry_after"])}
+
+
+class ChangeNotReplicated(StoreUnavailable):
+    """The change is on the Redis master but not on enough replicas in time: a failover now
+    could lose it. Repeating the request is safe (the change is idempotent)."""
+
+    code, title = (
+        "change_not_replicated",
+        "The change may not have been kept: not enough Redis replicas confirmed it in time",
+    )
+
+
+# --- Keys, ownership and remote status lists (hardening) ---------------------------------------
+
+
+class KeyRingUnavailable(ThiqaError):
+    code, status, title = (
+        "keyring_unavailable",
+        503,
+        "The issuer's signing key cannot be loaded; nothing is signed",
+    )

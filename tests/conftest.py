@@ -23,6 +23,7 @@ from service.settings import Settings
 from service.store.clients import ClientStore, Scope
 from service.store.connection import KeySpace, connect
 from service.store.embedded import EmbeddedRedis
+from tests.topologies import ClusterGroup, SentinelGroup, sync_client
 
 
 @pytest.fixture(scope="session")
@@ -40,9 +41,23 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield embedded.url
 
 
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterGroup]:
+    """A Redis Cluster (3 masters, 3 replicas) shared by the tests that only read and write."""
+    with ClusterGroup(tmp_path_factory.mktemp("cluster")) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelGroup]:
+    """A master, 2 replicas and 3 sentinels, shared by the tests that only read and write."""
+    with SentinelGroup(tmp_path_factory.mktemp("sentinel")) as group:
+        yield group
+
+
 @pytest.fixture
 def redis_client(redis_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url)
+    client = sync_client(redis_url)
     yield client
     client.close()
 

@@ -39,7 +39,9 @@ credential (key binding), and its revocation status, kept in Redis.
 """
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, *, metrics_dir: str | None = None) -> FastAPI:
+    """The app; ``metrics_dir``: the folder all workers of one server share their metrics
+    in (prometheus_client's multiprocess mode), when there are several."""
     if settings.redis_url is None:
         raise ValueError("create_app needs settings.redis_url (the CLI starts an embedded one)")
     redis_url = settings.redis_url.get_secret_value()
@@ -48,7 +50,9 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = build_runtime(settings, connect(redis_url), open_keyring(settings))
         app.state.runtime = runtime
+        app.state.metrics.follow_keyring(lambda: runtime.keys.problem is not None)
         try:
+            await runtime.start()  # refuses a Redis that may evict keys
             yield
         finally:
             await app.state.background_writes.drain()
@@ -91,7 +95,7 @@ def create_app(settings: Settings) -> FastAPI:
     # Added last, so outermost: every answer, a refused body or a CORS preflight included,
     # gets a request id, a log line, metrics and the security headers.
     install_cors(app, settings.cors_origin_list)
-    app.state.metrics = Metrics()
+    app.state.metrics = Metrics(multiprocess_dir=metrics_dir)
     app.state.background_writes = BackgroundWrites()
     app.add_middleware(RequestObserver, metrics=app.state.metrics)
     app.add_middleware(

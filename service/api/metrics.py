@@ -2,8 +2,9 @@
 
 Each app has its own :class:`~prometheus_client.CollectorRegistry`, not the process-wide
 default: tests build many apps in one process, and two apps must never add to each other's
-counters. With several uvicorn workers each worker has its own registry too, so a scrape sees
-one worker's numbers (see README, Operations).
+counters. With several uvicorn workers (``thiqa serve --workers N``) prometheus_client's
+multiprocess mode keeps each worker's values in files of one folder, and a scrape of any
+worker sums the whole process group (see README, Operations).
 
 Labels are bounded: the route *template* (``/v1/credentials/{credential_id}/revoke``), never
 the raw path, which would put credential ids into label values and grow without end; paths
@@ -12,11 +13,13 @@ that match no route share ``route="unmatched"``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from service.core.openid4vp import Outcome
 from service.core.verify import Verdict
@@ -28,7 +31,10 @@ _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, *, multiprocess_dir: str | None = None) -> None:
+        #: Set when uvicorn runs several workers (api.server.serve): every worker's counters
+        #: live in files there, and a scrape of any worker sums them all.
+        self.multiprocess_dir = multiprocess_dir
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "thiqa_http_requests",
@@ -66,6 +72,17 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.keyring_degraded = Gauge(
+            "thiqa_keyring_degraded",
+            "1 while this process cannot do all keyring.json asks (a key file it cannot load, "
+            "an index it cannot read): a revocation is applied, but nothing may be signed.",
+            registry=self.registry,
+        )
+
+    def follow_keyring(self, degraded: Callable[[], bool]) -> None:
+        """Read at each scrape, so the gauge is never stale."""
+        self.keyring_degraded.set_function(lambda: float(degraded()))
+
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(method, route).observe(seconds)
@@ -77,6 +94,13 @@ class Metrics:
             self.verification_errors.labels(failure.reason.value).inc()
 
     def render(self) -> bytes:
+        if self.multiprocess_dir is not None:
+            whole_group = CollectorRegistry()
+            # prometheus_client leaves this constructor unannotated.
+            MultiProcessCollector(  # type: ignore[no-untyped-call]
+                whole_group, path=self.multiprocess_dir
+            )
+            return generate_latest(whole_group)
         return generate_latest(self.registry)
 
 

@@ -194,6 +194,7 @@ def complete(schema: dict[str, Any], *, own_json_paths: Collection[str] = ()) ->
             if method not in _METHODS:
                 continue
             responses = operation.setdefault("responses", {})
+            json_request = "application/json" in operation.get("requestBody", {}).get("content", {})
             if "requestBody" in operation:
                 for status, description in BODY_PROBLEMS.items():
                     responses.setdefault(status, {"description": description})
@@ -214,7 +215,12 @@ def complete(schema: dict[str, Any], *, own_json_paths: Collection[str] = ()) ->
                     # FastAPI lists a declared model as application/json; problems are
                     # always sent as application/problem+json.
                     del content["application/json"]
-                elif _family_of(json_body) is not None:
+                elif _family_of(json_body) is not None and not (
+                    # On an API-key endpoint (/v1) the body reader's refusals (invalid_json)
+                    # are problems, beside the protocol's answers (the DC API answer
+                    # endpoint); the wallet endpoints answer theirs in OAuth style too.
+                    status in BODY_PROBLEMS and json_request and path.startswith("/v1/")
+                ):
                     continue  # the wallet protocol's own error body, and only that
                 content.setdefault(MEDIA_TYPE, {}).setdefault("schema", _PROBLEM_REF)
             responses.setdefault(

@@ -12,6 +12,7 @@ from service.services.openid4vp_verifier import MAX_WAIT_SECONDS
 
 __all__ = [
     "AuthorizationResponseForm",
+    "DcApiResponseBody",
     "PresentationRequestBody",
     "PresentationRequestCreated",
     "PresentationResult",
@@ -52,22 +53,71 @@ class PresentationRequestBody(BaseModel):
         description="Seconds the wallet has to answer; default `THIQA_PRESENTATION_TTL_"
         "SECONDS`, at most `THIQA_PRESENTATION_MAX_TTL_SECONDS`.",
     )
+    client_id_prefix: Literal["x509_hash", "x509_san_dns", "redirect_uri"] = Field(
+        default="x509_hash",
+        description="How Thiqa identifies itself to the wallet. `x509_hash` (HAIP 1.0) and "
+        "`x509_san_dns`: a Request Object signed with the access certificate (`x5c`). "
+        "`redirect_uri`: unsigned, passed by value only.",
+    )
+    request_mode: Literal["reference", "value"] = Field(
+        default="reference",
+        description="`reference`: the wallet fetches the request from `request_uri`; "
+        "`value`: it is all in `wallet_uri`.",
+    )
+    request_uri_method: Literal["get", "post"] = Field(
+        default="get",
+        description="`post`: the wallet POSTs to `request_uri` with a `wallet_nonce`, "
+        "echoed inside the signed Request Object.",
+    )
+    response_mode: Literal["direct_post.jwt", "direct_post", "dc_api.jwt", "dc_api"] = Field(
+        default="direct_post.jwt",
+        description="`direct_post.jwt`: the answer is encrypted (ECDH-ES P-256, A128GCM or "
+        "A256GCM) to a key made for this request. `dc_api.jwt`/`dc_api`: the answer comes "
+        "through the browser's Digital Credentials API (`dc_api_request`).",
+    )
+    redirect_uri: str | None = Field(
+        default=None,
+        max_length=512,
+        description="Same-device flow: after answering, the wallet sends the citizen's "
+        "browser here with `#response_code=...`; the verdict is then readable only with that "
+        "code (`GET ...?response_code=`).",
+    )
+    expected_origins: list[str] = Field(
+        default_factory=list,
+        max_length=8,
+        description="DC API requests: the origins (`https://host[:port]`) of your pages.",
+    )
+    trusted_authorities: list[str] = Field(
+        default_factory=list,
+        max_length=16,
+        description="DCQL `trusted_authorities` of type `aki`: only credentials whose "
+        "`x5c` chains to one of these anchors (base64url key identifiers) are accepted.",
+    )
 
 
 class PresentationRequestCreated(BaseModel):
     request_id: str
     nonce: str = Field(description="The nonce the wallet's key-binding JWT must carry.")
     client_id: str = Field(
-        description="Thiqa's client id towards the wallet (`redirect_uri:` + response URI): "
-        "the KB-JWT `aud`."
+        description="Thiqa's client id towards the wallet (`x509_hash:...`, "
+        "`x509_san_dns:...` or `redirect_uri:` + response URI): the KB-JWT `aud` (through "
+        "the DC API: `origin:<origin>`)."
     )
-    request_uri: str = Field(description="Where the wallet fetches the request (public).")
+    request_uri: str | None = Field(
+        description="Where the wallet fetches the request (public); null when by value."
+    )
     expires_at: Timestamp
-    wallet_uri: str = Field(
-        description="`openid4vp://?client_id=...&request_uri=...`: link or QR code content."
+    wallet_uri: str | None = Field(
+        description="`openid4vp://?client_id=...&request_uri=...`: link or QR code content; "
+        "null for a DC API request."
     )
-    qr_png: str = Field(description="The wallet URI as a QR code: PNG, base64.")
-    qr_svg: str = Field(description="The same QR code as SVG.")
+    qr_png: str | None = Field(description="The wallet URI as a QR code: PNG, base64.")
+    qr_svg: str | None = Field(description="The same QR code as SVG.")
+    dc_api_request: dict[str, Any] | None = Field(
+        default=None,
+        description="DC API requests: `{protocol, data}`, one entry of "
+        "`navigator.credentials.get({digital: {requests: [...]}})`.",
+    )
 
 
 class PresentationResult(BaseModel):
@@ -118,3 +168,15 @@ WAIT_DESCRIPTION = (
     f"Long-poll: hold the answer up to this many seconds (at most {MAX_WAIT_SECONDS}) while "
     "the request is pending; it returns as soon as the state changes."
 )
+
+
+class DcApiResponseBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    origin: str = Field(
+        max_length=256, description="The origin of the page that called the DC API."
+    )
+    data: dict[str, Any] = Field(
+        description="`data` of the DigitalCredential the browser returned: `{response}` "
+        "(a JWE, `dc_api.jwt`) or `{vp_token}` (`dc_api`)."
+    )

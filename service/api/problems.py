@@ -124,7 +124,9 @@ def problem_response(exc: ThiqaError) -> JSONResponse:
 def _thiqa_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ThiqaError)
     if isinstance(exc, StoreUnavailable):
-        log.warning("store unavailable on %s %s", request.method, request.url.path)
+        # The route template, never the raw path: it may carry an offer or request id.
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        log.warning("store unavailable on %s %s", request.method, route)
         metrics = metrics_of(request)
         metrics.store_errors.inc()
         if isinstance(exc, StatusUnavailable):
@@ -193,7 +195,9 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
+    # The route template, never the raw path: it may carry an offer or request id.
+    route = getattr(request.scope.get("route"), "path", "unmatched")
+    log.error("unhandled %s on %s %s", type(exc).__name__, request.method, route)
     return problem_response(ThiqaError())
 
 
@@ -228,7 +232,11 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         "`invalid_request` and more specific codes: the body is not valid; `errors` lists "
         "every problem with its message and limit."
     ),
-    503: _doc("`store_unavailable`: Redis cannot answer; nothing was changed."),
+    503: _doc(
+        "`store_unavailable`: Redis cannot answer; nothing was changed. Or "
+        "`change_not_replicated`: an issuance or status change reached the Redis master but "
+        "not enough replicas in time, so it may not have been kept; repeating it is safe."
+    ),
 }
 
 #: The refusals of a request body (``limits.py``, the validation handler), by status: for

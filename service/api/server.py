@@ -3,8 +3,11 @@ and the tests, which talk to it over real HTTP)."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import socket
+import tempfile
 import threading
 import time
 from types import FrameType, TracebackType
@@ -27,9 +30,15 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
+#: prometheus_client reads it when first imported, in each worker process: its counters then
+#: live in files there, which any worker's /metrics sums.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
 def from_environment() -> FastAPI:
-    """App factory for ``uvicorn --factory``: each worker reads ``THIQA_*`` itself."""
-    return create_app(Settings())
+    """App factory for ``uvicorn --factory``: each worker reads ``THIQA_*`` itself, and finds
+    the metrics folder its parent made."""
+    return create_app(Settings(), metrics_dir=os.environ.get(MULTIPROC_ENV))
 
 
 def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -59,10 +68,18 @@ def serve(settings: Settings, *, workers: int = 1) -> None:
     try:
         if workers > 1:
             # Workers are separate processes: they rebuild Settings from the THIQA_*
-            # variables the CLI has exported.
-            uvicorn.run(
-                "service.api.server:from_environment", factory=True, workers=workers, **common
-            )
+            # variables the CLI has exported, and share one fresh metrics folder (a stale one
+            # would add a previous run's counts), unless the operator named one.
+            with contextlib.ExitStack() as cleanup:
+                if not os.environ.get(MULTIPROC_ENV):
+                    folder = cleanup.enter_context(
+                        tempfile.TemporaryDirectory(prefix="thiqa-metrics-")
+                    )
+                    os.environ[MULTIPROC_ENV] = folder
+                    cleanup.callback(os.environ.pop, MULTIPROC_ENV, None)
+                uvicorn.run(
+                    "service.api.server:from_environment", factory=True, workers=workers, **common
+                )
         else:
             uvicorn.run(create_app(settings), **common)
     finally:

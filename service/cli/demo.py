@@ -16,6 +16,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,19 +25,27 @@ import segno
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from service.api.server import BackgroundServer, free_port
+from service.cli.terminal import plain
 from service.core import holder
 from service.core.encoding import b64url_decode, b64url_encode, json_dumps
 from service.logs import JsonFormatter
-from service.services.runtime import load_keyring
+from service.services.runtime import load_keyring, open_pki
 from service.services.seeds import find_seeds, load_citizens
 from service.settings import Settings
 from service.store.clients import ClientStore, Scope
 from service.store.connection import KeySpace, connect
 from service.store.embedded import EmbeddedRedis
 from service.wallet.openid4vci import accept
-from service.wallet.openid4vp import build_vp_token, present, submit
+from service.wallet.openid4vp import (
+    build_vp_token,
+    fetch_request,
+    parse_invocation,
+    present,
+    submit,
+)
 from service.wallet.store import Wallet, WalletError
 
 __all__ = ["find_seeds", "load_citizens", "run_demo"]
@@ -146,6 +155,9 @@ def run_demo(console: Console, *, citizen: int | None = None, keep: Path | None 
                 base_url=server.url, headers={"Authorization": f"Bearer {api_key}"}, timeout=10
             ) as http,
         ):
+            # The citizen's wallet trusts this relying party's root, as a wallet trusts a
+            # national PKI: every presentation request below is signed under it.
+            wallet.add_trust(open_pki(settings).root())
             _walk(steps, console, http, person, wallet)
         if keep is not None:
             console.print(f"The server's log is in {log_path}.", highlight=False)
@@ -161,13 +173,17 @@ def run_demo(console: Console, *, citizen: int | None = None, keep: Path | None 
 def _verdict_table(body: dict[str, Any]) -> Table:
     table = Table(show_header=False, box=None)
     table.add_row("valid", "[green]true[/green]" if body["valid"] else "[red]false[/red]")
-    # A verdict that failed before the status check has no status: say so, not "None".
+    # Claims and messages are printed as plain text: never markup, no terminal escapes. A
+    # verdict that failed before the status check has no status: say so, not "None".
     status = body.get("credential_status")
-    table.add_row("status", str(status) if status else "[dim]not checked[/dim]")
+    table.add_row("status", plain(status) if status else Text("not checked", style="dim"))
     for error in body.get("errors", []):
-        table.add_row("error", f"[yellow]{error['code']}[/yellow]: {error['message']}")
+        table.add_row(
+            "error",
+            Text.assemble(plain(error["code"], "yellow"), ": ", plain(error["message"])),
+        )
     for name, value in (body.get("claims") or {}).items():
-        table.add_row(name, json.dumps(value, ensure_ascii=False))
+        table.add_row(plain(name), plain(json.dumps(value, ensure_ascii=False)))
     return table
 
 
@@ -256,7 +272,26 @@ def _walk(
     steps.title("A verifying app asks for the citizen's name and city of birth (OpenID4VP)")
     created = ask(REQUESTED, "Proof of identity for a social benefits application")
     console.print(f"request {created['request_id']}, nonce [cyan]{created['nonce']}[/cyan]")
+    console.print(
+        f"signed by the access certificate: client_id [cyan]{created['client_id']}[/cyan] "
+        "(HAIP 1.0: x509_hash); the answer must be encrypted (direct_post.jwt)"
+    )
     console.print(_terminal_qr(created["wallet_uri"]), highlight=False)
+
+    steps.title("An answer sent in the clear to this encrypted request is refused")
+    fetched = fetch_request(
+        http, parse_invocation(created["wallet_uri"]), trust=wallet.trust_anchors()
+    )
+    steps.expect(
+        fetched.verified_signer and fetched.encryption_jwk is not None,
+        "the wallet checked the request's certificate chain and signature",
+    )
+    clear = build_vp_token(wallet, wallet.get(stored.id), fetched, fetched.paths)
+    status, in_clear = submit(http, replace(fetched, encryption_jwk=None), clear)
+    steps.expect(
+        status == 400 and in_clear.get("code") == "encryption_required",
+        "rejected: encryption_required, and the request is not spent",
+    )
 
     steps.title("The wallet answers; it also discloses the birth date, which was not asked")
     disclosed = (*(tuple(path) for path in REQUESTED), ("birthdate",))

@@ -17,7 +17,10 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
+from service.cli.terminal import plain
+from service.core.display_text import neutralise
 from service.settings import Settings
 from service.wallet import display
 from service.wallet import openid4vp as vp
@@ -74,7 +77,10 @@ def open_wallet(path: Path | None) -> Wallet:
 def _fail(exc: Exception) -> NoReturn:
     # One line however narrow the terminal (the terminal folds it): easy to read and to grep.
     err.print(
-        f"[red]wallet:[/red] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True
+        f"[red]wallet:[/red] {escape(neutralise(str(exc)))}",
+        markup=True,
+        highlight=False,
+        soft_wrap=True,
     )
     raise typer.Exit(1)
 
@@ -131,12 +137,16 @@ def accept_offer(
         _fail(exc)
     claims = display.claims_of(stored)
     latin, arabic = display.names(claims)
+    # Everything from the credential is printed through plain(): never markup, no escapes.
     console.print(
-        f"Received credential [bold]{stored.id}[/bold] from {stored.issuer}", highlight=False
+        Text.assemble("Received credential ", (stored.id, "bold"), " from ", plain(stored.issuer)),
+        highlight=False,
     )
-    console.print(f"  type     {stored.vct}", highlight=False, markup=False)
+    console.print(Text.assemble("  type     ", plain(stored.vct)), highlight=False)
     if latin or arabic:
-        console.print(f"  holder   {latin}  {arabic}", highlight=False, markup=False)
+        console.print(
+            Text.assemble("  holder   ", plain(latin), "  ", plain(arabic)), highlight=False
+        )
     console.print(f"  expires  {_date(stored.payload().get('exp'))}", highlight=False)
     console.print(
         f"  bound to a new key {stored.key_id}; wallet {wallet.path}", highlight=False, markup=False
@@ -159,7 +169,12 @@ def list_credentials(wallet_path: WalletOption = None) -> None:
         except WalletError:
             latin, arabic = "(unreadable)", ""
         table.add_row(
-            stored.id, latin, arabic, stored.issuer, stored.vct, _date(stored.payload().get("exp"))
+            plain(stored.id),
+            plain(latin),
+            plain(arabic),
+            plain(stored.issuer),
+            plain(stored.vct),
+            plain(_date(stored.payload().get("exp"))),
         )
     console.print(table)
 
@@ -190,7 +205,7 @@ def show_credential(
         ("received", _date(stored.received_at)),
         ("key", stored.key_id),
     ):
-        console.print(f"  {name:<9}{value}", highlight=False, markup=False)
+        console.print(Text.assemble(f"  {name:<9}", plain(value)), highlight=False)
     columns = ["claim", "label"] + (["التسمية"] if lang != "ar" else []) + ["value"]
     table = Table(*columns)
     # In the order the type's metadata lists its claims (digests are sorted, so the
@@ -198,10 +213,12 @@ def show_credential(
     order = {path: i for i, path in enumerate(labels)}
     rows = sorted(display.claim_rows(claims), key=lambda row: order.get(row[0], len(order)))
     for path, value in rows:
-        row = [".".join(str(p) for p in path), display.labels_for(path, labels, lang)]
+        # Labels come from the type's metadata, fetched from the vct URL: as untrusted as
+        # the values.
+        row = [plain(".".join(str(p) for p in path)), plain(display.labels_for(path, labels, lang))]
         if lang != "ar":
-            row.append(display.labels_for(path, labels, "ar"))
-        row.append(str(value))
+            row.append(plain(display.labels_for(path, labels, "ar")))
+        row.append(plain(value))
         table.add_row(*row)
     console.print(table)
 
@@ -226,7 +243,48 @@ def show_status(
 
 def _printable(text: str) -> str:
     # A verifier's text goes to a terminal: no escape sequences, no line tricks.
-    return "".join(c if c.isprintable() else "?" for c in text)
+    return neutralise(text)
+
+
+trust_app = typer.Typer(
+    help="The relying parties this wallet answers signed requests from: their roots.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+wallet_app.add_typer(trust_app, name="trust")
+
+
+@trust_app.command("add")
+def trust_add(
+    root: Annotated[Path, typer.Argument(help="A root certificate (PEM), e.g. keys/pki/root.pem.")],
+    wallet_path: WalletOption = None,
+) -> None:
+    """Trust relying-party access certificates issued under ROOT: a signed presentation
+    request is answered only when its certificate chains to a trusted root."""
+    from cryptography import x509
+
+    wallet = open_wallet(wallet_path)
+    try:
+        certificates = x509.load_pem_x509_certificates(root.read_bytes())
+    except (OSError, ValueError) as exc:
+        _fail(WalletError(f"{root} is not a PEM certificate ({type(exc).__name__})"))
+    for certificate in certificates:
+        wallet.add_trust(certificate)
+    wallet.save()
+    console.print(f"Trusted {len(certificates)} root(s) for presentation requests.")
+
+
+@trust_app.command("list")
+def trust_list(wallet_path: WalletOption = None) -> None:
+    """The roots this wallet trusts for signed presentation requests."""
+    wallet = open_wallet(wallet_path)
+    for certificate in wallet.trust_anchors():
+        console.print(
+            f"{_printable(certificate.subject.rfc4514_string())}  until "
+            f"{certificate.not_valid_after_utc:%Y-%m-%d}",
+            highlight=False,
+            markup=False,
+        )
 
 
 @wallet_app.command("present")
@@ -274,8 +332,9 @@ def present_credential(
         _fail(exc)
     asked = result.request
     who = asked.client_name or asked.client_id
+    signer = "signed, certificate trusted" if asked.verified_signer else "unsigned"
     console.print(
-        f"Request from {_printable(who)} ({_printable(asked.client_id)})",
+        f"Request from {_printable(who)} ({_printable(asked.client_id)}; {signer})",
         highlight=False,
         markup=False,
     )

@@ -35,8 +35,11 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import quote, urlencode
 
+from service.core import jws
+from service.core.display_text import spoofs
 from service.core.encoding import EncodingError, b64url_encode, json_dumps, json_loads
-from service.core.keys import ALGORITHMS
+from service.core.jwe import ENCRYPTION_VALUES, public_encryption_jwk
+from service.core.keys import ALGORITHMS, SigningKey
 from service.core.reasons import Failure, Reason
 from service.core.status_list import StatusValue
 from service.core.verify import ENVELOPE_CLAIMS, Verdict
@@ -44,9 +47,19 @@ from service.core.verify import ENVELOPE_CLAIMS, Verdict
 __all__ = [
     "CLIENT_ID_PREFIX",
     "CREDENTIAL_QUERY_ID",
+    "DC_API_MODES",
+    "DC_API_PROTOCOL_SIGNED",
+    "DC_API_PROTOCOL_UNSIGNED",
+    "ENCRYPTED_MODES",
     "FORMAT",
+    "PREFIXES",
+    "REDIRECT_URI",
     "REQUEST_OBJECT_MEDIA_TYPE",
     "REQUEST_OBJECT_TYP",
+    "RESPONSE_MODES",
+    "SIGNED_PREFIXES",
+    "X509_HASH",
+    "X509_SAN_DNS",
     "ClaimPath",
     "Outcome",
     "PresentationRequest",
@@ -60,6 +73,7 @@ __all__ = [
     "judge",
     "minimise",
     "new_secret",
+    "origin_audience",
     "read_vp_token",
     "select",
     "unsecured_jwt",
@@ -88,9 +102,6 @@ MAX_PURPOSE_LENGTH: Final = 300
 ClaimPath = tuple[str, ...]
 
 _SD_RESERVED: Final = frozenset({"_sd", "..."})
-# Embedding, override and isolate controls can make a purpose read backwards on the
-# citizen's screen ("pay 001" shown as "100 yap"). LRM/RLM/ALM stay: Arabic text needs them.
-_BIDI_CONTROLS: Final = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _OAUTH_ERROR: Final = re.compile(r"^[a-z_]{1,64}$")
 _STATUS_NAMES: Final = {
     StatusValue.VALID: "valid",
@@ -123,12 +134,12 @@ def check_purpose(text: str) -> str:
     text = _nfc(text).strip()
     if not 1 <= len(text) <= MAX_PURPOSE_LENGTH:
         raise RequestError(f"purpose must be 1 to {MAX_PURPOSE_LENGTH} characters")
-    for char in text:
-        # Zl/Zp: U+2028 and U+2029 break lines as surely as "\n" does.
-        if unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp") or char in _BIDI_CONTROLS:
-            raise RequestError(
-                "purpose may not contain control, line-break or bidirectional-override characters"
-            )
+    # The same rule as claims (service.core.display_text): an override can make a purpose
+    # read backwards on the citizen's screen ("pay 001" shown as "100 yap").
+    if spoofs(text):
+        raise RequestError(
+            "purpose may not contain control, line-break or bidirectional-override characters"
+        )
     return text
 
 
@@ -178,17 +189,45 @@ def client_id_for(response_uri: str) -> str:
     return CLIENT_ID_PREFIX + response_uri
 
 
-def dcql_query(vct: str, paths: Sequence[ClaimPath]) -> dict[str, Any]:
+def dcql_query(
+    vct: str, paths: Sequence[ClaimPath], trusted_authorities: Sequence[str] = ()
+) -> dict[str, Any]:
     query: dict[str, Any] = {
         "id": CREDENTIAL_QUERY_ID,
         "format": FORMAT,
         "meta": {"vct_values": [vct]},
     }
+    if trusted_authorities:
+        query["trusted_authorities"] = [{"type": "aki", "values": list(trusted_authorities)}]
     if paths:
         # Without "claims" a wallet discloses nothing selectively disclosable (1.0, Selecting
         # Claims).
         query["claims"] = [{"path": list(path)} for path in paths]
     return {"credentials": [query]}
+
+
+#: Client Identifier Prefixes Thiqa can use. ``x509_hash`` is HAIP 1.0's; both X.509 ones
+#: need a signed Request Object with the access certificate in ``x5c``.
+X509_HASH: Final = "x509_hash"
+X509_SAN_DNS: Final = "x509_san_dns"
+REDIRECT_URI: Final = "redirect_uri"
+PREFIXES: Final = (X509_HASH, X509_SAN_DNS, REDIRECT_URI)
+SIGNED_PREFIXES: Final = frozenset({X509_HASH, X509_SAN_DNS})
+#: Response modes: ``.jwt`` ones are encrypted to the request's ephemeral key; ``dc_api``
+#: ones answer through the browser's Digital Credentials API (OpenID4VP 1.0 Appendix A).
+RESPONSE_MODES: Final = ("direct_post.jwt", "direct_post", "dc_api.jwt", "dc_api")
+ENCRYPTED_MODES: Final = frozenset({"direct_post.jwt", "dc_api.jwt"})
+DC_API_MODES: Final = frozenset({"dc_api.jwt", "dc_api"})
+#: Thiqa's DC API protocol identifiers (Appendix A.1).
+DC_API_PROTOCOL_SIGNED: Final = "openid4vp-v1-signed"
+DC_API_PROTOCOL_UNSIGNED: Final = "openid4vp-v1-unsigned"
+MAX_TRUSTED_AUTHORITIES: Final = 16
+MAX_EXPECTED_ORIGINS: Final = 8
+
+
+def origin_audience(origin: str) -> str:
+    """The KB-JWT ``aud`` of an answer through the DC API (OpenID4VP 1.0 Appendix A.4)."""
+    return "origin:" + origin
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -207,10 +246,40 @@ class PresentationRequest:
     #: short by up to a second.
     issued_ms: int
     expires_ms: int
+    #: ``x509_hash:<hash>``, ``x509_san_dns:<host>``; empty: ``redirect_uri:<response_uri>``.
+    signed_client_id: str = ""
+    response_mode: str = "direct_post"
+    #: Served from ``request_uri`` (signed, or nothing but a link) or passed whole in the
+    #: wallet's URL (``redirect_uri`` requests are only ever this).
+    by_reference: bool = True
+    request_uri_method: str = "get"
+    #: The ephemeral private JWK of an encrypted response mode (never published).
+    encryption_key: Mapping[str, str] | None = None
+    #: Same-device flow: where the wallet sends the citizen back, with a ``response_code``.
+    redirect_uri: str | None = None
+    expected_origins: tuple[str, ...] = ()
+    #: DCQL ``trusted_authorities`` of type ``aki``: the anchors the relying party accepts.
+    trusted_authorities: tuple[str, ...] = ()
 
     @property
     def client_id(self) -> str:
-        return client_id_for(self.response_uri)
+        return self.signed_client_id or client_id_for(self.response_uri)
+
+    @property
+    def prefix(self) -> str:
+        return self.client_id.split(":", 1)[0]
+
+    @property
+    def signed(self) -> bool:
+        return self.prefix in SIGNED_PREFIXES
+
+    @property
+    def encrypted(self) -> bool:
+        return self.response_mode in ENCRYPTED_MODES
+
+    @property
+    def dc_api(self) -> bool:
+        return self.response_mode in DC_API_MODES
 
     @property
     def issued_at(self) -> int:
@@ -220,37 +289,62 @@ class PresentationRequest:
     def expires_at(self) -> int:
         return -(-self.expires_ms // 1000)  # rounded up: never earlier than the truth
 
-    def parameters(self) -> dict[str, Any]:
-        """The Authorization Request parameters (1.0: Authorization Request, direct_post), as
-        the Request Object's claims."""
-        return {
-            "response_type": "vp_token",
-            "response_mode": "direct_post",
-            "client_id": self.client_id,
-            "response_uri": self.response_uri,
-            "nonce": self.nonce,
-            "state": self.state,
-            "dcql_query": dcql_query(self.vct, self.paths),
-            "client_metadata": {
-                "vp_formats_supported": {
-                    FORMAT: {
-                        "sd-jwt_alg_values": list(SUPPORTED_ALGS),
-                        "kb-jwt_alg_values": list(SUPPORTED_ALGS),
-                    }
-                },
-                # RFC 7591 client_name, and Thiqa's own "purpose": wallets that know neither
-                # ignore them (1.0, New Parameters: client_metadata); Thiqa's wallet shows
-                # both before consent.
-                "client_name": self.client_name,
-                "purpose": self.purpose,
+    def client_metadata(self) -> dict[str, Any]:
+        metadata: dict[str, Any] = {
+            "vp_formats_supported": {
+                FORMAT: {
+                    "sd-jwt_alg_values": list(SUPPORTED_ALGS),
+                    "kb-jwt_alg_values": list(SUPPORTED_ALGS),
+                }
             },
-            "aud": SELF_ISSUED_AUDIENCE,
-            "iat": self.issued_at,
-            "exp": self.expires_at,
+            # RFC 7591 client_name, and Thiqa's own "purpose": wallets that know neither
+            # ignore them (1.0, New Parameters: client_metadata); Thiqa's wallet shows
+            # both before consent.
+            "client_name": self.client_name,
+            "purpose": self.purpose,
         }
+        if self.encryption_key is not None:
+            # 1.0 §8.3: the key to encrypt to, and the content encryptions accepted.
+            metadata["jwks"] = {"keys": [public_encryption_jwk(self.encryption_key)]}
+            metadata["encrypted_response_enc_values_supported"] = list(ENCRYPTION_VALUES)
+        return metadata
 
-    def request_object(self) -> str:
-        return unsecured_jwt(self.parameters(), typ=REQUEST_OBJECT_TYP)
+    def parameters(self, *, wallet_nonce: str | None = None) -> dict[str, Any]:
+        """The Authorization Request parameters (1.0: Authorization Request), as the Request
+        Object's claims; ``wallet_nonce`` echoes a ``request_uri_method=post`` fetch."""
+        parameters: dict[str, Any] = {
+            "response_type": "vp_token",
+            "response_mode": self.response_mode,
+            "client_id": self.client_id,
+            "nonce": self.nonce,
+            "dcql_query": dcql_query(self.vct, self.paths, self.trusted_authorities),
+            "client_metadata": self.client_metadata(),
+        }
+        if self.dc_api:
+            # Appendix A: the browser carries the answer back; the origin binds it.
+            if self.signed:
+                parameters["expected_origins"] = list(self.expected_origins)
+            else:
+                del parameters["client_id"]  # an unsigned DC API request has none (A.2)
+        else:
+            parameters["response_uri"] = self.response_uri
+            parameters["state"] = self.state
+        if wallet_nonce is not None:
+            parameters["wallet_nonce"] = wallet_nonce
+        if self.signed or self.by_reference:
+            parameters.update(aud=SELF_ISSUED_AUDIENCE, iat=self.issued_at, exp=self.expires_at)
+        return parameters
+
+    def request_object(self, signer: SigningKey | None = None, **kwargs: Any) -> str:
+        """The Request Object: a JWS by the access certificate's key (``x5c`` in its header)
+        for the X.509 prefixes, else an unsecured JWT (``redirect_uri`` by value only)."""
+        if self.signed:
+            if signer is None or not signer.x5c:
+                raise RequestError("a signed request needs the access certificate")
+            return jws.encode(
+                self.parameters(**kwargs), signer, typ=REQUEST_OBJECT_TYP, include_kid=False
+            )
+        return unsecured_jwt(self.parameters(**kwargs), typ=REQUEST_OBJECT_TYP)
 
 
 def unsecured_jwt(claims: Mapping[str, Any], *, typ: str) -> str:
@@ -263,11 +357,33 @@ def unsecured_jwt(claims: Mapping[str, Any], *, typ: str) -> str:
     return f"{encode(header)}.{encode(dict(claims))}."
 
 
-def wallet_uri(client_id: str, request_uri: str) -> str:
-    """What the QR code holds: the wallet's custom scheme with the request by reference."""
-    return "openid4vp://?" + urlencode(
-        {"client_id": client_id, "request_uri": request_uri}, quote_via=quote
-    )
+def wallet_uri(
+    client_id: str,
+    request_uri: str | None = None,
+    *,
+    request_uri_method: str = "get",
+    request: str | None = None,
+    parameters: Mapping[str, Any] | None = None,
+) -> str:
+    """What the QR code holds: the wallet's custom scheme with the request by reference
+    (``request_uri``), signed by value (``request``), or as plain parameters (unsigned by
+    value, the only way a ``redirect_uri`` request goes)."""
+    query: dict[str, str] = {"client_id": client_id}
+    if request_uri is not None:
+        query["request_uri"] = request_uri
+        if request_uri_method != "get":
+            query["request_uri_method"] = request_uri_method
+    elif request is not None:
+        query["request"] = request
+    elif parameters is not None:
+        query.update(
+            {
+                k: v if isinstance(v, str) else json_dumps(v)
+                for k, v in parameters.items()
+                if k not in ("aud", "iat", "exp")
+            }
+        )
+    return "openid4vp://?" + urlencode(query, quote_via=quote)
 
 
 def read_vp_token(text: str) -> str:
@@ -346,12 +462,26 @@ class Outcome:
         return cls(failures=(Failure.of(reason, detail),))
 
 
-def judge(verdict: Verdict, *, vct: str, paths: Sequence[ClaimPath]) -> Outcome:
-    """Hold a verified presentation to the request: its type, and every requested claim
-    disclosed. The claims kept are exactly the requested ones."""
+def judge(
+    verdict: Verdict,
+    *,
+    vct: str,
+    paths: Sequence[ClaimPath],
+    trusted_authorities: Sequence[str] = (),
+) -> Outcome:
+    """Hold a verified presentation to the request: its type, its trust anchor when the
+    relying party restricted them, and every requested claim disclosed. The claims kept are
+    exactly the requested ones."""
     failures = list(verdict.failures)
     if verdict.vct is not None and verdict.vct != vct:
         failures.append(Failure.of(Reason.VCT_MISMATCH))
+    if (
+        trusted_authorities
+        and verdict.issuer is not None
+        and verdict.anchor_aki not in trusted_authorities
+    ):
+        # Signed by a key no certificate of the accepted authorities vouches for.
+        failures.append(Failure.of(Reason.UNTRUSTED_CERTIFICATE, "not a requested authority"))
     claims = None
     if verdict.claims is not None:
         missing = [dotted(p) for p in paths if not select(verdict.claims, p)[0]]

@@ -29,7 +29,13 @@ from service.core.credential import (
     NEVER_DISCLOSABLE,
     StatusReference,
 )
-from service.core.keys import InvalidSignatureError, JWKError, VerificationKey, parse_public_jwk
+from service.core.keys import (
+    InvalidSignatureError,
+    JWKError,
+    VerificationKey,
+    jwk_thumbprint,
+    parse_public_jwk,
+)
 from service.core.reasons import Failure, Reason, VerificationFailure
 from service.core.sdjwt import DEFAULT_HASH, Presentation, Resolved, digest, disclose, split
 from service.core.status_list import StatusValue
@@ -39,7 +45,7 @@ from service.core.time_claims import (
     is_numeric_date,
     time_claim_failures,
 )
-from service.core.x509 import parse_x5c, validate_chain
+from service.core.x509 import authority_key_identifier, parse_x5c, validate_chain
 
 __all__ = [
     "ENVELOPE_CLAIMS",
@@ -75,6 +81,9 @@ class TrustedIssuer:
     #: Keys the issuer revoked as compromised: a credential naming one is refused as
     #: ``key_revoked``, whatever its signature says.
     revoked_kids: frozenset[str] = frozenset()
+    #: Its status hosts may resolve to private, loopback or link-local addresses (an issuer
+    #: on the operator's own network). Off: such an address is refused, whatever DNS says.
+    private_status_hosts: bool = False
     #: X.509 trust anchors per credential type: a credential of that type whose header
     #: carries ``x5c`` must chain to one of them (HAIP 1.0). An issuer without anchors
     #: never has its credentials' ``x5c`` read at all.
@@ -132,6 +141,8 @@ class Inspection:
     expires_at: int | None = None
     status_ref: StatusReference | None = None
     key_bound: bool = False
+    #: ``aki`` of the X.509 anchor the issuer's ``x5c`` chained to, if it was verified so.
+    anchor_aki: str | None = None
 
     @property
     def signature_verified(self) -> bool:
@@ -147,6 +158,7 @@ class Verdict:
     claims: dict[str, Any] | None = None
     expires_at: int | None = None
     key_bound: bool = False
+    anchor_aki: str | None = None
     reasons: frozenset[Reason] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -210,6 +222,7 @@ def conclude(
         claims=inspection.claims if valid else None,
         expires_at=inspection.expires_at,
         key_bound=inspection.key_bound,
+        anchor_aki=inspection.anchor_aki,
     )
 
 
@@ -239,9 +252,10 @@ def _inspect(
     # Before the signature: a compromised key's signature proves nothing, valid or not.
     if token.kid is not None and token.kid in issuer.revoked_kids:
         raise VerificationFailure(Reason.KEY_REVOKED)
+    anchor_aki: str | None = None
     key: VerificationKey | None
     if "x5c" in token.header and issuer.anchors:
-        key = _certified_key(token, issuer, iss=iss, now=now)
+        key, anchor_aki = _certified_key(token, issuer, iss=iss, now=now)
     else:
         # x5c from an issuer without anchors is never read: a chain proves nothing unless
         # it leads to a root the operator chose.
@@ -296,10 +310,13 @@ def _inspect(
         expires_at=int(exp) if is_numeric_date(exp) else None,
         status_ref=status_ref,
         key_bound=parts.kb_jwt is not None and not kb_failures,
+        anchor_aki=anchor_aki,
     )
 
 
-def _certified_key(token: jws.Jws, issuer: TrustedIssuer, *, iss: str, now: int) -> VerificationKey:
+def _certified_key(
+    token: jws.Jws, issuer: TrustedIssuer, *, iss: str, now: int
+) -> tuple[VerificationKey, str]:
     """The leaf key of the token's ``x5c``, once the chain builds to an anchor of the
     credential's type and the leaf names ``iss``. ``vct`` is read before the signature only
     to choose the anchors, as ``iss`` chooses the issuer."""
@@ -309,12 +326,16 @@ def _certified_key(token: jws.Jws, issuer: TrustedIssuer, *, iss: str, now: int)
     if not anchors:
         raise VerificationFailure(Reason.UNTRUSTED_CERTIFICATE, "no anchor for this type")
     validated = validate_chain(chain, anchors=anchors, now=now)
+    leaf_key = validated.verification_key()
+    # A key the issuer revoked stays revoked whatever certificate still names it.
+    if jwk_thumbprint(leaf_key.public_jwk()) in issuer.revoked_kids:
+        raise VerificationFailure(Reason.KEY_REVOKED)
     # SD-JWT VC: with x5c, iss must match the leaf (a SAN URI, or for an https issuer its
     # SAN DNS name).
     host = urlsplit(iss).hostname if iss.startswith("https://") else None
     if iss not in validated.san_uris and (host is None or host not in validated.san_dns):
         raise VerificationFailure(Reason.CERTIFICATE_MISMATCH)
-    return validated.verification_key()
+    return leaf_key, authority_key_identifier(validated.anchor)
 
 
 def _check_times(payload: Mapping[str, Any], *, policy: Policy, now: int) -> list[Failure]:

@@ -453,7 +453,10 @@ class Pki:
         if host.lower() not in validated.san_dns:
             raise CertificateError(f"{what}: the leaf's SAN DNS must include {host}")
         key = SigningKey(
-            kid=jwk_thumbprint(public_jwk(private)), alg=algorithm_for(private), key=private
+            kid=jwk_thumbprint(public_jwk(private)),
+            alg=algorithm_for(private),
+            key=private,
+            x5c=tuple(chain_to_x5c(chain)),  # every Request Object carries it
         )
         return AccessCredential(key=key, chain=tuple(chain), root=root)
 

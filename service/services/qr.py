@@ -25,3 +25,12 @@ def render(text: str, *, scale: int = 6) -> QrImages:
     code.save(png, kind="png", scale=scale, border=4)
     code.save(svg, kind="svg", scale=scale, border=4, xmldecl=False)
     return QrImages(png=png.getvalue(), svg=svg.getvalue().decode("utf-8"))
+
+
+def render_if_it_fits(text: str) -> QrImages | None:
+    """The QR code, or None when ``text`` is beyond any QR code (a signed request passed by
+    value carries a certificate chain: give it as a link, or pass it by reference)."""
+    try:
+        return render(text)
+    except segno.DataOverflowError:
+        return None

@@ -58,6 +58,9 @@ class Scope(StrEnum):
     ISSUE = "issue"
     REVOKE = "revoke"
     VERIFY = "verify"
+    #: Crosses the line between clients: read and (with ``revoke``) change the status of any
+    #: client's credentials, not only those it issued. For the authority's own back office.
+    ADMIN = "admin"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +78,7 @@ def parse_scopes(values: Iterable[str]) -> frozenset[Scope]:
     try:
         scopes = frozenset(Scope(v.strip()) for v in values if v.strip())
     except ValueError as exc:
-        raise InvalidRequest("Scopes are issue, revoke and verify.") from exc
+        raise InvalidRequest("Scopes are issue, revoke, verify and admin.") from exc
     if not scopes:
         raise InvalidRequest("A client needs at least one scope.")
     return scopes

@@ -16,25 +16,24 @@ result's lifetime from then: a relying party polling late still learns the reque
 and results do not accumulate.
 
 A finished answer is also published on ``<prefix>:{vp:<id>}:events``, so a long-poll or
-event stream wakes at once instead of on its next look.
+event stream wakes at once instead of on its next look; the process's one subscriber
+(:mod:`service.store.events`) passes it on to every waiter of that request.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
 
 import redis.asyncio as aioredis
-from redis.asyncio.client import PubSub
-from redis.exceptions import RedisError
 
 from service.core.encoding import json_dumps, json_loads
 from service.core.openid4vp import PresentationRequest
 from service.store.connection import KeySpace, translate_errors
+from service.store.events import EventHub, Watch
 
 __all__ = ["REQUEST_ID", "Claim", "PresentationStore", "Status", "StoredRequest", "Watch"]
 
@@ -65,6 +64,8 @@ class StoredRequest:
     client: str
     status: Status
     result: dict[str, Any] | None = None
+    #: SHA-256 (hex) of the same-device flow's response code, once the wallet answered.
+    response_code_hash: str | None = None
 
 
 # State first: an answer for another request says nothing about this one. Then replay before
@@ -82,6 +83,7 @@ return {'ok', redis.call('HGETALL', KEYS[1])}
 _FINISH = """
 if redis.call('HGET', KEYS[1], 'status') ~= 'answering' then return 0 end
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'result', ARGV[2])
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'response_code', ARGV[5]) end
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('PUBLISH', ARGV[4], ARGV[1])
 return 1
@@ -105,33 +107,51 @@ def _from_fields(request_id: str, raw: dict[Any, Any]) -> StoredRequest:
         client_name=fields["client_name"],
         issued_ms=int(fields["issued_ms"]),
         expires_ms=int(fields["expires_ms"]),
+        **_options(fields.get("options")),
     )
     result = json_loads(fields["result"]) if "result" in fields else None
     return StoredRequest(
-        request=request, client=fields["client"], status=Status(fields["status"]), result=result
+        request=request,
+        client=fields["client"],
+        status=Status(fields["status"]),
+        result=result,
+        response_code_hash=fields.get("response_code"),
     )
 
 
-class Watch:
-    """A subscription to one request's answer."""
+def _options(text: str | None) -> dict[str, Any]:
+    """The request's protocol choices (prefix, modes, the ephemeral decryption key...);
+    requests stored before they existed read as unsigned ``direct_post`` ones."""
+    if not text:
+        return {}
+    options = json_loads(text)
+    for name in ("expected_origins", "trusted_authorities"):
+        options[name] = tuple(options.get(name, ()))
+    return dict(options)
 
-    def __init__(self, pubsub: PubSub) -> None:
-        self._pubsub = pubsub
 
-    async def wait(self, timeout: float) -> bool:
-        """Up to ``timeout`` seconds for news; True when some came. A False is no proof of
-        silence (the subscription's own confirmation also ends a wait): read the state."""
-        async with translate_errors():
-            message = await self._pubsub.get_message(
-                ignore_subscribe_messages=True, timeout=max(timeout, 0.0)
-            )
-        return message is not None
+def options_of(request: PresentationRequest) -> str:
+    return json_dumps(
+        {
+            "signed_client_id": request.signed_client_id,
+            "response_mode": request.response_mode,
+            "by_reference": request.by_reference,
+            "request_uri_method": request.request_uri_method,
+            # The ephemeral key lives exactly as long as the request's record: the response
+            # can only be decrypted while the request can be answered or read.
+            "encryption_key": dict(request.encryption_key) if request.encryption_key else None,
+            "redirect_uri": request.redirect_uri,
+            "expected_origins": list(request.expected_origins),
+            "trusted_authorities": list(request.trusted_authorities),
+        }
+    )
 
 
 class PresentationStore:
-    def __init__(self, redis: aioredis.Redis, keys: KeySpace) -> None:
+    def __init__(self, redis: aioredis.Redis, keys: KeySpace, events: EventHub) -> None:
         self._redis = redis
         self._keys = keys
+        self._events = events
         self._claim = redis.register_script(_CLAIM)
         self._finish = redis.register_script(_FINISH)
 
@@ -152,6 +172,7 @@ class PresentationStore:
                     "client_name": request.client_name,
                     "issued_ms": request.issued_ms,
                     "expires_ms": request.expires_ms,
+                    "options": options_of(request),
                 },
             )
             pipe.pexpireat(key, request.expires_ms + keep_ms)
@@ -181,7 +202,13 @@ class PresentationStore:
         return found, _from_fields(request_id, dict(zip(flat[::2], flat[1::2], strict=True)))
 
     async def finish(
-        self, request_id: str, *, completed: bool, result: dict[str, Any], keep_ms: int
+        self,
+        request_id: str,
+        *,
+        completed: bool,
+        result: dict[str, Any],
+        keep_ms: int,
+        response_code_hash: str = "",
     ) -> bool:
         """Store the result of the answer being processed and wake the waiters."""
         status = Status.COMPLETED if completed else Status.FAILED
@@ -193,20 +220,13 @@ class PresentationStore:
                     json_dumps(result),
                     keep_ms,
                     self._keys.presentation_events(request_id),
+                    response_code_hash,
                 ],
             )
         return bool(done)
 
-    @contextlib.asynccontextmanager
-    async def watch(self, request_id: str) -> AsyncIterator[Watch]:
-        """Subscribe to the request's answer. Subscribe *before* reading the state: an answer
-        that lands in between is then either in the state read or in the next message."""
-        pubsub = self._redis.pubsub()
-        try:
-            async with translate_errors():
-                await pubsub.subscribe(self._keys.presentation_events(request_id))
-            yield Watch(pubsub)
-        finally:
-            # Closing must not mask what ended the watch; a broken connection is dropped.
-            with contextlib.suppress(RedisError, OSError):
-                await pubsub.aclose()
+    def watch(self, request_id: str) -> contextlib.AbstractAsyncContextManager[Watch]:
+        """Wait for the request's answer (service.store.events): enter *before* reading the
+        state, so an answer that lands in between is either in the state read or wakes the
+        watch."""
+        return self._events.watch(self._keys.presentation_events(request_id))

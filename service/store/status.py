@@ -4,7 +4,8 @@ Each status list is a Redis string of 2-bit entries in the Token Status List lay
 :mod:`service.core.status_list`), pre-sized to its full length so the published list never
 reveals how many credentials exist. Beside it: an allocation bitmap (an index is handed out
 once, ever), a small metadata hash, and one record per credential holding only what status
-management needs: index, type, issue and expiry times, signing ``kid``. No personal claim.
+management needs: index, type, issue and expiry times, signing ``kid``, and the API client it
+belongs to (whose alone it is to change). No personal claim.
 
 A credential id is ``<list id>.<random serial>``: the list id routes every operation on the
 credential to its list's hash slot, so each operation is one atomic script on one slot, and
@@ -25,8 +26,14 @@ from typing import Final, cast
 import redis.asyncio as aioredis
 
 from service.core.status_list import StatusValue, redis_offset
-from service.errors import CredentialNotFound, StatusConflict, StoreUnavailable
+from service.errors import (
+    ChangeNotReplicated,
+    CredentialNotFound,
+    StatusConflict,
+    StoreUnavailable,
+)
 from service.store.connection import KeySpace, translate_errors
+from service.store.replication import Replication
 
 __all__ = ["CredentialRecord", "StatusStore", "UnknownStatusEntry"]
 
@@ -61,12 +68,12 @@ local size = tonumber(redis.call('HGET', KEYS[1], 'size'))
 if not size then return -1 end
 local allocated = tonumber(redis.call('HGET', KEYS[1], 'allocated'))
 if allocated >= math.floor(size * tonumber(ARGV[1])) then return -2 end
-for i = 8, #ARGV do
+for i = 9, #ARGV do
   local idx = tonumber(ARGV[i])
   if idx < size and redis.call('SETBIT', KEYS[2], idx, 1) == 0 then
     redis.call('HINCRBY', KEYS[1], 'allocated', 1)
     redis.call('HSET', KEYS[3], 'idx', idx, 'vct', ARGV[2], 'iat', ARGV[3], 'exp', ARGV[4],
-               'kid', ARGV[5], 'changed_at', ARGV[6])
+               'kid', ARGV[5], 'changed_at', ARGV[6], 'client', ARGV[8])
     redis.call('EXPIREAT', KEYS[3], ARGV[7])
     return idx
   end
@@ -95,24 +102,32 @@ return redis.call('BITFIELD', KEYS[2], 'GET', 'u2', ARGV[2])[1]
 _READ_RECORD = (
     _LUA_OFFSET
     + """
-local r = redis.call('HMGET', KEYS[1], 'idx', 'vct', 'iat', 'exp', 'kid', 'changed_at')
+local r = redis.call('HMGET', KEYS[1], 'idx', 'vct', 'iat', 'exp', 'kid', 'changed_at', 'client')
 if not r[1] then return nil end
+if ARGV[1] ~= '' and r[7] ~= ARGV[1] then return nil end
 local status = redis.call('BITFIELD', KEYS[2], 'GET', 'u2', offset_of(tonumber(r[1])))[1]
 return {r[1], r[2], r[3], r[4], r[5], r[6], status}
 """
 )
 
 # Revoked (1) is final; any other state may move to any state. Repeating the current state
-# succeeds, so a retried request is harmless.
+# succeeds and changes nothing, so a retried request is harmless.
 _CHANGE = (
     _LUA_OFFSET
     + """
 local idx = redis.call('HGET', KEYS[1], 'idx')
 if not idx then return -1 end
+-- Another client's credential is answered as a missing one: its existence is not told.
+if ARGV[3] ~= '' and redis.call('HGET', KEYS[1], 'client') ~= ARGV[3] then return -1 end
 local offset = offset_of(tonumber(idx))
 local current = redis.call('BITFIELD', KEYS[2], 'GET', 'u2', offset)[1]
 local target = tonumber(ARGV[1])
-if current == target then return current end
+if current == target then
+  -- Nothing to change, but write (the same value) anyway: a WAIT after this script then
+  -- covers every earlier write on this master, such as the first, unconfirmed try of it.
+  redis.call('HSET', KEYS[1], 'changed_at', redis.call('HGET', KEYS[1], 'changed_at'))
+  return current
+end
 if current == 1 then return -2 end
 redis.call('BITFIELD', KEYS[2], 'SET', 'u2', offset, target)
 redis.call('HSET', KEYS[1], 'changed_at', ARGV[2])
@@ -146,8 +161,11 @@ class StatusStore:
         *,
         list_size: int,
         retention_seconds: int = 365 * 86_400,
+        replication: Replication | None = None,
     ) -> None:
         self._redis = redis
+        #: Issuances and status changes wait for replicas through it (store.replication).
+        self._replication = replication or Replication(redis)
         self._keys = keys
         self._list_size = list_size
         # A record outlives its credential by this much, then goes: an expired credential
@@ -174,15 +192,18 @@ class StatusStore:
         return _LIST_ID.fullmatch(list_id) is not None
 
     async def reserve(
-        self, *, vct: str, issued_at: int, expires_at: int, kid: str
+        self, *, vct: str, issued_at: int, expires_at: int, kid: str, client: str = ""
     ) -> CredentialRecord:
-        """Allocate a fresh random status index and record the credential that will use it."""
+        """Allocate a fresh random status index and record the credential that will use it,
+        owned by ``client`` (the API client that issued it; empty: only an admin may change
+        it)."""
         async with translate_errors():
             for _ in range(64):
                 list_id = self._current or await self._current_or_new_list()
                 serial = secrets.token_urlsafe(16)
                 candidates = [secrets.randbelow(self._list_size) for _ in range(_CANDIDATES)]
-                result = await self._allocate(
+                result, kept = await self._replication.run(
+                    self._allocate,
                     keys=[
                         self._keys.status_meta(list_id),
                         self._keys.status_used(list_id),
@@ -196,9 +217,14 @@ class StatusStore:
                         kid,
                         issued_at,
                         expires_at + self._retention,
+                        client,
                         *candidates,
                     ],
                 )
+                if result >= 0 and not kept:
+                    # The index may be lost in a failover; if it is kept, no credential
+                    # ever names it. Nothing is signed: the caller is told to repeat.
+                    raise ChangeNotReplicated()
                 if result >= 0:
                     self._current = list_id
                     return CredentialRecord(
@@ -263,11 +289,13 @@ class StatusStore:
             raise UnknownStatusEntry()
         return StatusValue(result)
 
-    async def get(self, credential_id: str) -> CredentialRecord:
+    async def get(self, credential_id: str, *, owner: str | None = None) -> CredentialRecord:
+        """The credential's record; with ``owner``, only if that client issued it."""
         list_id, serial = self.parse_credential_id(credential_id)
         async with translate_errors():
             row = await self._read_record(
-                keys=[self._keys.credential(list_id, serial), self._keys.status_bits(list_id)]
+                keys=[self._keys.credential(list_id, serial), self._keys.status_bits(list_id)],
+                args=[owner or ""],
             )
         if row is None:
             raise CredentialNotFound()
@@ -284,18 +312,26 @@ class StatusStore:
             changed_at=int(changed_at),
         )
 
-    async def change(self, credential_id: str, target: StatusValue, *, now: int) -> StatusValue:
-        """Move a credential to ``target``; acknowledged only once Redis has applied it."""
+    async def change(
+        self, credential_id: str, target: StatusValue, *, now: int, owner: str | None = None
+    ) -> StatusValue:
+        """Move a credential to ``target``; acknowledged only once Redis has applied it and
+        the replicas Replication asks for hold it (ChangeNotReplicated otherwise). With
+        ``owner``, only a credential that client issued (another is ``CredentialNotFound``),
+        checked in the same script as the change."""
         list_id, serial = self.parse_credential_id(credential_id)
         async with translate_errors():
-            result = await self._change(
+            result, kept = await self._replication.run(
+                self._change,
                 keys=[self._keys.credential(list_id, serial), self._keys.status_bits(list_id)],
-                args=[int(target), now],
+                args=[int(target), now, owner or ""],
             )
         if result == -1:
             raise CredentialNotFound()
         if result == -2:
             raise StatusConflict("A revoked credential stays revoked.")
+        if not kept:
+            raise ChangeNotReplicated()
         return StatusValue(result)
 
     async def list_bytes(self, list_id: str) -> bytes | None:

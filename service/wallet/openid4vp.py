@@ -11,10 +11,13 @@ Steps, each a function so a test can stop, change or skip one:
    tester's choice), with a KB-JWT over the request's ``nonce`` and ``aud`` = ``client_id``;
 5. :func:`submit`: POST ``vp_token`` and ``state`` to ``response_uri`` (``direct_post``).
 
-This wallet understands the ``redirect_uri`` client id prefix only, the one Thiqa uses: the
-request is then unsigned by definition (1.0, Client Identifier Prefixes), and the wallet's
-safeguard is that the answer goes nowhere but the ``response_uri`` the client id names,
-bound to that client id.
+Signed requests (``x509_hash``, HAIP 1.0's prefix, and ``x509_san_dns``) are answered only
+when the Request Object's ``x5c`` chain builds to a root in the wallet's relying-party trust
+store (``thiqa wallet trust add ROOT.pem``), the signature verifies with the leaf's key and
+the client id names that leaf (its SHA-256 hash, or a SAN DNS name that is also the
+``response_uri``'s host). ``redirect_uri`` requests are unsigned by definition (1.0, Client
+Identifier Prefixes): the answer then goes nowhere but the ``response_uri`` the client id
+names. Answers to ``direct_post.jwt`` requests are encrypted to the request's key.
 It follows no redirect, talks https (http only to this machine, for a tester's local
 server) and sends no more than a fixed User-Agent (1.0, Wallet to Verifier Communication).
 """
@@ -22,25 +25,33 @@ server) and sends no more than a fixed User-Agent (1.0, Wallet to Verifier Commu
 from __future__ import annotations
 
 import json
+import secrets
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+from cryptography import x509
 
-from service.core import holder
+from service.core import holder, jws
 from service.core.encoding import EncodingError, b64url_decode, json_loads
+from service.core.jwe import ENCRYPTION_ALG, ENCRYPTION_VALUES, encrypt_response
+from service.core.keys import InvalidSignatureError
 from service.core.openid4vp import (
     CLIENT_ID_PREFIX,
     FORMAT,
     REQUEST_OBJECT_MEDIA_TYPE,
     REQUEST_OBJECT_TYP,
+    X509_HASH,
+    X509_SAN_DNS,
     ClaimPath,
     dotted,
     select,
 )
+from service.core.reasons import VerificationFailure
+from service.core.x509 import certificate_hash, parse_x5c, validate_chain
 from service.wallet.openid4vci import check_url, new_http
 from service.wallet.store import StoredCredential, Wallet, WalletError
 
@@ -73,8 +84,14 @@ class PresentationError(WalletError):
 
 @dataclass(frozen=True, slots=True)
 class Invocation:
-    request_uri: str
+    """How the request reached the wallet: by reference (``request_uri``), signed by value
+    (``request``) or as plain parameters (an unsigned request by value)."""
+
+    request_uri: str | None
     client_id: str | None
+    request_uri_method: str = "get"
+    request: str | None = None
+    parameters: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +107,12 @@ class WalletRequest:
     paths: tuple[ClaimPath, ...]
     purpose: str | None
     client_name: str | None
+    response_mode: str = "direct_post"
+    #: The verifier's public key to encrypt the answer to (``direct_post.jwt``).
+    encryption_jwk: Mapping[str, Any] | None = field(default=None, repr=False)
+    enc: str = "A128GCM"
+    #: Whether the request was signed and its certificate checked.
+    verified_signer: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,13 +142,28 @@ def parse_invocation(text: str) -> Invocation:
     text = text.strip()
     parts = urlsplit(text)
     query = parse_qs(parts.query, keep_blank_values=True)
-    if parts.scheme == "openid4vp" or "request_uri" in query:
-        if "request" in query:
-            raise PresentationError("requests passed by value are not supported; use request_uri")
-        uris, ids = query.get("request_uri", []), query.get("client_id", [])
-        if len(uris) != 1 or len(ids) > 1:
-            raise PresentationError("the link needs exactly one request_uri")
-        return Invocation(_http_url(uris[0], "request_uri"), ids[0] if ids else None)
+    if parts.scheme == "openid4vp" or "request_uri" in query or "request" in query:
+        if any(len(values) != 1 for values in query.values()):
+            raise PresentationError("a parameter of the link appears more than once")
+        flat = {name: values[0] for name, values in query.items()}
+        client_id = flat.get("client_id")
+        if "request_uri" in flat:
+            method = flat.get("request_uri_method", "get")
+            if method not in ("get", "post"):
+                raise PresentationError("request_uri_method must be get or post")
+            return Invocation(_http_url(flat["request_uri"], "request_uri"), client_id, method)
+        if "request" in flat:
+            return Invocation(None, client_id, request=flat["request"])
+        if "response_type" in flat:
+            parameters: dict[str, Any] = dict(flat)
+            for name in ("dcql_query", "client_metadata"):
+                if name in parameters:
+                    try:
+                        parameters[name] = json_loads(parameters[name])
+                    except EncodingError:
+                        raise PresentationError(f"{name} is not JSON") from None
+            return Invocation(None, client_id, parameters=parameters)
+        raise PresentationError("the link has neither request_uri, request nor parameters")
     return Invocation(_http_url(text, "the request"), None)
 
 
@@ -142,7 +180,16 @@ def _string(params: dict[str, Any], name: str) -> str:
     return value
 
 
-def _unsecured_claims(token: str) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    """A Request Object's claims, and the leaf certificate that signed them (if any)."""
+
+    claims: dict[str, Any]
+    leaf: x509.Certificate | None = None
+    san_dns: frozenset[str] = frozenset()
+
+
+def _request_object_claims(token: str, *, trust: Sequence[x509.Certificate], now: int) -> _Checked:
     parts = token.strip().split(".")
     if len(parts) != 3:
         raise PresentationError("the Request Object is not a JWT")
@@ -153,11 +200,69 @@ def _unsecured_claims(token: str) -> dict[str, Any]:
         raise PresentationError("the Request Object cannot be decoded") from None
     if header.get("typ") != REQUEST_OBJECT_TYP:
         raise PresentationError(f"the Request Object's typ is not {REQUEST_OBJECT_TYP}")
-    # redirect_uri requests cannot be signed (1.0, Client Identifier Prefixes); a signature
-    # this wallet cannot check is not pretended to be checked: only unsigned objects are taken.
-    if header.get("alg") != "none" or parts[2]:
-        raise PresentationError("signed Request Objects are not supported by this wallet")
-    return claims
+    if header.get("alg") == "none":
+        # Only a redirect_uri request may be unsigned; read_request holds it to that.
+        if parts[2]:
+            raise PresentationError("an unsigned Request Object has a signature")
+        return _Checked(claims)
+    try:
+        token_jws = jws.parse(token.strip(), typ=frozenset({REQUEST_OBJECT_TYP}))
+        chain = parse_x5c(header.get("x5c"))
+        validated = validate_chain(chain, anchors=trust, now=now)
+        key = validated.verification_key()
+    except VerificationFailure as failure:
+        # The verdict code says why: untrusted_certificate, certificate_expired...
+        raise PresentationError(
+            f"the request's certificate is not trusted ({failure.reason.value})"
+        ) from None
+    try:
+        if key.alg != token_jws.alg:
+            raise InvalidSignatureError
+        key.verify(token_jws.signature, token_jws.signing_input)
+    except InvalidSignatureError:
+        raise PresentationError("the Request Object's signature does not verify") from None
+    return _Checked(claims, validated.leaf, validated.san_dns)
+
+
+def _check_client_id(client_id: str, checked: _Checked, response_uri: str | None) -> None:
+    """The client id must name the certificate that signed the request (1.0 §5.9.3)."""
+    prefix, _, value = client_id.partition(":")
+    if prefix == X509_HASH:
+        if checked.leaf is None or value != certificate_hash(checked.leaf):
+            raise PresentationError("x509_hash does not match the request's certificate")
+    elif prefix == X509_SAN_DNS:
+        if checked.leaf is None or value.lower() not in checked.san_dns:
+            raise PresentationError("x509_san_dns names no DNS name of the certificate")
+        host = urlsplit(response_uri).hostname if response_uri else None
+        if host is not None and host.lower() != value.lower():
+            raise PresentationError("the response_uri is not on the certificate's host")
+    elif client_id.startswith(CLIENT_ID_PREFIX):
+        if checked.leaf is not None:
+            raise PresentationError("a redirect_uri request cannot be signed")
+    else:
+        raise PresentationError("unsupported client id prefix")
+
+
+def _encryption(metadata: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The key and ``enc`` to encrypt the answer with, from ``client_metadata``."""
+    jwks = metadata.get("jwks")
+    keys = jwks.get("keys") if isinstance(jwks, dict) else None
+    usable = [
+        k
+        for k in keys or []
+        if isinstance(k, dict)
+        and k.get("kty") == "EC"
+        and k.get("crv") == "P-256"
+        and k.get("alg", ENCRYPTION_ALG) == ENCRYPTION_ALG
+        and k.get("use", "enc") == "enc"
+    ]
+    if not usable:
+        raise PresentationError("the request offers no P-256 ECDH-ES key to encrypt to")
+    offered = metadata.get("encrypted_response_enc_values_supported", ["A128GCM"])
+    enc = next((e for e in ENCRYPTION_VALUES if isinstance(offered, list) and e in offered), None)
+    if enc is None:
+        raise PresentationError("the request offers no content encryption this wallet has")
+    return usable[0], enc
 
 
 def _paths(query: dict[str, Any]) -> tuple[ClaimPath, ...]:
@@ -176,7 +281,13 @@ def _paths(query: dict[str, Any]) -> tuple[ClaimPath, ...]:
 
 
 def read_request(
-    body: bytes, content_type: str, *, expected_client_id: str | None
+    body: bytes,
+    content_type: str,
+    *,
+    expected_client_id: str | None,
+    trust: Sequence[x509.Certificate] = (),
+    now: int | None = None,
+    wallet_nonce: str | None = None,
 ) -> WalletRequest:
     """Check an Authorization Request fetched from ``request_uri`` (1.0: Authorization
     Request, Request URI, direct_post)."""
@@ -184,28 +295,37 @@ def read_request(
     try:
         text = body.decode("utf-8")
         if media == REQUEST_OBJECT_MEDIA_TYPE:
-            params = _unsecured_claims(text)
+            checked = _request_object_claims(
+                text, trust=trust, now=int(time.time()) if now is None else now
+            )
         elif media == "application/json":
-            params = _object(json_loads(text), "the request")
+            checked = _Checked(_object(json_loads(text), "the request"))
         else:
             raise PresentationError("the request_uri did not answer with a Request Object")
     except (UnicodeDecodeError, EncodingError):
         raise PresentationError("the request cannot be decoded") from None
+    if wallet_nonce is not None and checked.claims.get("wallet_nonce") != wallet_nonce:
+        raise PresentationError("the Request Object does not echo this wallet's nonce")
+    return check_parameters(checked, expected_client_id=expected_client_id)
+
+
+def check_parameters(checked: _Checked, *, expected_client_id: str | None) -> WalletRequest:
+    params = checked.claims
     client_id = _string(params, "client_id")
     if expected_client_id is not None and client_id != expected_client_id:
         raise PresentationError("the Request Object's client_id differs from the link's")
-    if not client_id.startswith(CLIENT_ID_PREFIX):
-        raise PresentationError("only the redirect_uri client id prefix is supported")
     if params.get("response_type") != "vp_token":
         raise PresentationError("response_type is not vp_token")
-    if params.get("response_mode") != "direct_post":
-        raise PresentationError("only response_mode direct_post is supported")
+    response_mode = params.get("response_mode")
+    if response_mode not in ("direct_post", "direct_post.jwt"):
+        raise PresentationError("only response_mode direct_post(.jwt) is supported")
     if "redirect_uri" in params:
         raise PresentationError("redirect_uri may not accompany direct_post")
     if "transaction_data" in params:  # 1.0: a wallet without support must refuse it
         raise PresentationError("transaction_data is not supported")
     response_uri = _http_url(params.get("response_uri"), "response_uri")
-    if client_id != CLIENT_ID_PREFIX + response_uri:
+    _check_client_id(client_id, checked, response_uri)
+    if client_id.startswith(CLIENT_ID_PREFIX) and client_id != CLIENT_ID_PREFIX + response_uri:
         raise PresentationError("response_uri is not the one the client id names")
     state = params.get("state")
     if state is not None and not isinstance(state, str):
@@ -227,7 +347,14 @@ def read_request(
     metadata = params.get("client_metadata")
     metadata = metadata if isinstance(metadata, dict) else {}
     purpose, name = metadata.get("purpose"), metadata.get("client_name")
+    encryption_jwk, enc = (
+        _encryption(metadata) if response_mode == "direct_post.jwt" else (None, "A128GCM")
+    )
     return WalletRequest(
+        response_mode=response_mode,
+        encryption_jwk=encryption_jwk,
+        enc=enc,
+        verified_signer=checked.leaf is not None,
         client_id=client_id,
         response_uri=response_uri,
         nonce=_string(params, "nonce"),
@@ -249,9 +376,39 @@ def _refusal(response: httpx.Response) -> str:
     return f"HTTP {response.status_code}" + (f" ({code})" if isinstance(code, str) else "")
 
 
-def fetch_request(http: httpx.Client, invocation: Invocation) -> WalletRequest:
+def fetch_request(
+    http: httpx.Client,
+    invocation: Invocation,
+    *,
+    trust: Sequence[x509.Certificate] = (),
+    now: int | None = None,
+) -> WalletRequest:
+    """The request, fetched if passed by reference, checked in every case."""
+    if invocation.request is not None:
+        return read_request(
+            invocation.request.encode("ascii", "replace"),
+            REQUEST_OBJECT_MEDIA_TYPE,
+            expected_client_id=invocation.client_id,
+            trust=trust,
+            now=now,
+        )
+    if invocation.parameters is not None:
+        # Unsigned by value: only a redirect_uri request may come this way.
+        return check_parameters(
+            _Checked(dict(invocation.parameters)), expected_client_id=invocation.client_id
+        )
+    assert invocation.request_uri is not None
+    wallet_nonce: str | None = None
     try:
-        response = http.get(invocation.request_uri, headers={"Accept": _ACCEPT})
+        if invocation.request_uri_method == "post":
+            wallet_nonce = secrets.token_urlsafe(16)
+            response = http.post(
+                invocation.request_uri,
+                data={"wallet_nonce": wallet_nonce},
+                headers={"Accept": REQUEST_OBJECT_MEDIA_TYPE},
+            )
+        else:
+            response = http.get(invocation.request_uri, headers={"Accept": _ACCEPT})
     except httpx.HTTPError as exc:
         raise PresentationError(f"cannot fetch the request: {type(exc).__name__}") from None
     if response.status_code != 200:
@@ -261,6 +418,9 @@ def fetch_request(http: httpx.Client, invocation: Invocation) -> WalletRequest:
         response.content,
         response.headers.get("content-type", ""),
         expected_client_id=invocation.client_id,
+        trust=trust,
+        now=now,
+        wallet_nonce=wallet_nonce,
     )
 
 
@@ -313,6 +473,14 @@ def submit(http: httpx.Client, request: WalletRequest, vp_token: str) -> tuple[i
     form = {"vp_token": vp_token}
     if request.state is not None:
         form["state"] = request.state
+    if request.encryption_jwk is not None:
+        # direct_post.jwt: every parameter inside the JWE, vp_token as the JSON object it is.
+        inner: dict[str, Any] = {"vp_token": json.loads(vp_token)}
+        if request.state is not None:
+            inner["state"] = request.state
+        form = {
+            "response": encrypt_response(inner, public_jwk=request.encryption_jwk, enc=request.enc)
+        }
     try:
         response = http.post(request.response_uri, data=form)
     except httpx.HTTPError as exc:
@@ -346,7 +514,9 @@ def present(
     own = http is None
     client = new_http(user_agent=USER_AGENT) if http is None else http
     try:
-        request = fetch_request(client, parse_invocation(request_text))
+        request = fetch_request(
+            client, parse_invocation(request_text), trust=wallet.trust_anchors(), now=now
+        )
         credential = choose_credential(wallet, request, credential_id)
         disclosed = tuple(claims) if claims is not None else request.paths
         vp_token = build_vp_token(wallet, credential, request, disclosed, now=now)

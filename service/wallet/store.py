@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from service.core.encoding import EncodingError, b64url_decode, b64url_encode, json_loads
@@ -91,11 +93,29 @@ def _load_private(jwk: dict[str, str]) -> SigningKey:
 
 class Wallet:
     def __init__(
-        self, path: Path, keys: dict[str, SigningKey], credentials: list[StoredCredential]
+        self,
+        path: Path,
+        keys: dict[str, SigningKey],
+        credentials: list[StoredCredential],
+        trust: list[str] | None = None,
     ) -> None:
         self.path = path
         self._keys = keys
         self._credentials = credentials
+        #: PEM roots of relying-party access certificates this wallet trusts
+        #: (``thiqa wallet trust add``): a signed request is answered only under one.
+        self._trust = list(trust or [])
+
+    def trust_anchors(self) -> list[x509.Certificate]:
+        return [x509.load_pem_x509_certificate(pem.encode("ascii")) for pem in self._trust]
+
+    def add_trust(self, certificate: x509.Certificate) -> bool:
+        """Trust ``certificate`` as a relying-party root; False if it already was."""
+        pem = certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
+        if pem in self._trust:
+            return False
+        self._trust.append(pem)
+        return True
 
     @classmethod
     def open(cls, path: Path) -> Wallet:
@@ -105,11 +125,14 @@ class Wallet:
             data = json.loads(path.read_text(encoding="utf-8"))
             keys = {k.kid: k for k in map(_load_private, data.get("keys", []))}
             credentials = [StoredCredential(**c) for c in data.get("credentials", [])]
+            trust = [str(pem) for pem in data.get("trust", [])]
+            for pem in trust:
+                x509.load_pem_x509_certificate(pem.encode("ascii"))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise WalletError(f"{path} is not a Thiqa wallet file") from exc
         for stored in credentials:
             _check(path, stored, keys)
-        return cls(path, keys, credentials)
+        return cls(path, keys, credentials, trust)
 
     def new_key(self) -> SigningKey:
         key = generate_signing_key("ES256")
@@ -149,6 +172,7 @@ class Wallet:
         document = {
             "keys": [_private_jwk(k) for k in self._keys.values()],
             "credentials": [asdict(c) for c in self._credentials],
+            "trust": self._trust,
         }
         tmp = self.path.with_name(f".{self.path.name}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

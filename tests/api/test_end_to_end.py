@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from service.api.server import BackgroundServer
+from service.keyring.certificates import Pki
 from service.wallet.openid4vci import accept
 from service.wallet.openid4vp import present
 from service.wallet.store import Wallet
@@ -28,6 +29,8 @@ def test_offer_to_verdict_and_revocation(
 ) -> None:
     offer = http.post("/v1/credential-offers", json={"claims": citizen, "tx_code": True}).json()
     wallet = Wallet.open(tmp_path / "wallet.json")
+    # The phone trusts the relying party's root (HAIP: requests are signed, x509_hash).
+    wallet.add_trust(Pki(server.settings.keys_dir).root())
     with httpx.Client(timeout=10) as phone:  # the wallet has no API key
         stored = accept(offer["offer_uri"], wallet=wallet, http=phone, pin=offer["tx_code"])
         assert stored.vct == server.settings.national_id_vct

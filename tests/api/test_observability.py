@@ -3,6 +3,7 @@ headers and CORS, and that none of them ever holds a citizen's personal data."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import re
@@ -784,3 +785,65 @@ def test_cors_opens_to_the_configured_origins_only(cors_client: httpx.Client) ->
 def test_cors_origins_must_be_exact(value: str, settings: Settings) -> None:
     with pytest.raises(ValueError, match="scheme://host"):
         Settings(cors_origins=value)
+
+
+#: Path parameters whose value grants access (an offer redeems a credential; a presentation
+#: request id lets a wallet answer and a relying party read the verdict).
+_SECRET_PARAMETERS = ("{offer_id}", "{request_id}")
+
+
+def _raw_request(server: BackgroundServer, method: str, path: str, api_key: str | None) -> int:
+    """One request over http.client, which logs nothing itself (httpx would log the URL in
+    this very process); an event stream is left after its headers."""
+    connection = http.client.HTTPConnection(server.settings.host, server.settings.port, timeout=10)
+    try:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        connection.request(method, path, headers=headers)
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def test_no_offer_or_request_id_reaches_any_log_line(
+    server: BackgroundServer,
+    http: httpx.Client,
+    api_key: str,
+    citizen: dict[str, Any],
+    log_lines: list[str],
+) -> None:
+    offer = http.post("/v1/credential-offers", json={"claims": citizen, "tx_code": False})
+    assert offer.status_code == 201
+    offer_id = offer.json()["offer_id"]
+    request = http.post(
+        "/v1/presentation-requests",
+        json={"claims": [["given_name"]], "purpose": "Ouverture d'un compte"},
+    )
+    assert request.status_code == 201
+    request_id = request.json()["request_id"]
+    templates = (
+        "/v1/credential-offers/{offer_id}",
+        "/credential-offers/{offer_id}",
+        "/v1/presentation-requests/{request_id}",
+        "/v1/presentation-requests/{request_id}/events",
+        "/presentation-requests/{request_id}",
+        "/presentation-responses/{request_id}",
+    )
+    answers: set[int] = set()
+    for key in (api_key, None):
+        for method in ("GET", "POST", "DELETE"):
+            for template in templates:
+                path = template.replace("{offer_id}", offer_id).replace("{request_id}", request_id)
+                # The path as routed, a trailing slash (a redirect), a longer path (no route),
+                # another case (no route), a query string.
+                for variant in (path, path + "/", path + "/x", path.upper(), path + "?wait=0"):
+                    answers.add(_raw_request(server, method, variant, key))
+    assert {200, 307, 404, 405} <= answers
+    # Every route of the app whose path carries such an id was driven above.
+    app_routes = {
+        path
+        for route in create_app(server.settings).routes
+        if any(part in (path := getattr(route, "path", "")) for part in _SECRET_PARAMETERS)
+    }
+    assert app_routes <= set(templates)
+    assert len(_records(log_lines, "thiqa.access")) >= 2 * 3 * len(templates) * 5
+    assert [line for line in log_lines if offer_id in line or request_id in line] == []

@@ -22,6 +22,10 @@ OAUTH_STYLE = {
     ("post", "/credential"),
     ("post", "/presentation-responses/{request_id}"),
 }
+#: The relying party's page hands over a Digital Credentials API answer: an API-key endpoint
+#: (problems for 401, 403, 404...) whose refusals of the answer itself are the response
+#: endpoint's, OAuth-style.
+DC_API_RESPONSE = ("post", "/v1/presentation-requests/{request_id}/dc-api-response")
 PROBLEM = "application/problem+json"
 
 
@@ -82,8 +86,12 @@ def test_every_error_is_documented_with_its_shape(spec: dict[str, Any]) -> None:
             if (method, path) in OAUTH_STYLE and status in ("400", "401"):
                 assert json_schema["$ref"] != problem_ref, f"{method} {path} {status}"
             if json_schema.get("$ref", "").endswith(("/OAuthErrorBody", "/WalletErrorBody")):
-                assert (method, path) in OAUTH_STYLE, f"{method} {path} {status}"
-                assert list(content) == ["application/json"], f"{method} {path} {status}"
+                assert (method, path) in {*OAUTH_STYLE, DC_API_RESPONSE}, f"{method} {path}"
+                # The DC API answer endpoint reads a JSON body: its invalid_json is a problem.
+                expected = ["application/json"]
+                if (method, path) == DC_API_RESPONSE and status == "400":
+                    expected.append(PROBLEM)
+                assert list(content) == expected, f"{method} {path} {status}"
             else:
                 assert list(content) == [PROBLEM], f"{method} {path} {status}"
                 assert content[PROBLEM]["schema"]["$ref"] == problem_ref, f"{method} {path}"
@@ -157,13 +165,18 @@ def test_the_wallet_error_bodies_enumerate_their_codes(spec: dict[str, Any]) -> 
     wallet = schemas["WalletErrorBody"]["properties"]
     assert wallet["error"]["enum"] == ["invalid_request", "temporarily_unavailable"]
     assert wallet["code"]["enum"] == [
+        "decryption_failed",
+        "encryption_required",
         "malformed_response",
         "nonce_replayed",
+        "origin_mismatch",
         "presentation_rejected",
         "presentation_request_not_found",
         "request_expired",
+        "response_too_large",
         "state_mismatch",
         "store_unavailable",
+        "unsupported_encryption",
     ]
 
 

@@ -26,6 +26,8 @@ from service.api.server import BackgroundServer, free_port
 from service.core import holder
 from service.core.encoding import b64url_decode
 from service.core.keys import generate_signing_key, public_jwk
+from service.core.x509 import certificate_hash, parse_x5c
+from service.keyring.certificates import Pki
 from service.settings import Settings
 from service.store.clients import Scope
 from service.wallet import openid4vp as wallet_vp
@@ -46,6 +48,7 @@ UNREQUESTED_VALUES = ["El Idrissi", "الإدريسي", "1990-04-12", "ZZ104233"
 def holder_wallet(tmp_path: Path, http: httpx.Client, citizen: dict[str, Any]) -> Wallet:
     """A test wallet holding one national ID bound to its own key."""
     wallet = Wallet.open(tmp_path / "wallet.json")
+    wallet.add_trust(trusted_root())  # the browser wallet's rule: the server's own root
     key = wallet.new_key()
     response = http.post(
         "/v1/credentials", json={"claims": citizen, "holder_jwk": public_jwk(key.key)}
@@ -61,6 +64,7 @@ def revocable_wallet(
     tmp_path: Path, http: httpx.Client, citizen: dict[str, Any]
 ) -> tuple[Wallet, str]:
     wallet = Wallet.open(tmp_path / "revocable.json")
+    wallet.add_trust(trusted_root())
     key = wallet.new_key()
     response = http.post(
         "/v1/credentials", json={"claims": citizen, "holder_jwk": public_jwk(key.key)}
@@ -70,8 +74,26 @@ def revocable_wallet(
     return wallet, response.json()["credential_id"]
 
 
+#: Where the server under test keeps its keys: the test wallet trusts its development root
+#: (the browser wallet's rule), read once the server has made it.
+KEYS: list[Path] = []
+
+
+@pytest.fixture(autouse=True)
+def _trust_the_servers_root(settings: Settings) -> Any:
+    KEYS[:] = [settings.keys_dir]
+    yield
+    KEYS[:] = []
+
+
+def trusted_root() -> Any:
+    return Pki(KEYS[0]).root()
+
+
 def create(http: httpx.Client, **overrides: Any) -> dict[str, Any]:
-    body = {"claims": REQUESTED, "purpose": PURPOSE, **overrides}
+    # These tests answer in the clear to exercise the protocol checks one by one; the
+    # encrypted default is tested in tests/api/test_openid4vp_haip.py.
+    body = {"claims": REQUESTED, "purpose": PURPOSE, "response_mode": "direct_post", **overrides}
     response = http.post("/v1/presentation-requests", json=body)
     assert response.status_code == 201, response.text
     assert response.headers["cache-control"] == "no-store"
@@ -85,7 +107,9 @@ def status(http: httpx.Client, request_id: str, **params: Any) -> dict[str, Any]
 
 
 def fetch(anonymous: httpx.Client, created: dict[str, Any]) -> wallet_vp.WalletRequest:
-    return wallet_vp.fetch_request(anonymous, wallet_vp.parse_invocation(created["wallet_uri"]))
+    return wallet_vp.fetch_request(
+        anonymous, wallet_vp.parse_invocation(created["wallet_uri"]), trust=[trusted_root()]
+    )
 
 
 def post_answer(
@@ -201,8 +225,11 @@ def test_request_object_is_openid4vp_shaped(
     request_id = created["request_id"]
     response_uri = f"{settings.issuer_url}/presentation-responses/{request_id}"
     assert created["request_uri"] == f"{settings.issuer_url}/presentation-requests/{request_id}"
-    assert created["client_id"] == "redirect_uri:" + response_uri
-    assert created["wallet_uri"].startswith("openid4vp://?client_id=redirect_uri%3Ahttp")
+    leaf_hash = certificate_hash(
+        Pki(settings.keys_dir).load_access(host="127.0.0.1", now=int(time.time())).leaf
+    )
+    assert created["client_id"] == "x509_hash:" + leaf_hash
+    assert created["wallet_uri"].startswith("openid4vp://?client_id=x509_hash%3A")
     assert base64.b64decode(created["qr_png"]).startswith(b"\x89PNG\r\n\x1a\n")
     assert created["qr_svg"].lstrip().startswith("<svg")
 
@@ -211,8 +238,11 @@ def test_request_object_is_openid4vp_shaped(
     assert answer.headers["content-type"] == "application/oauth-authz-req+jwt"
     assert answer.headers["cache-control"] == "no-store"
     head, body, signature = answer.text.split(".")
-    assert json.loads(b64url_decode(head)) == {"alg": "none", "typ": "oauth-authz-req+jwt"}
-    assert signature == ""
+    header = json.loads(b64url_decode(head))
+    assert header["alg"] == "ES256"
+    assert header["typ"] == "oauth-authz-req+jwt"
+    assert certificate_hash(parse_x5c(header["x5c"])[0]) == leaf_hash
+    assert signature
     params = json.loads(b64url_decode(body))
     assert params["client_id"] == created["client_id"]
     assert params["response_type"] == "vp_token"
@@ -896,7 +926,11 @@ def multi_type_server(
         ),
         encoding="utf-8",
     )
-    own = settings.model_copy(update={"trusted_issuers": trust, "port": free_port()})
+    # Its own keys folder: its certificates name its own URL.
+    own = settings.model_copy(
+        update={"trusted_issuers": trust, "port": free_port(), "keys_dir": tmp_path / "multi"}
+    )
+    KEYS[:] = [own.keys_dir]
     key = add_client(own, "border-app", frozenset(Scope))
     with (
         BackgroundServer(own) as running,
@@ -917,6 +951,7 @@ def test_credential_of_another_type(
 ) -> None:
     http, running = multi_type_server
     wallet = Wallet.open(tmp_path / "w.json")
+    wallet.add_trust(trusted_root())
     key = wallet.new_key()
     issued = http.post(
         "/v1/credentials", json={"claims": citizen, "holder_jwk": public_jwk(key.key)}

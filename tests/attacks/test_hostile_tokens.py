@@ -322,9 +322,15 @@ def lab(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[La
             # The genuine presentation is valid: every attack below starts from a good token.
             genuine = lab.verify(lab.present())
             assert genuine["valid"] is True, genuine
-            # Its audit entry lands after the response: wait for it, then take the baseline.
-            (landed,) = lab.audit_entries_since(b"0-0", 1)[-1:]
-            assert landed.action == AuditAction.CREDENTIAL_VERIFIED
+            # Its audit entry lands after the response: wait for it (the issuances' entries
+            # are there already, so counting entries would not wait), then take the baseline.
+            deadline = time.monotonic() + 10
+            while True:
+                (landed,) = lab.audit_entries_since(b"0-0", 1)[-1:]
+                if landed.action == AuditAction.CREDENTIAL_VERIFIED:
+                    break
+                assert time.monotonic() < deadline, landed.action
+                time.sleep(0.02)
             lab.written_before = _snapshot(client, prefix)
             yield lab
     finally:

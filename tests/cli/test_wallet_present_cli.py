@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from service.core.keys import public_jwk
+from service.settings import Settings
 from service.wallet.store import Wallet
 
 THIQA = [sys.executable, "-m", "service.cli"]
@@ -44,7 +45,20 @@ def thiqa(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-def wallet_file(tmp_path: Path, http: httpx.Client) -> Path:
+def wallet_file(tmp_path: Path, http: httpx.Client, settings: Settings) -> Path:
+    # The relying party's root, as a tester adds it: requests are signed (x509_hash).
+    trusted = thiqa(
+        [
+            "wallet",
+            "trust",
+            "add",
+            str(settings.keys_dir / "pki" / "root.pem"),
+            "--wallet",
+            str(tmp_path / "wallet.json"),
+        ],
+        tmp_path,
+    )
+    assert trusted.returncode == 0, trusted.stderr
     wallet = Wallet.open(tmp_path / "wallet.json")
     key = wallet.new_key()
     issued = http.post(
@@ -112,8 +126,15 @@ def test_present_with_the_testers_claims_is_refused(
     assert body["verdict"]["claims"] is None
 
 
-def test_present_with_an_empty_wallet(http: httpx.Client, tmp_path: Path) -> None:
+def test_present_with_an_empty_wallet(
+    http: httpx.Client, tmp_path: Path, settings: Settings
+) -> None:
     created = request(http, "Vérification")
+    root = str(settings.keys_dir / "pki" / "root.pem")
+    trusted = thiqa(
+        ["wallet", "trust", "add", root, "--wallet", str(tmp_path / "empty.json")], tmp_path
+    )
+    assert trusted.returncode == 0, trusted.stderr
     done = thiqa(
         ["wallet", "present", created["wallet_uri"], "--wallet", str(tmp_path / "empty.json")],
         tmp_path,
@@ -122,3 +143,30 @@ def test_present_with_an_empty_wallet(http: httpx.Client, tmp_path: Path) -> Non
     assert "no credential in the wallet matches the request" in done.stderr
     body = http.get(f"/v1/presentation-requests/{created['request_id']}").json()
     assert body["state"] == "pending"  # nothing was sent
+
+
+def test_present_refuses_a_request_signed_under_an_untrusted_root(
+    http: httpx.Client, tmp_path: Path, citizen_wallet_without_trust: Path
+) -> None:
+    created = request(http, "Open an account")
+    done = thiqa(
+        ["wallet", "present", created["wallet_uri"], "--wallet", str(citizen_wallet_without_trust)],
+        tmp_path,
+    )
+    assert done.returncode == 1
+    assert "untrusted_certificate" in done.stderr
+    body = http.get(f"/v1/presentation-requests/{created['request_id']}").json()
+    assert body["state"] == "pending"  # nothing was sent
+
+
+@pytest.fixture
+def citizen_wallet_without_trust(tmp_path: Path, http: httpx.Client) -> Path:
+    wallet = Wallet.open(tmp_path / "untrusting.json")
+    key = wallet.new_key()
+    issued = http.post(
+        "/v1/credentials", json={"claims": CITIZEN, "holder_jwk": public_jwk(key.key)}
+    )
+    assert issued.status_code == 201, issued.text
+    wallet.add(issued.json()["credential"], key)
+    wallet.save()
+    return wallet.path

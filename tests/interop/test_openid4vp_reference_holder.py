@@ -12,6 +12,7 @@ import httpx
 from sd_jwt.holder import SDJWTHolder
 
 from service.core.encoding import b64url_decode
+from service.core.jwe import encrypt_response
 from service.core.keys import generate_signing_key, public_jwk
 
 from .helpers import reference_jwk
@@ -45,7 +46,8 @@ def test_reference_holder_answers_a_presentation_request(
         },
     ).json()
 
-    # The wallet's side, by hand: fetch the unsecured Request Object and read it.
+    # The wallet's side, by hand: fetch the (signed) Request Object and read it; its
+    # signature and certificate are the subject of tests/wallet and the OWF wallet test.
     fetched = anonymous.get(created["request_uri"])
     assert fetched.headers["content-type"] == "application/oauth-authz-req+jwt"
     request = json.loads(b64url_decode(fetched.text.split(".")[1]))
@@ -63,11 +65,19 @@ def test_reference_holder_answers_a_presentation_request(
         holder_key=reference_jwk(holder_key, private=True),
         sign_alg="ES256",
     )
+    # The default request takes an encrypted answer (direct_post.jwt): the reference
+    # library's presentation goes inside a JWE to the request's key.
+    (encryption_key,) = request["client_metadata"]["jwks"]["keys"]
     answer = anonymous.post(
         request["response_uri"],
         data={
-            "vp_token": json.dumps({"credential": [holder.sd_jwt_presentation]}),
-            "state": request["state"],
+            "response": encrypt_response(
+                {
+                    "vp_token": {"credential": [holder.sd_jwt_presentation]},
+                    "state": request["state"],
+                },
+                public_jwk=encryption_key,
+            )
         },
     )
     assert answer.status_code == 200, answer.text

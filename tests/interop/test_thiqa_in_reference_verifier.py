@@ -97,6 +97,11 @@ def test_reference_verifier_accepts_a_thiqa_presentation(
 ) -> None:
     issuer, keys = published_keys
     assert issuer == server.url
+    # HAIP: the credential carries its x5c chain beside kid; the reference library, which
+    # reads the key by kid from the JWKS, is not thrown by it.
+    header, *_ = jws.decode_compact(presentation.split("~", 1)[0])
+    assert header["kid"]
+    assert header["x5c"]
     verified = reference_verify(
         presentation, issuer=issuer, keys=keys, nonce=NONCE, audience=AUDIENCE
     )

@@ -104,6 +104,7 @@ def test_credential_record_holds_only_status_management_fields(
             b"exp": str(EXP).encode(),
             b"kid": KID.encode(),
             b"changed_at": str(IAT).encode(),
+            b"client": b"",
         }
     # Nothing else was written: only lists, their bitmaps and metadata, and those records.
     prefix = re.escape(settings.redis_prefix)
@@ -269,7 +270,7 @@ asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])))
 
 
 def _reserve_from_processes(
-    settings: Settings, *, processes: int, each: int, list_size: int
+    settings: Settings, *, processes: int, each: int, list_size: int, timeout: float = 60
 ) -> list[tuple[str, int, str]]:
     """``processes`` OS processes reserving ``each`` at the same moment on one prefix."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -296,7 +297,7 @@ def _reserve_from_processes(
             worker.stdin.flush()
         results = []
         for worker in workers:
-            out, err = worker.communicate(timeout=60)
+            out, err = worker.communicate(timeout=timeout)
             assert worker.returncode == 0, err
             results += [tuple(row) for row in json.loads(out)]
         return results

@@ -60,9 +60,13 @@ def test_invocations() -> None:
     universal = "https://wallet.example/open?request_uri=https%3A%2F%2Fa.example%2Fq"
     assert parse_invocation(universal).request_uri == "https://a.example/q"
     assert parse_invocation(" https://a.example/q ").client_id is None
+    signed = parse_invocation("openid4vp://?client_id=x509_hash%3Aabc&request=eyJ")
+    assert (signed.request, signed.request_uri) == ("eyJ", None)
+    posted = parse_invocation(link + "&request_uri_method=post")
+    assert posted.request_uri_method == "post"
     for bad in (
-        "openid4vp://?request=eyJ",
         "openid4vp://?client_id=x",
+        link + "&request_uri_method=put",
         "http://a.example/q",
         "openid4vp://?request_uri=file%3A%2F%2F%2Fetc%2Fpasswd",
         "ftp://a.example/q",
@@ -91,8 +95,9 @@ def test_request_read_from_unsigned_object_or_json() -> None:
     ("changes", "message"),
     [
         ({"client_id": "redirect_uri:https://evil.example/cb"}, "not the one the client id names"),
-        ({"client_id": "x509_san_dns:thiqa.example"}, "redirect_uri client id prefix"),
-        ({"client_id": "pre-registered"}, "redirect_uri client id prefix"),
+        ({"client_id": "x509_san_dns:thiqa.example"}, "names no DNS name of the certificate"),
+        ({"client_id": "x509_hash:abc"}, "does not match the request's certificate"),
+        ({"client_id": "pre-registered"}, "unsupported client id prefix"),
         (
             {
                 "response_uri": "https://evil.example/cb",
@@ -157,11 +162,12 @@ def test_request_object_checks() -> None:
     with pytest.raises(PresentationError, match="differs from the link"):
         read_request(good, JWT, expected_client_id="redirect_uri:https://other.example/r")
     head, body, _ = good.decode().split(".")
-    with pytest.raises(PresentationError, match="signed Request Objects"):
+    with pytest.raises(PresentationError, match="unsigned Request Object has a signature"):
         read_request(f"{head}.{body}.c2ln".encode(), JWT, expected_client_id=None)
     signed_head = b64url_encode(json.dumps({"alg": "ES256", "typ": "oauth-authz-req+jwt"}).encode())
-    with pytest.raises(PresentationError, match="signed Request Objects"):
-        read_request(f"{signed_head}.{body}.".encode(), JWT, expected_client_id=None)
+    # A signature without a certificate chain proves nothing to this wallet.
+    with pytest.raises(PresentationError, match="not trusted"):
+        read_request(f"{signed_head}.{body}.c2ln".encode(), JWT, expected_client_id=None)
     jwt_head = b64url_encode(json.dumps({"alg": "none", "typ": "JWT"}).encode())
     with pytest.raises(PresentationError, match="typ"):
         read_request(f"{jwt_head}.{body}.".encode(), JWT, expected_client_id=None)

@@ -18,21 +18,30 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
 import pytest
+import redis
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 from service.api.headers import DEMO_CSP
 from service.api.server import BackgroundServer
 from service.cli.demo import load_citizens
+from service.core import holder, jws
 from service.core.encoding import b64url_decode
+from service.core.jwe import decrypt_response, encrypt_response
+from service.core.keys import generate_signing_key, public_jwk
+from service.core.x509 import certificate_hash, parse_x5c, validate_chain
+from service.keyring.certificates import Pki
 from service.settings import Settings
 from service.store.clients import Scope
+from service.store.connection import KeySpace
 from tests.conftest import add_client
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -186,7 +195,24 @@ def _disclosed_names(vp_token: str) -> set[str]:
     return {json.loads(b64url_decode(d))[1] for d in parts[1:-1]}
 
 
-def _present(page: Page, *, extra: str | None) -> set[str]:
+def _decrypted_vp_token(settings: Settings, response_url: str, jwe: str) -> str:
+    """The vp_token inside the browser's encrypted answer, opened with the request's own
+    ephemeral key as Thiqa keeps it (the test reads it from Redis, as the server does)."""
+    assert settings.redis_url is not None
+    request_id = response_url.rstrip("/").rsplit("/", 1)[1]
+    client = redis.Redis.from_url(settings.redis_url.get_secret_value())
+    try:
+        options = client.hget(
+            KeySpace(settings.redis_prefix).presentation_request(request_id), "options"
+        )
+    finally:
+        client.close()
+    assert options is not None
+    key = json.loads(options)["encryption_key"]
+    return json.dumps(decrypt_response(jwe, private_jwk=key)["vp_token"])
+
+
+def _present(page: Page, *, extra: str | None, settings: Settings) -> set[str]:
     """Send the verifier's request to the wallet, share, and return what was disclosed."""
     page.click("#send-request-to-wallet")
     page.wait_for_selector("#wallet-consent:not([hidden])")
@@ -209,7 +235,9 @@ def _present(page: Page, *, extra: str | None) -> set[str]:
     with page.expect_request(lambda r: "/presentation-responses/" in r.url) as sent:
         page.click("#wallet-present")
     form = parse_qs(sent.value.post_data or "")
-    return _disclosed_names(form["vp_token"][0])
+    # HAIP: the answer is encrypted (direct_post.jwt); nothing but the JWE goes in the clear.
+    assert set(form) == {"response"}
+    return _disclosed_names(_decrypted_vp_token(settings, sent.value.url, form["response"][0]))
 
 
 def _ask(page: Page) -> None:
@@ -272,7 +300,7 @@ def test_issue_present_verify_revoke_in_the_browser(
 
     # Verifier console asks; the wallet shares the request and one more claim.
     _ask(page)
-    disclosed = _present(page, extra=EXTRA)
+    disclosed = _present(page, extra=EXTRA, settings=settings)
     # The parent's disclosure goes along with the nested claim; nothing unchosen does.
     assert disclosed == {
         "given_name",
@@ -308,7 +336,7 @@ def test_issue_present_verify_revoke_in_the_browser(
     with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}) as api:
         assert api.get(f"/v1/credentials/{credential_id}").json()["status"] == "revoked"
     _ask(page)
-    _present(page, extra=None)
+    _present(page, extra=None, settings=settings)
     verdict = page.wait_for_selector('#verdict[data-state="failed"]')
     assert verdict.get_attribute("data-valid") == "false"
     assert verdict.get_attribute("data-status") == "revoked"
@@ -410,7 +438,13 @@ def test_demo_serves_only_the_synthetic_seeds_and_where_the_server_is(
     citizens = anonymous.get("/demo/citizens.json").json()["citizens"]
     assert citizens == load_citizens()
     config = anonymous.get("/demo/config.json").json()
-    assert config == {"issuer": settings.issuer_url, "vct": settings.national_id_vct}
+    access = Pki(settings.keys_dir).load_access(host="127.0.0.1", now=int(time.time()))
+    # The browser wallet pins the server's own access certificate (public parts only).
+    assert config == {
+        "issuer": settings.issuer_url,
+        "vct": settings.national_id_vct,
+        "access": {"x509_hash": certificate_hash(access.leaf), "jwk": public_jwk(access.key.key)},
+    }
 
 
 def test_demo_ui_off_serves_nothing(settings: Settings) -> None:
@@ -419,3 +453,82 @@ def test_demo_ui_off_serves_nothing(settings: Settings) -> None:
         for path in ("/demo", "/demo/", "/demo/demo.js", "/demo/citizens.json"):
             assert client.get(path).status_code == 404
         assert client.get("/health").status_code == 200
+
+
+@needs_browser
+def test_verifier_uses_the_digital_credentials_api_when_the_browser_offers_it(
+    page: Page, server: BackgroundServer, settings: Settings
+) -> None:
+    """A browser that offers ``navigator.credentials.get`` with a digital request: the console
+    sends a signed ``dc_api.jwt`` request through it (no QR code) and hands the answer to
+    Thiqa. The browser's wallet is simulated by the test: it checks the request's signature
+    against the server's root and answers as a wallet would, encrypted, bound to the
+    page's origin."""
+    key = _api_key(settings, "demo-dc-api")
+    holder_key = generate_signing_key()
+    citizen = load_citizens()[0]
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}) as api:
+        issued = api.post(
+            "/v1/credentials",
+            json={"claims": citizen, "holder_jwk": public_jwk(holder_key.key)},
+        )
+    assert issued.status_code == 201, issued.text
+    credential = issued.json()["credential"]
+    seen: list[dict[str, Any]] = []
+
+    def simulated_wallet(entry_json: str) -> str:
+        entry = json.loads(entry_json)
+        seen.append(entry)
+        token = jws.parse(entry["data"]["request"], typ=frozenset({"oauth-authz-req+jwt"}))
+        validated = validate_chain(
+            parse_x5c(token.header["x5c"]),
+            anchors=[Pki(settings.keys_dir).root()],
+            now=int(time.time()),
+        )
+        validated.verification_key().verify(token.signature, token.signing_input)  # or raises
+        claims = token.payload
+        assert claims["expected_origins"] == [server.url]
+        paths = [tuple(q["path"]) for q in claims["dcql_query"]["credentials"][0]["claims"]]
+        presentation = holder.present(
+            credential,
+            paths,
+            holder_key=holder_key,
+            nonce=claims["nonce"],
+            audience=f"origin:{server.url}",
+            now=int(time.time()),
+        )
+        (encryption_key,) = claims["client_metadata"]["jwks"]["keys"]
+        response = encrypt_response(
+            {"vp_token": {"credential": [presentation]}}, public_jwk=encryption_key
+        )
+        return json.dumps({"response": response})
+
+    page.expose_function("simulatedWallet", simulated_wallet)
+    page.add_init_script(
+        """
+        window.DigitalCredential = class DigitalCredential {};
+        Object.defineProperty(navigator.credentials, "get", {
+          value: async (options) => {
+            const entry = options.digital.requests[0];
+            const data = JSON.parse(await window.simulatedWallet(JSON.stringify(entry)));
+            return { protocol: entry.protocol, data };
+          },
+        });
+        """
+    )
+    page.goto(f"{server.url}/demo")
+    page.wait_for_selector('body[data-ready="true"]')
+    page.select_option("#lang", "en")
+    page.fill("#api-key", key)
+    for box in page.query_selector_all("#verifier-claims input"):
+        wanted = box.get_attribute("data-path") in ("given_name", "family_name")
+        if box.is_checked() != wanted:
+            box.click()
+    page.click("#create-dc-request")  # shown only because the browser offers the API
+    verdict = page.wait_for_selector('#verdict[data-state="completed"]')
+    assert verdict.get_attribute("data-valid") == "true"
+    assert page.is_hidden("#request")  # no QR code: the browser carried the request
+    (entry,) = seen
+    assert entry["protocol"] == "openid4vp-v1-signed"
+    rows = page.eval_on_selector_all("#verdict-claims tr", "rows => rows.map(r => r.dataset.path)")
+    assert sorted(rows) == ["family_name", "given_name"]

@@ -15,6 +15,7 @@ from this origin only.
 from __future__ import annotations
 
 import json
+import time
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -22,6 +23,10 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import RedirectResponse
 
+from service.core.keys import public_jwk
+from service.core.x509 import certificate_hash
+from service.keyring.certificates import access_host
+from service.services.runtime import open_pki
 from service.services.seeds import find_seeds
 from service.settings import Settings
 
@@ -54,14 +59,32 @@ def _citizens() -> bytes:
     return json.dumps({"citizens": data["citizens"]}, ensure_ascii=False).encode("utf-8")
 
 
+def _access(settings: Settings) -> dict[str, Any] | None:
+    """What the browser wallet pins of the relying party it trusts (the server's own access
+    certificate, issued under the server's root): its x509_hash and public key. A browser
+    cannot build X.509 paths itself; the page comes from the server whose root it trusts."""
+    pki = open_pki(settings)
+    if not pki.has_access:
+        return None
+    access = pki.load_access(host=access_host(settings.issuer_url), now=int(time.time()))
+    return {"x509_hash": certificate_hash(access.leaf), "jwk": public_jwk(access.key.key)}
+
+
 def install_demo(app: FastAPI, settings: Settings) -> None:
     router = APIRouter(prefix=DEMO_PREFIX, include_in_schema=False)
-    config = json.dumps(
-        {
-            "issuer": settings.issuer_url,
-            "vct": settings.national_id_vct,
-        }
-    ).encode("utf-8")
+    made: dict[str, bytes] = {}
+
+    def config() -> bytes:
+        # Built on first use: the certificates are made when the server starts, after this.
+        if "config" not in made:
+            made["config"] = json.dumps(
+                {
+                    "issuer": settings.issuer_url,
+                    "vct": settings.national_id_vct,
+                    "access": _access(settings),
+                }
+            ).encode("utf-8")
+        return made["config"]
 
     async def page_root() -> Response:
         # The page's own links are relative (demo.js, config.json, ../v1/...), so it must be
@@ -79,7 +102,7 @@ def install_demo(app: FastAPI, settings: Settings) -> None:
         return Response(_citizens(), media_type="application/json")
 
     async def demo_config() -> Response:
-        return Response(config, media_type="application/json")
+        return Response(config(), media_type="application/json")
 
     router.add_api_route("", page_root, methods=["GET"])
     router.add_api_route("/", serve("index.html"), methods=["GET"])

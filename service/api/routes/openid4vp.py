@@ -16,15 +16,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.background import BackgroundTask
 
 from service.api.auditing import AuditDep
 from service.api.deps import RuntimeDep, VerifyingClient
-from service.api.forms import FORM, NO_STORE, read_form
+from service.api.forms import FORM, NO_STORE, media_type, read_form
 from service.api.metrics import MetricsDep
 from service.api.negotiation import prefers_json
 from service.api.openid4vp_models import (
     WAIT_DESCRIPTION,
     AuthorizationResponseForm,
+    DcApiResponseBody,
     PresentationRequestBody,
     PresentationRequestCreated,
     PresentationStatus,
@@ -35,13 +37,15 @@ from service.api.schemas import timestamp
 from service.core.encoding import json_dumps
 from service.core.openid4vp import REQUEST_OBJECT_MEDIA_TYPE, Outcome
 from service.errors import (
+    InvalidRequest,
     MalformedResponse,
     PresentationRequestNotFound,
+    RequestUriMethodNotAllowed,
     StoreUnavailable,
     UnknownPresentationRequest,
 )
 from service.services.openid4vp_verifier import MAX_WAIT_SECONDS, View
-from service.services.qr import render
+from service.services.qr import render_if_it_fits
 from service.store.audit import AuditAction
 from service.store.presentations import REQUEST_ID
 
@@ -55,6 +59,14 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {
         "model": Problem,
         "description": "`presentation_request_not_found`: no such request, or another client's.",
+    }
+}
+
+_TOO_MANY_STREAMS: dict[int | str, dict[str, Any]] = {
+    429: {
+        "model": Problem,
+        "description": "`rate_limited`, or `too_many_streams`: this client (or this server) "
+        "has as many event streams and long-polls open as it may (`Retry-After`).",
     }
 }
 
@@ -91,8 +103,15 @@ async def create_presentation_request(
         purpose=body.purpose,
         vct=body.vct,
         expires_in=body.expires_in,
+        client_id_prefix=body.client_id_prefix,
+        by_reference=body.request_mode == "reference",
+        request_uri_method=body.request_uri_method,
+        response_mode=body.response_mode,
+        redirect_uri=body.redirect_uri,
+        expected_origins=body.expected_origins,
+        trusted_authorities=body.trusted_authorities,
     )
-    qr = render(created.wallet_uri)
+    qr = render_if_it_fits(created.wallet_uri) if created.wallet_uri is not None else None
     response.headers.update(NO_STORE)
     request = created.request
     return PresentationRequestCreated(
@@ -102,15 +121,16 @@ async def create_presentation_request(
         request_uri=created.request_uri,
         expires_at=timestamp(request.expires_at),
         wallet_uri=created.wallet_uri,
-        qr_png=base64.b64encode(qr.png).decode("ascii"),
-        qr_svg=qr.svg,
+        qr_png=base64.b64encode(qr.png).decode("ascii") if qr else None,
+        qr_svg=qr.svg if qr else None,
+        dc_api_request=created.dc_api_request,
     )
 
 
 @relying_party.get(
     "/{request_id}",
     response_model=PresentationStatus,
-    responses=_NOT_FOUND,
+    responses={**_NOT_FOUND, **_TOO_MANY_STREAMS},
     summary="A presentation request's state and verdict",
 )
 async def get_presentation_request(
@@ -118,12 +138,79 @@ async def get_presentation_request(
     runtime: RuntimeDep,
     client: VerifyingClient,
     wait: Annotated[int, Query(ge=0, le=MAX_WAIT_SECONDS, description=WAIT_DESCRIPTION)] = 0,
+    response_code: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description="Same-device requests: the code the wallet appended to your "
+            "`redirect_uri`; without it the verdict stays null, a wrong one is 403.",
+        ),
+    ] = None,
 ) -> Any:
     """Where the request stands, and the verdict once the wallet has answered. Only the
     client that made the request can read it (others get 404). Kept until the request
     expires, and for `THIQA_PRESENTATION_RESULT_TTL_SECONDS` after the answer."""
-    view = await runtime.presentations.wait(request_id, client.name, wait)
+    view = await runtime.presentations.wait(
+        request_id, client.name, wait, response_code=response_code
+    )
     return JSONResponse(view.body(), headers=NO_STORE)
+
+
+@relying_party.post(
+    "/{request_id}/dc-api-response",
+    summary="Hand over what the Digital Credentials API returned",
+    responses={
+        200: {
+            "description": "Accepted: `{}`; read the verdict as for any request.",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        },
+        400: {
+            "model": WalletErrorBody,
+            "description": "OAuth-style, as the response endpoint answers a wallet: "
+            "`origin_mismatch`, `encryption_required`, `unsupported_encryption`, "
+            "`decryption_failed`, `malformed_response`, `nonce_replayed`, `request_expired` "
+            "or `presentation_rejected`; a problem for a body that is not JSON "
+            "(`invalid_json`).",
+        },
+        **_NOT_FOUND,
+    },
+)
+async def dc_api_response(
+    request_id: RequestId,
+    body: DcApiResponseBody,
+    runtime: RuntimeDep,
+    client: VerifyingClient,
+    audit: AuditDep,
+    metrics: MetricsDep,
+) -> JSONResponse:
+    """Your page called `navigator.credentials.get` with `dc_api_request`; post the
+    credential's `data` here with the page's origin. Thiqa decrypts it (`dc_api.jwt`),
+    checks the origin is an expected one and the KB-JWT names `origin:<origin>`, and
+    verifies the presentation like any other."""
+    answered = await runtime.presentations.answer_dc_api(
+        request_id,
+        client.name,
+        origin=body.origin,
+        data=body.data,
+        spent=_recorder(audit, metrics),
+    )
+    return JSONResponse(answered, headers=NO_STORE)
+
+
+def _recorder(audit: Any, metrics: Any) -> Any:
+    def spent(outcome: Outcome, client: str) -> None:
+        # A verification like POST /v1/verify's, on the relying party's behalf; written after
+        # the response, as there. Issuer, type and codes; never a claim.
+        metrics.observe_verdict(outcome)
+        audit.soon(
+            AuditAction.CREDENTIAL_VERIFIED,
+            client=client,
+            result=["valid"] if outcome.valid else [f.reason.value for f in outcome.failures],
+            issuer=outcome.issuer,
+            vct=outcome.vct,
+        )
+
+    return spent
 
 
 def _event(view: View) -> str:
@@ -158,6 +245,7 @@ def _event(view: View) -> str:
             },
         },
         **_NOT_FOUND,
+        **_TOO_MANY_STREAMS,
     },
 )
 async def presentation_request_events(
@@ -168,6 +256,7 @@ async def presentation_request_events(
     """Follow the request as Server-Sent Events until it is answered or expires."""
     presenter = runtime.presentations
     first = await presenter.view(request_id, client.name)  # a 404 before any stream
+    lease = presenter.streams.open(client.name)  # a 429 before any stream
 
     async def stream() -> AsyncIterator[str]:
         try:
@@ -175,11 +264,15 @@ async def presentation_request_events(
                 yield _event(view) if view is not None else ": keep-alive\n\n"
         except StoreUnavailable:
             yield 'event: error\ndata: {"code":"store_unavailable"}\n\n'
+        finally:
+            lease.release()
 
     return StreamingResponse(
         stream(),
         media_type="text/event-stream",
         headers={**NO_STORE, "X-Accel-Buffering": "no"},  # nginx: deliver each event now
+        # Also after the response, in case the stream never started (a client gone at once).
+        background=BackgroundTask(lease.release),
     )
 
 
@@ -207,10 +300,9 @@ def _well_formed(request_id: str) -> bool:
     summary="The Authorization Request, for the wallet",
     responses={
         200: {
-            "description": "The Authorization Request: an unsecured Request Object "
-            f"(`{REQUEST_OBJECT_MEDIA_TYPE}`, `alg: none`, as the `redirect_uri` client id "
-            "prefix requires), or the same parameters as JSON for `Accept: "
-            "application/json`.",
+            "description": "The Authorization Request: a Request Object "
+            f"(`{REQUEST_OBJECT_MEDIA_TYPE}`) signed with the access certificate (`x5c`), "
+            "or the same parameters as JSON for `Accept: application/json`.",
             "content": {
                 REQUEST_OBJECT_MEDIA_TYPE: {"schema": {"type": "string"}},
                 "application/json": {"schema": {"type": "object"}},
@@ -224,18 +316,75 @@ def _well_formed(request_id: str) -> bool:
 async def presentation_request_object(
     request_id: WalletRequestId, request: Request, runtime: RuntimeDep
 ) -> Response:
-    """The request a wallet fetches from `request_uri` (public): `client_id`, `response_type`
-    `vp_token`, `response_mode` `direct_post`, `response_uri`, `nonce`, `state`,
-    `dcql_query` and `client_metadata` (with the `purpose` and the relying party's name).
-    Served while the request can still be answered."""
+    """The request a wallet fetches from `request_uri` (public): a Request Object signed
+    with the access certificate (`x5c`, `typ: oauth-authz-req+jwt`) carrying `client_id`,
+    `response_type` `vp_token`, `response_mode`, `response_uri`, `nonce`, `state`,
+    `dcql_query` and `client_metadata` (the response encryption key, the `purpose` and the
+    relying party's name). Served while the request can still be answered."""
     if not _well_formed(request_id):
         raise PresentationRequestNotFound()
-    presentation = await runtime.presentations.request_for_wallet(request_id)
+    presentation, request_object = await runtime.presentations.request_object_for_wallet(request_id)
     if prefers_json(request.headers.get("accept", ""), REQUEST_OBJECT_MEDIA_TYPE):
         return JSONResponse(presentation.parameters(), headers=NO_STORE)
-    return Response(
-        presentation.request_object(), media_type=REQUEST_OBJECT_MEDIA_TYPE, headers=NO_STORE
+    return Response(request_object, media_type=REQUEST_OBJECT_MEDIA_TYPE, headers=NO_STORE)
+
+
+@wallet.api_route(
+    "/presentation-requests/{request_id}",
+    methods=["PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"],
+    include_in_schema=False,
+)
+async def presentation_request_other_methods(request_id: WalletRequestId) -> Response:
+    """Any other method: 405 naming both the routes' methods (see RequestUriMethodNotAllowed)."""
+    raise RequestUriMethodNotAllowed()
+
+
+@wallet.post(
+    "/presentation-requests/{request_id}",
+    response_class=Response,
+    summary="The Authorization Request, for a wallet using request_uri_method=post",
+    responses={
+        200: {
+            "description": "The signed Request Object with the wallet's `wallet_nonce`.",
+            "content": {REQUEST_OBJECT_MEDIA_TYPE: {"schema": {"type": "string"}}},
+        },
+        **_NOT_FOUND,
+        **_GONE,
+        422: PROBLEM_RESPONSES[422],
+    },
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                FORM: {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "wallet_nonce": {"type": "string", "maxLength": 256},
+                            "wallet_metadata": {"type": "string"},
+                        },
+                    }
+                }
+            }
+        }
+    },
+)
+async def presentation_request_object_post(
+    request_id: WalletRequestId, request: Request, runtime: RuntimeDep
+) -> Response:
+    """OpenID4VP 1.0 §5.10: the wallet POSTs its `wallet_nonce` (and metadata); the signed
+    Request Object echoes the nonce, so a replayed object is recognised by the wallet."""
+    if not _well_formed(request_id):
+        raise PresentationRequestNotFound()
+    form = await read_form(request) if media_type(request) == FORM else {}
+    if form is None:
+        raise InvalidRequest("The body must be a form, each parameter once.")
+    nonce = form.get("wallet_nonce")
+    if nonce is not None and not 1 <= len(nonce) <= 256:
+        raise InvalidRequest("wallet_nonce must be 1 to 256 characters.")
+    _, request_object = await runtime.presentations.request_object_for_wallet(
+        request_id, wallet_nonce=nonce
     )
+    return Response(request_object, media_type=REQUEST_OBJECT_MEDIA_TYPE, headers=NO_STORE)
 
 
 @wallet.post(
@@ -243,18 +392,21 @@ async def presentation_request_object(
     summary="The response endpoint (direct_post), for the wallet",
     responses={
         200: {
-            "description": "Processed and accepted: `{}` (no `redirect_uri`: the flow is "
-            "cross-device).",
+            "description": 'Processed and accepted: `{}`, or `{"redirect_uri"}` with a '
+            "`response_code` for a same-device request.",
             "content": {"application/json": {"schema": {"type": "object"}}},
         },
         400: {
             "model": WalletErrorBody,
             "description": "`error: invalid_request` with `code`: "
             "`malformed_response` (not a form, a repeated parameter, neither `vp_token` nor "
-            "`error`), `state_mismatch`, `nonce_replayed` (already answered), "
-            "`request_expired`, or `presentation_rejected` with the verdict's `errors`.",
+            "`error`, a `response` that is not a JWE), `state_mismatch`, `nonce_replayed` "
+            "(already answered), `request_expired`, `encryption_required`, "
+            "`unsupported_encryption`, `decryption_failed`, or `presentation_rejected` with "
+            "the verdict's `errors`.",
         },
         404: {"model": WalletErrorBody, "description": "`presentation_request_not_found`."},
+        413: {"model": WalletErrorBody, "description": "`response_too_large`."},
         503: {
             "model": WalletErrorBody,
             "description": "`error: temporarily_unavailable`, `code: store_unavailable`.",
@@ -285,17 +437,5 @@ async def presentation_response(
     if not _well_formed(request_id):
         raise UnknownPresentationRequest()
 
-    def spent(outcome: Outcome, client: str) -> None:
-        # A verification like POST /v1/verify's, on the relying party's behalf; written after
-        # the response, as there. Issuer, type and codes; never a claim.
-        metrics.observe_verdict(outcome)
-        audit.soon(
-            AuditAction.CREDENTIAL_VERIFIED,
-            client=client,
-            result=["valid"] if outcome.valid else [f.reason.value for f in outcome.failures],
-            issuer=outcome.issuer,
-            vct=outcome.vct,
-        )
-
-    await runtime.presentations.answer(request_id, form, spent=spent)
-    return JSONResponse({}, headers=NO_STORE)
+    answered = await runtime.presentations.answer(request_id, form, spent=_recorder(audit, metrics))
+    return JSONResponse(answered, headers=NO_STORE)

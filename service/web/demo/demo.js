@@ -94,10 +94,12 @@ const STRINGS = {
     askFor: "Claims to ask for",
     purposeDefault: "Check your identity for the social benefits office",
     createRequest: "Create the request",
+    createDcRequest: "Ask through the browser (Digital Credentials API)",
     requestHeading: "Presentation request",
     requestQrAlt: "QR code of the presentation request",
     requestUri: "Request link",
     requestCreated: "Request created. Waiting for the wallet…",
+    requestInBrowser: "Request sent to the wallet through the browser (Digital Credentials API)…",
     verdictHeading: "Verdict",
     waiting: "Waiting for the wallet's answer…",
     valid: "Valid",
@@ -191,6 +193,16 @@ const STRINGS = {
     code_certificate_not_yet_valid: "A certificate of the issuer's chain is not valid yet.",
     code_invalid_certificate_chain: "The issuer's certificate chain is invalid.",
     code_untrusted_certificate: "The issuer's certificate chain leads to no trusted root.",
+    code_access_certificate_missing: "A signed request needs an access certificate; this server has none.",
+    code_change_not_replicated: "The change did not reach enough Redis replicas in time: repeat it.",
+    code_decryption_failed: "The wallet's encrypted answer cannot be decrypted for this request.",
+    code_encryption_required: "This request takes encrypted answers only.",
+    code_keyring_unavailable: "The issuer's keys cannot be loaded right now.",
+    code_origin_mismatch: "The answer comes from an origin this request does not expect.",
+    code_response_code_mismatch: "The response code does not match this request.",
+    code_response_too_large: "The wallet's answer is too large.",
+    code_too_many_streams: "Too many open waits for this API key: close one or wait.",
+    code_unsupported_encryption: "The answer's encryption is not one this request accepts.",
   },
   fr: {
     pageTitle: "Thiqa — démonstration de vérification de confiance",
@@ -265,10 +277,12 @@ const STRINGS = {
     askFor: "Données demandées",
     purposeDefault: "Vérifier votre identité pour le bureau des aides sociales",
     createRequest: "Créer la demande",
+    createDcRequest: "Demander par le navigateur (API Digital Credentials)",
     requestHeading: "Demande de présentation",
     requestQrAlt: "Code QR de la demande de présentation",
     requestUri: "Lien de la demande",
     requestCreated: "Demande créée. En attente du portefeuille…",
+    requestInBrowser: "Demande envoyée au portefeuille par le navigateur (API Digital Credentials)…",
     verdictHeading: "Verdict",
     waiting: "En attente de la réponse du portefeuille…",
     valid: "Valide",
@@ -361,6 +375,16 @@ const STRINGS = {
     code_certificate_not_yet_valid: "Un certificat de la chaîne de l'émetteur n'est pas encore valable.",
     code_invalid_certificate_chain: "La chaîne de certificats de l'émetteur n'est pas valide.",
     code_untrusted_certificate: "La chaîne de certificats de l'émetteur ne mène à aucune racine de confiance.",
+    code_access_certificate_missing: "Une demande signée exige un certificat d'accès ; ce serveur n'en a pas.",
+    code_change_not_replicated: "La modification n'a pas atteint assez de répliques Redis à temps : recommencez.",
+    code_decryption_failed: "La réponse chiffrée du portefeuille ne peut pas être déchiffrée pour cette demande.",
+    code_encryption_required: "Cette demande n'accepte que des réponses chiffrées.",
+    code_keyring_unavailable: "Les clés de l'émetteur ne peuvent pas être chargées pour l'instant.",
+    code_origin_mismatch: "La réponse vient d'une origine que cette demande n'attend pas.",
+    code_response_code_mismatch: "Le code de réponse ne correspond pas à cette demande.",
+    code_response_too_large: "La réponse du portefeuille est trop volumineuse.",
+    code_too_many_streams: "Trop d'attentes ouvertes pour cette clé d'API : fermez-en une ou patientez.",
+    code_unsupported_encryption: "Le chiffrement de la réponse n'est pas accepté par cette demande.",
   },
   ar: {
     pageTitle: "ثقة — تجربة التحقق الموثوق",
@@ -431,10 +455,12 @@ const STRINGS = {
     askFor: "المعطيات المطلوبة",
     purposeDefault: "التحقق من هويتك لدى مكتب الدعم الاجتماعي",
     createRequest: "إنشاء الطلب",
+    createDcRequest: "الطلب عبر المتصفح (واجهة بيانات الاعتماد الرقمية)",
     requestHeading: "طلب التقديم",
     requestQrAlt: "رمز QR لطلب التقديم",
     requestUri: "رابط الطلب",
     requestCreated: "أُنشئ الطلب. في انتظار المحفظة…",
+    requestInBrowser: "أُرسل الطلب إلى المحفظة عبر المتصفح (واجهة بيانات الاعتماد الرقمية)…",
     verdictHeading: "الحكم",
     waiting: "في انتظار رد المحفظة…",
     valid: "صالح",
@@ -527,6 +553,16 @@ const STRINGS = {
     code_certificate_not_yet_valid: "إحدى شهادات سلسلة الجهة المُصدِرة ليست سارية بعد.",
     code_invalid_certificate_chain: "سلسلة شهادات الجهة المُصدِرة غير صالحة.",
     code_untrusted_certificate: "لا تنتهي سلسلة شهادات الجهة المُصدِرة إلى جذر موثوق.",
+    code_access_certificate_missing: "يتطلب الطلب الموقَّع شهادة وصول، وليس لهذا الخادم شهادة.",
+    code_change_not_replicated: "لم يصل التغيير إلى عدد كافٍ من نسخ Redis في الوقت المحدد: أعد المحاولة.",
+    code_decryption_failed: "تعذّر فك تشفير رد المحفظة المشفّر لهذا الطلب.",
+    code_encryption_required: "لا يقبل هذا الطلب إلا ردودًا مشفّرة.",
+    code_keyring_unavailable: "تعذّر تحميل مفاتيح الجهة المُصدِرة الآن.",
+    code_origin_mismatch: "جاء الرد من مصدر لا يتوقعه هذا الطلب.",
+    code_response_code_mismatch: "رمز الرد لا يطابق هذا الطلب.",
+    code_response_too_large: "رد المحفظة كبير جدًا.",
+    code_too_many_streams: "انتظارات مفتوحة كثيرة جدًا لهذا المفتاح: أغلق واحدًا أو انتظر.",
+    code_unsupported_encryption: "تشفير الرد ليس مما يقبله هذا الطلب.",
   },
 };
 
@@ -1121,21 +1157,106 @@ async function acceptOffer() {
 }
 
 // ---------------------------------------------------------------------------------------
-// Wallet: OpenID4VP, answering a request by direct_post
+// Wallet: OpenID4VP, answering a request by direct_post (encrypted: direct_post.jwt)
 
 const presenting = { request: null, item: null, requested: [] };
 
-function decodeRequestObject(text) {
+function base64Bytes(text) {
+  return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+}
+
+/**
+ * The Request Object's claims. A signed one (x509_hash, x509_san_dns: HAIP 1.0) is taken only
+ * from the relying party this page's server vouches for: its access certificate, issued
+ * under the server's own root, pinned by hash in config.json (a browser cannot build X.509
+ * paths itself); the signature must be that certificate's key's. An unsigned one only under
+ * the redirect_uri prefix, checked by the caller.
+ */
+async function decodeRequestObject(text) {
   const trimmed = text.trim();
-  if (trimmed.startsWith("{")) return JSON.parse(trimmed);
+  if (trimmed.startsWith("{")) return { request: JSON.parse(trimmed), signed: false };
   const parts = trimmed.split(".");
   if (parts.length !== 3) throw new UserError("badRequest");
   const header = unb64urlJson(parts[0]);
-  // Under the redirect_uri client identifier prefix a request object is unsigned (alg
-  // none): the protection is that the answer can only go to the response_uri that *is* the
-  // client id, checked below. A signed one would need a trust framework this wallet lacks.
-  if (header.alg !== "none") throw new UserError("badRequest");
-  return unb64urlJson(parts[1]);
+  if (header.typ !== "oauth-authz-req+jwt") throw new UserError("badRequest");
+  if (header.alg === "none") return { request: unb64urlJson(parts[1]), signed: false };
+  const access = page.config?.access;
+  if (header.alg !== "ES256" || !access || !Array.isArray(header.x5c)) {
+    throw new UserError("badRequest");
+  }
+  const leafHash = b64url(new Uint8Array(
+    await crypto.subtle.digest("SHA-256", base64Bytes(header.x5c[0])),
+  ));
+  if (leafHash !== access.x509_hash) throw new UserError("badRequest");
+  const key = await crypto.subtle.importKey(
+    "jwk", access.jwk, { name: "ECDSA", namedCurve: "P-256" }, false, ["verify"],
+  );
+  const valid = await crypto.subtle.verify(
+    { name: "ECDSA", hash: "SHA-256" }, key, unb64url(parts[2]),
+    utf8.encode(`${parts[0]}.${parts[1]}`),
+  );
+  if (!valid) throw new UserError("badRequest");
+  const request = unb64urlJson(parts[1]);
+  const [prefix, value] = [request.client_id?.split(":", 1)[0], request.client_id?.slice(
+    (request.client_id?.indexOf(":") ?? 0) + 1,
+  )];
+  const hostOk = prefix === "x509_san_dns" && new URL(request.response_uri).hostname === value;
+  if (!(prefix === "x509_hash" && value === leafHash) && !hostOk) {
+    throw new UserError("badRequest");
+  }
+  return { request, signed: true };
+}
+
+/** Concat KDF (RFC 7518 §4.6.2) for ECDH-ES in direct key agreement mode: one SHA-256 round. */
+async function concatKdf(sharedSecret, enc, bits) {
+  const lengthPrefixed = (bytes) => {
+    const out = new Uint8Array(4 + bytes.length);
+    new DataView(out.buffer).setUint32(0, bytes.length);
+    out.set(bytes, 4);
+    return out;
+  };
+  const parts = [
+    new Uint8Array([0, 0, 0, 1]), new Uint8Array(sharedSecret), lengthPrefixed(utf8.encode(enc)),
+    lengthPrefixed(new Uint8Array()), lengthPrefixed(new Uint8Array()),
+    (() => { const b = new Uint8Array(4); new DataView(b.buffer).setUint32(0, bits); return b; })(),
+  ];
+  const joined = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const part of parts) { joined.set(part, offset); offset += part.length; }
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", joined));
+  return digest.slice(0, bits / 8);
+}
+
+/** The Authorization Response as a compact JWE (ECDH-ES, A128GCM) to the request's key. */
+async function encryptResponse(parameters, verifierJwk) {
+  const enc = "A128GCM";
+  const ephemeral = await crypto.subtle.generateKey(
+    { name: "ECDH", namedCurve: "P-256" }, true, ["deriveBits"],
+  );
+  const theirs = await crypto.subtle.importKey(
+    "jwk", { kty: "EC", crv: "P-256", x: verifierJwk.x, y: verifierJwk.y },
+    { name: "ECDH", namedCurve: "P-256" }, false, [],
+  );
+  const shared = await crypto.subtle.deriveBits(
+    { name: "ECDH", public: theirs }, ephemeral.privateKey, 256,
+  );
+  const cek = await crypto.subtle.importKey(
+    "raw", await concatKdf(shared, enc, 128), "AES-GCM", false, ["encrypt"],
+  );
+  const epk = await crypto.subtle.exportKey("jwk", ephemeral.publicKey);
+  const header = {
+    alg: "ECDH-ES", enc, kid: verifierJwk.kid,
+    epk: { kty: "EC", crv: "P-256", x: epk.x, y: epk.y },
+  };
+  const protectedHeader = b64urlJson(header);
+  const iv = crypto.getRandomValues(new Uint8Array(12));
+  const sealed = new Uint8Array(await crypto.subtle.encrypt(
+    { name: "AES-GCM", iv, additionalData: utf8.encode(protectedHeader), tagLength: 128 },
+    cek, utf8.encode(JSON.stringify(parameters)),
+  ));
+  const ciphertext = sealed.slice(0, -16);
+  const tag = sealed.slice(-16);
+  return `${protectedHeader}..${b64url(iv)}.${b64url(ciphertext)}.${b64url(tag)}`;
 }
 
 async function openRequest() {
@@ -1144,22 +1265,36 @@ async function openRequest() {
   if (query === link) throw new UserError("badRequest");
   const params = new URLSearchParams(query);
   let request;
+  let signed = false;
   if (params.get("request_uri")) {
     const response = await wfetch(params.get("request_uri"));
     if (!response.ok) throw new ApiError(response.status, await readBody(response));
-    request = decodeRequestObject(await response.text());
+    ({ request, signed } = await decodeRequestObject(await response.text()));
+  } else if (params.get("request")) {
+    ({ request, signed } = await decodeRequestObject(params.get("request")));
   } else {
     request = Object.fromEntries(params);
-    if (typeof request.dcql_query === "string") request.dcql_query = JSON.parse(request.dcql_query);
+    for (const name of ["dcql_query", "client_metadata"]) {
+      if (typeof request[name] === "string") request[name] = JSON.parse(request[name]);
+    }
   }
   const clientId = request.client_id;
   if (params.get("client_id") && params.get("client_id") !== clientId) {
     throw new UserError("badRequest");
   }
-  if (!clientId?.startsWith("redirect_uri:") ||
-      clientId !== `redirect_uri:${request.response_uri}` ||
-      request.response_mode !== "direct_post" || !sameOrigin(request.response_uri)) {
+  const unsignedOk = !signed && clientId?.startsWith("redirect_uri:") &&
+    clientId === `redirect_uri:${request.response_uri}`;
+  if (!(signed || unsignedOk) ||
+      !["direct_post", "direct_post.jwt"].includes(request.response_mode) ||
+      !sameOrigin(request.response_uri)) {
     throw new UserError("badRequest");
+  }
+  if (request.response_mode === "direct_post.jwt") {
+    const key = request.client_metadata?.jwks?.keys?.find(
+      (k) => k.kty === "EC" && k.crv === "P-256" && (k.alg ?? "ECDH-ES") === "ECDH-ES",
+    );
+    const encs = request.client_metadata?.encrypted_response_enc_values_supported ?? ["A128GCM"];
+    if (!key || !encs.includes("A128GCM")) throw new UserError("badRequest");
   }
   const query0 = request.dcql_query?.credentials?.[0];
   if (!query0 || query0.format !== "dc+sd-jwt") throw new UserError("badRequest");
@@ -1229,13 +1364,24 @@ async function present(event) {
     item.record.privateKey,
   );
   const queryId = request.dcql_query.credentials[0].id;
-  await answerVerifier({ vp_token: JSON.stringify({ [queryId]: [presentation + kbJwt] }) });
+  await answerVerifier({ vp_token: { [queryId]: [presentation + kbJwt] } });
 }
 
 async function answerVerifier(fields) {
   const { request } = presenting;
-  const form = new URLSearchParams(fields);
-  if (request.state) form.set("state", request.state);
+  let form;
+  if (fields.vp_token && request.response_mode === "direct_post.jwt") {
+    // Everything inside the JWE, vp_token as the JSON object it is (OpenID4VP 1.0 §8.3).
+    const key = request.client_metadata.jwks.keys.find((k) => k.kty === "EC");
+    const inner = { vp_token: fields.vp_token };
+    if (request.state) inner.state = request.state;
+    form = new URLSearchParams({ response: await encryptResponse(inner, key) });
+  } else {
+    const plain = { ...fields };
+    if (plain.vp_token) plain.vp_token = JSON.stringify(plain.vp_token);
+    form = new URLSearchParams(plain);
+    if (request.state) form.set("state", request.state);
+  }
   const response = await wfetch(request.response_uri, {
     method: "POST", body: form,
     headers: { "Content-Type": "application/x-www-form-urlencoded" },
@@ -1281,26 +1427,48 @@ function renderVerifierClaims() {
   }));
 }
 
-async function createRequest() {
+/** The W3C Digital Credentials API, where the browser offers it (feature-detected). */
+const digitalCredentialsApi = () =>
+  typeof window.DigitalCredential === "function" && window.isSecureContext &&
+  typeof navigator.credentials?.get === "function";
+
+async function createRequest(useDcApi = false) {
   const boxes = [...$("verifier-claims").querySelectorAll("input:checked")];
   if (!boxes.length) throw new UserError("needClaims");
   const purpose = $("purpose").value.trim() || t("purposeDefault");
-  const created = await api("v1/presentation-requests", {
-    method: "POST",
-    body: {
-      vct: page.config.vct,
-      claims: boxes.map((b) => JSON.parse(b.dataset.pathJson)),
-      purpose,
-    },
-  });
+  const body = {
+    vct: page.config.vct,
+    claims: boxes.map((b) => JSON.parse(b.dataset.pathJson)),
+    purpose,
+  };
+  // Only on the tester's click: a browser that offers the API waits for a wallet the user
+  // picks, and with none installed it would wait for ever.
+  const dcApi = useDcApi && digitalCredentialsApi();
+  if (dcApi) {
+    // HAIP 1.0 §5.2: a signed dc_api.jwt request for this page's origin; else the QR flow.
+    Object.assign(body, { response_mode: "dc_api.jwt", expected_origins: [location.origin] });
+  }
+  const created = await api("v1/presentation-requests", { method: "POST", body });
   verifier.abort?.abort();
   verifier.requestId = created.request_id;
   verifier.view = { request_id: created.request_id, state: "pending", verdict: null };
-  $("request-qr").src = svgImage(created.qr_svg);
-  $("request-uri").value = created.wallet_uri;
-  $("request").hidden = false;
   renderVerdict();
-  say("verifier-message", "requestCreated");
+  if (dcApi) {
+    $("request").hidden = true;
+    say("verifier-message", "requestInBrowser");
+    const credential = await navigator.credentials.get({
+      digital: { requests: [created.dc_api_request] },
+    });
+    // The page hands the wallet's (encrypted) answer to Thiqa with the origin it runs at.
+    await api(`v1/presentation-requests/${encodeURIComponent(created.request_id)}/dc-api-response`, {
+      method: "POST", body: { origin: location.origin, data: credential.data },
+    });
+  } else {
+    $("request-qr").src = svgImage(created.qr_svg);
+    $("request-uri").value = created.wallet_uri;
+    $("request").hidden = false;
+    say("verifier-message", "requestCreated");
+  }
   watchRequest(created.request_id);
 }
 
@@ -1458,7 +1626,9 @@ async function start() {
   $("wallet-consent").addEventListener("submit", (event) =>
     act($("wallet-present"), "wallet-message", () => present(event)));
   click("wallet-decline", "wallet-message", () => answerVerifier({ error: "access_denied" }));
-  click("create-request", "verifier-message", createRequest);
+  click("create-request", "verifier-message", () => createRequest(false));
+  click("create-dc-request", "verifier-message", () => createRequest(true));
+  $("create-dc-request").hidden = !digitalCredentialsApi();
   $("send-request-to-wallet").addEventListener("click", () => {
     $("wallet-request").value = $("request-uri").value;
     act($("wallet-open-request"), "wallet-message", openRequest);
