@@ -24,6 +24,7 @@ __all__ = [
     "FRESH_CREDENTIAL",
     "FRESH_PRESENTATION",
     "NATIONAL_ID_CLAIMS_SCHEMA",
+    "WALLET_WRITTEN",
     "document_examples",
 ]
 
@@ -169,6 +170,12 @@ EXAMPLES: Final[dict[tuple[str, str], dict[str, dict[str, Any]]]] = {
         },
     },
 }
+
+#: API bodies that only a wallet can write (an encrypted answer to one live request): no
+#: example could succeed as it stands, so none is offered.
+WALLET_WRITTEN: Final = frozenset(
+    {("post", "/v1/presentation-requests/{request_id}/dc-api-response")}
+)
 
 _SCHEMA_OF_CLAIMS = ("IssueRequest", "OfferRequest")
 

@@ -20,6 +20,7 @@ from service.api.openapi_examples import (
     FRESH_CREDENTIAL,
     FRESH_PRESENTATION,
     NATIONAL_ID_CLAIMS_SCHEMA,
+    WALLET_WRITTEN,
 )
 from service.core import holder
 from service.core.claims import _REQUIRED_NATIONAL_ID
@@ -65,7 +66,11 @@ def test_every_api_body_has_examples_that_are_documented(spec: dict[str, Any]) -
     for path, item in spec["paths"].items():
         for method, operation in item.items():
             content = operation.get("requestBody", {}).get("content", {})
-            if path.startswith("/v1/") and "application/json" in content:
+            if (
+                path.startswith("/v1/")
+                and "application/json" in content
+                and (method, path) not in WALLET_WRITTEN
+            ):
                 assert (method, path) in EXAMPLES, f"{method} {path} has no example"
     for (method, path), examples in EXAMPLES.items():
         documented = _documented(spec, method, path)
