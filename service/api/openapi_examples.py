@@ -169,6 +169,21 @@ EXAMPLES: Final[dict[tuple[str, str], dict[str, dict[str, Any]]]] = {
             "x-status": 200,
         },
     },
+    ("post", "/v1/verify/batch"): {
+        "two_credentials": {
+            "summary": "Two credentials as issued, verified in one call",
+            "description": "Replace each `credential` with the `credential` of a `POST "
+            "/v1/credentials` answer. Answers 200 with one verdict per presentation, in order, "
+            'each `"valid": true`.',
+            "value": {
+                "presentations": [
+                    {"credential": FRESH_CREDENTIAL},
+                    {"credential": FRESH_CREDENTIAL},
+                ]
+            },
+            "x-status": 200,
+        },
+    },
 }
 
 #: API bodies that only a wallet can write (an encrypted answer to one live request): no

@@ -41,6 +41,8 @@ def _documented(spec: dict[str, Any], method: str, path: str) -> dict[str, Any]:
 def _fresh(http: httpx.Client, value: dict[str, Any]) -> dict[str, Any]:
     """The example's body with its placeholder replaced by what it says to paste."""
     body = copy.deepcopy(value)
+    if "presentations" in body:
+        return {"presentations": [_fresh(http, item) for item in body["presentations"]]}
     if body.get("credential") == FRESH_CREDENTIAL:
         issued = http.post("/v1/credentials", json={"claims": CITIZEN})
         assert issued.status_code == 201, issued.text
@@ -91,6 +93,10 @@ def test_each_example_succeeds_as_documented(
     example = _documented(spec, method, path)[name]
     answer = http.request(method, path, json=_fresh(http, example["value"]))
     assert answer.status_code == EXAMPLES[(method, path)][name]["x-status"], answer.text
+    if path == "/v1/verify/batch":
+        verdicts = answer.json()["verdicts"]
+        assert len(verdicts) == 2
+        assert [v["valid"] for v in verdicts] == [True, True]
     if path == "/v1/verify":
         verdict = answer.json()
         assert verdict["valid"] is True, verdict["errors"]
