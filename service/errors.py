@@ -38,6 +38,7 @@ Exception tree (problem details unless marked OAuth)::
     ├── StoreUnavailable            (503 store_unavailable)
     │   ├── StatusUnavailable       (503 status_unavailable, carries the verdict)
     │   └── ChangeNotReplicated     (503 change_not_replicated)
+    ├── KeyRingUnavailable          (503 keyring_unavailable: nothing can be signed)
     └── OAuthError                  (OAuth, a grouping)
         ├── InvalidTokenRequest, InvalidGrant, UnsupportedGrantType   (token endpoint)
         ├── InvalidCredentialRequest, UnknownCredentialConfiguration, InvalidProof,
@@ -85,6 +86,7 @@ __all__ = [
     "InvalidRequest",
     "InvalidToken",
     "InvalidTokenRequest",
+    "KeyRingUnavailable",
     "MalformedResponse",
     "MethodNotAllowed",
     "NonceReplayed",
@@ -489,4 +491,15 @@ class ChangeNotReplicated(StoreUnavailable):
     code, title = (
         "change_not_replicated",
         "The change may not have been kept: not enough Redis replicas confirmed it in time",
+    )
+
+
+# --- Keys, ownership and remote status lists (hardening) ---------------------------------------
+
+
+class KeyRingUnavailable(ThiqaError):
+    code, status, title = (
+        "keyring_unavailable",
+        503,
+        "The issuer's signing key cannot be loaded; nothing is signed",
     )

@@ -220,6 +220,29 @@ class Settings(BaseSettings):
         description="Upper bound on caching another issuer's status list (also bounded by "
         "its ttl and exp).",
     )
+    remote_status_max_inflated_bytes: int = Field(
+        default=2 * 1024 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="Largest status list another issuer's token may inflate to.",
+    )
+    remote_status_max_age_seconds: int = Field(
+        default=86_400,
+        ge=60,
+        le=30 * 86_400,
+        description="Oldest iat accepted on another issuer's status list that has no exp.",
+    )
+    remote_status_cache_budget_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        ge=0,
+        le=1024 * 1024 * 1024,
+        description="Bytes of status lists cached per other issuer; beyond, lists are "
+        "fetched each time.",
+    )
+    remote_status_allow_http: bool = Field(
+        default=False,
+        description="Fetch other issuers' status lists over plain http too (tests only).",
+    )
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

@@ -17,7 +17,7 @@ import pytest
 from pydantic import SecretStr
 
 from service.core.reasons import Reason
-from service.errors import BodyStyle, OAuthError, wire_errors
+from service.errors import BodyStyle, DirectPostError, OAuthError, wire_errors
 from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -147,6 +147,18 @@ def test_the_tables_are_read() -> None:
     verdicts = " ".join(row[0] for row in _coded_table("verdict code"))
     assert "`too_large`" in verdicts
     assert "`wallet_error`" in verdicts
+
+
+def test_the_presentation_response_table_is_exactly_the_direct_post_errors() -> None:
+    """The OpenID4VP section's own table (with whether the request is spent) says the same
+    as the classes of the response endpoint."""
+    documented = [
+        (_code(code), int(status))
+        for code, status, _meaning, _spent in _coded_table("`code`")
+        if code.startswith("`")  # the first row is the accepted answer, with no code
+    ]
+    real = [(cls.code, cls.status) for cls in wire_errors() if issubclass(cls, DirectPostError)]
+    assert sorted(documented) == sorted(real)
 
 
 def _layer_folders() -> set[str]:

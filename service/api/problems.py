@@ -124,7 +124,9 @@ def problem_response(exc: ThiqaError) -> JSONResponse:
 def _thiqa_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ThiqaError)
     if isinstance(exc, StoreUnavailable):
-        log.warning("store unavailable on %s %s", request.method, request.url.path)
+        # The route template, never the raw path: it may carry an offer or request id.
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        log.warning("store unavailable on %s %s", request.method, route)
         metrics = metrics_of(request)
         metrics.store_errors.inc()
         if isinstance(exc, StatusUnavailable):
@@ -193,7 +195,9 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
+    # The route template, never the raw path: it may carry an offer or request id.
+    route = getattr(request.scope.get("route"), "path", "unmatched")
+    log.error("unhandled %s on %s %s", type(exc).__name__, request.method, route)
     return problem_response(ThiqaError())
 
 

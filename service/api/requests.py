@@ -8,8 +8,11 @@ runs, and recorded in audit entries.
 
 One ``thiqa.access`` line per request is written as the last bytes of the response are
 sent (not after background work such as the verification's audit write). It holds the
-method, raw path (paths carry ids, never personal data; the query string is left out), route
-template, status, duration and client name.
+method, path, route template, status, duration and client name. The path is the raw path
+(without its query string) only for routes whose parameters are public ids (a credential, a
+status list); any other route is logged by its template, and a path no route matched has
+every opaque segment masked: an offer or presentation-request id in a URL is as good as the
+offer or the request itself, so it must never reach a log, whatever route or typo carried it.
 
 An exception nothing else handled is answered here as a 500 problem: so it too carries the
 request id and, further out, the security headers, and its message (which may quote input)
@@ -55,8 +58,23 @@ def _incoming_id(scope: Scope) -> str:
     return secrets.token_hex(16)
 
 
-#: Routes whose path parameter is a bearer secret (by-reference credential offers).
-_SECRET_PATHS = frozenset({"/credential-offers/{offer_id}"})
+#: Path parameters that grant nothing: routes made only of these log their raw path. Any other
+#: parameter (an offer id, a presentation request id, one added later) is masked by default.
+_PUBLIC_PARAMETERS = frozenset({"credential_id", "list_id"})
+#: A path segment that could be an id: long enough to be a random token.
+_OPAQUE_SEGMENT = re.compile(r"[^/]{16,}")
+
+
+def _logged_path(scope: Scope, route: str) -> str:
+    """The path for the access log: never a secret id, whatever the route."""
+    path = str(scope["path"])[:_MAX_LOGGED_PATH]
+    if route == "unmatched":
+        # A redirect (trailing slash), a 404 or a typo of a secret route: mask what might be
+        # an id rather than guess which unmatched paths are harmless.
+        return _OPAQUE_SEGMENT.sub("{masked}", path)
+    if set(scope.get("path_params") or ()) <= _PUBLIC_PARAMETERS:
+        return path
+    return route
 
 
 def _route_of(scope: Scope) -> str:
@@ -92,8 +110,7 @@ class RequestObserver:
                 "request",
                 extra={
                     "method": scope["method"],
-                    # An offer's id in its URL is as good as the offer itself: never logged.
-                    "path": route if route in _SECRET_PATHS else scope["path"][:_MAX_LOGGED_PATH],
+                    "path": _logged_path(scope, route),
                     "route": route,
                     "status": final_status,
                     "duration_ms": round(seconds * 1000, 3),

@@ -24,8 +24,10 @@ import segno
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from service.api.server import BackgroundServer, free_port
+from service.cli.terminal import plain
 from service.core import holder
 from service.core.encoding import b64url_decode, b64url_encode, json_dumps
 from service.services.runtime import load_keyring, open_pki
@@ -142,11 +144,15 @@ def run_demo(console: Console, *, citizen: int | None = None, keep: Path | None 
 def _verdict_table(body: dict[str, Any]) -> Table:
     table = Table(show_header=False, box=None)
     table.add_row("valid", "[green]true[/green]" if body["valid"] else "[red]false[/red]")
-    table.add_row("status", str(body.get("credential_status")))
+    # Claims and messages are printed as plain text: never markup, no terminal escapes.
+    table.add_row("status", plain(body.get("credential_status")))
     for error in body.get("errors", []):
-        table.add_row("error", f"[yellow]{error['code']}[/yellow]: {error['message']}")
+        table.add_row(
+            "error",
+            Text.assemble(plain(error["code"], "yellow"), ": ", plain(error["message"])),
+        )
     for name, value in (body.get("claims") or {}).items():
-        table.add_row(name, json.dumps(value, ensure_ascii=False))
+        table.add_row(plain(name), plain(json.dumps(value, ensure_ascii=False)))
     return table
 
 

@@ -40,7 +40,7 @@ def _rfc3339(seconds: int | None) -> str | None:
 
 
 def _status(entry: KeyEntry, ring: KeyRing) -> str:
-    return entry.status.value + (" (signing)" if entry.kid == ring.active.kid else "")
+    return entry.status.value + (" (signing)" if entry.kid == ring.active_kid else "")
 
 
 def key_blocks(ring: KeyRing, settings: Settings, width: int) -> list[str]:
@@ -78,7 +78,7 @@ def keys_document(ring: KeyRing, settings: Settings) -> dict[str, Any]:
                 "kid": entry.kid,
                 "alg": entry.alg,
                 "status": entry.status.value,
-                "signing": entry.kid == ring.active.kid,
+                "signing": entry.kid == ring.active_kid,
                 "created_at": _rfc3339(entry.created_at),
                 "activate_after": _rfc3339(entry.activate_after),
                 "retired_at": _rfc3339(entry.retired_at),

@@ -183,7 +183,12 @@ def demo(
 @clients_app.command("add")
 def clients_add(
     name: Annotated[str, typer.Argument(help="A name for the app, e.g. tax-portal.")],
-    scopes: Annotated[str, typer.Option(help="Comma-separated: issue, revoke, verify.")] = "verify",
+    scopes: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated: issue, revoke, verify, admin (any client's credentials)."
+        ),
+    ] = "verify",
 ) -> None:
     """Create a client and print its API key. The key is shown once and stored only hashed."""
     settings = _settings()
@@ -390,6 +395,27 @@ def keys_revoke(
         )
         events.append((AuditAction.KEY_ROTATED, result.replacement.kid))
     _audit_keys(settings, events)
+
+
+@keys_app.command("rotate-claims")
+def keys_rotate_claims() -> None:
+    """Add a new key for sealing offers' parked claims (keys/offer-claims-keys.json).
+
+    The new key seals from now on; the previous one stays to open offers made before, and is
+    dropped by a later rotation once THIQA_OFFER_TTL_SECONDS have passed. Running servers use
+    it at once; no restart."""
+    from service.keyring.offer_claims import rotate_offer_claims_key
+    from service.keyring.rotation import require_owner
+
+    settings = _settings()
+    try:
+        require_owner(settings.keys_dir)
+        kid = rotate_offer_claims_key(
+            settings.keys_dir, now=int(time.time()), keep_seconds=settings.offer_ttl_seconds
+        )
+    except KeyRingError as exc:
+        raise _keys_failed(exc) from None
+    console.print(f"New offer-claims key [cyan]{kid}[/cyan] seals from now on.")
 
 
 def main() -> None:

@@ -15,7 +15,10 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
+from service.cli.terminal import plain
+from service.core.display_text import neutralise
 from service.wallet import display
 from service.wallet import openid4vp as vp
 from service.wallet.openid4vci import accept, new_http
@@ -55,7 +58,10 @@ def open_wallet(path: Path) -> Wallet:
 def _fail(exc: Exception) -> NoReturn:
     # One line however narrow the terminal (the terminal folds it): easy to read and to grep.
     err.print(
-        f"[red]wallet:[/red] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True
+        f"[red]wallet:[/red] {escape(neutralise(str(exc)))}",
+        markup=True,
+        highlight=False,
+        soft_wrap=True,
     )
     raise typer.Exit(1)
 
@@ -112,12 +118,16 @@ def accept_offer(
         _fail(exc)
     claims = display.claims_of(stored)
     latin, arabic = display.names(claims)
+    # Everything from the credential is printed through plain(): never markup, no escapes.
     console.print(
-        f"Received credential [bold]{stored.id}[/bold] from {stored.issuer}", highlight=False
+        Text.assemble("Received credential ", (stored.id, "bold"), " from ", plain(stored.issuer)),
+        highlight=False,
     )
-    console.print(f"  type     {stored.vct}", highlight=False, markup=False)
+    console.print(Text.assemble("  type     ", plain(stored.vct)), highlight=False)
     if latin or arabic:
-        console.print(f"  holder   {latin}  {arabic}", highlight=False, markup=False)
+        console.print(
+            Text.assemble("  holder   ", plain(latin), "  ", plain(arabic)), highlight=False
+        )
     console.print(f"  expires  {_date(stored.payload().get('exp'))}", highlight=False)
     console.print(
         f"  bound to a new key {stored.key_id}; wallet {wallet.path}", highlight=False, markup=False
@@ -140,7 +150,12 @@ def list_credentials(wallet_path: WalletOption = DEFAULT_WALLET) -> None:
         except WalletError:
             latin, arabic = "(unreadable)", ""
         table.add_row(
-            stored.id, latin, arabic, stored.issuer, stored.vct, _date(stored.payload().get("exp"))
+            plain(stored.id),
+            plain(latin),
+            plain(arabic),
+            plain(stored.issuer),
+            plain(stored.vct),
+            plain(_date(stored.payload().get("exp"))),
         )
     console.print(table)
 
@@ -171,7 +186,7 @@ def show_credential(
         ("received", _date(stored.received_at)),
         ("key", stored.key_id),
     ):
-        console.print(f"  {name:<9}{value}", highlight=False, markup=False)
+        console.print(Text.assemble(f"  {name:<9}", plain(value)), highlight=False)
     columns = ["claim", "label"] + (["التسمية"] if lang != "ar" else []) + ["value"]
     table = Table(*columns)
     # In the order the type's metadata lists its claims (digests are sorted, so the
@@ -179,10 +194,12 @@ def show_credential(
     order = {path: i for i, path in enumerate(labels)}
     rows = sorted(display.claim_rows(claims), key=lambda row: order.get(row[0], len(order)))
     for path, value in rows:
-        row = [".".join(str(p) for p in path), display.labels_for(path, labels, lang)]
+        # Labels come from the type's metadata, fetched from the vct URL: as untrusted as
+        # the values.
+        row = [plain(".".join(str(p) for p in path)), plain(display.labels_for(path, labels, lang))]
         if lang != "ar":
-            row.append(display.labels_for(path, labels, "ar"))
-        row.append(str(value))
+            row.append(plain(display.labels_for(path, labels, "ar")))
+        row.append(plain(value))
         table.add_row(*row)
     console.print(table)
 
@@ -207,7 +224,7 @@ def show_status(
 
 def _printable(text: str) -> str:
     # A verifier's text goes to a terminal: no escape sequences, no line tricks.
-    return "".join(c if c.isprintable() else "?" for c in text)
+    return neutralise(text)
 
 
 trust_app = typer.Typer(

@@ -16,6 +16,8 @@ from datetime import date
 from enum import StrEnum
 from typing import Any, Final
 
+from service.core.display_text import spoofs
+
 __all__ = [
     "RESERVED_CLAIMS",
     "ClaimFault",
@@ -28,6 +30,9 @@ __all__ = [
     "normalise_collecting",
     "undefined_claims",
 ]
+
+#: Characters that make a value display as something else (service.core.display_text).
+_SPOOFING: Final = "contains control, bidirectional-override or invisible format characters"
 
 #: Set by Thiqa itself, never by the caller (RFC 7519, RFC 9901, SD-JWT VC).
 RESERVED_CLAIMS: Final = frozenset(
@@ -136,6 +141,11 @@ def normalise_collecting(
             if len(value) > limits.max_string:
                 refuse(
                     loc, "string too long", ClaimFault.TOO_LARGE, {"max_length": limits.max_string}
+                )
+                return None
+            if spoofs(value):
+                refuse(
+                    loc, "contains control, bidirectional-override or invisible format characters"
                 )
                 return None
             return unicodedata.normalize("NFC", value)

@@ -84,9 +84,12 @@ def read_status_list(
     clock_skew: int = 60,
     max_bytes: int = 16 * 1024 * 1024,
     anchors: Sequence[x509.Certificate] = (),
+    max_age: int | None = None,
 ) -> StatusListToken:
     """Verify a Status List Token: by its ``x5c`` chain when the issuer has X.509
-    ``anchors`` (HAIP 1.0: status lists are signed like credentials), else by ``kid``."""
+    ``anchors`` (HAIP 1.0: status lists are signed like credentials), else by ``kid``.
+    ``max_age``: a token without ``exp`` must have been issued at most this many seconds
+    ago (a list with neither could be replayed forever)."""
     try:
         parsed = jws.parse(token, typ=frozenset({STATUS_LIST_TYP}))
     except VerificationFailure as exc:
@@ -114,6 +117,8 @@ def read_status_list(
     if times:
         raise StatusListError(_TIME_MESSAGES[times[0]])
     iat, exp, ttl = claims["iat"], claims.get("exp"), claims.get("ttl")
+    if exp is None and max_age is not None and iat < now - max_age - clock_skew:
+        raise StatusListError("status list has no exp and is too old")
     if ttl is not None and (not isinstance(ttl, int) or isinstance(ttl, bool) or ttl <= 0):
         raise StatusListError("status list ttl is not a positive integer")
     status_list = claims.get("status_list")

@@ -35,7 +35,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -52,6 +52,7 @@ from service.core.keys import (
     jwk_thumbprint,
     public_jwk,
 )
+from service.errors import KeyRingUnavailable
 
 try:  # POSIX; elsewhere writers are not serialised (one operator at a time, then).
     import fcntl
@@ -120,16 +121,43 @@ class KeyEntry:
 
 @dataclass(frozen=True, slots=True)
 class KeyRing:
-    """The ring as it stands at one instant: who signs, what is published, what is revoked."""
+    """The ring as it stands at one instant: who signs, what is published, what is revoked.
 
-    active: SigningKey
-    #: Every published key (pending, active, retired): the JWKS, and what the verifier trusts.
+    ``revoked`` comes from the index alone, so a revocation holds even when a key file cannot
+    be read. ``signer`` is None when the index names a signing key whose file this process
+    cannot load: then nothing is signed (:attr:`active` raises) rather than signed by a key
+    the index no longer lets sign."""
+
+    signer: SigningKey | None
+    #: Every published key this process could load (pending, active, retired): the JWKS, and
+    #: what the verifier trusts.
     keys: Mapping[str, SigningKey]
     #: Every key in the index, revoked ones too, with its status at that instant.
     entries: tuple[KeyEntry, ...] = ()
     revoked: frozenset[str] = frozenset()
     #: When a pending key becomes active, if one is waiting.
     next_change: int | None = None
+    #: Published keys named by the index whose file could not be loaded, with the reason.
+    unloadable: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def active(self) -> SigningKey:
+        """The key that signs; raises :class:`KeyRingUnavailable` (503) when it cannot be
+        loaded, so nothing is ever signed by a key other than the one the index names."""
+        if self.signer is None:
+            raise KeyRingUnavailable()
+        return self.signer
+
+    @property
+    def active_kid(self) -> str:
+        """The signing key's kid as the index says, whether or not its file loaded."""
+        (kid,) = (e.kid for e in self.entries if e.status is KeyStatus.ACTIVE)
+        return kid
+
+    @property
+    def active_alg(self) -> str:
+        (alg,) = (e.alg for e in self.entries if e.status is KeyStatus.ACTIVE)
+        return alg
 
     def verification_keys(self) -> dict[str, VerificationKey]:
         return {kid: key.verification_key() for kid, key in self.keys.items()}
@@ -144,6 +172,8 @@ class StoredRing:
 
     entries: tuple[KeyEntry, ...]
     private: Mapping[str, SigningKey]
+    #: Published entries whose private key could not be loaded (only when read leniently).
+    unloadable: Mapping[str, str] = field(default_factory=dict)
 
     def effective(self, now: int) -> tuple[KeyEntry, ...]:
         """The entries with every pending key whose time has come made active (the newest
@@ -177,11 +207,12 @@ class StoredRing:
             if e.status is KeyStatus.PENDING and e.activate_after is not None
         ]
         return KeyRing(
-            active=self.private[active.kid],
-            keys={e.kid: self.private[e.kid] for e in entries if e.published},
+            signer=self.private.get(active.kid),
+            keys={e.kid: self.private[e.kid] for e in entries if e.kid in self.private},
             entries=entries,
             revoked=frozenset(e.kid for e in entries if not e.published),
             next_change=min(waiting) if waiting else None,
+            unloadable=dict(self.unloadable),
         )
 
 
@@ -336,11 +367,17 @@ def read_ring(
     index: bytes | None = None,
     known: Mapping[str, SigningKey] | None = None,
     chains: ChainLoader | None = None,
+    lenient: bool = False,
 ) -> StoredRing:
     """Read the index (or parse ``index``, bytes already read) and the keys it publishes.
 
     ``known`` are keys already loaded: a kid is a hash of its key, so the file behind a kid
     cannot hold another one, and reloading the ring decrypts only keys new to the caller.
+
+    A key file that cannot be loaded raises, unless ``lenient``: a running server must still
+    apply what the index says (a revocation above all) when a new key file is not readable
+    by it (written by another user, another passphrase); the key is then listed in
+    ``unloadable`` and neither signs nor verifies.
     """
     if index is None:
         try:
@@ -350,17 +387,24 @@ def read_ring(
     entries = _parse_index(index)
     known = known or {}
     private: dict[str, SigningKey] = {}
+    unloadable: dict[str, str] = {}
     for entry in entries:
         if not entry.published:
             continue  # a compromised key signs and proves nothing: no need to load it
-        key = known.get(entry.kid) or _read_private(keys_dir / f"{entry.kid}.pem", passphrase)
-        if key.alg != entry.alg:
-            raise KeyRingError(f"{INDEX}: key {entry.kid}: alg does not match its file")
+        try:
+            key = known.get(entry.kid) or _read_private(keys_dir / f"{entry.kid}.pem", passphrase)
+            if key.alg != entry.alg:
+                raise KeyRingError(f"{INDEX}: key {entry.kid}: alg does not match its file")
+        except KeyRingError as exc:
+            if not lenient:
+                raise
+            unloadable[entry.kid] = str(exc)
+            continue
         if chains is not None:
             # Read again on every reload: a certificate imported for a known key counts.
             key = replace(key, x5c=chains(key))
         private[entry.kid] = key
-    return StoredRing(entries=entries, private=private)
+    return StoredRing(entries=entries, private=private, unloadable=unloadable)
 
 
 @contextlib.contextmanager

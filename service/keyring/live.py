@@ -8,10 +8,17 @@ changed index is parsed, and only keys new to this process are decrypted. A pend
 activation time is applied at the same check, so every process switches keys at the same
 second without anyone rewriting the file.
 
-A change is therefore seen at most ``CHECK_INTERVAL`` seconds after the command wrote it. An
-index that cannot be loaded (a bad hand edit, a key written with another passphrase) leaves
-the last good ring in use, logged once per bad version: refusing every request would turn a
-typo into an outage, and the ``thiqa keys`` commands never write such an index.
+A change is therefore seen at most ``CHECK_INTERVAL`` seconds after the command wrote it.
+
+What the index says is applied even when a key file it names cannot be loaded (written by
+another user with mode 0600, or with another passphrase): a revocation never depends on
+loading a private key. A published key that cannot be loaded neither signs nor verifies; if
+it is the signing key, nothing is signed (``keyring_unavailable``, 503) rather than signed by
+the key it replaced. An index that cannot be read or parsed at all (a bad hand edit) leaves
+the last good ring in use for verification, but stops signing too: the index may revoke the
+key in use, and signing with it would be the one thing worse than not signing. Either way
+:attr:`KeyRingHolder.problem` says what is wrong, ``/ready`` answers 503 and the metrics show
+it, logged once per bad version.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Final
 
@@ -73,8 +81,15 @@ class KeyRingHolder:
         self._bad: bytes | None = None
         # Parse the bytes just read: the file may have changed since load_or_create read it.
         self._stored: StoredRing = read_ring(
-            keys_dir, passphrase, index=self._data, known=first.keys, chains=chains
+            keys_dir,
+            passphrase,
+            index=self._data,
+            known=first.keys,
+            chains=chains,
+            lenient=True,
         )
+        #: Why the ring in use is not exactly what keys/ says, or None when it is.
+        self._index_problem: str | None = None
         self._view: KeyRing = self._stored.at(int(clock()))
         self._next_check = monotonic() + interval
         self._last_forced = float("-inf")
@@ -101,6 +116,17 @@ class KeyRingHolder:
         self.refresh()
         return self._view is not before
 
+    @property
+    def problem(self) -> str | None:
+        """Why this process cannot do all the index asks (a key file it cannot load, an
+        index it cannot read), or None. Shown by ``/ready`` and the metrics."""
+        ring = self.current()
+        if self._index_problem is not None:
+            return self._index_problem
+        if ring.unloadable:
+            return f"{len(ring.unloadable)} published key file(s) cannot be loaded"
+        return None
+
     def refresh(self) -> KeyRing:
         """Check now, whatever the interval (tests, and an operator's signal handler)."""
         with self._lock:
@@ -109,18 +135,27 @@ class KeyRingHolder:
 
     def _check(self) -> None:
         self._next_check = self._monotonic() + self._interval
+        readable = True
         try:
             data = (self._dir / INDEX).read_bytes()
         except OSError as exc:
+            readable = False
             if self._bad != b"":
-                log.error("cannot read %s (%s); keeping the key ring in use", INDEX, exc.strerror)
+                log.error("cannot read %s (%s); signing stops until it can", INDEX, exc.strerror)
                 self._bad = b""
+                self._fail(f"{INDEX} cannot be read")
             data = self._data
         else:
             if self._bad == b"":
                 self._bad = None  # readable again: a later failure is worth a new line
         changed = False
-        if data != self._data and data != self._bad:
+        if readable and self._index_problem is not None and data == self._data:
+            # Readable again and what was last loaded (a bad edit undone): sign again.
+            self._index_problem, changed = None, True
+        # A key file that could not be loaded is tried again each interval: fixing its owner
+        # or mode must be enough, with no change to the index.
+        retry = readable and data == self._data and bool(self._stored.unloadable)
+        if (data != self._data and data != self._bad) or retry:
             try:
                 stored = read_ring(
                     self._dir,
@@ -128,26 +163,44 @@ class KeyRingHolder:
                     index=data,
                     known=self._stored.private,
                     chains=self._chains,
+                    lenient=True,
                 )
             except KeyRingError as exc:
-                log.error(
-                    "%s changed but cannot be loaded (%s); keeping the key ring in use", INDEX, exc
-                )
+                log.error("%s changed but cannot be parsed (%s); signing stops", INDEX, exc)
                 self._bad = data
+                self._fail(f"{INDEX} cannot be parsed")
             else:
-                self._stored, self._data, self._bad, changed = stored, data, None, True
+                if not retry or stored.unloadable != self._stored.unloadable:
+                    changed = True
+                    for kid, reason in stored.unloadable.items():
+                        log.error(
+                            "key %s cannot be loaded (%s); it neither signs nor verifies",
+                            kid,
+                            reason,
+                        )
+                self._stored, self._data, self._bad = stored, data, None
+                self._index_problem = None
         now = int(self._clock())
         pending_due = self._view.next_change is not None and now >= self._view.next_change
         if changed or pending_due:
-            before = self._view.active.kid
+            before = self._view.active_kid
             self._view = self._stored.at(now)
+            if self._index_problem is not None:
+                self._view = replace(self._view, signer=None)
             log.info(
-                "key ring reloaded: signing key %s (was %s), %d published, %d revoked",
-                self._view.active.kid,
+                "key ring reloaded: signing key %s (was %s)%s, %d published, %d revoked",
+                self._view.active_kid,
                 before,
+                "" if self._view.signer else " cannot be loaded: nothing is signed",
                 len(self._view.keys),
                 len(self._view.revoked),
             )
+
+    def _fail(self, problem: str) -> None:
+        """Keep the last good ring for verification, but sign nothing until the index reads
+        again: it may revoke the very key in use."""
+        self._index_problem = problem
+        self._view = replace(self._view, signer=None)
 
 
 class LiveTrust(Mapping[str, TrustedIssuer]):

@@ -12,6 +12,11 @@ fails with ``key_revoked``. If it was the signing key, a replacement signs immed
 emergency rotation: waiting would mean issuing nothing, or issuing with a key an attacker
 holds), the pending key if one is already published, else a new one.
 
+Only the keys folder's owner may change it. A key file is written 0600 by whoever runs the
+command; written by another user (``sudo thiqa keys revoke``), the server could not read the
+new key. The server would still apply the revocation (:mod:`service.keyring.live`) but sign
+nothing until the file is readable, so the command refuses instead and says how to run it.
+
 Every change runs under the ring's lock, on the ring as it stands (a pending key whose time
 has come is made active in the file first), and ends with one atomic replace of the index.
 Running servers notice within a second (:mod:`service.keyring.live`).
@@ -19,10 +24,16 @@ Running servers notice within a second (:mod:`service.keyring.live`).
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+try:  # POSIX; elsewhere files have no owner to compare.
+    import pwd
+except ImportError:  # pragma: no cover - Windows
+    pwd = None  # type: ignore[assignment]
 
 from service.core.keys import SigningKey, generate_signing_key
 from service.keyring.keyring import (
@@ -41,7 +52,16 @@ from service.keyring.keyring import (
 #: never published, let alone signing, without its certificate.
 Certify = Callable[[SigningKey], object]
 
-__all__ = ["Certify", "KeyChangeRefused", "Revocation", "UnknownKid", "revoke", "rotate", "settle"]
+__all__ = [
+    "Certify",
+    "KeyChangeRefused",
+    "Revocation",
+    "UnknownKid",
+    "require_owner",
+    "revoke",
+    "rotate",
+    "settle",
+]
 
 
 class KeyChangeRefused(KeyRingError):
@@ -62,6 +82,26 @@ class Revocation:
     already: bool = False
 
 
+def require_owner(keys_dir: Path) -> None:
+    """Refuse a change by anyone but the folder's owner (root included): the files it would
+    write are 0600 and would be unreadable to the server, which runs as the owner."""
+    try:
+        owner = keys_dir.stat().st_uid
+    except FileNotFoundError:
+        return  # created by this command, so owned by its user
+    if pwd is None or owner == os.geteuid():
+        return
+    try:
+        name = pwd.getpwuid(owner).pw_name
+    except KeyError:
+        name = str(owner)
+    raise KeyChangeRefused(
+        f"{keys_dir} is owned by {name}, not by the user running this command: a key "
+        f"written now would be unreadable to the server. Run it as that user "
+        f"(sudo -u {name} thiqa keys ...). Nothing was changed."
+    )
+
+
 def _settled(keys_dir: Path, passphrase: bytes | None, now: int) -> StoredRing:
     """The stored ring, with any activation that is due written to the file first."""
     stored = read_ring(keys_dir, passphrase)
@@ -76,6 +116,7 @@ def settle(keys_dir: Path, *, passphrase: bytes | None, now: int | None = None) 
     """Write down activations that are due (readers apply them anyway; this keeps the file
     saying what is true) and return the ring."""
     now = int(time.time()) if now is None else now
+    require_owner(keys_dir)
     with locked(keys_dir):
         return _settled(keys_dir, passphrase, now).at(now)
 
@@ -93,6 +134,7 @@ def rotate(
     """Add a new key: pending for ``publish_seconds`` (published, not signing), then active.
     With ``activate_now`` or a zero delay it signs at once. Returns its entry."""
     now = int(time.time()) if now is None else now
+    require_owner(keys_dir)
     with locked(keys_dir):
         # Loading every key first proves the passphrase opens the ring the new key joins.
         stored = _settled(keys_dir, passphrase, now)
@@ -137,6 +179,7 @@ def revoke(
     """Revoke a compromised key. If it signs, a replacement signs from now on: the pending
     key if there is one (already published), else a new ``alg`` key."""
     now = int(time.time()) if now is None else now
+    require_owner(keys_dir)
     with locked(keys_dir):
         stored = _settled(keys_dir, passphrase, now)
         target = next((e for e in stored.entries if e.kid == kid), None)

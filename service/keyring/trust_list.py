@@ -7,6 +7,7 @@ A JSON or YAML file named by ``THIQA_TRUSTED_ISSUERS``::
         name: Example national identity         # for people
         credential_types: [https://id.example.org/types/pid]
         status_hosts: [status.example.org]     # where its status lists may be fetched
+        allow_private_addresses: false         # true: status hosts on a private network
         jwks: {keys: [{kty: EC, crv: P-256, x: ..., y: ..., kid: ...}]}
         x509_roots: [roots/national-ca.pem]     # and/or X.509 trust anchors (HAIP 1.0)
 
@@ -130,6 +131,9 @@ def parse_trust_list(document: Any, *, base: Path | None = None) -> dict[str, Tr
         hosts = entry.get("status_hosts", [])
         if not isinstance(hosts, list):
             raise TrustListError(f"{where}: status_hosts must be a list")
+        private = entry.get("allow_private_addresses", False)
+        if not isinstance(private, bool):
+            raise TrustListError(f"{where}: allow_private_addresses must be true or false")
         name = entry.get("name")
         anchors = _anchors(entry.get("x509_roots"), types, where, base)
         if "jwks" not in entry and not anchors:
@@ -141,6 +145,7 @@ def parse_trust_list(document: Any, *, base: Path | None = None) -> dict[str, Tr
             types=frozenset(types),
             status_hosts=frozenset(_host(h, where) for h in hosts),
             name=name if isinstance(name, str) else None,
+            private_status_hosts=private,
         )
     return trusted
 

@@ -22,6 +22,7 @@ from service.errors import (
 from service.keyring.keyring import KeyRing
 from service.services.type_metadata import national_id_claim_paths
 from service.settings import Settings
+from service.store.clients import Client, Scope
 from service.store.status import CredentialRecord, StatusStore
 
 __all__ = ["CheckedRequest", "IssuedCredential", "Issuer"]
@@ -127,7 +128,10 @@ class Issuer:
         vct: str | None = None,
         holder_jwk: Mapping[str, Any] | None = None,
         valid_for_days: int | None = None,
+        client: str = "",
     ) -> IssuedCredential:
+        """Sign a credential for ``client``, the API client it belongs to (its status is that
+        client's to change; see ``_owner_filter``)."""
         settings = self._settings
         request = self.check(claims, vct=vct, valid_for_days=valid_for_days)
         checked, vct, days = request.claims, request.vct, request.valid_for_days
@@ -143,7 +147,7 @@ class Issuer:
         key = self._keys().active
         expires_at = now + days * DAY
         record = await self._status.reserve(
-            vct=vct, issued_at=now, expires_at=expires_at, kid=key.kid
+            vct=vct, issued_at=now, expires_at=expires_at, kid=key.kid, client=client
         )
         status_ref = credential.StatusReference(
             uri=settings.status_list_uri(record.list_id), idx=record.idx
@@ -168,8 +172,25 @@ class Issuer:
             kid=key.kid,
         )
 
-    async def describe(self, credential_id: str) -> CredentialRecord:
-        return await self._status.get(credential_id)
+    def require_signing_key(self) -> None:
+        """Raise ``KeyRingUnavailable`` now if nothing can be signed, before a caller spends
+        something it cannot get back (a wallet's nonce, an offer's parked claims)."""
+        _ = self._keys().active
 
-    async def set_status(self, credential_id: str, target: StatusValue) -> StatusValue:
-        return await self._status.change(credential_id, target, now=int(self._clock()))
+    async def describe(self, credential_id: str, *, client: Client) -> CredentialRecord:
+        return await self._status.get(credential_id, owner=_owner_filter(client))
+
+    async def set_status(
+        self, credential_id: str, target: StatusValue, *, client: Client
+    ) -> StatusValue:
+        return await self._status.change(
+            credential_id, target, now=int(self._clock()), owner=_owner_filter(client)
+        )
+
+
+def _owner_filter(client: Client) -> str | None:
+    """A credential belongs to the API client that issued it (directly or through an offer):
+    another client, even with the ``revoke`` scope, neither reads nor changes it and is told
+    ``credential_not_found``, so not even its existence leaks. The ``admin`` scope crosses
+    that line. Records written before credentials had an owner have none: admin only."""
+    return None if Scope.ADMIN in client.scopes else client.name

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import logging
 import secrets
 import string
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from service.core import openid4vci as vci
+from service.core.encoding import json_dumps
 from service.errors import (
     CredentialRequestDenied,
     InvalidCredentialRequest,
@@ -39,6 +41,7 @@ from service.errors import (
     UnknownCredentialConfiguration,
     UnsupportedGrantType,
 )
+from service.keyring.offer_claims import OfferClaimsSealer, UnsealError
 from service.services.issuing import IssuedCredential, Issuer
 from service.services.qr import QrImages, render
 from service.settings import Settings
@@ -105,9 +108,11 @@ class WalletIssuance:
         offers: OfferStore,
         nonces: NonceStore,
         signing_algs: Callable[[], list[str]],
+        sealer: OfferClaimsSealer,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
+        self._sealer = sealer
         self._issuer = issuer
         self._offers = offers
         self._nonces = nonces
@@ -166,12 +171,19 @@ class WalletIssuance:
             tx_hash=tx_code_hash(code, pin) if pin is not None else "",
             attempts=settings.tx_code_max_attempts,
             document=document,
-            claims={
-                "claims": checked.claims,
-                "vct": checked.vct,
-                "valid_for_days": checked.valid_for_days,
-                "client": client,
-            },
+            # Sealed before Redis sees them: its append-only file and snapshots outlive the
+            # offer (service.keyring.offer_claims).
+            sealed_claims=self._sealer.seal(
+                json_dumps(
+                    {
+                        "claims": checked.claims,
+                        "vct": checked.vct,
+                        "valid_for_days": checked.valid_for_days,
+                        "client": client,
+                    }
+                ).encode("utf-8"),
+                offer_id=offer_id,
+            ),
             expires_at=expires_at,
             client=client,
         )
@@ -272,19 +284,32 @@ class WalletIssuance:
             )
         except vci.CredentialRequestError as exc:
             raise REQUEST_ERRORS[exc.error](exc.description) from None
+        # A key ring that cannot sign is refused before the nonce and the offer are used up.
+        self._issuer.require_signing_key()
         # Last of the proof checks, so a refused proof never costs the wallet its nonce.
         if not await self._nonces.use(proof.nonce):
             raise InvalidNonce()
         taken = await self._offers.take(access_token, now=self._now())
         if taken is None:  # another request used the token meanwhile, or it just expired
             raise InvalidToken()
-        offer_id, parked = taken
+        offer_id, sealed = taken
+        try:
+            parked = json.loads(self._sealer.open(sealed, offer_id=offer_id))
+        except UnsealError as exc:
+            # Its key was dropped by a rotation, or the value was altered in Redis: the offer
+            # fails, as when signing fails; nothing is issued from claims that do not open.
+            with contextlib.suppress(Exception):
+                await self._offers.finish(
+                    offer_id, credential_id=None, keep_seconds=settings.offer_ttl_seconds
+                )
+            raise CredentialRequestDenied() from exc
         try:
             issued = await self._issuer.issue(
                 parked["claims"],
                 vct=parked["vct"],
                 holder_jwk=proof.jwk,
                 valid_for_days=parked["valid_for_days"],
+                client=str(parked.get("client", "")),
             )
         except BaseException as exc:
             # The claims are gone already; the offer records that it failed. If even that

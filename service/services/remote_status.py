@@ -1,19 +1,32 @@
 """Status of other issuers' credentials: fetch their Status List Token, verify, cache.
 
-What may be fetched is decided by the trust list, never by the token: the status URI's host
-must be one of the issuer's ``status_hosts``, redirects are not followed, the response is
-size-limited and time-limited, and the token must be signed by that issuer's keys with
-``sub`` equal to the URI. A URI that may not or cannot be fetched, or an index outside the
-list, is an invalid status reference; a list that cannot be fetched or does not verify is
+What may be fetched is decided by the trust list, never by the token: the status URI must be
+``https`` (``http`` only when ``allow_http``, for tests), its host one of the issuer's
+``status_hosts``, and every address that host resolves to public, unless the trust list lets
+the issuer's hosts be private (``allow_private_addresses``). The connection goes to the very
+address that was checked, asking for the host by name (``Host`` and TLS SNI): a DNS answer
+that changes between the check and the connection (rebinding) changes nothing. Redirects are
+not followed.
+
+One deadline bounds the whole lookup (resolution, connection, every byte), so a server that
+drips a byte at a time cannot hold a verification past it. The body is size-limited, the
+list it inflates to too. The token must be signed by that issuer's keys with ``sub`` equal to
+the URI; without ``exp`` it must be recent (``max_age_seconds``); and it must not be older
+than a list already seen at that URI (:class:`~service.store.remote_lists.StaleList`).
+
+A URI that may not or cannot be fetched, or an index outside the list, is an invalid status
+reference; a list that cannot be fetched in time, is too large, too old or does not verify is
 "status unavailable". Never a guess.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import socket
 import time
 from collections.abc import Callable
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -22,7 +35,7 @@ from service.core.reasons import Failure, Reason
 from service.core.status_list import StatusListError, StatusValue, get_status
 from service.core.status_token import STATUS_LIST_TYP, StatusListToken, read_status_list
 from service.core.verify import TrustedIssuer
-from service.store.remote_lists import CacheMiss, IndexOutOfRange, RemoteListCache
+from service.store.remote_lists import CacheMiss, IndexOutOfRange, RemoteListCache, StaleList
 
 __all__ = ["RemoteStatus", "StatusLookupFailed"]
 
@@ -48,6 +61,11 @@ class RemoteStatus:
         max_bytes: int,
         max_cache_seconds: int,
         clock_skew: int,
+        timeout: float = 3.0,
+        max_inflated_bytes: int = 2 * 1024 * 1024,
+        max_age_seconds: int = 86_400,
+        cache_budget_bytes: int = 8 * 1024 * 1024,
+        allow_http: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._cache = cache
@@ -55,21 +73,56 @@ class RemoteStatus:
         self._max_bytes = max_bytes
         self._max_cache_seconds = max_cache_seconds
         self._clock_skew = clock_skew
+        self._timeout = timeout
+        self._max_inflated_bytes = max_inflated_bytes
+        self._max_age = max_age_seconds
+        self._budget = cache_budget_bytes
+        self._schemes = frozenset({"https", "http"} if allow_http else {"https"})
         self._clock = clock
         self._inflight: dict[str, asyncio.Lock] = {}
 
-    @staticmethod
-    def allowed(issuer: TrustedIssuer, uri: str) -> bool:
+    def allowed(self, issuer: TrustedIssuer, uri: str) -> bool:
         try:
             parts = urlsplit(uri)
+            parts.port  # noqa: B018 - raises ValueError for a port that is not a number
         except ValueError:  # e.g. "https://[::1": a bracket that never closes
             return False
         return (
-            parts.scheme in ("https", "http")
+            parts.scheme in self._schemes
             and not parts.username
             and not parts.password
+            and parts.hostname is not None
             and parts.netloc.lower() in issuer.status_hosts
         )
+
+    @staticmethod
+    def public_address(address: str) -> bool:
+        """Whether ``address`` is a public unicast address: not private, loopback,
+        link-local, shared (CGNAT), multicast, reserved or unspecified."""
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        return ip.is_global and not ip.is_multicast
+
+    async def _checked_address(self, issuer: TrustedIssuer, host: str, port: int) -> str:
+        """The address to connect to, once every address ``host`` has is allowed."""
+        try:
+            addresses = [str(ipaddress.ip_address(host))]
+        except ValueError:
+            try:
+                infos = await asyncio.get_running_loop().getaddrinfo(
+                    host, port, type=socket.SOCK_STREAM
+                )
+            except OSError as exc:
+                raise _unavailable("status host does not resolve") from exc
+            addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        if not addresses:
+            raise _unavailable("status host does not resolve")
+        if not issuer.private_status_hosts and not all(map(self.public_address, addresses)):
+            # Any non-public answer refuses the host: a resolver that mixes a public and a
+            # private address must not get a chance to have the private one used.
+            raise _unavailable("status host resolves to a private address")
+        return addresses[0]
 
     async def status_of(self, issuer: TrustedIssuer, ref: StatusReference) -> StatusValue:
         """Raises StatusLookupFailed, or StoreUnavailable when Redis cannot answer."""
@@ -116,20 +169,34 @@ class RemoteStatus:
         return StatusValue(value) if value in (0, 1, 2) else StatusValue.APPLICATION_SPECIFIC
 
     async def _fetch(self, issuer: TrustedIssuer, uri: str) -> StatusListToken:
+        parts = urlsplit(uri)
+        host = parts.hostname or ""
+        port = parts.port or (443 if parts.scheme == "https" else 80)
         try:
-            async with self._http.stream(
-                "GET",
-                uri,
-                headers={"Accept": f"application/{STATUS_LIST_TYP}"},
-                follow_redirects=False,
-            ) as response:
-                if response.status_code != 200:
-                    raise _unavailable(f"status list answered HTTP {response.status_code}")
-                body = bytearray()
-                async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) > self._max_bytes:
-                        raise _unavailable("status list too large")
+            # One deadline for everything, not a timeout per read: a byte every second
+            # would otherwise hold the verification for as long as the server likes.
+            async with asyncio.timeout(self._timeout):
+                address = await self._checked_address(issuer, host, port)
+                literal = f"[{address}]" if ":" in address else address
+                target = urlunsplit(
+                    parts._replace(netloc=literal + (f":{parts.port}" if parts.port else ""))
+                )
+                async with self._http.stream(
+                    "GET",
+                    target,
+                    headers={"Accept": f"application/{STATUS_LIST_TYP}", "Host": parts.netloc},
+                    extensions={"sni_hostname": host},
+                    follow_redirects=False,
+                ) as response:
+                    if response.status_code != 200:
+                        raise _unavailable(f"status list answered HTTP {response.status_code}")
+                    body = bytearray()
+                    async for chunk in response.aiter_bytes():
+                        body += chunk
+                        if len(body) > self._max_bytes:
+                            raise _unavailable("status list too large")
+        except TimeoutError:
+            raise _unavailable("status list not fetched within its deadline") from None
         except httpx.InvalidURL:
             # Not an HTTPError: a control character in the path, say. The URI is wrong, not
             # the network.
@@ -147,11 +214,26 @@ class RemoteStatus:
                 uri=uri,
                 now=now,
                 clock_skew=self._clock_skew,
+                max_bytes=self._max_inflated_bytes,
+                max_age=self._max_age,
             )
-        except (StatusListError, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError as exc:
             raise _unavailable("status list token is not valid") from exc
+        except StatusListError as exc:
+            # Fixed sentences (too large, too old, expired, bad signature...): no input.
+            raise _unavailable(f"status list token is not valid: {exc}") from exc
         seconds = token.fresh_for(now, max_seconds=self._max_cache_seconds)
-        await self._cache.put(
-            uri, bits=token.bits, data=token.data, seconds=seconds, issuer=issuer.identifier
-        )
+        try:
+            await self._cache.put(
+                uri,
+                bits=token.bits,
+                data=token.data,
+                seconds=seconds,
+                issued_at=token.iat,
+                now=now,
+                budget=self._budget,
+                issuer=issuer.identifier,
+            )
+        except StaleList:
+            raise _unavailable("status list older than one already seen") from None
         return token

@@ -18,11 +18,13 @@ from service.errors import StoreUnavailable
 from service.keyring.certificates import AccessCredential, CertificateError, Pki, access_host
 from service.keyring.keyring import KeyRing, KeyRingError, load_or_create, locked
 from service.keyring.live import KeyRingHolder, LiveTrust
+from service.keyring.offer_claims import OfferClaimsSealer
 from service.keyring.trust_list import load_trust_list
 from service.services.issuing import Issuer
 from service.services.openid4vci_issuer import WalletIssuance
 from service.services.openid4vp_verifier import Presenter
 from service.services.remote_status import RemoteStatus
+from service.services.status_publishing import StatusPublisher
 from service.services.verifying import Verifier
 from service.settings import Settings
 from service.store.audit import AuditLog
@@ -70,6 +72,8 @@ class Runtime:
     events: EventHub
     #: How many replicas an issuance or status change waits for (set by :meth:`start`).
     replication: Replication
+    #: This issuer's status lists as signed tokens (service.services.status_publishing).
+    publisher: StatusPublisher
 
     @property
     def keyring(self) -> KeyRing:
@@ -200,11 +204,17 @@ def build_runtime(settings: Settings, redis: aioredis.Redis, keyring: KeyRingHol
         max_bytes=settings.remote_status_max_bytes,
         max_cache_seconds=settings.remote_status_max_cache_seconds,
         clock_skew=settings.clock_skew_seconds,
+        timeout=settings.remote_status_timeout_seconds,
+        max_inflated_bytes=settings.remote_status_max_inflated_bytes,
+        max_age_seconds=settings.remote_status_max_age_seconds,
+        cache_budget_bytes=settings.remote_status_cache_budget_bytes,
+        allow_http=settings.remote_status_allow_http,
     )
     verifier = Verifier(
         settings=settings,
         trusted=trusted,
         status=status,
+        redis=redis,
         remote=remote,
         refresh_keys=keyring.refresh_for_unknown_kid,
     )
@@ -226,7 +236,8 @@ def build_runtime(settings: Settings, redis: aioredis.Redis, keyring: KeyRingHol
             issuer=issuer,
             offers=OfferStore(redis, keys),
             nonces=NonceStore(redis, keys),
-            signing_algs=lambda: [keyring.current().active.alg],
+            signing_algs=lambda: [keyring.current().active_alg],
+            sealer=OfferClaimsSealer(settings.keys_dir),
         ),
         presentations=Presenter(
             settings=settings,
@@ -234,5 +245,8 @@ def build_runtime(settings: Settings, redis: aioredis.Redis, keyring: KeyRingHol
             verifier=verifier,
             access=load_access(settings),
             own_authority=own_authority(settings),
+        ),
+        publisher=StatusPublisher(
+            settings=settings, status=status, signing_key=lambda: keyring.current().active
         ),
     )

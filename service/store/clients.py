@@ -23,8 +23,9 @@ import redis.asyncio as aioredis
 
 from service.errors import ClientExists, ClientNotFound, InvalidRequest, RateLimited
 from service.store.connection import KeySpace, translate_errors
+from service.store.round_trip import ScriptCall
 
-__all__ = ["Client", "ClientStore", "Scope", "looks_like_api_key"]
+__all__ = ["Client", "ClientStore", "PendingAuthentication", "Scope", "looks_like_api_key"]
 
 KEY_PREFIX = "thq_"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -58,6 +59,9 @@ class Scope(StrEnum):
     ISSUE = "issue"
     REVOKE = "revoke"
     VERIFY = "verify"
+    #: Crosses the line between clients: read and (with ``revoke``) change the status of any
+    #: client's credentials, not only those it issued. For the authority's own back office.
+    ADMIN = "admin"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +69,35 @@ class Client:
     name: str
     scopes: frozenset[Scope]
     created_at: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PendingAuthentication:
+    """An authentication to be sent; :meth:`read` decides from the script's answer."""
+
+    call: ScriptCall
+    presented: str
+    per_minute: int
+    moment: float
+    window: int
+
+    def read(self, row: list[bytes | int] | int) -> Client | None:
+        """The client, or None; raises RateLimited past the limit."""
+        if not row or not isinstance(row, list):
+            return None
+        name, stored_hash, scopes, count = row
+        assert isinstance(stored_hash, bytes)
+        assert isinstance(name, bytes)
+        assert isinstance(scopes, bytes)
+        assert isinstance(count, int)
+        if not hmac.compare_digest(stored_hash, self.presented.encode("ascii")):
+            return None
+        if self.per_minute > 0 and count > self.per_minute:
+            raise RateLimited(retry_after=max(1, int((self.window + 1) * 60 - self.moment)))
+        return Client(
+            name=name.decode("utf-8"),
+            scopes=frozenset(Scope(s) for s in scopes.decode("ascii").split(",") if s),
+        )
 
 
 def _hash(secret: str) -> str:
@@ -75,7 +108,7 @@ def parse_scopes(values: Iterable[str]) -> frozenset[Scope]:
     try:
         scopes = frozenset(Scope(v.strip()) for v in values if v.strip())
     except ValueError as exc:
-        raise InvalidRequest("Scopes are issue, revoke and verify.") from exc
+        raise InvalidRequest("Scopes are issue, revoke, verify and admin.") from exc
     if not scopes:
         raise InvalidRequest("A client needs at least one scope.")
     return scopes
@@ -117,6 +150,19 @@ class ClientStore:
         """The client holding ``api_key``, or None. With ``per_minute`` > 0, also counts the
         request in the key's fixed one-minute window and raises RateLimited past the limit;
         lookup and count share one round trip, and only requests with the right key count."""
+        pending = self.authentication(api_key, per_minute=per_minute, now=now)
+        if pending is None:
+            return None
+        call = pending.call
+        async with translate_errors():
+            row = await call.script(keys=call.keys, args=call.args)
+        return pending.read(row)
+
+    def authentication(
+        self, api_key: str, *, per_minute: int = 0, now: float | None = None
+    ) -> PendingAuthentication | None:
+        """:meth:`authenticate` as a script call to send with others in one round trip
+        (:mod:`service.store.round_trip`), or None for a key that cannot be one."""
         match = _KEY.fullmatch(api_key)
         if match is None:
             return None
@@ -124,22 +170,12 @@ class ClientStore:
         presented = _hash(secret)
         moment = time.time() if now is None else now
         window = int(moment // 60)
-        async with translate_errors():
-            row = await self._authenticate(
-                keys=[self._keys.api_key(key_id), self._keys.rate_window(key_id, window)],
-                args=[presented, per_minute],
-            )
-        if not row:
-            return None
-        name, stored_hash, scopes, count = row
-        if not hmac.compare_digest(stored_hash, presented.encode("ascii")):
-            return None
-        if per_minute > 0 and count > per_minute:
-            raise RateLimited(retry_after=max(1, int((window + 1) * 60 - moment)))
-        return Client(
-            name=name.decode("utf-8"),
-            scopes=frozenset(Scope(s) for s in scopes.decode("ascii").split(",") if s),
+        call = ScriptCall(
+            self._authenticate,
+            (self._keys.api_key(key_id), self._keys.rate_window(key_id, window)),
+            (presented, per_minute),
         )
+        return PendingAuthentication(call, presented, per_minute, moment, window)
 
     async def list(self) -> list[Client]:
         async with translate_errors():

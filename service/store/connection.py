@@ -277,11 +277,17 @@ class KeySpace:
         return f"{self.prefix}:{{lists}}:all"
 
     # Status lists of other issuers, cached no longer than their ttl; data and bits together.
-    def remote_list_data(self, uri_hash: str) -> str:
-        return f"{self.prefix}:{{rsl:{uri_hash}}}:data"
+    # One hash slot per issuer, so its cache budget and its lists' newest iat are kept in the
+    # same script as the lists themselves.
+    def remote_list_data(self, issuer_hash: str, uri_hash: str) -> str:
+        return f"{self.prefix}:{{rsl:{issuer_hash}}}:{uri_hash}:data"
 
-    def remote_list_bits(self, uri_hash: str) -> str:
-        return f"{self.prefix}:{{rsl:{uri_hash}}}:bits"
+    def remote_list_bits(self, issuer_hash: str, uri_hash: str) -> str:
+        return f"{self.prefix}:{{rsl:{issuer_hash}}}:{uri_hash}:bits"
+
+    def remote_issuer(self, issuer_hash: str, part: str) -> str:
+        """``cached`` (lists by expiry), ``sizes`` (bytes by list), ``newest`` (iat by list)."""
+        return f"{self.prefix}:{{rsl:{issuer_hash}}}:{part}"
 
     # Clients: looked up by key id on every request; listed by name.
     def api_key(self, key_id: str) -> str:
@@ -296,9 +302,14 @@ class KeySpace:
     def client_names(self) -> str:
         return f"{self.prefix}:{{clients}}:names"
 
-    # The audit trail: one stream in a slot of its own, never written by a status script.
+    # The audit trail, in a slot of its own, never written by a status script: status, key
+    # and client events in one stream, verifications in another, so verification traffic
+    # can never trim an event out of the first.
     def audit_stream(self) -> str:
         return f"{self.prefix}:{{audit}}:stream"
+
+    def audit_verifications(self) -> str:
+        return f"{self.prefix}:{{audit}}:verifications"
 
     # OpenID4VCI: one hash per credential offer (code, transaction code, access token and,
     # until issuance, the claims), so each step is one script on one slot; c_nonces apart.

@@ -2,7 +2,9 @@
 
 An offer is one hash that expires with the offer. It holds the offer document (which carries
 the pre-authorized code, so the wallet can fetch it by reference), a hash of the transaction
-code, the guesses left, the access token's hash once one is granted, and the claims to sign.
+code, the guesses left, the access token's hash once one is granted, and the claims to sign,
+sealed by the caller (:mod:`service.keyring.offer_claims`): this store never sees them in the
+clear, so neither do Redis's files.
 Every step of the flow is one Lua script on that hash, so each is atomic and single-use even
 with several workers:
 
@@ -10,7 +12,7 @@ with several workers:
   code costs a guess; the last guess deletes the offer. A second redemption of the code
   deletes the offer too (RFC 6749 §4.1.2: a code used twice has leaked, so the access token
   already granted for it is revoked with it).
-* ``take``: access token -> the claims, removed from Redis in the same step. The hash then
+* ``take``: access token -> the sealed claims, removed from Redis in the same step. The hash then
   keeps only the offer's state and, after issuance, the credential id (no personal data), so
   the issuing app can find the credential to revoke it.
 
@@ -178,7 +180,7 @@ class OfferStore:
         tx_hash: str,
         attempts: int,
         document: dict[str, Any],
-        claims: dict[str, Any],
+        sealed_claims: str,
         expires_at: int,
         client: str,
     ) -> None:
@@ -193,7 +195,7 @@ class OfferStore:
                     "attempts": attempts,
                     "exp": expires_at,
                     "offer": json.dumps(document, ensure_ascii=False),
-                    "claims": json.dumps(claims, ensure_ascii=False),
+                    "claims": sealed_claims,
                     "client": client,
                 },
             )
@@ -255,8 +257,8 @@ class OfferStore:
             and int(exp) > now
         )
 
-    async def take(self, token: str, *, now: int) -> tuple[str, dict[str, Any]] | None:
-        """Use the access token: return (offer id, claims) and delete the claims, atomically.
+    async def take(self, token: str, *, now: int) -> tuple[str, str] | None:
+        """Use the access token: return (offer id, sealed claims) and delete them, atomically.
         None if the token is unknown, expired or used."""
         offer_id = split_secret(token)
         if offer_id is None:
@@ -267,7 +269,7 @@ class OfferStore:
             )
         if claims is None:
             return None
-        return offer_id, json.loads(claims)
+        return offer_id, claims.decode("ascii") if isinstance(claims, bytes) else str(claims)
 
     async def finish(self, offer_id: str, *, credential_id: str | None, keep_seconds: int) -> None:
         """Record how issuance ended: the credential id (no claims), kept ``keep_seconds``."""

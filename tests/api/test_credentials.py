@@ -313,10 +313,12 @@ def test_validity_period_is_honoured(http: httpx.Client, citizen: dict[str, Any]
         ({Scope.ISSUE}, "post", "/v1/credentials", True),
         ({Scope.ISSUE}, "post", "/v1/credentials/{cid}/revoke", False),
         ({Scope.VERIFY}, "post", "/v1/credentials/{cid}/suspend", False),
-        ({Scope.REVOKE}, "post", "/v1/credentials/{cid}/revoke", True),
+        # Another client's credential: only with the admin scope (see the ownership tests).
+        ({Scope.REVOKE, Scope.ADMIN}, "post", "/v1/credentials/{cid}/revoke", True),
+        ({Scope.ADMIN}, "post", "/v1/credentials/{cid}/revoke", False),
         ({Scope.VERIFY}, "get", "/v1/credentials/{cid}", False),
-        ({Scope.REVOKE}, "get", "/v1/credentials/{cid}", True),
-        ({Scope.ISSUE}, "get", "/v1/credentials/{cid}", True),
+        ({Scope.REVOKE, Scope.ADMIN}, "get", "/v1/credentials/{cid}", True),
+        ({Scope.ISSUE, Scope.ADMIN}, "get", "/v1/credentials/{cid}", True),
         ({Scope.ISSUE, Scope.REVOKE}, "post", "/v1/verify", False),
     ],
 )
@@ -344,3 +346,60 @@ def test_scopes_are_enforced(
     else:
         assert response.status_code == 403
         assert response.json()["code"] == "insufficient_scope"
+
+
+# --- who may change a credential's status ----------------------------------------------------
+
+
+def _client(server: Any, settings: Settings, name: str, scopes: set[Scope]) -> httpx.Client:
+    key = add_client(settings, name, frozenset(scopes))
+    return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"})
+
+
+def _stored_status(redis_client: redis.Redis, settings: Settings, issued: dict[str, Any]) -> int:
+    ref = issued["status"]["status_list"]
+    list_id = ref["uri"].rsplit("/", 1)[1]
+    data = redis_client.get(f"{settings.redis_prefix}:{{sl:{list_id}}}:bits")
+    assert data is not None
+    return get_status(data, ref["idx"], 2)
+
+
+def test_another_client_cannot_see_or_change_a_credential_it_did_not_issue(
+    server: Any, settings: Settings, redis_client: redis.Redis, citizen: dict[str, Any]
+) -> None:
+    with (
+        _client(server, settings, "ministry", {Scope.ISSUE, Scope.REVOKE}) as owner,
+        _client(server, settings, "town-hall", {Scope.ISSUE, Scope.REVOKE}) as other,
+    ):
+        issued = owner.post("/v1/credentials", json={"claims": citizen}).json()
+        cid = issued["credential_id"]
+        before = {k: redis_client.dump(k) for k in _data_keys(redis_client, settings)}
+        for action in ("revoke", "suspend", "reinstate"):
+            refused = other.post(f"/v1/credentials/{cid}/{action}")
+            # Answered as for a credential that does not exist: its existence is not told.
+            assert (refused.status_code, refused.json()["code"]) == (404, "credential_not_found")
+        looked = other.get(f"/v1/credentials/{cid}")
+        assert (looked.status_code, looked.json()["code"]) == (404, "credential_not_found")
+        # Nothing changed, and nothing was written (no audit entry either).
+        assert {k: redis_client.dump(k) for k in _data_keys(redis_client, settings)} == before
+        assert _stored_status(redis_client, settings, issued) == 0
+        # Its own client still can.
+        assert owner.post(f"/v1/credentials/{cid}/suspend").json()["status"] == "suspended"
+        assert owner.get(f"/v1/credentials/{cid}").json()["status"] == "suspended"
+
+
+def test_the_admin_scope_crosses_clients(
+    server: Any, settings: Settings, redis_client: redis.Redis, citizen: dict[str, Any]
+) -> None:
+    with (
+        _client(server, settings, "ministry", {Scope.ISSUE, Scope.REVOKE}) as owner,
+        _client(server, settings, "registry", {Scope.REVOKE, Scope.ADMIN}) as admin,
+    ):
+        issued = owner.post("/v1/credentials", json={"claims": citizen}).json()
+        cid = issued["credential_id"]
+        assert admin.get(f"/v1/credentials/{cid}").json()["status"] == "valid"
+        response = admin.post(f"/v1/credentials/{cid}/revoke")
+        assert response.status_code == 200
+        assert response.json() == {"credential_id": cid, "status": "revoked"}
+        assert owner.get(f"/v1/credentials/{cid}").json()["status"] == "revoked"
+        assert _stored_status(redis_client, settings, issued) == 1

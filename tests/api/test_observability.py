@@ -3,6 +3,7 @@ headers and CORS, and that none of them ever holds a citizen's personal data."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import re
@@ -98,8 +99,16 @@ def _records(lines: list[str], logger: str) -> list[dict[str, Any]]:
 
 
 def _audit(redis_client: redis.Redis, settings: Settings) -> list[AuditEntry]:
-    stream = KeySpace(settings.redis_prefix).audit_stream()
-    return [AuditEntry.from_stream(i, f) for i, f in redis_client.xrange(stream)]
+    """Both audit streams (events and verifications), merged in the order the entries were
+    made: their times (verifications are written in batches, so a later id may be older)."""
+    keys = KeySpace(settings.redis_prefix)
+    entries = [
+        AuditEntry.from_stream(i, f)
+        for stream in (keys.audit_stream(), keys.audit_verifications())
+        for i, f in redis_client.xrange(stream)
+    ]
+    entries.sort(key=lambda e: (e.time, tuple(int(part) for part in e.id.split("-"))))
+    return entries
 
 
 def _audit_when(
@@ -365,15 +374,15 @@ def test_no_personal_value_reaches_logs_audit_or_redis(
     assert http.post("/v1/verify", json={"credential": forged}).json()["valid"] is False
 
     entries = _audit_when(
-        redis_client, settings, lambda es: sum(e.action == "credential.verified" for e in es) == 3
+        redis_client, settings, lambda es: sum(e.action == "credential.verified" for e in es) == 2
     )
+    # The forgery's verdict is counted, not audited: its signature never held.
     assert [e.action for e in entries] == [
         "credential.issued",
         "credential.verified",
         "credential.suspended",
         "credential.reinstated",
         "credential.revoked",
-        "credential.verified",
         "credential.verified",
     ]
     access = _records(log_lines, "thiqa.access")
@@ -440,7 +449,7 @@ def test_verifications_are_audited_with_issuer_type_and_codes_only(
 
     entries = [
         e
-        for e in _audit_when(redis_client, settings, lambda es: len(es) == 3)
+        for e in _audit_when(redis_client, settings, lambda es: len(es) == 2)
         if e.action == "credential.verified"
     ]
     by_request = {e.request_id: e for e in entries}
@@ -448,9 +457,51 @@ def test_verifications_are_audited_with_issuer_type_and_codes_only(
     assert (valid.client, valid.via, valid.result) == ("test-app", "api", ("valid",))
     assert (valid.issuer, valid.vct) == (settings.issuer_url, settings.national_id_vct)
     assert valid.credential_id == ""  # a presentation does not carry it; not looked up
-    malformed = by_request[junk.headers["x-request-id"]]
-    assert malformed.result == ("malformed",)
-    assert (malformed.issuer, malformed.vct) == ("", "")  # nothing trusted without signature
+    # Garbage names no issuer: counted, never written (issue 9.7).
+    assert junk.headers["x-request-id"] not in by_request
+    assert _value(_metrics(http), "thiqa_verifications_unaudited_total") == 1
+    keys = KeySpace(settings.redis_prefix)
+    assert redis_client.xlen(keys.audit_verifications()) == 1
+
+
+@pytest.mark.slow
+def test_junk_verifications_cannot_push_a_revocation_out_of_the_audit_trail(
+    settings: Settings, citizen: dict[str, Any], redis_client: redis.Redis
+) -> None:
+    """Issue 9.7: 400 junk verifications and 400 genuine ones against a trail kept to 100
+    entries; the revocation entry stays."""
+    settings = settings.model_copy(update={"audit_max_entries": 100})
+    key = add_client(settings, "app", frozenset(Scope))
+    keys = KeySpace(settings.redis_prefix)
+    with (
+        BackgroundServer(settings) as server,
+        httpx.Client(
+            base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=10
+        ) as http,
+    ):
+        issued = http.post("/v1/credentials", json={"claims": citizen}).json()
+        cid = issued["credential_id"]
+        assert http.post(f"/v1/credentials/{cid}/revoke").status_code == 200
+        for n in range(400):
+            junk = http.post("/v1/verify", json={"credential": f"junk~{n}~"})
+            assert junk.json()["valid"] is False
+            revoked = http.post("/v1/verify", json={"credential": issued["credential"]})
+            assert [e["code"] for e in revoked.json()["errors"]] == ["revoked"]
+        deadline = time.monotonic() + 5
+        while _value(_metrics(http), "thiqa_audit_write_failures_total") == 0 and (
+            redis_client.xlen(keys.audit_verifications()) < 100
+        ):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert _value(_metrics(http), "thiqa_verifications_unaudited_total") == 400
+    events = [AuditEntry.from_stream(i, f) for i, f in redis_client.xrange(keys.audit_stream())]
+    assert [(e.action, e.credential_id) for e in events] == [
+        ("credential.issued", cid),
+        ("credential.revoked", cid),
+    ]
+    verified = redis_client.xrange(keys.audit_verifications())
+    assert 100 <= len(verified) < 400  # trimmed, approximately, to its own limit
+    assert all(AuditEntry.from_stream(i, f).result == ("revoked",) for i, f in verified)
 
 
 @pytest.fixture
@@ -497,6 +548,7 @@ def test_a_failed_audit_write_keeps_the_answer_and_is_logged_and_counted(
             time.sleep(0.02)
         assert _value(_metrics(http), "thiqa_audit_write_failures_total") == 2
     assert not redis_client.exists(KeySpace(settings.redis_prefix).audit_stream())
+    assert not redis_client.exists(KeySpace(settings.redis_prefix).audit_verifications())
     failures = [r for r in _records(log_lines, "thiqa.audit") if r["level"] == "error"]
     assert [f["audit_action"] for f in failures] == ["credential.issued", "credential.verified"]
     assert failures[0]["credential_id"] == cid
@@ -784,3 +836,65 @@ def test_cors_opens_to_the_configured_origins_only(cors_client: httpx.Client) ->
 def test_cors_origins_must_be_exact(value: str, settings: Settings) -> None:
     with pytest.raises(ValueError, match="scheme://host"):
         Settings(cors_origins=value)
+
+
+#: Path parameters whose value grants access (an offer redeems a credential; a presentation
+#: request id lets a wallet answer and a relying party read the verdict).
+_SECRET_PARAMETERS = ("{offer_id}", "{request_id}")
+
+
+def _raw_request(server: BackgroundServer, method: str, path: str, api_key: str | None) -> int:
+    """One request over http.client, which logs nothing itself (httpx would log the URL in
+    this very process); an event stream is left after its headers."""
+    connection = http.client.HTTPConnection(server.settings.host, server.settings.port, timeout=10)
+    try:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        connection.request(method, path, headers=headers)
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def test_no_offer_or_request_id_reaches_any_log_line(
+    server: BackgroundServer,
+    http: httpx.Client,
+    api_key: str,
+    citizen: dict[str, Any],
+    log_lines: list[str],
+) -> None:
+    offer = http.post("/v1/credential-offers", json={"claims": citizen, "tx_code": False})
+    assert offer.status_code == 201
+    offer_id = offer.json()["offer_id"]
+    request = http.post(
+        "/v1/presentation-requests",
+        json={"claims": [["given_name"]], "purpose": "Ouverture d'un compte"},
+    )
+    assert request.status_code == 201
+    request_id = request.json()["request_id"]
+    templates = (
+        "/v1/credential-offers/{offer_id}",
+        "/credential-offers/{offer_id}",
+        "/v1/presentation-requests/{request_id}",
+        "/v1/presentation-requests/{request_id}/events",
+        "/presentation-requests/{request_id}",
+        "/presentation-responses/{request_id}",
+    )
+    answers: set[int] = set()
+    for key in (api_key, None):
+        for method in ("GET", "POST", "DELETE"):
+            for template in templates:
+                path = template.replace("{offer_id}", offer_id).replace("{request_id}", request_id)
+                # The path as routed, a trailing slash (a redirect), a longer path (no route),
+                # another case (no route), a query string.
+                for variant in (path, path + "/", path + "/x", path.upper(), path + "?wait=0"):
+                    answers.add(_raw_request(server, method, variant, key))
+    assert {200, 307, 404, 405} <= answers
+    # Every route of the app whose path carries such an id was driven above.
+    app_routes = {
+        path
+        for route in create_app(server.settings).routes
+        if any(part in (path := getattr(route, "path", "")) for part in _SECRET_PARAMETERS)
+    }
+    assert app_routes <= set(templates)
+    assert len(_records(log_lines, "thiqa.access")) >= 2 * 3 * len(templates) * 5
+    assert [line for line in log_lines if offer_id in line or request_id in line] == []

@@ -355,7 +355,10 @@ def test_claims_are_deleted_once_issued(
         ]
 
     before = everything_under(redis_client, settings.redis_prefix)
-    assert found(before) == values, "the offer holds the claims until issuance"
+    # The offer holds the claims until issuance, sealed (tests/api/test_offer_claims_at_rest.py).
+    assert found(before) == []
+    (offer_key,) = redis_client.scan_iter(match=f"{settings.redis_prefix}:{{vci:*")
+    assert redis_client.hget(offer_key, "claims").startswith(b"v1.")
     response = credential_request(
         anonymous, token, body_for(proof(wallet_key, nonce=new_nonce(anonymous), aud=issuer_id))
     )
@@ -386,6 +389,22 @@ def test_offer_claims_are_checked_like_issuance(
     )
     assert with_key.status_code == 422
     assert with_key.json()["code"] == "invalid_request"
+
+
+def test_an_offer_with_escapes_markup_or_bidi_overrides_in_a_claim_is_refused(
+    http: httpx.Client, citizen: dict[str, Any], settings: Settings, redis_client: redis.Redis
+) -> None:
+    offers = f"{settings.redis_prefix}:{{vci:*"
+    assert list(redis_client.scan_iter(match=offers)) == []
+    for hostile in (
+        {**citizen, "given_name": "Amina\x1b[2J\x1b]8;;https://evil.example\x1b\\x"},
+        {**citizen, "family_name#ar": "\u202eالإدريسي"},
+        {**citizen, "place_of_birth": {"locality": "F\u00e8s\u2066", "country": "MA"}},
+    ):
+        response = http.post("/v1/credential-offers", json={"claims": hostile})
+        assert (response.status_code, response.json()["code"]) == (422, "invalid_claims")
+        assert "evil.example" not in response.text
+    assert list(redis_client.scan_iter(match=offers)) == []  # no offer was made
 
 
 def test_offer_needs_the_issue_scope(

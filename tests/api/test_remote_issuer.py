@@ -54,6 +54,7 @@ def _trust_list(
                 "name": "Other national registry",
                 "credential_types": types if types is not None else [settings.national_id_vct],
                 "status_hosts": hosts if hosts is not None else [f"127.0.0.1:{settings.port}"],
+                "allow_private_addresses": True,  # the issuer of these tests is on 127.0.0.1
                 "jwks": jwks,
             }
         ]
@@ -75,7 +76,7 @@ def verifier_factory(tmp_path: Path, redis_url: str) -> Iterator[Any]:
             port=free_port(),
             trusted_issuers=trust,
             status_list_size=4096,
-            **overrides,
+            **{"remote_status_allow_http": True, **overrides},  # the test issuer has no TLS
         )
         key = add_client(settings, "verifier", frozenset({Scope.VERIFY}))
         server = BackgroundServer(settings).start()

@@ -73,7 +73,7 @@ def test_clients_add_list_revoke(env: dict[str, str]) -> None:
     assert "client_not_found" in missing.stderr
 
 
-@pytest.mark.parametrize("scopes", ["admin", "", "issue,root"])
+@pytest.mark.parametrize("scopes", ["superuser", "", "issue,root"])
 def test_clients_add_refuses_unknown_scopes(env: dict[str, str], scopes: str) -> None:
     result = run(["clients", "add", "x", "--scopes", scopes], env)
     assert result.returncode == 2

@@ -367,3 +367,48 @@ def _discovery(server: BackgroundServer, issuer: str) -> Discovery:
 def test_wallet_file_round_trip(tmp_path: Path) -> None:
     wallet = Wallet.open(tmp_path / "w.json")
     assert wallet.credentials() == []
+
+
+#: Claims another issuer could sign: a terminal hyperlink in Rich markup and as an OSC 8
+#: escape, a screen clear, a C1 control sequence introducer, and a right-to-left override.
+HOSTILE_CLAIMS = {
+    "given_name": "[link=https://evil.example/a]Amina[/link]",
+    "family_name": "El\x1b[2J\x1b]8;;https://evil.example/b\x1b\\Idrissi\x1b]8;;\x1b\\",
+    "given_name#ar": "\u202eأمينة",
+    "family_name#ar": "\x9b2Jالإدريسي",
+    "nationality": "MA\x07",
+}
+
+
+def test_a_crafted_credential_from_another_issuer_prints_no_escape_or_link(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    wallet_file = tmp_path / "wallet.json"
+    wallet = Wallet.open(wallet_file)
+    key = wallet.new_key()
+    crafted = sdjwt_vc.issue(
+        HOSTILE_CLAIMS,
+        issuer="https://evil.example/[bold]issuer[/bold]\x1b[31m",
+        # Unreachable, so the labels are the national ID's packaged ones.
+        vct="http://127.0.0.1:9/types/national-id",
+        key=generate_signing_key("ES256"),
+        status=sdjwt_vc.StatusReference(uri="https://evil.example/status/1", idx=0),
+        issued_at=int(time.time()),
+        expires_at=int(time.time()) + 3600,
+        holder_jwk=public_jwk(key.key),
+    )
+    stored = wallet.add(crafted, key)
+    wallet.save()
+    # As a terminal would get it: colours and hyperlinks on.
+    terminal = {**env, "FORCE_COLOR": "1", "TERM": "xterm-256color"}
+    for args in (["list"], ["show", stored.id], ["show", stored.id, "--lang", "ar"]):
+        result = thiqa(["wallet", *args, "--wallet", str(wallet_file)], terminal, tmp_path)
+        assert result.returncode == 0, result.stderr
+        out = result.stdout
+        assert "\x1b]8;" not in out  # no hyperlink, from markup or from an escape
+        for raw in ("\x1b[2J", "\x1b[31m", "\x9b", "\u202e", "\x07"):
+            assert raw not in out
+        # What was hidden is shown for what it is.
+        assert "[link=https://evil.example/a]" in out
+        assert "\\u202e" in out
+        assert "\\u001b[2J" in out or args == ["list"]

@@ -402,3 +402,67 @@ def test_the_national_id_rules_refuse_undefined_claims_when_told_which_exist() -
     with pytest.raises(ClaimsError) as caught:
         check_national_id_claims({**VALID_ID, "email": "a@b"}, today=TODAY, defined=DEFINED)
     assert [p.path for p in caught.value.problems] == ["claims.email"]
+
+
+# --- characters that spoof a display ------------------------------------------------------
+
+#: Each can make a claim print as something else: a cleared screen or a hyperlink in a
+#: terminal (ESC, C1 CSI/OSC), text read backwards (bidi overrides and isolates), invisible
+#: letters (zero-width space, word joiner, BOM, soft hyphen, tag characters), a line break.
+SPOOFING = [
+    "\x1b[2J",
+    "\x1b]8;;https://evil.example\x1b\\click\x1b]8;;\x1b\\",
+    "\x07",
+    "\x00",
+    "line\nbreak",
+    "\t",
+    "\x7f",
+    "\x9b2J",
+    "\x9d8;;x",
+    "\u202aA",
+    "\u202bA",
+    "\u202cA",
+    "\u202dA",
+    "\u202eAB",
+    "\u2066A",
+    "\u2067A",
+    "\u2068A",
+    "\u2069A",
+    "A\u200bB",
+    "A\u2060B",
+    "\ufeffA",
+    "A\u00adB",
+    "A\U000e0041",
+    "A\u2028B",
+    "A\u2029B",
+]
+
+
+@pytest.mark.parametrize("value", SPOOFING)
+def test_refuses_characters_that_spoof_a_display_at_any_depth(value: str) -> None:
+    for claims, path in (
+        ({"given_name": f"Amina{value}"}, "claims.given_name"),
+        ({"place_of_birth": {"locality": value}}, "claims.place_of_birth.locality"),
+        ({"nationalities": ["MA", value]}, "claims.nationalities[1]"),
+    ):
+        error = refusal(claims)
+        assert (error.path, error.problem) == (
+            path,
+            "contains control, bidirectional-override or invisible format characters",
+        )
+        assert value not in str(error)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "عبد\u200cالله",  # zero-width non-joiner: Arabic and Persian spelling needs it
+        "A\u200dB",  # zero-width joiner
+        "Fès \u200e(MA)",  # left-to-right mark
+        "\u200fالإدريسي",  # right-to-left mark
+        "\u061cفاس",  # Arabic letter mark
+        "[link=https://evil.example]Amina[/link]",  # markup is text; printing disarms it
+    ],
+)
+def test_keeps_marks_that_scripts_need(value: str) -> None:
+    assert normalise_claims({"given_name": value}) == {"given_name": value}

@@ -38,7 +38,7 @@ from service.core.status_token import sign_status_list, status_list_claims
 from service.settings import Settings
 from service.store.clients import Scope
 from service.store.connection import KeySpace
-from service.store.remote_lists import _uri_hash
+from service.store.remote_lists import _hash, _uri_hash
 from tests.conftest import add_client
 
 from .helpers import signing_key
@@ -173,6 +173,8 @@ def thiqa(
                         "name": "Reference library issuer",
                         "credential_types": [VCT],
                         "status_hosts": [status_host.netloc],
+                        # The status server of these tests listens on 127.0.0.1.
+                        "allow_private_addresses": True,
                         "jwks": {"keys": [{**public, "kid": KID}]},
                     }
                 ]
@@ -191,6 +193,7 @@ def thiqa(
         port=free_port(),
         status_list_size=4096,
         trusted_issuers=trust,
+        remote_status_allow_http=True,  # a local test server, without TLS
     )
     key = add_client(settings, "verifier", frozenset({Scope.VERIFY}))
     with (
@@ -310,8 +313,8 @@ def _in_cache(redis_url: str, prefix: str, uri: str) -> bool:
     keys = KeySpace(prefix)
     client = redis.Redis.from_url(redis_url)
     try:
-        h = _uri_hash(uri, ISSUER)
-        return bool(client.exists(keys.remote_list_data(h), keys.remote_list_bits(h)))
+        i, h = _hash(ISSUER), _uri_hash(uri, ISSUER)
+        return bool(client.exists(keys.remote_list_data(i, h), keys.remote_list_bits(i, h)))
     finally:
         client.close()
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import re
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ import httpx
 import jwt as pyjwt
 import pytest
 import redis
+from cryptography.hazmat.primitives import serialization
 
 from service.api.server import BackgroundServer, free_port
 from service.core import credential, holder
@@ -29,7 +32,16 @@ from service.core.keys import SigningKey, generate_signing_key, public_jwk
 from service.core.reasons import MESSAGES, Reason
 from service.core.status_list import StatusValue
 from service.core.verify import conclude
-from service.keyring.keyring import KeyRingError, KeyStatus, load_or_create, read_ring
+from service.errors import KeyRingUnavailable
+from service.keyring.keyring import (
+    KeyEntry,
+    KeyRingError,
+    KeyStatus,
+    load_or_create,
+    read_ring,
+    write_index,
+    write_private,
+)
 from service.keyring.live import KeyRingHolder, LiveTrust
 from service.keyring.rotation import KeyChangeRefused, UnknownKid, revoke, rotate, settle
 from service.settings import Settings
@@ -329,7 +341,7 @@ def test_holder_switches_to_a_pending_key_on_time_without_a_file_change(tmp_path
     assert _index_bytes(tmp_path) == index  # the server never writes the ring
 
 
-def test_holder_keeps_the_last_good_ring_when_the_index_goes_bad(
+def test_holder_keeps_verifying_but_stops_signing_when_the_index_goes_bad(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     clock = Clock()
@@ -339,16 +351,97 @@ def test_holder_keeps_the_last_good_ring_when_the_index_goes_bad(
     (tmp_path / "keyring.json").write_text('{"active": "x", "keys": [}')
     clock.tick += 1
     with caplog.at_level("ERROR", logger="thiqa.keys"):
-        assert holder_.current() is good
+        ring = holder_.current()
         clock.tick += 1
-        assert holder_.current() is good
+        assert holder_.current() is ring
+    # The bad index may revoke the key in use: it verifies what it did, and signs nothing.
+    assert ring.keys == good.keys
+    with pytest.raises(KeyRingUnavailable):
+        _ = ring.active
+    assert holder_.problem == "keyring.json cannot be parsed"
     assert len(caplog.records) == 1  # logged once per bad version, not once a second
-    assert "keeping the key ring in use" in caplog.records[0].getMessage()
-    # Repaired, then changed by a command: followed again.
+    assert "signing stops" in caplog.records[0].getMessage()
+    # Repaired: signs again; then changed by a command: followed again.
     (tmp_path / "keyring.json").write_bytes(index)
+    clock.tick += 1
+    assert holder_.current().active.kid == good.active.kid
+    assert holder_.problem is None
     entry = rotate(tmp_path, alg="ES256", passphrase=None, publish_seconds=0, now=T0)
     clock.tick += 1
     assert holder_.current().active.kid == entry.kid
+
+
+def _revoke_with_unreadable_replacement(keys_dir: Path, kid: str) -> str:
+    """What ``thiqa keys revoke --compromised`` run as another user leaves behind: an index
+    that revokes ``kid`` and names a new signing key whose file this process cannot load
+    (here: encrypted with a passphrase it does not have, as a 0600 file of another owner is
+    for a server that is not root). Returns the new key's kid."""
+    stored = read_ring(keys_dir, None)
+    new = generate_signing_key("ES256")
+    write_private(keys_dir, new, b"a passphrase the server does not have")
+    entries = [
+        replace(e, status=KeyStatus.REVOKED, revoked_at=T0) if e.kid == kid else e
+        for e in stored.entries
+    ]
+    entries.append(KeyEntry(new.kid, "ES256", KeyStatus.ACTIVE, created_at=T0, activate_after=T0))
+    write_index(keys_dir, entries)
+    return new.kid
+
+
+def test_a_revocation_applies_even_when_the_replacement_key_cannot_be_loaded(
+    tmp_path: Path,
+) -> None:
+    clock = Clock()
+    holder_ = KeyRingHolder(tmp_path, clock=clock.time, monotonic=clock.monotonic)
+    compromised = holder_.current().active
+    trust = LiveTrust({}, own=ISSUER, types=frozenset({VCT}), keys=holder_)
+    token = issue(key=compromised, holder_key=None)
+    assert run(token, trust=trust).failures == ()
+    new_kid = _revoke_with_unreadable_replacement(tmp_path, compromised.kid)
+    clock.tick += 1
+    ring = holder_.current()
+    # Applied from the index alone: not published, not trusted, named as revoked.
+    assert compromised.kid in ring.revoked
+    assert compromised.kid not in ring.keys
+    assert ring.jwks() == {"keys": []}
+    assert compromised.kid in trust[ISSUER].revoked_kids
+    assert compromised.kid not in trust[ISSUER].keys
+    assert [f.reason for f in run(token, trust=trust).failures] == [Reason.KEY_REVOKED]
+    # The signing key cannot be loaded: nothing is signed, by the revoked key least of all.
+    assert ring.active_kid == new_kid
+    with pytest.raises(KeyRingUnavailable) as refused:
+        _ = ring.active
+    assert (refused.value.code, refused.value.status) == ("keyring_unavailable", 503)
+    assert holder_.problem == "1 published key file(s) cannot be loaded"
+    assert set(ring.unloadable) == {new_kid}
+
+
+def test_a_key_file_made_readable_again_is_picked_up_without_an_index_change(
+    tmp_path: Path,
+) -> None:
+    clock = Clock()
+    holder_ = KeyRingHolder(tmp_path, clock=clock.time, monotonic=clock.monotonic)
+    compromised = holder_.current().active
+    new_kid = _revoke_with_unreadable_replacement(tmp_path, compromised.kid)
+    clock.tick += 1
+    assert holder_.problem is not None
+    index = _index_bytes(tmp_path)
+    # The operator repairs the file (here: rewrites it unencrypted, as chown would repair
+    # ownership); the index is untouched.
+    key = serialization.load_pem_private_key(
+        (tmp_path / f"{new_kid}.pem").read_bytes(), b"a passphrase the server does not have"
+    )
+    (tmp_path / f"{new_kid}.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    clock.tick += 1
+    assert holder_.current().active.kid == new_kid
+    assert holder_.problem is None
+    assert _index_bytes(tmp_path) == index
 
 
 def test_holder_decrypts_only_keys_it_has_not_seen(tmp_path: Path) -> None:
@@ -576,6 +669,62 @@ def test_compromise_revocation_on_a_running_server(
     keyed = [(f[b"action"], f[b"kid"]) for _id, f in entries if b"kid" in f]
     assert (b"key.revoked", old_kid.encode()) in keyed
     assert (b"key.rotated", new_kid.encode()) in keyed
+
+
+def test_a_revocation_whose_new_key_the_server_cannot_load_still_applies_and_stops_signing(
+    client: httpx.Client, settings: Settings, redis_client: redis.Redis
+) -> None:
+    wallet = generate_signing_key("ES256")
+    old_kid = load_or_create(settings.keys_dir).active.kid
+    issued = issue_one(client, wallet)
+    assert client.get("/ready").status_code == 200
+    new_kid = _revoke_with_unreadable_replacement(settings.keys_dir, old_kid)
+
+    # Applied within a check interval, from the index alone.
+    wait_for(lambda: published_kids(client) == set())
+    verdict = verify(client, issued["credential"], wallet)
+    assert (verdict["valid"], [e["code"] for e in verdict["errors"]]) == (False, ["key_revoked"])
+
+    # Nothing is signed: not a credential (and no status entry is taken), not a status list.
+    before = sorted(redis_client.scan_iter(match=f"{settings.redis_prefix}:*"))
+    claims = {
+        "given_name": "Amina",
+        "family_name": "El Idrissi",
+        "birthdate": "1990-04-12",
+        "national_id": "ZZ104233",
+        "nationality": "MA",
+    }
+    refused = client.post("/v1/credentials", json={"claims": claims})
+    assert (refused.status_code, refused.json()["code"]) == (503, "keyring_unavailable")
+    uri = issued["status"]["status_list"]["uri"]
+    listed = client.get(uri, headers={"Accept": "application/statuslist+jwt"})
+    assert (listed.status_code, listed.json()["code"]) == (503, "keyring_unavailable")
+    assert sorted(redis_client.scan_iter(match=f"{settings.redis_prefix}:*")) == before
+
+    # Out of rotation, and visible to monitoring.
+    ready = client.get("/ready")
+    assert (ready.status_code, ready.json()["code"]) == (503, "keyring_unavailable")
+    assert "thiqa_keyring_degraded 1.0" in client.get("/metrics").text
+    assert new_kid not in published_kids(client)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give the keys folder away")
+def test_keys_commands_refuse_a_keys_folder_owned_by_another_user(
+    keys_env: dict[str, str], tmp_path: Path
+) -> None:
+    keys_dir = tmp_path / "keys"
+    old_kid = load_or_create(keys_dir).active.kid
+    nobody = pwd.getpwnam("nobody")
+    for path in (keys_dir, *keys_dir.iterdir()):
+        os.chown(path, nobody.pw_uid, nobody.pw_gid)
+    index, files = _index_bytes(keys_dir), _files(keys_dir)
+    for args in (["keys", "revoke", old_kid, "--compromised"], ["keys", "rotate"]):
+        result = thiqa(args, keys_env)  # as root, as with sudo
+        assert result.returncode == 1, result.stdout
+        assert "owned by nobody" in result.stderr
+        assert "sudo -u nobody" in result.stderr
+        assert _index_bytes(keys_dir) == index
+        assert _files(keys_dir) == files
 
 
 def test_every_server_process_follows_the_ring(settings: Settings, cli_env: dict[str, str]) -> None:

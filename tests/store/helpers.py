@@ -16,8 +16,9 @@ from service.store.status import StatusStore
 T = TypeVar("T")
 
 #: The credential fields status.py documents: index, type, issue and expiry times, signing
-#: kid, plus the time of the last status change. Nothing that describes a person.
-RECORD_FIELDS = frozenset({b"idx", b"vct", b"iat", b"exp", b"kid", b"changed_at"})
+#: kid, the time of the last status change and the API client it belongs to. Nothing that
+#: describes a person.
+RECORD_FIELDS = frozenset({b"idx", b"vct", b"iat", b"exp", b"kid", b"changed_at", b"client"})
 
 
 def url_of(settings: Settings) -> str:

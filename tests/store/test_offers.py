@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar, cast
+from typing import TypeVar, cast
 
 import pytest
 import redis
@@ -27,7 +27,8 @@ from .helpers import url_of
 
 T = TypeVar("T")
 PIN = "493536"
-CLAIMS = {"claims": {"national_id": "ZZ104233"}, "vct": "v", "valid_for_days": 1}
+#: Sealed by the caller in production (service.keyring.offer_claims); opaque to the store.
+CLAIMS = "v1.0123456789abcdef.c2VhbGVk"
 
 
 def _hash(client: redis.Redis, key: str | bytes) -> dict[bytes, bytes]:
@@ -58,7 +59,7 @@ async def _offer(
         tx_hash=tx_code_hash(code, pin) if pin else "",
         attempts=attempts,
         document={"grants": {}},
-        claims=CLAIMS,
+        sealed_claims=CLAIMS,
         expires_at=int(time.time()) + ttl,
         client="issuing-app",
     )
@@ -119,7 +120,7 @@ def test_racing_credential_requests_take_the_claims_once(
     settings: Settings,
     redis_client: redis.Redis,
 ) -> None:
-    async def go(store: OfferStore, _: NonceStore) -> list[tuple[str, dict[str, Any]] | None]:
+    async def go(store: OfferStore, _: NonceStore) -> list[tuple[str, str] | None]:
         offer_id, code = await _offer(store)
         token = new_secret(offer_id)
         now = int(time.time())

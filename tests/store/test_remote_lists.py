@@ -12,7 +12,14 @@ import redis
 
 from service.settings import Settings
 from service.store.connection import KeySpace, connect
-from service.store.remote_lists import CacheMiss, IndexOutOfRange, RemoteListCache, _uri_hash
+from service.store.remote_lists import (
+    CacheMiss,
+    IndexOutOfRange,
+    RemoteListCache,
+    StaleList,
+    _hash,
+    _uri_hash,
+)
 
 from .helpers import url_of
 
@@ -31,10 +38,22 @@ def _run(settings: Settings, action: Callable[[RemoteListCache], Awaitable[T]]) 
     return asyncio.run(go())
 
 
-def _put(cache: RemoteListCache) -> Awaitable[None]:
+NOW = 1_800_000_000
+BUDGET = 1 << 20
+
+
+def _put(cache: RemoteListCache) -> Awaitable[bool]:
     # Entry 5 (2 bits) is bits 2-3 of byte 1, counted from the least significant: 2
     # (suspended) there is 0b0000_1000.
-    return cache.put(URI, bits=2, data=bytes([0, 0b0000_1000, 0, 0]), seconds=60)
+    return cache.put(
+        URI,
+        bits=2,
+        data=bytes([0, 0b0000_1000, 0, 0]),
+        seconds=60,
+        issued_at=NOW,
+        now=NOW,
+        budget=BUDGET,
+    )
 
 
 def test_reads_an_entry_in_the_published_bit_order(settings: Settings) -> None:
@@ -62,8 +81,8 @@ def test_half_expired_entry_is_a_miss_not_an_index_out_of_range(
     must not read as out of range (``invalid_status_reference`` for a valid credential)."""
     keys = KeySpace(settings.redis_prefix)
     _run(settings, _put)
-    uri_hash = _uri_hash(URI)
-    name = keys.remote_list_data(uri_hash) if gone == "data" else keys.remote_list_bits(uri_hash)
+    i, h = _hash(""), _uri_hash(URI)
+    name = keys.remote_list_data(i, h) if gone == "data" else keys.remote_list_bits(i, h)
     redis_client.delete(name)
 
     async def go(cache: RemoteListCache) -> int:
@@ -76,7 +95,14 @@ def test_half_expired_entry_is_a_miss_not_an_index_out_of_range(
 def test_entries_are_kept_apart_by_issuer(settings: Settings) -> None:
     async def go(cache: RemoteListCache) -> tuple[int, bool]:
         await cache.put(
-            URI, bits=2, data=bytes([0, 0b0000_1000, 0, 0]), seconds=60, issuer="https://a.example"
+            URI,
+            bits=2,
+            data=bytes([0, 0b0000_1000, 0, 0]),
+            seconds=60,
+            issued_at=NOW,
+            now=NOW,
+            budget=BUDGET,
+            issuer="https://a.example",
         )
         first = await cache.status_of(URI, 5, issuer="https://a.example")
         try:
@@ -86,3 +112,26 @@ def test_entries_are_kept_apart_by_issuer(settings: Settings) -> None:
         return first, False
 
     assert _run(settings, go) == (2, True)
+
+
+def test_an_older_list_is_refused_even_when_nothing_is_cached(settings: Settings) -> None:
+    async def go(cache: RemoteListCache) -> list[bool | str]:
+        results: list[bool | str] = []
+        for iat, seconds in ((NOW, 0), (NOW - 1, 60), (NOW, 60)):
+            try:
+                results.append(
+                    await cache.put(
+                        URI,
+                        bits=2,
+                        data=b"\x00" * 4,
+                        seconds=seconds,
+                        issued_at=iat,
+                        now=NOW,
+                        budget=BUDGET,
+                    )
+                )
+            except StaleList:
+                results.append("stale")
+        return results
+
+    assert _run(settings, go) == [False, "stale", True]

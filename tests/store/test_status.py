@@ -104,6 +104,7 @@ def test_credential_record_holds_only_status_management_fields(
             b"exp": str(EXP).encode(),
             b"kid": KID.encode(),
             b"changed_at": str(IAT).encode(),
+            b"client": b"",
         }
     # Nothing else was written: only lists, their bitmaps and metadata, and those records.
     prefix = re.escape(settings.redis_prefix)

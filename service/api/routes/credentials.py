@@ -40,7 +40,11 @@ async def issue_credential(
     """Sign an SD-JWT VC for a citizen. Every claim is selectively disclosable; Thiqa keeps
     only the credential's id, type, status position, times and signing key id."""
     issued = await runtime.issuer.issue(
-        body.claims, vct=body.vct, holder_jwk=body.holder_jwk, valid_for_days=body.valid_for_days
+        body.claims,
+        vct=body.vct,
+        holder_jwk=body.holder_jwk,
+        valid_for_days=body.valid_for_days,
+        client=client.name,
     )
     # Written before answering, so a 201 the client saw is in the trail (unless Redis failed
     # right then: that is logged as an error and the 201 still stands; see auditing.py).
@@ -71,8 +75,9 @@ async def get_credential(
     runtime: RuntimeDep,
     client: IssuingOrRevokingClient,
 ) -> CredentialInfo:
-    """The credential's current status and lifetime (no personal claims: none are kept)."""
-    record = await runtime.issuer.describe(credential_id)
+    """The credential's current status and lifetime (no personal claims: none are kept).
+    Only for the client that issued it, or one with the `admin` scope (others: 404)."""
+    record = await runtime.issuer.describe(credential_id, client=client)
     return CredentialInfo(
         credential_id=record.credential_id,
         status=status_name(record.status),
@@ -101,14 +106,17 @@ def _status_route(target: StatusValue, summary: str, doc: str) -> None:
         client: RevokingClient,
         audit: AuditDep,
     ) -> StatusChange:
-        status = await runtime.issuer.set_status(credential_id, target)
+        status = await runtime.issuer.set_status(credential_id, target, client=client)
         # A separate XADD after the change, not inside its Lua script: the script's keys are
         # in the list's {sl:...} slot and the stream in {audit}, a cross-slot script on Redis
         # Cluster. Refused changes (404, 409) raise above and are not recorded.
         await audit(_ACTIONS[target], client=client.name, credential_id=credential_id)
         return StatusChange(credential_id=credential_id, status=status_name(status))
 
-    change.__doc__ = doc
+    change.__doc__ = (
+        doc + " Only the client that issued the credential (directly or through an offer), or"
+        " one with the `admin` scope, may change it; any other gets 404 `credential_not_found`."
+    )
     router.add_api_route(
         f"/{{credential_id}}/{summary}",
         change,

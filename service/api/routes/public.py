@@ -10,7 +10,7 @@ from fastapi import APIRouter, Response
 from service.api.deps import RuntimeDep
 from service.api.problems import Problem, problem_response
 from service.api.schemas import Health, IssuerMetadata, Readiness
-from service.errors import StoreUnavailable
+from service.errors import KeyRingUnavailable, StoreUnavailable
 
 router = APIRouter(tags=["public"])
 
@@ -25,10 +25,22 @@ async def health() -> Health:
     "/ready",
     response_model=Readiness,
     summary="Readiness",
-    responses={503: {"model": Problem, "description": "`store_unavailable`: Redis cannot answer."}},
+    responses={
+        503: {
+            "model": Problem,
+            "description": "`store_unavailable`: Redis cannot answer. `keyring_unavailable`: "
+            "this process cannot do all `keyring.json` asks (a key file it cannot load, an "
+            "index it cannot read); revocations still apply, but it may sign nothing.",
+        }
+    },
 )
 async def ready(runtime: RuntimeDep) -> Any:
-    """Readiness: 200 when Redis answers, 503 otherwise (take the instance out of rotation)."""
+    """Readiness: 200 when Redis answers and the key ring is loaded as `keys/` says, 503
+    otherwise (take the instance out of rotation)."""
+    if runtime.keys.problem is not None:
+        return problem_response(
+            KeyRingUnavailable("A key file or the key index cannot be loaded (see the logs).")
+        )
     if await runtime.ready():
         return Readiness(status="ready")
     # Answered here, not raised: a readiness probe is not a request that failed.
