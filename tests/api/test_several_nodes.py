@@ -25,6 +25,7 @@ import httpx
 import pytest
 
 from service.api.server import free_port
+from service.keyring.certificates import Pki
 from service.settings import Settings
 from service.store.clients import Scope
 from service.wallet.openid4vci import accept
@@ -131,6 +132,9 @@ def test_offers_presentations_and_revocations_cross_processes(
         assert offer.status_code == 201, offer.text
         assert offer.json()["credential_offer_uri"].startswith(f"{b.url}/")  # the phone's way
         wallet = Wallet.open(tmp_path / "wallet.json")
+        # The phone trusts the relying party's root (HAIP: requests are signed, x509_hash);
+        # every node shares the keys folder, so one root for all.
+        wallet.add_trust(Pki(tmp_path / "keys").root())
         accept(offer.json()["offer_uri"], wallet=wallet, http=phone, pin=offer.json()["tx_code"])
         state = on_c.get(f"/v1/credential-offers/{offer.json()['offer_id']}").json()
         assert state["status"] == "issued"
@@ -153,8 +157,10 @@ def test_offers_presentations_and_revocations_cross_processes(
             waiter = threading.Thread(target=poll)
             waiter.start()
             time.sleep(0.5)  # let the long-poll start waiting before the answer
-            present(request["wallet_uri"], wallet=wallet, http=phone)
-            waiter.join(timeout=25)
+            try:
+                present(request["wallet_uri"], wallet=wallet, http=phone)
+            finally:
+                waiter.join(timeout=25)  # never leave it reading from a closed client
             return request, polled
 
         _, polled = ask()
