@@ -5,7 +5,10 @@ Run from the checkout:  .venv/bin/python bench/verify.py
 One run measures, on the same machine and the same presentation (a national-ID credential of
 9 claims with a recursively disclosable ``place_of_birth``, every claim disclosed, key-bound):
 
-  core       service.core.verify.inspect: parse, signature, 12 disclosures, times, KB-JWT
+  core       service.core.verify.inspect: parse, signature, 12 disclosures, times, KB-JWT,
+             with a Memo as the server has (this credential seen before: the issuer
+             signature, holder key and disclosures remembered; the KB-JWT checked anew)
+  core, cold the same with nothing remembered
   reference  sd_jwt.verifier.SDJWTVerifier (PyPI sd-jwt) on the very same presentation
   http       POST /v1/verify on a live Thiqa (its own process) over a private embedded Redis,
              one client at a time, then 8 clients at once
@@ -14,7 +17,7 @@ One run measures, on the same machine and the same presentation (a national-ID c
 Each row has a warm-up, a cap on iterations and a time budget, so the whole script stays well
 under a minute. Latencies are per operation (time.perf_counter_ns); ops/s is operations
 completed divided by the wall time of the measured loop. The table is printed and the numbers
-are written to bench/results.json.
+are written to bench/core-results.json.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from sd_jwt.verifier import SDJWTVerifier
 from service.api.server import free_port
 from service.core import holder
 from service.core.keys import generate_signing_key, parse_public_jwk, public_jwk
+from service.core.memo import Memo
 from service.core.sdjwt import split
 from service.core.status_list import StatusValue
 from service.core.verify import (
@@ -59,7 +63,7 @@ from service.store.embedded import EmbeddedRedis
 from service.store.status import StatusStore
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results.json"
+RESULTS = HERE / "core-results.json"
 PREFIX = "bench"
 NONCE = "bench-nonce-5Qd2"
 AUDIENCE = "https://verifier.bench.example"
@@ -197,7 +201,9 @@ def add_api_key(redis_url: str) -> str:
 # --- the rows ------------------------------------------------------------------------------
 
 
-def bench_core(presentation: str, issuer: str, jwks: dict[str, Any], vct: str) -> Row:
+def bench_core(
+    presentation: str, issuer: str, jwks: dict[str, Any], vct: str, *, warm: bool
+) -> Row:
     trusted = {
         issuer: TrustedIssuer(
             identifier=issuer,
@@ -206,15 +212,22 @@ def bench_core(presentation: str, issuer: str, jwks: dict[str, Any], vct: str) -
         )
     }
     policy, expect, now = Policy(), Expectations(nonce=NONCE, audience=AUDIENCE), int(time.time())
+    # As the server verifies: with a Memo, the issuer signature, the holder key and the
+    # disclosures of a credential seen before are remembered; the KB-JWT is checked anew.
+    memo = Memo() if warm else None
 
     def once() -> Inspection:
-        return inspect(presentation, trusted=trusted, policy=policy, expect=expect, now=now)
+        return inspect(
+            presentation, trusted=trusted, policy=policy, expect=expect, now=now, memo=memo
+        )
 
     verdict = conclude(once(), StatusValue.VALID)
     if not verdict.valid or verdict.claims != CITIZEN or not verdict.key_bound:
         raise SystemExit(f"core verification failed: {verdict.failures}")
     latencies, wall = measure(once, warmup=200, iterations=4000, budget_s=5)
-    return row("core", "core.verify.inspect, no I/O", latencies, wall)
+    if warm:
+        return row("core", "core.verify.inspect, no I/O, Memo", latencies, wall)
+    return row("core, cold", "core.verify.inspect, no I/O, nothing remembered", latencies, wall)
 
 
 def bench_reference(presentation: str, issuer: str, jwks: dict[str, Any]) -> Row:
@@ -406,7 +419,8 @@ def main() -> int:
                 body = {"credential": presentation, "nonce": NONCE, "audience": AUDIENCE}
                 status = issued["status"]["status_list"]
                 rows = [
-                    bench_core(presentation, metadata["issuer"], metadata["jwks"], vct),
+                    bench_core(presentation, metadata["issuer"], metadata["jwks"], vct, warm=True),
+                    bench_core(presentation, metadata["issuer"], metadata["jwks"], vct, warm=False),
                     bench_reference(presentation, metadata["issuer"], metadata["jwks"]),
                     bench_http_sequential(server.url, api_key, body),
                     bench_http_concurrent(server.url, api_key, body),

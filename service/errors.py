@@ -102,7 +102,6 @@ __all__ = [
     "PresentationRequestNotFound",
     "RateLimited",
     "RequestTooLarge",
-    "RequestUriMethodNotAllowed",
     "ResponseCodeMismatch",
     "ResponseStoreUnavailable",
     "ResponseTooLarge",
@@ -175,6 +174,12 @@ class InvalidJson(BadRequest):
 
 class MethodNotAllowed(ThiqaError):
     code, status, title = "method_not_allowed", 405, "Method not allowed"
+    #: The methods the path takes, for ``Allow`` (RFC 9110 §15.5.6), when the raiser knows
+    #: them (a request_uri: GET, and POST for request_uri_method=post).
+    allow: str | None = None
+
+    def headers(self) -> dict[str, str]:
+        return {"Allow": self.allow} if self.allow else {}
 
 
 class NotAcceptable(ThiqaError):
@@ -461,14 +466,6 @@ class ResponseTooLarge(DirectPostError):
 
 class OriginMismatch(DirectPostError):
     code, title = "origin_mismatch", "The origin is not one this request expects."
-
-
-class RequestUriMethodNotAllowed(MethodNotAllowed):
-    """A ``request_uri`` takes GET, and POST for ``request_uri_method=post``: one path served
-    by two routes, whose 405 must name both (RFC 9110 §15.5.6)."""
-
-    def headers(self) -> dict[str, str]:
-        return {"Allow": "GET, POST"}
 
 
 # -- Scale-out: several Thiqa processes, Redis Cluster and Sentinel ---------------------------

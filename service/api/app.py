@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from service import __version__
-from service.api.auditing import BackgroundWrites
+from service.api.auditing import AuditBatches
 from service.api.headers import SecurityHeaders, docs_paths, install_cors
 from service.api.limits import BodySizeLimit
 from service.api.metrics import Metrics, metrics_endpoint
@@ -19,6 +19,9 @@ from service.api.routes import credentials, openid4vp, public, status_lists, ver
 from service.api.routes.demo import DEMO_PREFIX, install_demo
 from service.api.routes.openid4vci import OWN_JSON_PATHS, install_openid4vci
 from service.api.routes.types import install_type_metadata
+from service.api.status_list_lane import StatusListLane
+from service.api.verify_access import VerifyAccess
+from service.api.verify_lane import VerifyLane
 from service.services.runtime import build_runtime, open_keyring
 from service.settings import Settings
 from service.store.connection import connect
@@ -52,7 +55,8 @@ def create_app(settings: Settings, *, metrics_dir: str | None = None) -> FastAPI
             await runtime.start()  # refuses a Redis that may evict keys
             yield
         finally:
-            await app.state.background_writes.drain()
+            # Every audit entry still pending is written before Redis is closed.
+            await app.state.audit_batches.drain()
             await runtime.aclose()
 
     app = FastAPI(
@@ -80,14 +84,23 @@ def create_app(settings: Settings, *, metrics_dir: str | None = None) -> FastAPI
     )
     install_handlers(app)
     document_problems(app, own_json_paths=OWN_JSON_PATHS)
+    # Innermost: the verification paths and status-list fetches, answered before FastAPI's
+    # router (the hot paths; see verify_lane.py and status_list_lane.py).
+    app.add_middleware(VerifyLane, api=app)
+    app.add_middleware(StatusListLane, api=app)
     app.add_middleware(
-        BodySizeLimit, max_bytes=settings.max_body_bytes, own_json_paths=OWN_JSON_PATHS
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        own_json_paths=OWN_JSON_PATHS,
+        # Up to 100 presentations: the batch route has a limit of its own.
+        path_limits={"/v1/verify/batch": max(settings.max_body_bytes, verify.BATCH_BODY_BYTES)},
     )
     # Added last, so outermost: every answer, a refused body or a CORS preflight included,
     # gets a request id, a log line, metrics and the security headers.
     install_cors(app, settings.cors_origin_list)
     app.state.metrics = Metrics(multiprocess_dir=metrics_dir)
-    app.state.background_writes = BackgroundWrites()
+    app.state.audit_batches = AuditBatches(app.state.metrics)
+    app.state.verify_access = VerifyAccess()
     app.add_middleware(RequestObserver, metrics=app.state.metrics)
     app.add_middleware(
         SecurityHeaders, docs=docs_paths(app), demo=DEMO_PREFIX if settings.demo_ui else None

@@ -12,7 +12,7 @@ the interpreter gives up, so the body is checked here, once, with Thiqa's own re
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -20,7 +20,11 @@ from service.api.problems import problem_response
 from service.core.encoding import EncodingError, json_loads
 from service.errors import InvalidJson, RequestTooLarge
 
-__all__ = ["BodySizeLimit"]
+__all__ = ["PARSED_JSON", "BodySizeLimit"]
+
+#: Where the strictly parsed JSON body is left in the ASGI scope, so that a route reading it
+#: (:mod:`service.api.verify_lane`) does not parse it a second time.
+PARSED_JSON = "thiqa.parsed_json"
 
 
 def _is_json(scope: Scope) -> bool:
@@ -32,30 +36,40 @@ def _is_json(scope: Scope) -> bool:
 
 
 class BodySizeLimit:
-    def __init__(self, app: ASGIApp, *, max_bytes: int, own_json_paths: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        own_json_paths: Iterable[str] = (),
+        path_limits: Mapping[str, int] | None = None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # Routes whose bodies are meant to be larger (a batch of presentations).
+        self.path_limits = dict(path_limits or {})
         # Routes that read their JSON with the strict reader themselves, because their
         # protocol defines the error for a bad body (OpenID4VCI's credential endpoint answers
         # ``invalid_credential_request``, not a problem document).
         self.own_json_paths = frozenset(own_json_paths)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem_response(RequestTooLarge(f"The limit is {self.max_bytes} bytes."))
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        response = problem_response(RequestTooLarge(f"The limit is {limit} bytes."))
         await response(scope, receive, send)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.path_limits.get(scope["path"], self.max_bytes)
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
                     declared = int(value)
                 except ValueError:
-                    declared = self.max_bytes + 1
-                if declared > self.max_bytes:
-                    await self._refuse(scope, receive, send)
+                    declared = limit + 1
+                if declared > limit:
+                    await self._refuse(scope, receive, send, limit)
                     return
         chunks: list[bytes] = []
         size = 0
@@ -65,15 +79,15 @@ class BodySizeLimit:
                 return
             body = message.get("body", b"")
             size += len(body)
-            if size > self.max_bytes:
-                await self._refuse(scope, receive, send)
+            if size > limit:
+                await self._refuse(scope, receive, send, limit)
                 return
             chunks.append(body)
             if not message.get("more_body", False):
                 break
         if _is_json(scope) and chunks != [b""] and scope["path"] not in self.own_json_paths:
             try:
-                json_loads(b"".join(chunks))
+                scope[PARSED_JSON] = json_loads(b"".join(chunks))
             except EncodingError as exc:
                 await problem_response(InvalidJson(str(exc)))(scope, receive, send)
                 return

@@ -61,6 +61,12 @@ class Metrics:
             ["code"],
             registry=self.registry,
         )
+        self.unaudited = Counter(
+            "thiqa_verifications_unaudited",
+            "Verdicts not written to the audit trail because the issuer's signature did not "
+            "hold (garbage or forged presentations: nothing in them can be attributed).",
+            registry=self.registry,
+        )
         self.store_errors = Counter(
             "thiqa_store_unavailable",
             "Requests answered 503 because Redis could not answer (StoreUnavailable).",
@@ -77,11 +83,15 @@ class Metrics:
             "1 while this process cannot do all keyring.json asks (a key file it cannot load, "
             "an index it cannot read): a revocation is applied, but nothing may be signed.",
             registry=self.registry,
+            # Several workers: 1 if any live worker last saw its ring degraded.
+            multiprocess_mode="livemax",
         )
+        self._keyring_degraded: Callable[[], bool] | None = None
 
     def follow_keyring(self, degraded: Callable[[], bool]) -> None:
-        """Read at each scrape, so the gauge is never stale."""
-        self.keyring_degraded.set_function(lambda: float(degraded()))
+        """Read at each scrape, so the gauge is never stale. A set value, not set_function:
+        in multiprocess mode only values written to the shared files reach the scrape."""
+        self._keyring_degraded = degraded
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
@@ -94,6 +104,8 @@ class Metrics:
             self.verification_errors.labels(failure.reason.value).inc()
 
     def render(self) -> bytes:
+        if self._keyring_degraded is not None:
+            self.keyring_degraded.set(float(self._keyring_degraded()))
         if self.multiprocess_dir is not None:
             whole_group = CollectorRegistry()
             # prometheus_client leaves this constructor unannotated.

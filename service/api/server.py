@@ -90,10 +90,14 @@ def serve(settings: Settings, *, workers: int = 1) -> None:
 class BackgroundServer:
     """Thiqa on a thread, listening on ``settings.host:settings.port``."""
 
-    def __init__(self, settings: Settings, *, log_level: str = "warning") -> None:
+    def __init__(
+        self, settings: Settings, *, log_level: str = "warning", app: FastAPI | None = None
+    ) -> None:
+        """``app``: one already made by :func:`create_app` from ``settings`` (a test that
+        changes one of its parts); by default a fresh one."""
         self.settings = settings
         config = uvicorn.Config(
-            create_app(settings),
+            app if app is not None else create_app(settings),
             host=settings.host,
             port=settings.port,
             log_level=log_level,

@@ -81,6 +81,13 @@ def audit_commands(settings: Callable[[], Settings], console: Console, err: Cons
                 help="One JSON object per entry and line (nothing for an empty trail).",
             ),
         ] = False,
+        verifications: Annotated[
+            bool,
+            typer.Option(
+                "--verifications",
+                help="The verifications stream instead of issuance, status, client and key events.",
+            ),
+        ] = False,
     ) -> None:
         """Print the newest audit entries, oldest first. Entries hold ids, codes and client
         names, never a personal claim."""
@@ -100,7 +107,7 @@ def audit_commands(settings: Callable[[], Settings], console: Console, err: Cons
                 redis = connect(url)
                 audit = AuditLog(redis, KeySpace(ready.redis_prefix))
                 try:
-                    entries = await audit.tail(lines)
+                    entries = await audit.tail(lines, verifications=verifications)
                     if entries:
                         show(entries)
                     elif not follow and not as_json:
@@ -108,7 +115,9 @@ def audit_commands(settings: Callable[[], Settings], console: Console, err: Cons
                     # An empty stream: every entry that comes is new, so start from the first.
                     last = entries[-1].id if entries else "0-0"
                     while follow:
-                        fresh = await audit.after(last, block_ms=_BLOCK_MS)
+                        fresh = await audit.after(
+                            last, block_ms=_BLOCK_MS, verifications=verifications
+                        )
                         if fresh:
                             show(fresh)
                             last = fresh[-1].id

@@ -32,6 +32,7 @@ MAX_JSON_DEPTH = 16
 
 _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _B64_VALUE = {c: i for i, c in enumerate(_ALPHABET)}
+_URLSAFE_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 
 
 class EncodingError(ValueError):
@@ -59,7 +60,9 @@ def b64url_decode(text: str | bytes) -> bytes:
     if remainder == 3 and _B64_VALUE[raw[-1]] & 0x03:
         raise EncodingError("not canonical base64url")
     try:
-        return base64.urlsafe_b64decode(raw + b"=" * (-len(raw) % 4))
+        # The alphabet is checked above: map it to the standard one and decode in C, without
+        # the layers of base64.urlsafe_b64decode (this runs ~20 times per presentation).
+        return binascii.a2b_base64(raw.translate(_URLSAFE_TO_STANDARD) + b"=" * (-len(raw) % 4))
     except (binascii.Error, ValueError) as exc:  # pragma: no cover - alphabet checked above
         raise EncodingError("not base64url") from exc
 

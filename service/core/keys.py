@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
     encode_dss_signature,
 )
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from service.core.encoding import EncodingError, b64url_decode, b64url_encode, json_dumps
 
@@ -48,6 +49,7 @@ class _ECProfile:
     hash: hashes.HashAlgorithm
     size: int  # bytes per coordinate and per signature half
     order: int
+    prime: int  # of the field: coordinates are below it
 
 
 _P256_ORDER: Final = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
@@ -56,9 +58,16 @@ _P384_ORDER: Final = int(
     16,
 )
 
+_P256_PRIME: Final = 2**256 - 2**224 + 2**192 + 2**96 - 1
+_P384_PRIME: Final = 2**384 - 2**128 - 2**96 + 2**32 - 1
+
 _EC_PROFILES: Final = {
-    "ES256": _ECProfile("ES256", "P-256", ec.SECP256R1(), hashes.SHA256(), 32, _P256_ORDER),
-    "ES384": _ECProfile("ES384", "P-384", ec.SECP384R1(), hashes.SHA384(), 48, _P384_ORDER),
+    "ES256": _ECProfile(
+        "ES256", "P-256", ec.SECP256R1(), hashes.SHA256(), 32, _P256_ORDER, _P256_PRIME
+    ),
+    "ES384": _ECProfile(
+        "ES384", "P-384", ec.SECP384R1(), hashes.SHA384(), 48, _P384_ORDER, _P384_PRIME
+    ),
 }
 _EC_BY_CURVE: Final = {p.crv: p for p in _EC_PROFILES.values()}
 
@@ -85,6 +94,16 @@ class VerificationKey:
     kid: str
     alg: str
     key: PublicKey = field(repr=False)
+    #: The algorithm and the public key's bytes: what a remembered signature check is keyed
+    #: by (:mod:`service.core.memo`), so a check never carries over to another key.
+    fingerprint: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.key, ed25519.Ed25519PublicKey):
+            raw = self.key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+        else:
+            raw = self.key.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+        object.__setattr__(self, "fingerprint", self.alg.encode("ascii") + b":" + raw)
 
     def verify(self, signature: bytes, signing_input: bytes) -> None:
         """Return only for a valid signature by this key; raise :class:`InvalidSignatureError`
@@ -158,8 +177,6 @@ def public_jwk(key: PublicKey | PrivateKey) -> dict[str, str]:
     if isinstance(key, ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey):
         key = key.public_key()
     if isinstance(key, ed25519.Ed25519PublicKey):
-        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
         raw = key.public_bytes(Encoding.Raw, PublicFormat.Raw)
         return {"kty": "OKP", "crv": "Ed25519", "x": b64url_encode(raw)}
     profile = _EC_BY_CURVE[_curve_name(key.curve)]
@@ -215,15 +232,19 @@ def parse_public_jwk(jwk: Any, *, kid: str | None = None) -> VerificationKey:
         elif kty == "EC" and crv in _EC_BY_CURVE:
             profile = _EC_BY_CURVE[crv]
             alg = profile.alg
-            x = int.from_bytes(_coordinate(jwk, "x", profile.size), "big")
-            y = int.from_bytes(_coordinate(jwk, "y", profile.size), "big")
-            # cryptography refuses points that are not on the curve (invalid-curve attacks).
-            key = ec.EllipticCurvePublicNumbers(x, y, profile.curve).public_key()
-            # It does reduce x and y modulo p, though: x + p would be a second spelling of
-            # the same key with another thumbprint.
-            numbers = key.public_numbers()
-            if (numbers.x, numbers.y) != (x, y):
+            x_bytes = _coordinate(jwk, "x", profile.size)
+            y_bytes = _coordinate(jwk, "y", profile.size)
+            # x + p would be a second spelling of the same key with another thumbprint.
+            if (
+                int.from_bytes(x_bytes, "big") >= profile.prime
+                or int.from_bytes(y_bytes, "big") >= profile.prime
+            ):
                 raise JWKError("JWK coordinates out of range")
+            # cryptography refuses points that are not on the curve (invalid-curve attacks);
+            # from the encoded point, as that is several times faster than from numbers.
+            key = ec.EllipticCurvePublicKey.from_encoded_point(
+                profile.curve, b"\x04" + x_bytes + y_bytes
+            )
         else:
             raise JWKError("unsupported key type or curve")
     except ValueError as exc:

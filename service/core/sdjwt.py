@@ -25,6 +25,7 @@ from service.core.encoding import (
     json_dumps,
     json_loads,
 )
+from service.core.memo import Memo
 from service.core.reasons import Reason, VerificationFailure
 
 __all__ = [
@@ -205,6 +206,19 @@ def _decode_disclosure(encoded: str) -> Disclosure:
     return Disclosure(encoded=encoded, salt=salt, name=name, value=array[2])
 
 
+def _decoded(encoded: str, hash_alg: str, memo: Memo | None) -> tuple[Disclosure, str]:
+    """A disclosure and its digest; remembered by its exact text (the walk below never
+    changes a disclosed value, it builds new objects and arrays)."""
+    if memo is None:
+        return _decode_disclosure(encoded), digest(encoded, hash_alg)
+    known = memo.disclosures.get(encoded)
+    if isinstance(known, tuple) and known[0] == hash_alg:
+        return known[1], known[2]
+    item, key = _decode_disclosure(encoded), digest(encoded, hash_alg)
+    memo.disclosures.put(encoded, (hash_alg, item, key))
+    return item, key
+
+
 @dataclass(frozen=True, slots=True)
 class Resolved:
     """The payload with disclosures applied, and where each disclosure landed."""
@@ -219,6 +233,7 @@ def disclose(
     disclosures: Sequence[str],
     *,
     never_disclosable: Iterable[str] = (),
+    memo: Memo | None = None,
 ) -> Resolved:
     """Apply ``disclosures`` to an issuer-signed ``payload`` (RFC 9901 §7.1 steps 3-5).
 
@@ -230,8 +245,7 @@ def disclose(
         raise VerificationFailure(Reason.INVALID_DISCLOSURE, "unsupported _sd_alg")
     by_digest: dict[str, Disclosure] = {}
     for encoded in disclosures:
-        item = _decode_disclosure(encoded)
-        key = digest(encoded, hash_alg)
+        item, key = _decoded(encoded, hash_alg, memo)
         if key in by_digest:
             raise VerificationFailure(Reason.INVALID_DISCLOSURE, "disclosure sent twice")
         by_digest[key] = item

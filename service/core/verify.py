@@ -36,6 +36,7 @@ from service.core.keys import (
     jwk_thumbprint,
     parse_public_jwk,
 )
+from service.core.memo import Memo
 from service.core.reasons import Failure, Reason, VerificationFailure
 from service.core.sdjwt import DEFAULT_HASH, Presentation, Resolved, digest, disclose, split
 from service.core.status_list import StatusValue
@@ -176,10 +177,14 @@ def inspect(
     policy: Policy,
     expect: Expectations,
     now: int,
+    memo: Memo | None = None,
 ) -> Inspection:
-    """Run every check that needs no store. Never raises for bad input."""
+    """Run every check that needs no store. Never raises for bad input. With ``memo``,
+    results that depend only on exact bytes are remembered (:mod:`service.core.memo`)."""
     try:
-        return _inspect(presentation, trusted=trusted, policy=policy, expect=expect, now=now)
+        return _inspect(
+            presentation, trusted=trusted, policy=policy, expect=expect, now=now, memo=memo
+        )
     except VerificationFailure as failure:
         return Inspection(failures=(failure.failure,))
 
@@ -233,6 +238,7 @@ def _inspect(
     policy: Policy,
     expect: Expectations,
     now: int,
+    memo: Memo | None,
 ) -> Inspection:
     # 1. Size and shape.
     if len(presentation) > policy.max_size:
@@ -264,11 +270,23 @@ def _inspect(
         raise VerificationFailure(Reason.UNKNOWN_KEY)
     if key.alg != token.alg:
         raise VerificationFailure(Reason.UNSUPPORTED_ALGORITHM, "not allowed for this key")
+
     # 4. Signature.
-    try:
-        key.verify(token.signature, token.signing_input)
-    except InvalidSignatureError:
-        raise VerificationFailure(Reason.INVALID_SIGNATURE) from None
+    def signature_holds() -> bool:
+        try:
+            key.verify(token.signature, token.signing_input)
+        except InvalidSignatureError:
+            return False
+        return True
+
+    if memo is None:
+        holds = signature_holds()
+    else:
+        holds = memo.signature_holds(
+            key.fingerprint, token.signing_input, token.signature, signature_holds
+        )
+    if not holds:
+        raise VerificationFailure(Reason.INVALID_SIGNATURE)
 
     # From here on the payload is the issuer's: collect every failure.
     payload = token.payload
@@ -282,7 +300,9 @@ def _inspect(
 
     resolved: Resolved | None = None
     try:
-        resolved = disclose(payload, parts.disclosures, never_disclosable=NEVER_DISCLOSABLE)
+        resolved = disclose(
+            payload, parts.disclosures, never_disclosable=NEVER_DISCLOSABLE, memo=memo
+        )
     except VerificationFailure as failure:
         failures.append(failure.failure)
 
@@ -295,7 +315,9 @@ def _inspect(
     if status_failure is not None:
         failures.append(status_failure)
 
-    kb_failures = _check_key_binding(parts, payload, expect=expect, policy=policy, now=now)
+    kb_failures = _check_key_binding(
+        parts, payload, expect=expect, policy=policy, now=now, memo=memo
+    )
     failures.extend(kb_failures)
 
     claims = None
@@ -376,6 +398,26 @@ def _status_reference(
     return StatusReference(uri=uri, idx=idx), None
 
 
+def _holder_key(jwk: Any, memo: Memo | None) -> VerificationKey:
+    """The ``cnf.jwk`` parsed strictly; remembered by its exact members when they are all
+    strings (anything else is parsed, and refused, every time)."""
+    members = (
+        tuple(sorted(jwk.items()))
+        if memo is not None
+        and isinstance(jwk, dict)
+        and all(isinstance(v, str) for v in jwk.values())
+        else None
+    )
+    if members is not None and memo is not None:
+        known = memo.holder_keys.get(members)
+        if isinstance(known, VerificationKey):
+            return known
+    key = parse_public_jwk(jwk, kid="cnf")  # no thumbprint needed here
+    if members is not None and memo is not None:
+        memo.holder_keys.put(members, key)
+    return key
+
+
 #: What a key-binding JWT's time failure says after ``invalid_key_binding``. A KB-JWT must be
 #: fresh (``iat`` within ``kb_max_age``); an ``exp`` or ``nbf`` it carries binds it too.
 _KB_TIME_DETAILS: Final = {
@@ -402,6 +444,7 @@ def _check_key_binding(
     expect: Expectations,
     policy: Policy,
     now: int,
+    memo: Memo | None,
 ) -> list[Failure]:
     if parts.kb_jwt is None:
         if expect.binding_required or (policy.require_key_binding and "cnf" in payload):
@@ -412,7 +455,7 @@ def _check_key_binding(
     if jwk is None:
         return [Failure.of(Reason.INVALID_KEY_BINDING, "credential has no holder key")]
     try:
-        holder_key = parse_public_jwk(jwk, kid="cnf")  # no thumbprint needed here
+        holder_key = _holder_key(jwk, memo)
         token = jws.parse(parts.kb_jwt, typ=frozenset({KB_TYP}), failure=Reason.INVALID_KEY_BINDING)
     except JWKError:
         return [Failure.of(Reason.INVALID_KEY_BINDING, "holder key is invalid")]

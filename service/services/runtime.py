@@ -24,6 +24,7 @@ from service.services.issuing import Issuer
 from service.services.openid4vci_issuer import WalletIssuance
 from service.services.openid4vp_verifier import Presenter
 from service.services.remote_status import RemoteStatus
+from service.services.status_publishing import StatusPublisher
 from service.services.verifying import Verifier
 from service.settings import Settings
 from service.store.audit import AuditLog
@@ -71,6 +72,8 @@ class Runtime:
     events: EventHub
     #: How many replicas an issuance or status change waits for (set by :meth:`start`).
     replication: Replication
+    #: This issuer's status lists as signed tokens (service.services.status_publishing).
+    publisher: StatusPublisher
 
     @property
     def keyring(self) -> KeyRing:
@@ -208,6 +211,7 @@ def build_runtime(settings: Settings, redis: aioredis.Redis, keyring: KeyRingHol
         settings=settings,
         trusted=trusted,
         status=status,
+        redis=redis,
         remote=remote,
         refresh_keys=keyring.refresh_for_unknown_kid,
     )
@@ -238,5 +242,8 @@ def build_runtime(settings: Settings, redis: aioredis.Redis, keyring: KeyRingHol
             verifier=verifier,
             access=load_access(settings),
             own_authority=own_authority(settings),
+        ),
+        publisher=StatusPublisher(
+            settings=settings, status=status, signing_key=lambda: keyring.current().active
         ),
     )

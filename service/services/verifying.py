@@ -3,17 +3,43 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
+import redis.asyncio as aioredis
+
+from service.core.memo import Memo
 from service.core.reasons import Failure, Reason
-from service.core.status_list import StatusValue
-from service.core.verify import Expectations, Policy, TrustedIssuer, Verdict, conclude, inspect
+from service.core.verify import (
+    Expectations,
+    Inspection,
+    Policy,
+    TrustedIssuer,
+    Verdict,
+    conclude,
+    inspect,
+)
 from service.errors import StatusUnavailable, StoreUnavailable
 from service.services.remote_status import RemoteStatus, StatusLookupFailed
 from service.settings import Settings
-from service.store.status import StatusStore, UnknownStatusEntry
+from service.store.round_trip import ScriptCall, run_together
+from service.store.status import StatusListLost, StatusStore, UnknownStatusEntry
 
-__all__ = ["Verifier", "policy_from"]
+__all__ = ["Presented", "Verifier", "policy_from"]
+
+
+@dataclass(frozen=True, slots=True)
+class Presented:
+    """One presentation to verify, with what the verifying app bound it to."""
+
+    credential: str
+    nonce: str | None = None
+    audience: str | None = None
+
+    @property
+    def expectations(self) -> Expectations:
+        return Expectations(nonce=self.nonce, audience=self.audience)
 
 
 def policy_from(settings: Settings) -> Policy:
@@ -33,6 +59,7 @@ class Verifier:
         settings: Settings,
         trusted: Mapping[str, TrustedIssuer],
         status: StatusStore,
+        redis: aioredis.Redis,
         remote: RemoteStatus,
         refresh_keys: Callable[[], bool] | None = None,
         clock: Callable[[], float] = time.time,
@@ -40,6 +67,9 @@ class Verifier:
         self._trusted = trusted
         self._own = settings.issuer_url
         self._status = status
+        self._redis = redis
+        # Results that depend only on exact bytes, kept across presentations (core.memo).
+        self._memo = Memo()
         self._remote = remote
         self._policy = policy_from(settings)
         self._own_lists = settings.status_list_uri("")
@@ -55,15 +85,14 @@ class Verifier:
         """Every credential type some trusted issuer may issue, sorted."""
         return sorted({vct for issuer in self._trusted.values() for vct in issuer.types})
 
-    async def verify(
-        self, presentation: str, *, nonce: str | None = None, audience: str | None = None
-    ) -> Verdict:
-        """A verdict for ``presentation``. Raises StatusUnavailable, carrying the verdict (not
-        valid, ``status_unavailable``), when the status store cannot be read: never a guess."""
-        expect = Expectations(nonce=nonce, audience=audience)
-        now = int(self._clock())
+    def _inspect(self, presentation: str, expect: Expectations, now: int) -> Inspection:
         inspection = inspect(
-            presentation, trusted=self._trusted, policy=self._policy, expect=expect, now=now
+            presentation,
+            trusted=self._trusted,
+            policy=self._policy,
+            expect=expect,
+            now=now,
+            memo=self._memo,
         )
         if (
             self._refresh_keys is not None
@@ -73,31 +102,94 @@ class Verifier:
         ):
             # The key may be one another process published a moment ago: look once more.
             inspection = inspect(
-                presentation, trusted=self._trusted, policy=self._policy, expect=expect, now=now
+                presentation,
+                trusted=self._trusted,
+                policy=self._policy,
+                expect=expect,
+                now=now,
+                memo=self._memo,
             )
-        ref = inspection.status_ref
-        if ref is None or inspection.issuer is None:
-            return conclude(inspection, None)
-        try:
-            if inspection.issuer == self._own:
-                status = await self._own_status(ref.uri, ref.idx)
+        return inspection
+
+    async def verify(
+        self, presentation: str, *, nonce: str | None = None, audience: str | None = None
+    ) -> Verdict:
+        """A verdict for ``presentation``. Raises StatusUnavailable, carrying the verdict (not
+        valid, ``status_unavailable``), when the status store cannot be read: never a guess."""
+        verdicts, _ = await self.verify_together([Presented(presentation, nonce, audience)])
+        return verdicts[0]
+
+    async def verify_together(
+        self, presented: Sequence[Presented], *, alongside: Sequence[ScriptCall] = ()
+    ) -> tuple[list[Verdict], list[Any]]:
+        """Verdicts for ``presented``, in order, with every status lookup of this issuer's
+        lists (and the ``alongside`` calls, such as the caller's authentication) sent to
+        Redis in one round trip; returns the verdicts and the answers to ``alongside``.
+
+        When Redis cannot answer: for a single presentation raises StatusUnavailable carrying
+        its verdict (not valid, ``status_unavailable``); for several, StoreUnavailable. Never
+        a guess.
+        """
+        now = int(self._clock())
+        inspections = [self._inspect(p.credential, p.expectations, now) for p in presented]
+        calls: list[ScriptCall] = list(alongside)
+        own: dict[int, int] = {}  # presentation -> its call
+        settled: dict[int, Verdict] = {}
+        for n, inspection in enumerate(inspections):
+            ref = inspection.status_ref
+            if ref is None or inspection.issuer is None:
+                settled[n] = conclude(inspection, None)
+            elif inspection.issuer != self._own:
+                continue  # another issuer's list: looked up below, from its cache
+            elif not ref.uri.startswith(self._own_lists):
+                settled[n] = conclude(inspection, None, status_failure=_NOT_OURS)
             else:
-                status = await self._remote.status_of(self._trusted[inspection.issuer], ref)
-        except StatusLookupFailed as failed:
-            return conclude(inspection, None, status_failure=failed.failure)
+                try:
+                    call = self._status.status_call(ref.uri.removeprefix(self._own_lists), ref.idx)
+                except UnknownStatusEntry:
+                    settled[n] = conclude(inspection, None, status_failure=_UNKNOWN_ENTRY)
+                    continue
+                own[n] = len(calls)
+                calls.append(call)
+        try:
+            answers = await run_together(self._redis, calls) if calls else []
         except StoreUnavailable as exc:
-            verdict = conclude(inspection, None, unavailable=True)
-            raise StatusUnavailable(exc.detail, verdict=verdict) from exc
+            if len(inspections) == 1:
+                verdict = conclude(inspections[0], None, unavailable=True)
+                raise StatusUnavailable(exc.detail, verdict=verdict) from exc
+            raise
+        verdicts: list[Verdict] = []
+        for n, inspection in enumerate(inspections):
+            if n in settled:
+                verdicts.append(settled[n])
+            elif n in own:
+                verdicts.append(self._own_verdict(inspection, answers[own[n]]))
+            else:
+                verdicts.append(await self._remote_verdict(inspection))
+        return verdicts, answers[: len(alongside)]
+
+    def _own_verdict(self, inspection: Inspection, answer: int) -> Verdict:
+        try:
+            status = StatusStore.read_status(answer)
+        except UnknownStatusEntry:
+            return conclude(inspection, None, status_failure=_UNKNOWN_ENTRY)
+        except StatusListLost:
+            # Fail closed: the list this issuer published is gone, so nothing is known.
+            return conclude(inspection, None, status_failure=_LIST_LOST)
         return conclude(inspection, status)
 
-    async def _own_status(self, uri: str, idx: int) -> StatusValue:
-        if not uri.startswith(self._own_lists):
-            raise StatusLookupFailed(
-                Failure.of(Reason.INVALID_STATUS_REFERENCE, "not one of this issuer's lists")
-            )
+    async def _remote_verdict(self, inspection: Inspection) -> Verdict:
+        assert inspection.issuer is not None
+        assert inspection.status_ref is not None
         try:
-            return await self._status.status_of(uri.removeprefix(self._own_lists), idx)
-        except UnknownStatusEntry:
-            raise StatusLookupFailed(
-                Failure.of(Reason.INVALID_STATUS_REFERENCE, "unknown list or index")
-            ) from None
+            status = await self._remote.status_of(
+                self._trusted[inspection.issuer], inspection.status_ref
+            )
+        except StatusLookupFailed as failed:
+            return conclude(inspection, None, status_failure=failed.failure)
+        return conclude(inspection, status)
+
+
+_NOT_OURS = Failure.of(Reason.INVALID_STATUS_REFERENCE, "not one of this issuer's lists")
+_UNKNOWN_ENTRY = Failure.of(Reason.INVALID_STATUS_REFERENCE, "unknown list or index")
+_LIST_LOST = Failure.of(Reason.STATUS_UNAVAILABLE, "status list missing")

@@ -1,8 +1,17 @@
 """The audit trail: who did what to which credential, client or key, and when.
 
-Every entry goes to one Redis stream, ``<prefix>:{audit}:stream``, trimmed approximately to
+Entries go to two Redis streams in the ``{audit}`` slot, each trimmed approximately to
 ``THIQA_AUDIT_MAX_ENTRIES`` (``XADD MAXLEN ~``: Redis drops whole stream nodes, so trimming
-costs nothing and the stream may briefly hold a little more than the limit).
+costs nothing and a stream may briefly hold a little more than the limit):
+
+* ``<prefix>:{audit}:stream``: issuance, status, client and key events;
+* ``<prefix>:{audit}:verifications``: ``credential.verified`` entries.
+
+Verifying apps make by far the most requests; in a stream of their own, no amount of
+verification traffic can trim a ``credential.revoked`` or ``key.revoked`` entry away. And only
+verifications whose issuer signature held are recorded: a presentation that is garbage or
+forged names nobody anything can be attributed to, and is counted in the metrics
+(``thiqa_verifications_unaudited_total``) instead, so junk cannot even fill the second stream.
 
 An entry has a fixed set of fields, each checked against a narrow pattern before it is
 written: there is no free-text field, so no claim value, name, birth date or national id can
@@ -16,7 +25,7 @@ Actions (:class:`AuditAction`)::
     credential.revoked      credential_id                               (API, revoke scope)
     credential.suspended    credential_id
     credential.reinstated   credential_id
-    credential.verified     issuer, vct when the signature held; result  (API, verify scope)
+    credential.verified     issuer, vct, result (signature held only)   (API, verify scope)
     client.added            client, scopes                              (CLI)
     client.revoked          client                                      (CLI)
     key.generated           kid                                         (for key management)
@@ -48,8 +57,16 @@ from redis.typing import EncodableT, FieldT
 
 from service.errors import StoreUnavailable
 from service.store.connection import KeySpace, translate_errors
+from service.store.round_trip import send_together
 
-__all__ = ["AuditAction", "AuditEntry", "AuditLog", "rfc3339"]
+__all__ = [
+    "FIELD_PATTERNS",
+    "LOGGED_FIELDS",
+    "AuditAction",
+    "AuditEntry",
+    "AuditLog",
+    "rfc3339",
+]
 
 log = logging.getLogger("thiqa.audit")
 
@@ -73,7 +90,7 @@ class AuditAction(StrEnum):
 # trusted issuer (printable, no spaces). Anything else is a programming error, refused with
 # ValueError before a byte is written.
 _TOKEN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-_FIELDS: Final[dict[str, re.Pattern[str]]] = {
+FIELD_PATTERNS: Final[dict[str, re.Pattern[str]]] = {
     "via": re.compile(r"^(api|cli)$"),
     "client": re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$"),
     "credential_id": _TOKEN,
@@ -86,7 +103,7 @@ _FIELDS: Final[dict[str, re.Pattern[str]]] = {
 _CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _OPTIONAL: Final = ("client", "credential_id", "request_id", "issuer", "vct", "kid", "scopes")
 #: Fields repeated in the error line when an entry cannot be written (checked the same way).
-_LOGGED: Final = frozenset({"via", "client", "credential_id", "request_id", "kid"})
+LOGGED_FIELDS: Final = frozenset({"via", "client", "credential_id", "request_id", "kid"})
 
 
 def rfc3339(moment: datetime) -> str:
@@ -134,6 +151,7 @@ class AuditLog:
     ) -> None:
         self._redis = redis
         self._key = keys.audit_stream()
+        self._verifications = keys.audit_verifications()
         self._max_entries = max_entries
         self._clock = clock
 
@@ -170,7 +188,7 @@ class AuditLog:
         for name, value in given.items():
             if value is None or value == "":
                 continue
-            if not _FIELDS[name].fullmatch(value):
+            if not FIELD_PATTERNS[name].fullmatch(value):
                 # Name the field, never the value: it may be exactly what must not be logged.
                 raise ValueError(f"audit field {name} has a value it may not have")
             fields[name] = value
@@ -193,9 +211,34 @@ class AuditLog:
         fields: dict[FieldT, EncodableT] = dict(entry.items())
         async with translate_errors():
             entry_id = await self._redis.xadd(
-                self._key, fields, maxlen=self._max_entries, approximate=True
+                self._stream_of(action), fields, maxlen=self._max_entries, approximate=True
             )
         return entry_id.decode("ascii") if isinstance(entry_id, bytes) else str(entry_id)
+
+    def prepare(self, action: AuditAction | str, **values: Any) -> tuple[str, dict[str, str]]:
+        """The stream and fields of one entry, stamped now, to be written later with
+        :meth:`append_prepared`. ValueError as for :meth:`append`."""
+        fields = self.entry_fields(action, time=rfc3339(self._clock()), **values)
+        return self._stream_of(action), fields
+
+    async def append_prepared(self, entries: Sequence[tuple[str, dict[str, str]]]) -> int:
+        """Write prepared entries in one round trip; returns how many were written. Raises
+        StoreUnavailable when Redis cannot answer at all."""
+        commands = [
+            (
+                "XADD",
+                stream,
+                "MAXLEN",
+                "~",
+                self._max_entries,
+                "*",
+                *(item for pair in fields.items() for item in pair),
+            )
+            for stream, fields in entries
+        ]
+        async with translate_errors():
+            answers = await send_together(self._redis, commands)
+        return sum(1 for answer in answers if not isinstance(answer, Exception))
 
     async def record(self, action: AuditAction | str, **values: Any) -> bool:
         """:meth:`append` for an operation that has already happened: never raises.
@@ -212,7 +255,7 @@ class AuditLog:
             safe = {
                 k: v
                 for k, v in values.items()
-                if k in _LOGGED and isinstance(v, str) and _FIELDS[k].fullmatch(v)
+                if k in LOGGED_FIELDS and isinstance(v, str) and FIELD_PATTERNS[k].fullmatch(v)
             }
             log.error(
                 "audit write failed: %s",
@@ -222,21 +265,33 @@ class AuditLog:
             return False
         return True
 
-    async def tail(self, count: int) -> list[AuditEntry]:
-        """The newest ``count`` entries, oldest first."""
+    def _stream_of(self, action: AuditAction | str) -> str:
+        if action == AuditAction.CREDENTIAL_VERIFIED:
+            return self._verifications
+        return self._key
+
+    def _read_stream(self, verifications: bool) -> str:
+        return self._verifications if verifications else self._key
+
+    async def tail(self, count: int, *, verifications: bool = False) -> list[AuditEntry]:
+        """The newest ``count`` entries, oldest first: of the events stream, or with
+        ``verifications`` of the verifications stream."""
         async with translate_errors():
             rows = cast(
                 "list[tuple[bytes, dict[bytes, bytes]]]",
-                await self._redis.xrevrange(self._key, count=count),
+                await self._redis.xrevrange(self._read_stream(verifications), count=count),
             )
         return [AuditEntry.from_stream(entry_id, fields) for entry_id, fields in reversed(rows)]
 
-    async def after(self, last_id: str, *, block_ms: int, count: int = 100) -> list[AuditEntry]:
+    async def after(
+        self, last_id: str, *, block_ms: int, count: int = 100, verifications: bool = False
+    ) -> list[AuditEntry]:
         """Entries newer than ``last_id`` (``"$"``: from now on), waiting up to ``block_ms``."""
+        stream = self._read_stream(verifications)
         async with translate_errors():
             answer = cast(
                 "list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]] | None",
-                await self._redis.xread({self._key: last_id}, count=count, block=block_ms),
+                await self._redis.xread({stream: last_id}, count=count, block=block_ms),
             )
         return [
             AuditEntry.from_stream(entry_id, fields)

@@ -23,8 +23,9 @@ import redis.asyncio as aioredis
 
 from service.errors import ClientExists, ClientNotFound, InvalidRequest, RateLimited
 from service.store.connection import KeySpace, translate_errors
+from service.store.round_trip import ScriptCall
 
-__all__ = ["Client", "ClientStore", "Scope", "looks_like_api_key"]
+__all__ = ["Client", "ClientStore", "PendingAuthentication", "Scope", "looks_like_api_key"]
 
 KEY_PREFIX = "thq_"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -68,6 +69,35 @@ class Client:
     name: str
     scopes: frozenset[Scope]
     created_at: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PendingAuthentication:
+    """An authentication to be sent; :meth:`read` decides from the script's answer."""
+
+    call: ScriptCall
+    presented: str
+    per_minute: int
+    moment: float
+    window: int
+
+    def read(self, row: list[bytes | int] | int) -> Client | None:
+        """The client, or None; raises RateLimited past the limit."""
+        if not row or not isinstance(row, list):
+            return None
+        name, stored_hash, scopes, count = row
+        assert isinstance(stored_hash, bytes)
+        assert isinstance(name, bytes)
+        assert isinstance(scopes, bytes)
+        assert isinstance(count, int)
+        if not hmac.compare_digest(stored_hash, self.presented.encode("ascii")):
+            return None
+        if self.per_minute > 0 and count > self.per_minute:
+            raise RateLimited(retry_after=max(1, int((self.window + 1) * 60 - self.moment)))
+        return Client(
+            name=name.decode("utf-8"),
+            scopes=frozenset(Scope(s) for s in scopes.decode("ascii").split(",") if s),
+        )
 
 
 def _hash(secret: str) -> str:
@@ -120,6 +150,19 @@ class ClientStore:
         """The client holding ``api_key``, or None. With ``per_minute`` > 0, also counts the
         request in the key's fixed one-minute window and raises RateLimited past the limit;
         lookup and count share one round trip, and only requests with the right key count."""
+        pending = self.authentication(api_key, per_minute=per_minute, now=now)
+        if pending is None:
+            return None
+        call = pending.call
+        async with translate_errors():
+            row = await call.script(keys=call.keys, args=call.args)
+        return pending.read(row)
+
+    def authentication(
+        self, api_key: str, *, per_minute: int = 0, now: float | None = None
+    ) -> PendingAuthentication | None:
+        """:meth:`authenticate` as a script call to send with others in one round trip
+        (:mod:`service.store.round_trip`), or None for a key that cannot be one."""
         match = _KEY.fullmatch(api_key)
         if match is None:
             return None
@@ -127,22 +170,12 @@ class ClientStore:
         presented = _hash(secret)
         moment = time.time() if now is None else now
         window = int(moment // 60)
-        async with translate_errors():
-            row = await self._authenticate(
-                keys=[self._keys.api_key(key_id), self._keys.rate_window(key_id, window)],
-                args=[presented, per_minute],
-            )
-        if not row:
-            return None
-        name, stored_hash, scopes, count = row
-        if not hmac.compare_digest(stored_hash, presented.encode("ascii")):
-            return None
-        if per_minute > 0 and count > per_minute:
-            raise RateLimited(retry_after=max(1, int((window + 1) * 60 - moment)))
-        return Client(
-            name=name.decode("utf-8"),
-            scopes=frozenset(Scope(s) for s in scopes.decode("ascii").split(",") if s),
+        call = ScriptCall(
+            self._authenticate,
+            (self._keys.api_key(key_id), self._keys.rate_window(key_id, window)),
+            (presented, per_minute),
         )
+        return PendingAuthentication(call, presented, per_minute, moment, window)
 
     async def list(self) -> list[Client]:
         async with translate_errors():

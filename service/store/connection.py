@@ -302,9 +302,14 @@ class KeySpace:
     def client_names(self) -> str:
         return f"{self.prefix}:{{clients}}:names"
 
-    # The audit trail: one stream in a slot of its own, never written by a status script.
+    # The audit trail, in a slot of its own, never written by a status script: status, key
+    # and client events in one stream, verifications in another, so verification traffic
+    # can never trim an event out of the first.
     def audit_stream(self) -> str:
         return f"{self.prefix}:{{audit}}:stream"
+
+    def audit_verifications(self) -> str:
+        return f"{self.prefix}:{{audit}}:verifications"
 
     # OpenID4VCI: one hash per credential offer (code, transaction code, access token and,
     # until issuance, the claims), so each step is one script on one slot; c_nonces apart.

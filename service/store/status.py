@@ -34,8 +34,15 @@ from service.errors import (
 )
 from service.store.connection import KeySpace, translate_errors
 from service.store.replication import Replication
+from service.store.round_trip import ScriptCall
 
-__all__ = ["CredentialRecord", "StatusStore", "UnknownStatusEntry"]
+__all__ = [
+    "CredentialRecord",
+    "ListSnapshot",
+    "StatusListLost",
+    "StatusStore",
+    "UnknownStatusEntry",
+]
 
 BITS: Final = 2
 _LIST_ID = re.compile(r"^[0-9a-f]{12}$")
@@ -92,10 +99,13 @@ redis.call('SADD', KEYS[2], ARGV[2])
 return ARGV[2]
 """
 
+# A list whose metadata is there but whose bits are not was lost (a deleted key, a partial
+# restore): BITFIELD would read a missing string as zeros, that is "valid", so it answers -3.
 _STATUS_OF = """
 local size = tonumber(redis.call('HGET', KEYS[1], 'size'))
 if not size then return -1 end
 if tonumber(ARGV[1]) >= size then return -2 end
+if redis.call('EXISTS', KEYS[2]) == 0 then return -3 end
 return redis.call('BITFIELD', KEYS[2], 'GET', 'u2', ARGV[2])[1]
 """
 
@@ -131,13 +141,45 @@ end
 if current == 1 then return -2 end
 redis.call('BITFIELD', KEYS[2], 'SET', 'u2', offset, target)
 redis.call('HSET', KEYS[1], 'changed_at', ARGV[2])
+redis.call('HINCRBY', KEYS[3], 'version', 1)
 return target
 """
 )
 
+# The list's version: bumped by every change of an entry (in the same script as the change),
+# so a publisher can tell in one small read whether the token it holds is still the list.
+# -1: unknown list, or its entries are gone.
+_LIST_VERSION = """
+if redis.call('EXISTS', KEYS[2]) == 0 or redis.call('HEXISTS', KEYS[1], 'size') == 0 then
+  return -1
+end
+return tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+"""
+
+# The list's bytes and the version they are, read together.
+_SNAPSHOT = """
+local data = redis.call('GET', KEYS[2])
+if not data or redis.call('HEXISTS', KEYS[1], 'size') == 0 then return nil end
+return {tonumber(redis.call('HGET', KEYS[1], 'version') or '0'), data}
+"""
+
 
 class UnknownStatusEntry(Exception):
     """The (list, index) pair is not one this store holds."""
+
+
+class StatusListLost(Exception):
+    """The list is known but its entries are gone from Redis: no answer can be given, and
+    none may be guessed (an absent string would read as all "valid")."""
+
+
+@dataclass(frozen=True, slots=True)
+class ListSnapshot:
+    """A status list's bytes (Token Status List layout) and the version they are."""
+
+    list_id: str
+    version: int
+    data: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +221,8 @@ class StatusStore:
         self._status_of = redis.register_script(_STATUS_OF)
         self._read_record = redis.register_script(_READ_RECORD)
         self._change = redis.register_script(_CHANGE)
+        self._list_version = redis.register_script(_LIST_VERSION)
+        self._snapshot = redis.register_script(_SNAPSHOT)
 
     @staticmethod
     def parse_credential_id(credential_id: str) -> tuple[str, str]:
@@ -277,14 +321,29 @@ class StatusStore:
         return current
 
     async def status_of(self, list_id: str, idx: int) -> StatusValue:
-        """The entry's status, read in one round trip. Raises UnknownStatusEntry."""
+        """The entry's status, read in one round trip. Raises UnknownStatusEntry, or
+        StatusListLost when the list's entries are missing from Redis."""
+        call = self.status_call(list_id, idx)
+        async with translate_errors():
+            result = await call.script(keys=call.keys, args=call.args)
+        return self.read_status(result)
+
+    def status_call(self, list_id: str, idx: int) -> ScriptCall:
+        """The lookup of one entry, to send with others (:mod:`service.store.round_trip`);
+        :meth:`read_status` reads its answer. Raises UnknownStatusEntry for an id or index
+        that cannot be one of this store's."""
         if idx < 0 or not self.is_list_id(list_id):
             raise UnknownStatusEntry()
-        async with translate_errors():
-            result = await self._status_of(
-                keys=[self._keys.status_meta(list_id), self._keys.status_bits(list_id)],
-                args=[idx, redis_offset(idx, BITS)],
-            )
+        return ScriptCall(
+            self._status_of,
+            (self._keys.status_meta(list_id), self._keys.status_bits(list_id)),
+            (idx, redis_offset(idx, BITS)),
+        )
+
+    @staticmethod
+    def read_status(result: int) -> StatusValue:
+        if result == -3:
+            raise StatusListLost()
         if result < 0:
             raise UnknownStatusEntry()
         return StatusValue(result)
@@ -323,7 +382,11 @@ class StatusStore:
         async with translate_errors():
             result, kept = await self._replication.run(
                 self._change,
-                keys=[self._keys.credential(list_id, serial), self._keys.status_bits(list_id)],
+                keys=[
+                    self._keys.credential(list_id, serial),
+                    self._keys.status_bits(list_id),
+                    self._keys.status_meta(list_id),
+                ],
                 args=[int(target), now, owner or ""],
             )
         if result == -1:
@@ -333,6 +396,29 @@ class StatusStore:
         if not kept:
             raise ChangeNotReplicated()
         return StatusValue(result)
+
+    async def list_version(self, list_id: str) -> int | None:
+        """The list's change counter, or None for an unknown list or one whose entries are
+        gone. One small round trip: what a publisher asks before serving a token it holds."""
+        if not self.is_list_id(list_id):
+            return None
+        async with translate_errors():
+            version = await self._list_version(
+                keys=[self._keys.status_meta(list_id), self._keys.status_bits(list_id)]
+            )
+        return None if version < 0 else int(version)
+
+    async def snapshot(self, list_id: str) -> ListSnapshot | None:
+        """The list's bytes with their version, read atomically; None if unknown or lost."""
+        if not self.is_list_id(list_id):
+            return None
+        async with translate_errors():
+            row = await self._snapshot(
+                keys=[self._keys.status_meta(list_id), self._keys.status_bits(list_id)]
+            )
+        if row is None:
+            return None
+        return ListSnapshot(list_id=list_id, version=int(row[0]), data=bytes(row[1]))
 
     async def list_bytes(self, list_id: str) -> bytes | None:
         """The raw list as published (Token Status List byte order), or None if unknown."""

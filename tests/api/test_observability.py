@@ -99,8 +99,16 @@ def _records(lines: list[str], logger: str) -> list[dict[str, Any]]:
 
 
 def _audit(redis_client: redis.Redis, settings: Settings) -> list[AuditEntry]:
-    stream = KeySpace(settings.redis_prefix).audit_stream()
-    return [AuditEntry.from_stream(i, f) for i, f in redis_client.xrange(stream)]
+    """Both audit streams (events and verifications), merged in the order the entries were
+    made: their times (verifications are written in batches, so a later id may be older)."""
+    keys = KeySpace(settings.redis_prefix)
+    entries = [
+        AuditEntry.from_stream(i, f)
+        for stream in (keys.audit_stream(), keys.audit_verifications())
+        for i, f in redis_client.xrange(stream)
+    ]
+    entries.sort(key=lambda e: (e.time, tuple(int(part) for part in e.id.split("-"))))
+    return entries
 
 
 def _audit_when(
@@ -366,15 +374,15 @@ def test_no_personal_value_reaches_logs_audit_or_redis(
     assert http.post("/v1/verify", json={"credential": forged}).json()["valid"] is False
 
     entries = _audit_when(
-        redis_client, settings, lambda es: sum(e.action == "credential.verified" for e in es) == 3
+        redis_client, settings, lambda es: sum(e.action == "credential.verified" for e in es) == 2
     )
+    # The forgery's verdict is counted, not audited: its signature never held.
     assert [e.action for e in entries] == [
         "credential.issued",
         "credential.verified",
         "credential.suspended",
         "credential.reinstated",
         "credential.revoked",
-        "credential.verified",
         "credential.verified",
     ]
     access = _records(log_lines, "thiqa.access")
@@ -441,7 +449,7 @@ def test_verifications_are_audited_with_issuer_type_and_codes_only(
 
     entries = [
         e
-        for e in _audit_when(redis_client, settings, lambda es: len(es) == 3)
+        for e in _audit_when(redis_client, settings, lambda es: len(es) == 2)
         if e.action == "credential.verified"
     ]
     by_request = {e.request_id: e for e in entries}
@@ -449,9 +457,51 @@ def test_verifications_are_audited_with_issuer_type_and_codes_only(
     assert (valid.client, valid.via, valid.result) == ("test-app", "api", ("valid",))
     assert (valid.issuer, valid.vct) == (settings.issuer_url, settings.national_id_vct)
     assert valid.credential_id == ""  # a presentation does not carry it; not looked up
-    malformed = by_request[junk.headers["x-request-id"]]
-    assert malformed.result == ("malformed",)
-    assert (malformed.issuer, malformed.vct) == ("", "")  # nothing trusted without signature
+    # Garbage names no issuer: counted, never written (issue 9.7).
+    assert junk.headers["x-request-id"] not in by_request
+    assert _value(_metrics(http), "thiqa_verifications_unaudited_total") == 1
+    keys = KeySpace(settings.redis_prefix)
+    assert redis_client.xlen(keys.audit_verifications()) == 1
+
+
+@pytest.mark.slow
+def test_junk_verifications_cannot_push_a_revocation_out_of_the_audit_trail(
+    settings: Settings, citizen: dict[str, Any], redis_client: redis.Redis
+) -> None:
+    """Issue 9.7: 400 junk verifications and 400 genuine ones against a trail kept to 100
+    entries; the revocation entry stays."""
+    settings = settings.model_copy(update={"audit_max_entries": 100})
+    key = add_client(settings, "app", frozenset(Scope))
+    keys = KeySpace(settings.redis_prefix)
+    with (
+        BackgroundServer(settings) as server,
+        httpx.Client(
+            base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=10
+        ) as http,
+    ):
+        issued = http.post("/v1/credentials", json={"claims": citizen}).json()
+        cid = issued["credential_id"]
+        assert http.post(f"/v1/credentials/{cid}/revoke").status_code == 200
+        for n in range(400):
+            junk = http.post("/v1/verify", json={"credential": f"junk~{n}~"})
+            assert junk.json()["valid"] is False
+            revoked = http.post("/v1/verify", json={"credential": issued["credential"]})
+            assert [e["code"] for e in revoked.json()["errors"]] == ["revoked"]
+        deadline = time.monotonic() + 5
+        while _value(_metrics(http), "thiqa_audit_write_failures_total") == 0 and (
+            redis_client.xlen(keys.audit_verifications()) < 100
+        ):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert _value(_metrics(http), "thiqa_verifications_unaudited_total") == 400
+    events = [AuditEntry.from_stream(i, f) for i, f in redis_client.xrange(keys.audit_stream())]
+    assert [(e.action, e.credential_id) for e in events] == [
+        ("credential.issued", cid),
+        ("credential.revoked", cid),
+    ]
+    verified = redis_client.xrange(keys.audit_verifications())
+    assert 100 <= len(verified) < 400  # trimmed, approximately, to its own limit
+    assert all(AuditEntry.from_stream(i, f).result == ("revoked",) for i, f in verified)
 
 
 @pytest.fixture
@@ -498,6 +548,7 @@ def test_a_failed_audit_write_keeps_the_answer_and_is_logged_and_counted(
             time.sleep(0.02)
         assert _value(_metrics(http), "thiqa_audit_write_failures_total") == 2
     assert not redis_client.exists(KeySpace(settings.redis_prefix).audit_stream())
+    assert not redis_client.exists(KeySpace(settings.redis_prefix).audit_verifications())
     failures = [r for r in _records(log_lines, "thiqa.audit") if r["level"] == "error"]
     assert [f["audit_action"] for f in failures] == ["credential.issued", "credential.verified"]
     assert failures[0]["credential_id"] == cid

@@ -435,7 +435,7 @@ def test_wallet_answers_and_relying_party_reads_the_verdict(
 
 
 def audit_entries(redis_client: redis.Redis, settings: Settings) -> list[dict[str, str]]:
-    stream = f"{settings.redis_prefix}:{{audit}}:stream"
+    stream = f"{settings.redis_prefix}:{{audit}}:verifications"
     deadline = time.monotonic() + 3  # written after the response, as for /v1/verify
     while True:
         entries = [

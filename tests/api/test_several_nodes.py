@@ -132,8 +132,7 @@ def test_offers_presentations_and_revocations_cross_processes(
         assert offer.status_code == 201, offer.text
         assert offer.json()["credential_offer_uri"].startswith(f"{b.url}/")  # the phone's way
         wallet = Wallet.open(tmp_path / "wallet.json")
-        # The phone trusts the relying party's root (HAIP: requests are signed, x509_hash);
-        # every node shares the keys folder, so one root for all.
+        # The phone trusts the relying party's root: the requests below are signed (HAIP).
         wallet.add_trust(Pki(tmp_path / "keys").root())
         accept(offer.json()["offer_uri"], wallet=wallet, http=phone, pin=offer.json()["tx_code"])
         state = on_c.get(f"/v1/credential-offers/{offer.json()['offer_id']}").json()

@@ -96,3 +96,21 @@ def test_accept_header_is_read_case_insensitively_with_q_values(
     assert response.status_code == 200
     media = "application/json" if json_wanted else "application/statuslist+jwt"
     assert response.headers["content-type"] == media
+
+
+def test_a_token_is_served_from_memory_until_the_list_changes_and_revalidates_by_etag(
+    http: httpx.Client, anonymous: httpx.Client, issued: dict[str, Any]
+) -> None:
+    uri = issued["status"]["status_list"]["uri"]
+    first, second = anonymous.get(uri), anonymous.get(uri)
+    assert first.content == second.content  # the same token, not signed again
+    etag = first.headers["etag"]
+    assert second.headers["etag"] == etag
+    unchanged = anonymous.get(uri, headers={"If-None-Match": etag})
+    assert unchanged.status_code == 304
+    assert unchanged.content == b""
+    assert unchanged.headers["etag"] == etag
+    assert http.post(f"/v1/credentials/{issued['credential_id']}/suspend").status_code == 200
+    changed = anonymous.get(uri, headers={"If-None-Match": etag})
+    assert changed.status_code == 200
+    assert changed.headers["etag"] != etag

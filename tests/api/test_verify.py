@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 
 from service.api.server import BackgroundServer, free_port
 from service.core import jws
@@ -18,6 +19,7 @@ from service.core.keys import generate_signing_key
 from service.services.runtime import load_keyring
 from service.settings import Settings
 from service.store.clients import Scope
+from service.store.connection import KeySpace
 from service.store.embedded import EmbeddedRedis
 from tests.conftest import add_client
 
@@ -129,6 +131,25 @@ def test_revocation_is_visible_to_the_very_next_verification(
     assert codes(body) == ["revoked"]
     assert body["credential_status"] == "revoked"
     assert body["claims"] is None
+
+
+def test_a_lost_status_list_fails_closed(
+    http: httpx.Client,
+    issued: dict[str, Any],
+    present: Callable[..., str],
+    settings: Settings,
+    redis_client: redis.Redis,
+) -> None:
+    """Issue 9.6: deleting a list's Redis string must not turn a revoked credential back to
+    valid (a missing string reads as zeros, which is "valid")."""
+    assert http.post(f"/v1/credentials/{issued['credential_id']}/revoke").status_code == 200
+    list_id = issued["status"]["status_list"]["uri"].rsplit("/", 1)[1]
+    assert redis_client.delete(KeySpace(settings.redis_prefix).status_bits(list_id)) == 1
+    body = _verify(http, present(), nonce=NONCE, audience=AUDIENCE)
+    assert body["valid"] is False
+    assert codes(body) == ["status_unavailable"]
+    assert body["claims"] is None
+    assert not redis_client.exists(KeySpace(settings.redis_prefix).status_bits(list_id))
 
 
 def test_suspension_and_reinstatement(

@@ -124,9 +124,7 @@ def test_stream_is_trimmed_to_about_max_entries(
 ) -> None:
     async def many(audit: AuditLog) -> None:
         for n in range(1000):
-            await audit.append(
-                AuditAction.CREDENTIAL_VERIFIED, via="api", result=["valid"], request_id=f"r{n}"
-            )
+            await audit.append(AuditAction.CREDENTIAL_SUSPENDED, via="api", request_id=f"r{n}")
 
     _run(url_of(settings), settings.redis_prefix, many, max_entries=100)
     length = redis_client.xlen(_stream(settings))
@@ -135,6 +133,25 @@ def test_stream_is_trimmed_to_about_max_entries(
     assert 100 <= length <= 200
     newest = _entries(redis_client.xrevrange(_stream(settings), count=1))[0][1]
     assert newest[b"request_id"] == b"r999"
+
+
+def test_verifications_have_a_stream_of_their_own_and_cannot_trim_events(
+    settings: Settings, redis_client: redis.Redis
+) -> None:
+    async def flood(audit: AuditLog) -> tuple[list[AuditEntry], list[AuditEntry]]:
+        await audit.append(AuditAction.CREDENTIAL_REVOKED, via="api", credential_id="kept")
+        for n in range(1000):
+            await audit.append(
+                AuditAction.CREDENTIAL_VERIFIED, via="api", result=["valid"], request_id=f"r{n}"
+            )
+        return await audit.tail(10), await audit.tail(1, verifications=True)
+
+    events, verified = _run(url_of(settings), settings.redis_prefix, flood, max_entries=100)
+    assert [(e.action, e.credential_id) for e in events] == [("credential.revoked", "kept")]
+    assert [e.request_id for e in verified] == ["r999"]
+    keys = KeySpace(settings.redis_prefix)
+    assert keys.audit_verifications() == f"{settings.redis_prefix}:{{audit}}:verifications"
+    assert 100 <= redis_client.xlen(keys.audit_verifications()) <= 200
 
 
 def test_tail_is_oldest_first_and_after_reads_only_newer(settings: Settings) -> None:

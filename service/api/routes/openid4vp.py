@@ -39,8 +39,8 @@ from service.core.openid4vp import REQUEST_OBJECT_MEDIA_TYPE, Outcome
 from service.errors import (
     InvalidRequest,
     MalformedResponse,
+    MethodNotAllowed,
     PresentationRequestNotFound,
-    RequestUriMethodNotAllowed,
     StoreUnavailable,
     UnknownPresentationRequest,
 )
@@ -335,8 +335,10 @@ async def presentation_request_object(
     include_in_schema=False,
 )
 async def presentation_request_other_methods(request_id: WalletRequestId) -> Response:
-    """Any other method: 405 naming both the routes' methods (see RequestUriMethodNotAllowed)."""
-    raise RequestUriMethodNotAllowed()
+    """Any other method: 405 naming both routes' methods (Starlette names only the first)."""
+    refused = MethodNotAllowed()
+    refused.allow = "GET, POST"
+    raise refused
 
 
 @wallet.post(

@@ -1,0 +1,126 @@
+"""Memo: what verification remembers never changes a verdict."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from service.core import holder
+from service.core.credential import StatusReference, issue
+from service.core.encoding import b64url_decode, b64url_encode
+from service.core.keys import generate_signing_key, public_jwk
+from service.core.memo import Memo
+from service.core.reasons import Reason
+from service.core.verify import Expectations, Policy, TrustedIssuer, inspect
+
+ISS = "https://issuer.example"
+VCT = f"{ISS}/types/national-id"
+NOW = 2_000_000_000
+CLAIMS = {"given_name": "Amina", "family_name": "El Idrissi", "address": {"locality": "Fès"}}
+
+
+@pytest.fixture(scope="module")
+def material() -> dict[str, Any]:
+    issuer, other, wallet = (generate_signing_key() for _ in range(3))
+    credential = issue(
+        CLAIMS,
+        issuer=ISS,
+        vct=VCT,
+        key=issuer,
+        status=StatusReference(uri=f"{ISS}/status-lists/abcdefabcdef", idx=3),
+        issued_at=NOW - 10,
+        expires_at=NOW + 3600,
+        holder_jwk=public_jwk(wallet.key),
+    )
+    presentation = holder.present(
+        credential, list(CLAIMS), holder_key=wallet, nonce="n", audience="a", now=NOW
+    )
+    return {"issuer": issuer, "other": other, "presentation": presentation}
+
+
+def _trusted(key: Any, *, kid: str, revoked: frozenset[str] = frozenset()) -> dict[str, Any]:
+    verification = key.verification_key()
+    return {
+        ISS: TrustedIssuer(
+            identifier=ISS,
+            keys={kid: type(verification)(kid=kid, alg=verification.alg, key=verification.key)},
+            types=frozenset({VCT}),
+            revoked_kids=revoked,
+        )
+    }
+
+
+def _codes(presentation: str, trusted: dict[str, Any], memo: Memo | None) -> list[Reason]:
+    inspection = inspect(
+        presentation,
+        trusted=trusted,
+        policy=Policy(),
+        expect=Expectations(nonce="n", audience="a"),
+        now=NOW,
+        memo=memo,
+    )
+    return [f.reason for f in inspection.failures]
+
+
+def _variants(presentation: str) -> list[str]:
+    jwt, *disclosures, kb = presentation.split("~")
+    header, payload, signature = jwt.split(".")
+    flipped = bytearray(b64url_decode(signature))
+    flipped[5] ^= 1
+    return [
+        presentation,
+        "~".join([jwt, *disclosures, disclosures[0], kb]),  # a disclosure sent twice
+        "~".join([jwt, *disclosures[1:], kb]),  # one left out: the KB-JWT's sd_hash breaks
+        "~".join([f"{header}.{payload}.{b64url_encode(bytes(flipped))}", *disclosures, kb]),
+        "~".join([jwt, *disclosures, ""]),  # no KB-JWT although a nonce is expected
+    ]
+
+
+def test_verdicts_with_a_warm_memo_are_those_without_one(material: dict[str, Any]) -> None:
+    trusted = _trusted(material["issuer"], kid=material["issuer"].kid)
+    memo = Memo()
+    assert _codes(material["presentation"], trusted, memo) == []
+    for variant in _variants(material["presentation"]) * 2:
+        assert _codes(variant, trusted, memo) == _codes(variant, trusted, None)
+    # The repeated disclosure is still caught (and breaks the KB-JWT's sd_hash too).
+    assert _codes(_variants(material["presentation"])[1], trusted, memo) == [
+        Reason.INVALID_DISCLOSURE,
+        Reason.INVALID_KEY_BINDING,
+    ]
+
+
+def test_a_remembered_signature_never_vouches_for_another_key(material: dict[str, Any]) -> None:
+    memo = Memo()
+    kid = material["issuer"].kid
+    genuine = _trusted(material["issuer"], kid=kid)
+    assert _codes(material["presentation"], genuine, memo) == []
+    # The same kid now names another key (a replaced trust list): the signature is checked
+    # again, under that key, and fails.
+    impostor = _trusted(material["other"], kid=kid)
+    assert _codes(material["presentation"], impostor, memo) == [Reason.INVALID_SIGNATURE]
+    # A key revoked as compromised is refused before any signature, remembered or not.
+    revoked = _trusted(material["issuer"], kid=kid, revoked=frozenset({kid}))
+    assert _codes(material["presentation"], revoked, memo) == [Reason.KEY_REVOKED]
+
+
+def test_a_failed_check_is_never_remembered() -> None:
+    memo, calls = Memo(), []
+
+    def failing() -> bool:
+        calls.append(1)
+        return False
+
+    for _ in range(3):
+        assert memo.signature_holds(b"k", b"input", b"sig", failing) is False
+    assert len(calls) == 3
+    assert memo.signature_holds(b"k", b"input", b"sig", lambda: True) is True
+    assert memo.signature_holds(b"k", b"input", b"sig", failing) is True
+    assert memo.signature_holds(b"other key", b"input", b"sig", failing) is False
+
+
+def test_the_memo_is_bounded() -> None:
+    memo = Memo(entries=8)
+    for n in range(100):
+        memo.signature_holds(b"k", n.to_bytes(2, "big"), b"s", lambda: True)
+    assert len(memo._signatures) == 8
