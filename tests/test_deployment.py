@@ -13,10 +13,14 @@ import json
 import os
 import re
 import shlex
+import shutil
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 import yaml
 
 from service.settings import Settings
@@ -128,11 +132,13 @@ def test_compose_has_api_and_redis_and_no_version_key(compose: dict[str, Any]) -
 def test_redis_logs_and_fsyncs_every_write(redis_service: dict[str, Any]) -> None:
     assert redis_service["image"] == "redis:7.2-alpine"
     command = redis_service["command"]
-    if isinstance(command, str):
-        command = shlex.split(command)
-    assert command[0] == "redis-server"
-    options = dict(zip(command[1::2], command[2::2], strict=True))
+    assert command[:2] == ["sh", "-c"]
+    # The script ends by exec-ing redis-server (PID 1 gets SIGTERM) on its ACL file.
+    server = shlex.split(command[2].rsplit("&& exec ", 1)[1])
+    assert server[:2] == ["redis-server", "/tmp/users.conf"]  # noqa: S108 - the tmpfs
+    options = dict(zip(server[2::2], server[3::2], strict=True))
     assert options == {"--appendonly": "yes", "--appendfsync": "always", "--save": ""}
+    assert redis_service["tmpfs"] == [TMPFS]
 
 
 def test_redis_is_not_published(redis_service: dict[str, Any]) -> None:
@@ -144,7 +150,7 @@ def test_both_services_have_healthchecks(
 ) -> None:
     redis_test = redis_service["healthcheck"]["test"]
     assert redis_test[0] in {"CMD", "CMD-SHELL"}
-    assert "redis-cli ping" in " ".join(redis_test[1:])
+    assert "redis-cli --no-auth-warning --user healthcheck --pass - ping" in redis_test[1]
 
     api_test = api["healthcheck"]["test"]
     assert api_test[:3] == ["CMD", "python", "-c"]
@@ -167,7 +173,6 @@ def test_api_waits_for_a_healthy_redis(api: dict[str, Any]) -> None:
 
 def test_api_is_hardened_and_restarts(api: dict[str, Any], redis_service: dict[str, Any]) -> None:
     assert api["build"] == "."
-    assert api["ports"] == ["8000:8000"]
     assert api["read_only"] is True
     assert api["tmpfs"] == [TMPFS]
     assert api["restart"] == redis_service["restart"] == "unless-stopped"
@@ -186,48 +191,50 @@ def test_compose_sets_only_real_settings(api: dict[str, Any], services: dict[str
         "THIQA_HOST",
         "THIQA_PORT",
         "THIQA_KEYS_DIR",
-        "THIQA_KEY_PASSPHRASE",
+        "THIQA_KEY_PASSPHRASE_FILE",
+        "THIQA_REDIS_PASSWORD_FILE",
         "THIQA_DEMO_UI",
     }
-    assert named <= SETTINGS_VARIABLES, named - SETTINGS_VARIABLES
+    assert not Settings.unknown_variables(dict.fromkeys(named, "")), named
 
 
 def test_api_uses_the_redis_service(api: dict[str, Any], services: dict[str, Any]) -> None:
     url = environment(api)["THIQA_REDIS_URL"]
-    assert url == "redis://redis:6379/0"
-    assert url.split("://", 1)[1].split(":", 1)[0] in services
+    assert url == "redis://thiqa@redis:6379/0"
+    assert url.split("@", 1)[1].split(":", 1)[0] in services
 
 
 def test_published_port_is_the_port_thiqa_listens_on(api: dict[str, Any]) -> None:
     env = effective_api_environment(api)
     assert env["THIQA_PORT"] == "8000"
-    assert api["ports"] == [f"{env['THIQA_PORT']}:{env['THIQA_PORT']}"]
+    assert api["ports"] == [f"127.0.0.1:{env['THIQA_PORT']}:{env['THIQA_PORT']}"]
 
 
 def test_compose_environment_validates_as_settings(
-    api: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    api: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     for name in list(os.environ):
         if name.startswith("THIQA_"):
             monkeypatch.delenv(name)
+    # The secrets as compose mounts them; the public URL as the operator must give it.
+    (tmp_path / "redis_password").write_text("pw-from-secret\n")
+    (tmp_path / "key_passphrase").write_text("passphrase-from-secret\n")
+    monkeypatch.setenv("THIQA_PUBLIC_URL", "https://id.example.ma")
     for name, value in effective_api_environment(api).items():
-        if name.startswith("THIQA_"):
-            monkeypatch.setenv(name, value)
+        if name.startswith("THIQA_") and name != "THIQA_PUBLIC_URL":
+            monkeypatch.setenv(name, value.replace("/run/secrets", str(tmp_path)))
 
     settings = Settings(_env_file=None)
 
     assert settings.redis_url is not None
-    assert settings.redis_url.get_secret_value() == "redis://redis:6379/0"
+    assert settings.redis_url.get_secret_value() == "redis://thiqa:pw-from-secret@redis:6379/0"
     assert settings.host == ALL_INTERFACES
     assert settings.port == 8000
     assert settings.keys_dir == Path(KEYS_DIR)
     assert settings.data_dir == Path("/var/lib/thiqa/data")
-    assert settings.public_url == "http://localhost:8000"
-    assert settings.issuer_url == "http://localhost:8000"
-    # An empty passphrase arrives as SecretStr(""): falsy, so keys are written unencrypted
-    # (runtime.load_keyring passes no passphrase), not encrypted with b"".
-    # ${THIQA_KEY_PASSPHRASE:-} left empty means "no passphrase", never the empty one.
-    assert settings.key_passphrase is None
+    assert settings.issuer_url == "https://id.example.ma"
+    assert settings.key_passphrase is not None
+    assert settings.key_passphrase.get_secret_value() == "passphrase-from-secret"
     assert settings.demo_ui is False  # the tester's page is off in a deployment
 
 
@@ -243,10 +250,20 @@ def test_interpolation_defaults() -> None:
 def test_dockerfile_base_and_install() -> None:
     assert only("FROM") == ["python:3.11-slim"]
     installs = [args for args in only("RUN") if "pip install" in args]
-    assert len(installs) == 1
-    assert "pip install /tmp/thiqa-src " in installs[0]
-    assert "[test]" not in installs[0]
-    assert "-e " not in installs[0]
+    assert len(installs) == 2
+    # First the locked dependencies, every one checked against its hashes ...
+    assert installs[0] == (
+        "pip install --require-hashes --no-deps -r /tmp/thiqa-src/requirements.lock"
+    )
+    # ... then Thiqa alone, fetching nothing more; its seeds found in the installed package.
+    assert "pip install --no-deps --no-build-isolation /tmp/thiqa-src " in installs[1]
+    assert "find_seeds()" in installs[1]
+    for install in installs:
+        assert "[test]" not in install
+        assert "-e " not in install
+    copied = " ".join(only("COPY"))
+    for source in ("requirements.lock", "setup.py", "MANIFEST.in", "seeds", "service"):
+        assert source in copied
 
 
 def test_dockerfile_env_is_real_settings() -> None:
@@ -354,3 +371,90 @@ def test_dockerignore_keeps_out(path: str) -> None:
 )
 def test_dockerignore_lets_the_package_in(path: str) -> None:
     assert not _ignored(path)
+
+
+# --- secrets, Redis access and the published port (README, Deployment) -----------------------
+
+
+def test_compose_requires_the_public_url(api: dict[str, Any]) -> None:
+    # `:?` stops `docker compose up` when it is unset: no silent http://localhost:8000 `iss`.
+    assert environment(api)["THIQA_PUBLIC_URL"].startswith("${THIQA_PUBLIC_URL:?")
+
+
+def test_compose_publishes_the_api_on_this_machine_only(api: dict[str, Any]) -> None:
+    assert api["ports"] == ["127.0.0.1:8000:8000"]
+
+
+def test_secrets_are_files_never_environment_values(
+    compose: dict[str, Any], api: dict[str, Any], redis_service: dict[str, Any]
+) -> None:
+    env = environment(api)
+    assert "THIQA_KEY_PASSPHRASE" not in env
+    assert env["THIQA_KEY_PASSPHRASE_FILE"] == "/run/secrets/key_passphrase"
+    assert env["THIQA_REDIS_PASSWORD_FILE"] == "/run/secrets/redis_password"
+    assert env["THIQA_REDIS_URL"] == "redis://thiqa@redis:6379/0"  # user, no password
+    assert set(api["secrets"]) == {"redis_password", "key_passphrase"}
+    assert redis_service["secrets"] == ["redis_password"]
+    assert compose["secrets"] == {
+        "redis_password": {"file": "./secrets/redis_password"},
+        "key_passphrase": {"file": "./secrets/key_passphrase"},
+    }
+    gitignored = (ROOT / ".gitignore").read_text(encoding="utf-8").split()
+    assert "/secrets/" in gitignored
+    assert "secrets/" in DOCKERIGNORE.read_text(encoding="utf-8").split()
+
+
+def _run_compose_redis(
+    redis_service: dict[str, Any], tmp_path: Path, password: str
+) -> subprocess.Popen[bytes]:
+    """The redis service's own command, on this machine's redis-server, with the secret and
+    tmpfs paths moved into ``tmp_path`` and a unix socket instead of port 6379."""
+    secret = tmp_path / "redis_password"
+    secret.write_text(password + "\n")
+    command = redis_service["command"]
+    assert command[:2] == ["sh", "-c"]
+    script = (
+        command[2]
+        .replace("/run/secrets/redis_password", str(secret))
+        .replace("/tmp/users.conf", str(tmp_path / "users.conf"))  # noqa: S108
+    )
+    script += f" --port 0 --unixsocket {tmp_path / 'r.sock'} --dir {tmp_path}"
+    return subprocess.Popen(["sh", "-c", script], stdout=subprocess.DEVNULL)
+
+
+def test_compose_redis_needs_the_password_and_the_healthcheck_may_only_ping(
+    redis_service: dict[str, Any], tmp_path: Path
+) -> None:
+    if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
+        pytest.skip("needs redis-server and redis-cli on PATH")
+    password = "s3cret-" + "x" * 20
+    process = _run_compose_redis(redis_service, tmp_path, password)
+    socket = tmp_path / "r.sock"
+    try:
+        deadline = time.monotonic() + 10
+        while not socket.exists():
+            assert process.poll() is None, "redis-server did not start with the compose command"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert (tmp_path / "users.conf").stat().st_mode & 0o777 == 0o600
+        anonymous = redis.Redis(unix_socket_path=str(socket))
+        with pytest.raises(redis.AuthenticationError):
+            anonymous.ping()
+        anonymous.close()
+        # The healthcheck's own command, against this server.
+        check = redis_service["healthcheck"]["test"][1].replace(
+            "redis-cli", f"redis-cli -s {socket}"
+        )
+        assert subprocess.run(["sh", "-c", check], check=False).returncode == 0
+        health = redis.Redis(unix_socket_path=str(socket), username="healthcheck", password="-")
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            health.get("anything")
+        health.close()
+        # The API's user, with the password from the same secret file, may do its work.
+        api = redis.Redis(unix_socket_path=str(socket), username="thiqa", password=password)
+        assert api.set("thiqa:probe", "1")
+        assert api.eval("return redis.call('GET', KEYS[1])", 1, "thiqa:probe") == b"1"
+        api.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

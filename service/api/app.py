@@ -9,14 +9,17 @@ from fastapi import FastAPI
 
 from service import __version__
 from service.api.auditing import AuditBatches
-from service.api.headers import SecurityHeaders, docs_paths, install_cors
+from service.api.headers import SecurityHeaders, install_cors
 from service.api.limits import BodySizeLimit
 from service.api.metrics import Metrics, metrics_endpoint
+from service.api.openapi_examples import document_examples
 from service.api.openapi_problems import document_problems
 from service.api.problems import install_handlers
 from service.api.requests import RequestObserver
 from service.api.routes import credentials, openid4vp, public, status_lists, verify
 from service.api.routes.demo import DEMO_PREFIX, install_demo
+from service.api.routes.docs import DOCS_PAGES, install_docs
+from service.api.routes.index import install_index
 from service.api.routes.openid4vci import OWN_JSON_PATHS, install_openid4vci
 from service.api.routes.types import install_type_metadata
 from service.api.status_list_lane import StatusListLane
@@ -64,6 +67,11 @@ def create_app(settings: Settings, *, metrics_dir: str | None = None) -> FastAPI
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # FastAPI's own pages load Swagger UI and ReDoc from a CDN: Thiqa serves its own
+        # (routes/docs.py), which work without internet.
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
         openapi_tags=[
             {"name": "credentials", "description": "Issue credentials, change their status."},
             {"name": "verification", "description": "Verify presented credentials."},
@@ -84,6 +92,7 @@ def create_app(settings: Settings, *, metrics_dir: str | None = None) -> FastAPI
     )
     install_handlers(app)
     document_problems(app, own_json_paths=OWN_JSON_PATHS)
+    document_examples(app)
     # Innermost: the verification paths and status-list fetches, answered before FastAPI's
     # router (the hot paths; see verify_lane.py and status_list_lane.py).
     app.add_middleware(VerifyLane, api=app)
@@ -103,8 +112,10 @@ def create_app(settings: Settings, *, metrics_dir: str | None = None) -> FastAPI
     app.state.verify_access = VerifyAccess()
     app.add_middleware(RequestObserver, metrics=app.state.metrics)
     app.add_middleware(
-        SecurityHeaders, docs=docs_paths(app), demo=DEMO_PREFIX if settings.demo_ui else None
+        SecurityHeaders, docs=DOCS_PAGES, demo=DEMO_PREFIX if settings.demo_ui else None
     )
+    install_docs(app)
+    install_index(app, settings)
     # Operators keep /metrics away from the public (README, Operations); not API surface.
     app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
     app.include_router(public.router)

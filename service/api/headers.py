@@ -6,10 +6,12 @@ unless the route chose its own caching (published status lists and issuer metada
 to be cached, for their ``ttl``).
 
 The API answers JSON and tokens, which load nothing: ``default-src 'none'; frame-ancestors
-'none'``. The documentation pages (``/docs``, its OAuth2 redirect page, ``/redoc``) are HTML
-that FastAPI builds to load Swagger UI and ReDoc from the jsDelivr CDN, with a small inline
-script (and ReDoc's Google fonts); only those pages get a policy that allows exactly that.
-They reflect no input, so the inline script is not an injection path.
+'none'``. The documentation pages (``/docs``, ``/redoc``) are HTML that load Swagger UI or
+ReDoc, their start script and the OpenAPI document from this origin (routes/docs.py): their
+policy allows scripts, styles, images and connections to 'self' only, with no inline script.
+Styles alone may also be inline: both renderers set style attributes and insert style
+elements as they draw (React and styled-components); a style can change how the page looks,
+never run anything.
 
 CORS is closed unless ``THIQA_CORS_ORIGINS`` names origins: without it no
 ``Access-Control-*`` header is ever sent, so a browser page on another site cannot read an
@@ -26,17 +28,17 @@ from starlette.datastructures import MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["API_CSP", "DEMO_CSP", "DOCS_CSP", "SecurityHeaders", "docs_paths", "install_cors"]
+__all__ = ["API_CSP", "DEMO_CSP", "DOCS_CSP", "SecurityHeaders", "install_cors"]
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 DOCS_CSP = (
     "default-src 'none'; "
-    "script-src 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
-    "font-src https://fonts.gstatic.com; "
-    "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
+    "script-src 'self'; "
+    "style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; "
+    "font-src 'self'; "
     "connect-src 'self'; "
-    "worker-src blob:; "
+    "worker-src 'self' blob:; "
     "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 )
 
@@ -57,13 +59,6 @@ _FIXED = (
     ("Referrer-Policy", "no-referrer"),
     ("X-Frame-Options", "DENY"),
 )
-
-
-def docs_paths(app: FastAPI) -> frozenset[str]:
-    """The HTML documentation pages this app serves (FastAPI can move or disable them)."""
-    return frozenset(
-        p for p in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if p
-    )
 
 
 class SecurityHeaders:

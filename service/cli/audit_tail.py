@@ -60,7 +60,7 @@ def audit_commands(settings: Callable[[], Settings], console: Console, err: Cons
     audit_app = typer.Typer(
         help="The audit trail (an append-only Redis stream).",
         no_args_is_help=True,
-        rich_markup_mode="markdown",
+        rich_markup_mode=None,
     )
 
     @audit_app.command("tail")
@@ -99,7 +99,7 @@ def audit_commands(settings: Callable[[], Settings], console: Console, err: Cons
                 print_lines(console, _lines(entries, console.width))
 
         chosen = settings()
-        with redis_for(chosen) as ready:
+        with redis_for(chosen, reading="the audit trail") as ready:
             assert ready.redis_url is not None
             url = ready.redis_url.get_secret_value()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
 import secrets
 import tempfile
 import time
@@ -30,6 +31,7 @@ from service.api.server import BackgroundServer, free_port
 from service.cli.terminal import plain
 from service.core import holder
 from service.core.encoding import b64url_decode, b64url_encode, json_dumps
+from service.logs import JsonFormatter
 from service.services.runtime import load_keyring, open_pki
 from service.services.seeds import find_seeds, load_citizens
 from service.settings import Settings
@@ -69,6 +71,28 @@ class _Steps:
         self.console.print(f"{mark} {what}")
         if not ok:
             self.failed.append(f"{self.number}. {what}")
+
+
+@contextmanager
+def _server_log(path: Path) -> Iterator[None]:
+    """The server's log lines (JSON, as ``thiqa serve`` writes them) go to ``path`` while the
+    demo runs, not between its steps on the terminal."""
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(JsonFormatter())
+    saved = []
+    for name in ("thiqa", "uvicorn"):
+        logger = logging.getLogger(name)
+        saved.append((logger, logger.handlers[:], logger.propagate, logger.level))
+        logger.handlers = [handler]
+        logger.propagate = False
+        logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        for logger, handlers, propagate, level in saved:
+            logger.handlers, logger.propagate = handlers, propagate
+            logger.setLevel(level)
+        handler.close()
 
 
 @contextmanager
@@ -122,7 +146,10 @@ def run_demo(console: Console, *, citizen: int | None = None, keep: Path | None 
         load_keyring(settings)  # first start: generates the issuer key
         api_key = asyncio.run(_create_client(settings))
         wallet = Wallet.open(settings.data_dir / "wallet.json")
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        log_path = settings.data_dir / "server.log"
         with (
+            _server_log(log_path),
             BackgroundServer(settings) as server,
             httpx.Client(
                 base_url=server.url, headers={"Authorization": f"Bearer {api_key}"}, timeout=10
@@ -132,6 +159,8 @@ def run_demo(console: Console, *, citizen: int | None = None, keep: Path | None 
             # national PKI: every presentation request below is signed under it.
             wallet.add_trust(open_pki(settings).root())
             _walk(steps, console, http, person, wallet)
+        if keep is not None:
+            console.print(f"The server's log is in {log_path}.", highlight=False)
     if steps.failed:
         console.print(
             Panel("\n".join(steps.failed), title="[red]Steps that misbehaved", border_style="red")
@@ -144,8 +173,10 @@ def run_demo(console: Console, *, citizen: int | None = None, keep: Path | None 
 def _verdict_table(body: dict[str, Any]) -> Table:
     table = Table(show_header=False, box=None)
     table.add_row("valid", "[green]true[/green]" if body["valid"] else "[red]false[/red]")
-    # Claims and messages are printed as plain text: never markup, no terminal escapes.
-    table.add_row("status", plain(body.get("credential_status")))
+    # Claims and messages are printed as plain text: never markup, no terminal escapes. A
+    # verdict that failed before the status check has no status: say so, not "None".
+    status = body.get("credential_status")
+    table.add_row("status", plain(status) if status else Text("not checked", style="dim"))
     for error in body.get("errors", []):
         table.add_row(
             "error",

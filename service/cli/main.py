@@ -27,15 +27,15 @@ from service.cli.wallet import wallet_app
 from service.core.keys import SigningKey
 from service.errors import ThiqaError
 from service.keyring.keyring import KeyRingError, KeyStatus
-from service.services.runtime import key_passphrase, load_keyring, open_pki
+from service.services.runtime import key_passphrase, load_keyring, open_pki, read_keyring
 from service.settings import Settings
 from service.store.audit import AuditAction, AuditLog
 from service.store.clients import ClientStore, parse_scopes
 from service.store.connection import KeySpace, connect
 
-#: Help text is Markdown: docstrings are reflowed to the terminal's width (Typer's "rich" mode
-#: keeps every line break of a docstring, which breaks lines in mid-sentence).
-HELP_MARKUP: Final = "markdown"
+#: Plain help: docstrings reflowed to the terminal's width, options without a type label after
+#: flags (Typer's boxed "rich" help prints `<bool>` after every flag, as if it took a value).
+HELP_MARKUP: Final = None
 app = typer.Typer(
     name="thiqa",
     help="Thiqa (ثقة): issue, verify and revoke digital identity credentials (SD-JWT VC).",
@@ -70,8 +70,11 @@ def _settings(**overrides: Any) -> Settings:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         # Variable and reason only: the value may be a secret (a Redis URL with a password).
+        # An error of the whole model (a secret set twice, say) names its variables itself.
         problems = "; ".join(
             f"THIQA_{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+            if error["loc"]
+            else error["msg"]
             for error in exc.errors()
         )
         err.print(f"[red]Invalid settings:[/red] {escape(problems)}", highlight=False)
@@ -83,9 +86,11 @@ def _run_store(
     action: Callable[[ClientStore], Awaitable[T]],
     *,
     audit: tuple[AuditAction, dict[str, Any]] | None = None,
+    reading: str | None = None,
 ) -> T:
-    """``action`` on the client store; then, if it succeeded, the ``audit`` entry."""
-    with redis_for(settings) as ready:
+    """``action`` on the client store; then, if it succeeded, the ``audit`` entry.
+    ``reading``: a read-only command, which says what it reads where (redis_access)."""
+    with redis_for(settings, reading=reading) as ready:
         assert ready.redis_url is not None
         url = ready.redis_url.get_secret_value()
 
@@ -125,6 +130,17 @@ def serve(
     from service.logs import configure_logging
 
     settings = _settings(host=host, port=port)
+    if settings.listens_beyond_this_machine and settings.public_url is None:
+        # Otherwise http://HOST:PORT silently becomes every credential's `iss`, and a
+        # credential issued under the wrong `iss` never verifies anywhere else.
+        err.print(
+            f"Refused: listening on {settings.host}, which other machines can reach, needs "
+            "THIQA_PUBLIC_URL: the URL clients use, which becomes every credential's `iss` "
+            "and status-list URIs (e.g. THIQA_PUBLIC_URL=https://id.example.ma).",
+            markup=False,
+            highlight=False,
+        )
+        raise typer.Exit(2)
     configure_logging(settings.log_level)  # JSON lines on stderr from here on
     try:
         keyring = load_keyring(settings)
@@ -135,6 +151,12 @@ def serve(
         console.print(
             f"Thiqa issuer [bold]{ready.issuer_url}[/bold], signing key "
             f"[cyan]{keyring.active.kid}[/cyan] ({keyring.active.alg})"
+        )
+        console.print(
+            f"API documentation: {ready.issuer_url}/docs"
+            + (f"\nBrowser demo: {ready.issuer_url}/demo" if ready.demo_ui else ""),
+            highlight=False,
+            markup=False,
         )
         if workers > 1:
             assert ready.redis_url is not None
@@ -189,6 +211,10 @@ def clients_add(
             help="Comma-separated: issue, revoke, verify, admin (any client's credentials)."
         ),
     ] = "verify",
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help='One JSON object: {"name", "scopes", "api_key"}, for scripts.'),
+    ] = False,
 ) -> None:
     """Create a client and print its API key. The key is shown once and stored only hashed."""
     settings = _settings()
@@ -202,6 +228,9 @@ def clients_add(
         lambda store: store.add(name, wanted),
         audit=(AuditAction.CLIENT_ADDED, {"client": name, "scopes": wanted}),
     )
+    if as_json:
+        typer.echo(json.dumps({"name": name, "scopes": sorted(wanted), "api_key": key}))
+        return
     console.print(f"Client [bold]{name}[/bold] with scopes {', '.join(sorted(wanted))}.")
     console.print("API key (shown once, keep it secret):")
     console.print(key, markup=False, highlight=False, soft_wrap=True)
@@ -210,7 +239,7 @@ def clients_add(
 @clients_app.command("list")
 def clients_list() -> None:
     """List clients and their scopes (never their keys)."""
-    clients = _run_store(_settings(), lambda store: store.list())
+    clients = _run_store(_settings(), lambda store: store.list(), reading="clients")
     table = Table("name", "scopes", "created")
     from datetime import UTC, datetime
 
@@ -277,10 +306,11 @@ def keys_show(
         ),
     ] = False,
 ) -> None:
-    """Show the issuer's keys, their status and the published JWKS (never private keys)."""
+    """Show the issuer's keys, their status and the published JWKS (never private keys).
+    Reads only: on a folder without keys it says so and creates none."""
     settings = _settings()
     try:
-        keyring = load_keyring(settings)
+        keyring = read_keyring(settings)
     except KeyRingError as exc:
         raise _keys_failed(exc) from None
     if as_json:

@@ -1,7 +1,8 @@
 """``thiqa wallet``: a wallet for testers, speaking OpenID4VCI to any issuer (Thiqa or not).
 
-It keeps its keys and credentials in one file (``./var/wallet.json`` unless ``--wallet``),
-mode 0600: a test wallet's keys, not a citizen's. Every credential gets a new key.
+It keeps its keys and credentials in one file (``wallet.json`` in ``THIQA_DATA_DIR``, so
+``./var/wallet.json`` by default, unless ``--wallet``), mode 0600: a test wallet's keys, not a
+citizen's. Every credential gets a new key.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -19,6 +21,7 @@ from rich.text import Text
 
 from service.cli.terminal import plain
 from service.core.display_text import neutralise
+from service.settings import Settings
 from service.wallet import display
 from service.wallet import openid4vp as vp
 from service.wallet.openid4vci import accept, new_http
@@ -26,31 +29,47 @@ from service.wallet.qr import decode_png, looks_like_png
 from service.wallet.status import credential_status
 from service.wallet.store import StoredCredential, Wallet, WalletError
 
-__all__ = ["DEFAULT_WALLET", "WalletOption", "open_wallet", "wallet_app"]
+__all__ = ["WALLET_FILE", "WalletOption", "open_wallet", "wallet_app"]
 
-DEFAULT_WALLET = Path("var/wallet.json")
+#: The wallet's file name inside THIQA_DATA_DIR, beside the embedded Redis's data.
+WALLET_FILE = "wallet.json"
 
 wallet_app = typer.Typer(
     help="A test wallet: receive credentials over OpenID4VCI, list them, check their status, "
     "present them over OpenID4VP.",
     no_args_is_help=True,
-    rich_markup_mode="markdown",  # reflowed help, as for every thiqa command (main.py)
+    rich_markup_mode=None,  # plain reflowed help, as for every thiqa command (main.py)
 )
 console = Console()
 err = Console(stderr=True)
 
 WalletOption = Annotated[
-    Path,
+    Path | None,
     typer.Option(
         "--wallet",
-        help="The wallet file (created on first use, mode 0600).",
+        help="The wallet file (created on first use, mode 0600). Default: wallet.json in "
+        "THIQA_DATA_DIR (./var).",
+        show_default=False,
     ),
 ]
 
 
-def open_wallet(path: Path) -> Wallet:
+def _default_wallet() -> Path:
+    # The same data folder as the server's embedded Redis, so one THIQA_DATA_DIR moves both.
     try:
-        return Wallet.open(path)
+        return Settings().data_dir / WALLET_FILE
+    except ValidationError as exc:
+        names = ", ".join(
+            "THIQA_" + "_".join(str(part) for part in error["loc"]).upper()
+            for error in exc.errors()
+        )
+        err.print(f"[red]Invalid settings:[/red] {escape(names)}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+def open_wallet(path: Path | None) -> Wallet:
+    try:
+        return Wallet.open(path if path is not None else _default_wallet())
     except WalletError as exc:
         _fail(exc)
 
@@ -100,7 +119,7 @@ def accept_offer(
             help="The transaction code the issuer gave you apart from the QR code.",
         ),
     ] = None,
-    wallet_path: WalletOption = DEFAULT_WALLET,
+    wallet_path: WalletOption = None,
 ) -> None:
     """Receive a credential: fetch the offer and the issuer's metadata, redeem the code, prove
     a new key, and keep the credential once its signature checks out against the issuer's
@@ -135,7 +154,7 @@ def accept_offer(
 
 
 @wallet_app.command("list")
-def list_credentials(wallet_path: WalletOption = DEFAULT_WALLET) -> None:
+def list_credentials(wallet_path: WalletOption = None) -> None:
     """The credentials in the wallet, with the holder's name in Latin and Arabic script."""
     wallet = open_wallet(wallet_path)
     credentials = wallet.credentials()
@@ -164,7 +183,7 @@ def list_credentials(wallet_path: WalletOption = DEFAULT_WALLET) -> None:
 def show_credential(
     credential_id: Annotated[str, typer.Argument(help="Its id (or a unique prefix).")],
     lang: Annotated[_Lang, typer.Option(help="Language of the labels.")] = _Lang.EN,
-    wallet_path: WalletOption = DEFAULT_WALLET,
+    wallet_path: WalletOption = None,
 ) -> None:
     """Every claim of one credential with its label (from the type's metadata), the issuer,
     the type and the validity."""
@@ -207,7 +226,7 @@ def show_credential(
 @wallet_app.command("status")
 def show_status(
     credential_id: Annotated[str, typer.Argument(help="Its id (or a unique prefix).")],
-    wallet_path: WalletOption = DEFAULT_WALLET,
+    wallet_path: WalletOption = None,
 ) -> None:
     """Fetch the credential's status list, verify it with the issuer's published keys, and
     say whether the credential is valid, suspended or revoked."""
@@ -238,7 +257,7 @@ wallet_app.add_typer(trust_app, name="trust")
 @trust_app.command("add")
 def trust_add(
     root: Annotated[Path, typer.Argument(help="A root certificate (PEM), e.g. keys/pki/root.pem.")],
-    wallet_path: WalletOption = DEFAULT_WALLET,
+    wallet_path: WalletOption = None,
 ) -> None:
     """Trust relying-party access certificates issued under ROOT: a signed presentation
     request is answered only when its certificate chains to a trusted root."""
@@ -256,7 +275,7 @@ def trust_add(
 
 
 @trust_app.command("list")
-def trust_list(wallet_path: WalletOption = DEFAULT_WALLET) -> None:
+def trust_list(wallet_path: WalletOption = None) -> None:
     """The roots this wallet trusts for signed presentation requests."""
     wallet = open_wallet(wallet_path)
     for certificate in wallet.trust_anchors():
@@ -292,7 +311,7 @@ def present_credential(
             "newest one that matches.",
         ),
     ] = None,
-    wallet_path: WalletOption = DEFAULT_WALLET,
+    wallet_path: WalletOption = None,
 ) -> None:
     """Answer a presentation request (OpenID4VP 1.0): fetch it, show who asks and why, and
     send a presentation disclosing exactly the requested claims, bound to the verifier's

@@ -19,7 +19,7 @@ from service.core.mdoc.verify import MdocAnchor
 from service.core.x509 import authority_key_identifier
 from service.errors import StoreUnavailable
 from service.keyring.certificates import AccessCredential, CertificateError, Pki, access_host
-from service.keyring.keyring import KeyRing, KeyRingError, load_or_create
+from service.keyring.keyring import INDEX, KeyRing, KeyRingError, load_or_create, locked, read_ring
 from service.keyring.live import KeyRingHolder, LiveTrust
 from service.keyring.mdoc_signer import MdocSigner, load_or_create_signer
 from service.keyring.offer_claims import OfferClaimsSealer
@@ -57,6 +57,7 @@ __all__ = [
     "load_mdoc_signer",
     "open_keyring",
     "open_pki",
+    "read_keyring",
 ]
 
 log = logging.getLogger("thiqa.runtime")
@@ -144,6 +145,22 @@ def load_keyring(settings: Settings) -> KeyRing:
     )
 
 
+def read_keyring(settings: Settings, *, now: int | None = None) -> KeyRing:
+    """The ring as it stands, for commands that only look: never creates a key or a folder
+    (a read must not change the issuer's identity), never writes a due activation down."""
+    if not (settings.keys_dir / INDEX).is_file():
+        raise KeyRingError(
+            f"no issuer keys in {settings.keys_dir.resolve()}: `thiqa serve` creates the first "
+            "one on its first start (set THIQA_KEYS_DIR to the server's keys folder)"
+        )
+    stored = read_ring(
+        settings.keys_dir,
+        key_passphrase(settings),
+        chains=open_pki(settings).chain_loader(issuer_url=settings.issuer_url, clock=time.time),
+    )
+    return stored.at(int(time.time()) if now is None else now)
+
+
 def load_access(settings: Settings) -> AccessCredential | None:
     """The relying party's request-signing key and certificate, validated (a bad one raises
     KeyRingError and stops the start); None when none is configured."""
@@ -172,7 +189,10 @@ def open_keyring(settings: Settings) -> KeyRingHolder:
             settings.keys_dir, alg=settings.signing_alg, passphrase=key_passphrase(settings)
         )
         try:
-            pki.provision(ring, issuer_url=settings.issuer_url, now=int(time.time()))
+            # Under the key ring's writers' lock: workers starting together on an empty
+            # folder must not each make a root of their own.
+            with locked(settings.keys_dir):
+                pki.provision(ring, issuer_url=settings.issuer_url, now=int(time.time()))
         except CertificateError as exc:
             raise KeyRingError(str(exc)) from exc
     return KeyRingHolder(

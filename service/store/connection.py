@@ -248,7 +248,8 @@ async def translate_errors() -> AsyncIterator[None]:
     try:
         yield
     except (RedisError, OSError) as exc:
-        raise StoreUnavailable("The status store cannot answer right now.") from exc
+        # Said as what it is: this also reaches the client commands, which use no status list.
+        raise StoreUnavailable("Redis, where Thiqa keeps its data, cannot answer.") from exc
 
 
 class KeySpace:

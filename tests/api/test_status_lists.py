@@ -69,8 +69,10 @@ def test_token_header(anonymous: httpx.Client, issued: dict[str, Any]) -> None:
     assert "kid" in header
 
 
-@pytest.mark.parametrize("list_id", ["000000000000", "nope", "..", "a" * 32])
+@pytest.mark.parametrize("list_id", ["000000000000", "nope", "%2e%2e", "a" * 32])
 def test_unknown_list_is_404(anonymous: httpx.Client, list_id: str) -> None:
+    # "%2e%2e", not "..": a client resolves a literal dot segment before sending, and
+    # /status-lists/.. is then simply / (the index); the encoded one reaches the route.
     response = anonymous.get(f"/status-lists/{list_id}")
     assert response.status_code == 404
     assert response.json()["code"] in {"status_list_not_found", "not_found"}

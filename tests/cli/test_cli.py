@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from service.api.server import free_port
+from service.keyring.keyring import load_or_create
 from service.store.embedded import EmbeddedRedis
 
 THIQA = [sys.executable, "-m", "service.cli"]
@@ -80,7 +81,8 @@ def test_clients_add_refuses_unknown_scopes(env: dict[str, str], scopes: str) ->
     assert "invalid_request" in result.stderr
 
 
-def test_keys_show_creates_and_prints_public_key_only(env: dict[str, str], tmp_path: Path) -> None:
+def test_keys_show_prints_public_key_only(env: dict[str, str], tmp_path: Path) -> None:
+    load_or_create(tmp_path / "keys")  # as `thiqa serve` does on its first start
     result = run(["keys", "show"], env)
     assert result.returncode == 0, result.stderr
     (pem,) = (tmp_path / "keys").glob("*.pem")
@@ -145,6 +147,7 @@ def serve(embedded_env: dict[str, str]) -> Iterator[Any]:
         process.wait(timeout=20)
 
     start.stop = stop  # type: ignore[attr-defined]
+    start.processes = processes  # type: ignore[attr-defined]
     yield start
     for process in processes:
         if process.poll() is None:
@@ -201,6 +204,36 @@ def test_misspelled_setting_is_refused(env: dict[str, str]) -> None:
     assert "THIQA_REDIS_URLL" in result.stderr
 
 
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.10", "::", "thiqa.internal"])  # noqa: S104
+def test_serve_refuses_a_reachable_listener_without_public_url(
+    embedded_env: dict[str, str], tmp_path: Path, host: str
+) -> None:
+    result = run(["serve"], {**embedded_env, "THIQA_HOST": host})
+    assert result.returncode == 2
+    message = " ".join(result.stderr.split())
+    assert f"Refused: listening on {host}, which other machines can reach, needs " in message
+    assert "THIQA_PUBLIC_URL" in message
+    # Refused before anything happened: no key, no Redis data.
+    assert not (tmp_path / "keys").exists()
+    assert not (tmp_path / "var").exists()
+
+
+def test_serve_prints_where_the_docs_and_demo_are(serve, embedded_env: dict[str, str]) -> None:
+    url = serve()
+    serve.stop()
+    # stdout of the stopped process: the addresses a newcomer opens next.
+    (process_out,) = [line for line in _serve_output(serve) if "API documentation" in line]
+    assert process_out.strip() == f"API documentation: {url}/docs"
+    assert f"Browser demo: {url}/demo" in "\n".join(_serve_output(serve))
+
+
+def _serve_output(serve: Any) -> list[str]:
+    process = serve.processes[-1]
+    if not hasattr(process, "captured"):
+        process.captured = process.stdout.read().splitlines() if process.stdout else []
+    return process.captured
+
+
 def test_pki_init_and_keys_show_give_certificate_expiry(env: dict[str, str]) -> None:
     made = run(["pki", "init"], env)
     assert made.returncode == 0, made.stderr
@@ -226,8 +259,7 @@ def test_pki_import_issuer_refuses_a_chain_from_another_root(
 
     from service.keyring.certificates import make_root
 
-    assert run(["keys", "show"], env).returncode == 0
-    kid = next((tmp_path / "keys").glob("*.pem")).stem
+    kid = load_or_create(tmp_path / "keys").active.kid  # as `thiqa serve` makes it
     root, _ = make_root("National root", now=int(time.time()))
     stranger, _ = make_root("Somebody", now=int(time.time()))
     (tmp_path / "root.pem").write_bytes(root.public_bytes(Encoding.PEM))

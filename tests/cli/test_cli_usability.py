@@ -91,7 +91,7 @@ def test_an_invalid_setting_names_the_variable_never_its_value(env: dict[str, st
 
 
 def test_no_redis_server_is_a_message_not_a_traceback(env: dict[str, str]) -> None:
-    result = run(["clients", "list"], {**env, "THIQA_REDIS_SERVER_BIN": "/nonexistent"})
+    result = run(["clients", "add", "x"], {**env, "THIQA_REDIS_SERVER_BIN": "/nonexistent"})
     assert result.returncode == 1
     assert "Redis:" in result.stderr
     assert "THIQA_REDIS_URL" in result.stderr

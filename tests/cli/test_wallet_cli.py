@@ -173,6 +173,33 @@ def test_accept_from_a_qr_code_png(
     credential_id_of(http, citizen_offer)
 
 
+def test_a_spent_offer_is_explained_and_the_wallet_lives_in_the_data_dir(
+    server: BackgroundServer,
+    http: httpx.Client,
+    citizen_offer: dict[str, Any],
+    env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "elsewhere"
+    with_data_dir = {**env, "THIQA_DATA_DIR": str(data_dir)}
+    offer, pin = citizen_offer["offer_uri"], citizen_offer["tx_code"]
+    first = thiqa(["wallet", "accept", offer, "--pin", pin], with_data_dir, tmp_path)
+    assert first.returncode == 0, first.stderr
+    # THIQA_DATA_DIR decides where the default wallet file is, as for the embedded Redis.
+    assert (data_dir / "wallet.json").exists()
+    assert not (tmp_path / "var").exists()
+    assert "أمينة الإدريسي" in thiqa(["wallet", "list"], with_data_dir, tmp_path).stdout
+
+    again = thiqa(["wallet", "accept", offer, "--pin", pin], with_data_dir, tmp_path)
+    assert again.returncode == 1
+    message = " ".join(again.stderr.split())
+    assert "is no longer available: it was already accepted, has expired, or was withdrawn" in (
+        message
+    )
+    assert "(HTTP 404)" in message
+    assert len(Wallet.open(data_dir / "wallet.json").credentials()) == 1  # nothing added
+
+
 def test_qr_decoding_of_a_colour_png_with_transparency(tmp_path: Path) -> None:
     import png as pypng
     import segno

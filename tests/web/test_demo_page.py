@@ -75,6 +75,29 @@ REQUESTED = (
 #: Disclosed by the tester on top of the request; the verdict must still hold only REQUESTED.
 EXTRA = "birthdate"
 
+#: The consent list in the type metadata's order: Place of birth heads its members.
+CONSENT_ORDER = [
+    "given_name",
+    "given_name#ar",
+    "family_name",
+    "family_name#ar",
+    "birthdate",
+    "group:place_of_birth",
+    "place_of_birth.locality",
+    "place_of_birth.locality#ar",
+    "place_of_birth.country",
+    "sex",
+    "national_id",
+    "nationality",
+]
+#: What the page says for a wallet card's credential and for the `revoked` code.
+ACTIVE = {"ar": "سارية", "fr": "Active", "en": "Active"}
+REVOKED_MEANS = {
+    "ar": "أُلغيت الوثيقة.",
+    "fr": "L'attestation a été révoquée.",
+    "en": "The credential has been revoked.",
+}
+
 #: Words the page must show in each language (its own strings, and labels from the vct's
 #: type metadata), checked against what is on screen.
 EXPECTED = {
@@ -193,6 +216,16 @@ def _present(page: Page, *, extra: str | None, settings: Settings) -> set[str]:
     """Send the verifier's request to the wallet, share, and return what was disclosed."""
     page.click("#send-request-to-wallet")
     page.wait_for_selector("#wallet-consent:not([hidden])")
+    rows = page.eval_on_selector_all(
+        "#consent-claims li",
+        "rows => rows.map(r => r.dataset.group ? 'group:' + r.dataset.group"
+        " : r.querySelector('input').dataset.path)",
+    )
+    assert rows == CONSENT_ORDER, "ordered and nested as the type metadata says"
+    nested = page.eval_on_selector_all(
+        "#consent-claims li.nested input", "boxes => boxes.map(b => b.dataset.path)"
+    )
+    assert nested == [row for row in CONSENT_ORDER if row.startswith("place_of_birth.")]
     checked = page.eval_on_selector_all(
         "#consent-claims input:checked", "boxes => boxes.map(b => b.dataset.path)"
     )
@@ -256,6 +289,8 @@ def test_issue_present_verify_revoke_in_the_browser(
     page.fill("#wallet-pin", pin)
     page.click("#wallet-accept")
     card = page.wait_for_selector("#wallet-credentials li[data-credential]")
+    status = page.wait_for_selector('#wallet-credentials .wallet-status[data-status="valid"]')
+    assert status.inner_text() == ACTIVE[lang]
     names = card.inner_text()
     assert citizen["given_name"] in names
     assert citizen["given_name#ar"] in names
@@ -309,6 +344,16 @@ def test_issue_present_verify_revoke_in_the_browser(
     assert page.query_selector_all("#verdict-claims tr") == []
     assert words["invalid"] in page.inner_text("#verdict-summary")
     assert page.inner_text("#verdict-status") == words["revoked"]
+    # The server's code, explained in the page's language.
+    assert page.inner_text('#verdict-errors li[data-code="revoked"]') == (
+        f"revoked — {REVOKED_MEANS[lang]}"
+    )
+    # The wallet's card reads the status list too, and says so.
+    revoked = page.wait_for_selector('#wallet-credentials .wallet-status[data-status="revoked"]')
+    assert revoked.inner_text() == words["revoked"]
+    assert "thiqa clients add demo --scopes issue,revoke,verify" in page.inner_text(
+        "#api-key-command"
+    )
     _shot(page, f"demo-{lang}-revoked.png")
 
 

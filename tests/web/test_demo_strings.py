@@ -14,6 +14,18 @@ from pathlib import Path
 
 import pytest
 
+from service.core.reasons import Reason
+from service.errors import OAuthError, wire_errors
+
+
+def emitted_codes() -> set[str]:
+    """Every code an answer can carry (the README's code tables, which test_readme checks
+    against these): problem and OAuth codes, their OAuth `error` values, verdict reasons."""
+    codes = {cls.code for cls in wire_errors()} | {reason.value for reason in Reason}
+    codes |= {cls.error for cls in wire_errors() if issubclass(cls, OAuthError) and cls.error}
+    return codes
+
+
 DEMO = Path(__file__).resolve().parents[2] / "service" / "web" / "demo"
 JS = (DEMO / "demo.js").read_text(encoding="utf-8")
 HTML = (DEMO / "index.html").read_text(encoding="utf-8")
@@ -56,6 +68,9 @@ def used_keys() -> set[str]:
     # t(`status_${status}`): one key per status a credential can have.
     assert "t(`status_${verdict.credential_status}`)" in JS
     keys |= {f"status_{status}" for status in ("valid", "suspended", "revoked")}
+    # t(`code_${code}`): one key per documented code (test_every_documented_code_...).
+    assert "t(`code_${code}`)" in JS
+    keys |= {f"code_{code}" for code in emitted_codes()}
     return keys
 
 
@@ -170,3 +185,45 @@ def test_the_inline_check_can_fail() -> None:
         parser = _Inline()
         parser.feed(bad)
         assert parser.found, bad
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_documented_code_is_translated(language: str) -> None:
+    """A server message shown on the Arabic or French page is in that language: every code
+    the API can answer (the README's tables, checked against the code by test_readme)."""
+    table = strings()[language]
+    missing = sorted(code for code in emitted_codes() if f"code_{code}" not in table)
+    assert missing == []
+    if language == "ar":
+        arabic = re.compile(r"[\u0600-\u06FF]")
+        assert all(arabic.search(table[f"code_{code}"]) for code in emitted_codes())
+
+
+def test_arabic_says_offer_and_presentation_differently() -> None:
+    """عرض is the credential offer; a presentation is تقديم, never عرض (nor is the demo)."""
+    arabic = strings()["ar"]
+    for key in ("createOffer", "offerHeading", "offerUri", "accept", "walletOffer"):
+        assert "عرض" in arabic[key], key
+    for key in (
+        "walletRequest",
+        "badRequest",
+        "presented",
+        "presentedRefused",
+        "requestHeading",
+        "requestQrAlt",
+    ):
+        assert "عرض" not in arabic[key], key
+        assert "تقديم" in arabic[key] or "قُدِّم" in arabic[key], key
+    for key in ("pageTitle", "pageHeading", "skip", "footer"):
+        assert "عرض" not in arabic[key], key
+
+
+def test_the_page_shows_the_command_that_makes_an_api_key() -> None:
+    assert (
+        '<code id="api-key-command" dir="ltr">thiqa clients add demo --scopes '
+        "issue,revoke,verify</code>"
+    ) in HTML
+    assert (
+        '<code id="api-key-command-checkout" dir="ltr">python3 run.py thiqa clients add demo '
+        "--scopes issue,revoke,verify</code>"
+    ) in HTML

@@ -121,6 +121,88 @@ const STRINGS = {
       "and this page may only talk to its own.",
     noCitizens: "This server has no seeds/citizens.json: there is no synthetic citizen to " +
       "pick.",
+    apiKeyHow: "Make one in the server's terminal (it is shown once):",
+    apiKeyCheckout: "or, from a Thiqa checkout:",
+    statusUnknown: "Status unknown",
+    // Every documented code (README), as the page shows it; the server's English text is the fallback.
+    code_audience_mismatch: "The key-binding JWT was made for another audience.",
+    code_bad_request: "The request is malformed.",
+    code_client_exists: "A client with this name exists.",
+    code_client_not_found: "No client with this name.",
+    code_credential_not_found: "No credential with this id.",
+    code_credential_request_denied: "The issuer refused to issue the credential.",
+    code_expired: "The credential has expired.",
+    code_insufficient_scope: "This API key lacks the scope this needs.",
+    code_internal_error: "Thiqa failed unexpectedly; the server log has the request id.",
+    code_invalid_claims: "The claims do not fit the credential type.",
+    code_invalid_credential_request: "The wallet's credential request is invalid.",
+    code_invalid_disclosure: "A disclosure is malformed, unreferenced or repeated.",
+    code_invalid_encryption_parameters: "Encrypted responses are not supported.",
+    code_invalid_grant: "The offer's code or PIN is wrong, used or expired.",
+    code_invalid_holder_key: "The holder's key is not an accepted public key.",
+    code_invalid_json: "The body is not strict JSON.",
+    code_invalid_key_binding: "The key-binding JWT is invalid.",
+    code_invalid_nonce: "The wallet's nonce is unknown or used: get a new one.",
+    code_invalid_proof: "The wallet's key proof is invalid.",
+    code_invalid_request: "The request is invalid.",
+    code_invalid_signature: "The issuer's signature does not verify.",
+    code_invalid_status_reference: "The credential's status entry is not one this service holds.",
+    code_invalid_token: "The wallet's access token is invalid or expired.",
+    code_invalid_vp_token: "The wallet's answer does not hold exactly one presentation.",
+    code_key_binding_required: "A key-binding JWT is required.",
+    code_key_revoked: "The issuer revoked the key that signed this credential.",
+    code_malformed: "This is not a well-formed SD-JWT.",
+    code_malformed_response: "The wallet's answer is malformed.",
+    code_method_not_allowed: "This path does not take this method.",
+    code_missing_claims: "A requested claim was not disclosed.",
+    code_nonce_mismatch: "The key-binding JWT was made for another nonce.",
+    code_nonce_replayed: "This request has already been answered.",
+    code_not_acceptable: "No answer in a format the request accepts.",
+    code_not_found: "Nothing at this path.",
+    code_not_yet_valid: "The credential is not valid yet.",
+    code_offer_not_found: "No such offer, or it has expired.",
+    code_presentation_rejected: "The verifier checked the presentation and refused it.",
+    code_presentation_request_not_found: "No such presentation request.",
+    code_rate_limited: "Too many requests for this API key: wait a moment.",
+    code_request_answered: "This presentation request has been answered.",
+    code_request_expired: "This request has expired.",
+    code_request_too_large: "The request body is too large.",
+    code_revoked: "The credential has been revoked.",
+    code_state_mismatch: "The answer's state is not this request's.",
+    code_status_conflict: "The credential cannot change to this status.",
+    code_status_list_not_found: "No such status list.",
+    code_status_unavailable: "The credential's status could not be read.",
+    code_store_unavailable: "Thiqa's store cannot answer right now.",
+    code_suspended: "The credential is suspended.",
+    code_temporarily_unavailable: "The verifier cannot answer right now.",
+    code_too_large: "The presentation is too large.",
+    code_unauthenticated: "A valid API key is required.",
+    code_unknown_credential_configuration: "The issuer does not offer this credential.",
+    code_unknown_issuer: "The issuer is not trusted.",
+    code_unknown_key: "The issuer has no key with this id.",
+    code_unsupported_algorithm: "The signature algorithm is not accepted.",
+    code_unsupported_grant_type: "The token endpoint does not take this grant.",
+    code_unsupported_media_type: "The body must be JSON.",
+    code_unsupported_vct: "This credential type is not issued here.",
+    code_untrusted_type: "The issuer is not trusted for this credential type.",
+    code_vct_mismatch: "The credential is not of the requested type.",
+    code_wallet_error: "The wallet declined or failed.",
+    code_wrong_type: "The JWT's typ is not dc+sd-jwt.",
+    code_certificate_expired: "A certificate of the issuer's chain has expired.",
+    code_certificate_mismatch: "The issuer's certificate names another issuer.",
+    code_certificate_not_yet_valid: "A certificate of the issuer's chain is not valid yet.",
+    code_invalid_certificate_chain: "The issuer's certificate chain is invalid.",
+    code_untrusted_certificate: "The issuer's certificate chain leads to no trusted root.",
+    code_access_certificate_missing: "A signed request needs an access certificate; this server has none.",
+    code_change_not_replicated: "The change did not reach enough Redis replicas in time: repeat it.",
+    code_decryption_failed: "The wallet's encrypted answer cannot be decrypted for this request.",
+    code_encryption_required: "This request takes encrypted answers only.",
+    code_keyring_unavailable: "The issuer's keys cannot be loaded right now.",
+    code_origin_mismatch: "The answer comes from an origin this request does not expect.",
+    code_response_code_mismatch: "The response code does not match this request.",
+    code_response_too_large: "The wallet's answer is too large.",
+    code_too_many_streams: "Too many open waits for this API key: close one or wait.",
+    code_unsupported_encryption: "The answer's encryption is not one this request accepts.",
   },
   fr: {
     pageTitle: "Thiqa — démonstration de vérification de confiance",
@@ -221,11 +303,93 @@ const STRINGS = {
     originWarning: "Ouvrez cette page à l'adresse {url} : attestations et demandes portent " +
       "cette adresse, et la page ne peut parler qu'à la sienne.",
     noCitizens: "Ce serveur n'a pas de seeds/citizens.json : aucun citoyen fictif à choisir.",
+    apiKeyHow: "Créez-en une dans le terminal du serveur (elle n'est affichée qu'une fois) :",
+    apiKeyCheckout: "ou, depuis un dépôt Thiqa :",
+    statusUnknown: "Statut inconnu",
+    // Every documented code (README), as the page shows it; the server's English text is the fallback.
+    code_audience_mismatch: "Le JWT de liaison de clé a été fait pour un autre destinataire.",
+    code_bad_request: "La requête est mal formée.",
+    code_client_exists: "Un client de ce nom existe déjà.",
+    code_client_not_found: "Aucun client de ce nom.",
+    code_credential_not_found: "Aucune attestation avec cet identifiant.",
+    code_credential_request_denied: "L'émetteur a refusé de délivrer l'attestation.",
+    code_expired: "L'attestation a expiré.",
+    code_insufficient_scope: "Cette clé d'API n'a pas la portée nécessaire.",
+    code_internal_error: "Thiqa a échoué de façon inattendue ; le journal du serveur porte l'identifiant de la requête.",
+    code_invalid_claims: "Les données ne conviennent pas au type d'attestation.",
+    code_invalid_credential_request: "La demande d'attestation du portefeuille n'est pas valide.",
+    code_invalid_disclosure: "Une divulgation est mal formée, non référencée ou répétée.",
+    code_invalid_encryption_parameters: "Les réponses chiffrées ne sont pas prises en charge.",
+    code_invalid_grant: "Le code de l'offre ou le code PIN est faux, déjà utilisé ou expiré.",
+    code_invalid_holder_key: "La clé du titulaire n'est pas une clé publique acceptée.",
+    code_invalid_json: "Le corps n'est pas du JSON strict.",
+    code_invalid_key_binding: "Le JWT de liaison de clé n'est pas valide.",
+    code_invalid_nonce: "Le nonce du portefeuille est inconnu ou déjà utilisé : demandez-en un nouveau.",
+    code_invalid_proof: "La preuve de clé du portefeuille n'est pas valide.",
+    code_invalid_request: "La requête n'est pas valide.",
+    code_invalid_signature: "La signature de l'émetteur n'est pas vérifiée.",
+    code_invalid_status_reference: "L'entrée de statut de l'attestation n'est pas tenue par ce service.",
+    code_invalid_token: "Le jeton d'accès du portefeuille n'est pas valide ou a expiré.",
+    code_invalid_vp_token: "La réponse du portefeuille ne contient pas exactement une présentation.",
+    code_key_binding_required: "Un JWT de liaison de clé est exigé.",
+    code_key_revoked: "L'émetteur a révoqué la clé qui a signé cette attestation.",
+    code_malformed: "Ce n'est pas un SD-JWT bien formé.",
+    code_malformed_response: "La réponse du portefeuille est mal formée.",
+    code_method_not_allowed: "Ce chemin n'accepte pas cette méthode.",
+    code_missing_claims: "Une donnée demandée n'a pas été divulguée.",
+    code_nonce_mismatch: "Le JWT de liaison de clé a été fait pour un autre nonce.",
+    code_nonce_replayed: "Cette demande a déjà reçu une réponse.",
+    code_not_acceptable: "Aucune réponse dans un format que la requête accepte.",
+    code_not_found: "Rien à ce chemin.",
+    code_not_yet_valid: "L'attestation n'est pas encore valable.",
+    code_offer_not_found: "Offre inconnue ou expirée.",
+    code_presentation_rejected: "Le vérificateur a contrôlé la présentation et l'a refusée.",
+    code_presentation_request_not_found: "Demande de présentation inconnue.",
+    code_rate_limited: "Trop de requêtes pour cette clé d'API : patientez un instant.",
+    code_request_answered: "Cette demande de présentation a reçu sa réponse.",
+    code_request_expired: "Cette demande a expiré.",
+    code_request_too_large: "Le corps de la requête est trop volumineux.",
+    code_revoked: "L'attestation a été révoquée.",
+    code_state_mismatch: "L'état de la réponse n'est pas celui de cette demande.",
+    code_status_conflict: "L'attestation ne peut pas passer à ce statut.",
+    code_status_list_not_found: "Liste de statuts inconnue.",
+    code_status_unavailable: "Le statut de l'attestation n'a pas pu être lu.",
+    code_store_unavailable: "Le stockage de Thiqa ne répond pas pour l'instant.",
+    code_suspended: "L'attestation est suspendue.",
+    code_temporarily_unavailable: "Le vérificateur ne répond pas pour l'instant.",
+    code_too_large: "La présentation est trop volumineuse.",
+    code_unauthenticated: "Une clé d'API valide est exigée.",
+    code_unknown_credential_configuration: "L'émetteur ne propose pas cette attestation.",
+    code_unknown_issuer: "L'émetteur n'est pas de confiance.",
+    code_unknown_key: "L'émetteur n'a pas de clé avec cet identifiant.",
+    code_unsupported_algorithm: "L'algorithme de signature n'est pas accepté.",
+    code_unsupported_grant_type: "Le point de jeton n'accepte pas cette autorisation.",
+    code_unsupported_media_type: "Le corps doit être du JSON.",
+    code_unsupported_vct: "Ce type d'attestation n'est pas délivré ici.",
+    code_untrusted_type: "L'émetteur n'est pas de confiance pour ce type d'attestation.",
+    code_vct_mismatch: "L'attestation n'est pas du type demandé.",
+    code_wallet_error: "Le portefeuille a refusé ou échoué.",
+    code_wrong_type: "Le typ du JWT n'est pas dc+sd-jwt.",
+    code_certificate_expired: "Un certificat de la chaîne de l'émetteur a expiré.",
+    code_certificate_mismatch: "Le certificat de l'émetteur désigne un autre émetteur.",
+    code_certificate_not_yet_valid: "Un certificat de la chaîne de l'émetteur n'est pas encore valable.",
+    code_invalid_certificate_chain: "La chaîne de certificats de l'émetteur n'est pas valide.",
+    code_untrusted_certificate: "La chaîne de certificats de l'émetteur ne mène à aucune racine de confiance.",
+    code_access_certificate_missing: "Une demande signée exige un certificat d'accès ; ce serveur n'en a pas.",
+    code_change_not_replicated: "La modification n'a pas atteint assez de répliques Redis à temps : recommencez.",
+    code_decryption_failed: "La réponse chiffrée du portefeuille ne peut pas être déchiffrée pour cette demande.",
+    code_encryption_required: "Cette demande n'accepte que des réponses chiffrées.",
+    code_keyring_unavailable: "Les clés de l'émetteur ne peuvent pas être chargées pour l'instant.",
+    code_origin_mismatch: "La réponse vient d'une origine que cette demande n'attend pas.",
+    code_response_code_mismatch: "Le code de réponse ne correspond pas à cette demande.",
+    code_response_too_large: "La réponse du portefeuille est trop volumineuse.",
+    code_too_many_streams: "Trop d'attentes ouvertes pour cette clé d'API : fermez-en une ou patientez.",
+    code_unsupported_encryption: "Le chiffrement de la réponse n'est pas accepté par cette demande.",
   },
   ar: {
-    pageTitle: "ثقة — عرض توضيحي للتحقق الموثوق",
-    pageHeading: "عرض توضيحي للتحقق الموثوق",
-    skip: "الانتقال إلى العرض التوضيحي",
+    pageTitle: "ثقة — تجربة التحقق الموثوق",
+    pageHeading: "تجربة التحقق الموثوق",
+    skip: "الانتقال إلى التجربة",
     intro: "أصدِر وثيقة هوية وطنية لمواطن افتراضي، واحفظها في محفظة المتصفح، ثم تحقّق " +
       "منها، كل ذلك عبر خادم ثقة هذا.",
     language: "اللغة",
@@ -274,17 +438,17 @@ const STRINGS = {
     needPin: "هذا العرض محمي برمز سري: أدخله.",
     badOffer: "هذا ليس رابط عرض وثيقة.",
     presentHeading: "الرد على جهة التحقق",
-    walletRequest: "رابط طلب العرض",
+    walletRequest: "رابط طلب التقديم",
     openRequest: "فتح الطلب",
-    badRequest: "هذا ليس طلب عرض تستطيع هذه المحفظة الرد عليه.",
+    badRequest: "هذا ليس طلب تقديم تستطيع هذه المحفظة الرد عليه.",
     noMatching: "لا تحمل المحفظة وثيقة من النوع المطلوب.",
     chooseClaims: "اختر ما تشاركه",
     verifierName: "جهة التحقق",
     purpose: "الغرض",
     share: "مشاركة",
     decline: "رفض",
-    presented: "أُرسل العرض وقبلته جهة التحقق.",
-    presentedRefused: "أُرسل العرض ولم تقبله جهة التحقق ({codes}).",
+    presented: "قُدِّمت الوثيقة وقبلتها جهة التحقق.",
+    presentedRefused: "قُدِّمت الوثيقة ولم تقبلها جهة التحقق ({codes}).",
     declined: "رفضتَ الطلب.",
     verifierHeading: "منصة جهة التحقق",
     verifierNote: "يطلب تطبيق حكومي من محفظة المواطن بعض المعطيات ويتلقى حكم ثقة.",
@@ -292,8 +456,8 @@ const STRINGS = {
     purposeDefault: "التحقق من هويتك لدى مكتب الدعم الاجتماعي",
     createRequest: "إنشاء الطلب",
     createDcRequest: "الطلب عبر المتصفح (واجهة بيانات الاعتماد الرقمية)",
-    requestHeading: "طلب العرض",
-    requestQrAlt: "رمز QR لطلب العرض",
+    requestHeading: "طلب التقديم",
+    requestQrAlt: "رمز QR لطلب التقديم",
     requestUri: "رابط الطلب",
     requestCreated: "أُنشئ الطلب. في انتظار المحفظة…",
     requestInBrowser: "أُرسل الطلب إلى المحفظة عبر المتصفح (واجهة بيانات الاعتماد الرقمية)…",
@@ -306,7 +470,7 @@ const STRINGS = {
     receivedClaims: "المعطيات المستلمة",
     claim: "المعطى",
     value: "القيمة",
-    footer: "للعرض التوضيحي فقط: مواطنون افتراضيون ومحفظة تجريبية. يُعطّل المشغّلون هذه " +
+    footer: "للتجربة فقط: مواطنون افتراضيون ومحفظة تجريبية. يُعطّل المشغّلون هذه " +
       "الصفحة في بيئة الإنتاج (THIQA_DEMO_UI=false).",
     needApiKey: "أدخل مفتاح الواجهة البرمجية أولًا.",
     needClaims: "اختر معطى واحدًا على الأقل.",
@@ -317,6 +481,88 @@ const STRINGS = {
     originWarning: "افتح هذه الصفحة على العنوان {url}: الوثائق والطلبات تحمل هذا العنوان، " +
       "ولا تتصل الصفحة إلا بعنوانها.",
     noCitizens: "لا يوجد على هذا الخادم الملف seeds/citizens.json: لا مواطن افتراضي للاختيار.",
+    apiKeyHow: "أنشئ مفتاحًا في طرفية الخادم (يظهر مرة واحدة فقط):",
+    apiKeyCheckout: "أو من نسخة مستودع ثقة:",
+    statusUnknown: "الحالة غير معروفة",
+    // Every documented code (README), as the page shows it; the server's English text is the fallback.
+    code_audience_mismatch: "أُعدّ إثبات ربط المفتاح لجهة أخرى.",
+    code_bad_request: "الطلب غير سليم الصياغة.",
+    code_client_exists: "يوجد عميل بهذا الاسم.",
+    code_client_not_found: "لا يوجد عميل بهذا الاسم.",
+    code_credential_not_found: "لا توجد وثيقة بهذا المعرّف.",
+    code_credential_request_denied: "رفضت الجهة المُصدِرة إصدار الوثيقة.",
+    code_expired: "انتهت صلاحية الوثيقة.",
+    code_insufficient_scope: "ليس لمفتاح الواجهة البرمجية هذا النطاق اللازم.",
+    code_internal_error: "تعطّلت ثقة على نحو غير متوقع؛ يحمل سجل الخادم معرّف الطلب.",
+    code_invalid_claims: "المعطيات لا تطابق نوع الوثيقة.",
+    code_invalid_credential_request: "طلب الوثيقة من المحفظة غير صالح.",
+    code_invalid_disclosure: "أحد الإفصاحات غير سليم أو غير مُشار إليه أو مكرّر.",
+    code_invalid_encryption_parameters: "الردود المشفّرة غير مدعومة.",
+    code_invalid_grant: "رمز العرض أو الرمز السري خاطئ أو مستعمل أو منتهي الصلاحية.",
+    code_invalid_holder_key: "مفتاح الحامل ليس مفتاحًا عامًا مقبولًا.",
+    code_invalid_json: "المتن ليس JSON صارمًا.",
+    code_invalid_key_binding: "إثبات ربط المفتاح غير صالح.",
+    code_invalid_nonce: "رمز nonce الخاص بالمحفظة مجهول أو مستعمل: اطلب رمزًا جديدًا.",
+    code_invalid_proof: "إثبات مفتاح المحفظة غير صالح.",
+    code_invalid_request: "الطلب غير صالح.",
+    code_invalid_signature: "توقيع الجهة المُصدِرة لا يصحّ.",
+    code_invalid_status_reference: "مدخل حالة الوثيقة ليس مما تحفظه هذه الخدمة.",
+    code_invalid_token: "رمز وصول المحفظة غير صالح أو منتهي الصلاحية.",
+    code_invalid_vp_token: "رد المحفظة لا يتضمن تقديمًا واحدًا بالضبط.",
+    code_key_binding_required: "إثبات ربط المفتاح مطلوب.",
+    code_key_revoked: "ألغت الجهة المُصدِرة المفتاح الذي وقّع هذه الوثيقة.",
+    code_malformed: "هذه ليست وثيقة SD-JWT سليمة الصياغة.",
+    code_malformed_response: "رد المحفظة غير سليم الصياغة.",
+    code_method_not_allowed: "هذا المسار لا يقبل هذه الطريقة.",
+    code_missing_claims: "لم يُفصَح عن معطى مطلوب.",
+    code_nonce_mismatch: "أُعدّ إثبات ربط المفتاح لرمز nonce آخر.",
+    code_nonce_replayed: "سبق الرد على هذا الطلب.",
+    code_not_acceptable: "لا رد بصيغة يقبلها الطلب.",
+    code_not_found: "لا شيء في هذا المسار.",
+    code_not_yet_valid: "الوثيقة ليست سارية بعد.",
+    code_offer_not_found: "لا يوجد هذا العرض، أو انتهت صلاحيته.",
+    code_presentation_rejected: "فحصت جهة التحقق التقديم ورفضته.",
+    code_presentation_request_not_found: "لا يوجد طلب التقديم هذا.",
+    code_rate_limited: "طلبات كثيرة جدًا لهذا المفتاح: انتظر قليلًا.",
+    code_request_answered: "تمّ الرد على طلب التقديم هذا.",
+    code_request_expired: "انتهت صلاحية هذا الطلب.",
+    code_request_too_large: "متن الطلب كبير جدًا.",
+    code_revoked: "أُلغيت الوثيقة.",
+    code_state_mismatch: "حالة الرد لا تخص هذا الطلب.",
+    code_status_conflict: "لا يمكن نقل الوثيقة إلى هذه الحالة.",
+    code_status_list_not_found: "لا توجد قائمة الحالات هذه.",
+    code_status_unavailable: "تعذّرت قراءة حالة الوثيقة.",
+    code_store_unavailable: "مخزن ثقة لا يستجيب الآن.",
+    code_suspended: "الوثيقة معلّقة.",
+    code_temporarily_unavailable: "جهة التحقق لا تستجيب الآن.",
+    code_too_large: "التقديم كبير جدًا.",
+    code_unauthenticated: "يلزم مفتاح واجهة برمجية صالح.",
+    code_unknown_credential_configuration: "لا تقدّم الجهة المُصدِرة هذه الوثيقة.",
+    code_unknown_issuer: "الجهة المُصدِرة غير موثوقة.",
+    code_unknown_key: "ليس للجهة المُصدِرة مفتاح بهذا المعرّف.",
+    code_unsupported_algorithm: "خوارزمية التوقيع غير مقبولة.",
+    code_unsupported_grant_type: "نقطة الرموز لا تقبل هذا النوع من المنح.",
+    code_unsupported_media_type: "يجب أن يكون المتن بصيغة JSON.",
+    code_unsupported_vct: "لا يُصدَر هذا النوع من الوثائق هنا.",
+    code_untrusted_type: "الجهة المُصدِرة غير موثوقة لهذا النوع من الوثائق.",
+    code_vct_mismatch: "الوثيقة ليست من النوع المطلوب.",
+    code_wallet_error: "رفضت المحفظة أو تعطّلت.",
+    code_wrong_type: "نوع JWT ليس dc+sd-jwt.",
+    code_certificate_expired: "انتهت صلاحية إحدى شهادات سلسلة الجهة المُصدِرة.",
+    code_certificate_mismatch: "شهادة الجهة المُصدِرة تسمّي جهة أخرى.",
+    code_certificate_not_yet_valid: "إحدى شهادات سلسلة الجهة المُصدِرة ليست سارية بعد.",
+    code_invalid_certificate_chain: "سلسلة شهادات الجهة المُصدِرة غير صالحة.",
+    code_untrusted_certificate: "لا تنتهي سلسلة شهادات الجهة المُصدِرة إلى جذر موثوق.",
+    code_access_certificate_missing: "يتطلب الطلب الموقَّع شهادة وصول، وليس لهذا الخادم شهادة.",
+    code_change_not_replicated: "لم يصل التغيير إلى عدد كافٍ من نسخ Redis في الوقت المحدد: أعد المحاولة.",
+    code_decryption_failed: "تعذّر فك تشفير رد المحفظة المشفّر لهذا الطلب.",
+    code_encryption_required: "لا يقبل هذا الطلب إلا ردودًا مشفّرة.",
+    code_keyring_unavailable: "تعذّر تحميل مفاتيح الجهة المُصدِرة الآن.",
+    code_origin_mismatch: "جاء الرد من مصدر لا يتوقعه هذا الطلب.",
+    code_response_code_mismatch: "رمز الرد لا يطابق هذا الطلب.",
+    code_response_too_large: "رد المحفظة كبير جدًا.",
+    code_too_many_streams: "انتظارات مفتوحة كثيرة جدًا لهذا المفتاح: أغلق واحدًا أو انتظر.",
+    code_unsupported_encryption: "تشفير الرد ليس مما يقبله هذا الطلب.",
   },
 };
 
@@ -328,6 +574,12 @@ const ROOT = new URL("../", location.href); // the API, wherever a proxy mounts 
 const utf8 = new TextEncoder();
 
 let lang = "en";
+
+/** What a documented code means, in the page's language; else the server's own words. */
+function codeText(code, serverText = "") {
+  const key = `code_${code}`;
+  return STRINGS[lang][key] ? t(`code_${code}`) : serverText || code;
+}
 
 function t(key, vars = {}) {
   const text = STRINGS[lang][key] ?? STRINGS.en[key] ?? key;
@@ -378,7 +630,10 @@ class ApiError extends Error {
     const b = this.body;
     const code = b.code || b.error || `HTTP ${this.status}`;
     const text = b.detail || b.error_description || b.title || "";
-    return text ? `${text} (${code})` : code;
+    // The page's language for the codes it knows (every documented one); the server's
+    // English detail only for the rest.
+    const shown = codeText(code, text);
+    return shown && shown !== code ? `${shown} (${code})` : code;
   }
 }
 
@@ -604,6 +859,7 @@ async function changeStatus(action) {
   issuer.status = info.status;
   renderCredentialStatus();
   say("issuer-message", "statusNow", { status: t(`status_${info.status}`) });
+  await renderWallet(); // the wallet's cards read the status list again
 }
 
 // ---------------------------------------------------------------------------------------
@@ -683,6 +939,35 @@ async function parseSdJwt(sdJwt) {
   return { jwt, payload, claims, entries };
 }
 
+/**
+ * The credential's personal claims as rows in the order of the type's metadata: an object
+ * claim (Place of birth) is a heading row with its members below it, nested; claims the
+ * metadata does not name come last, in the credential's order.
+ */
+function orderedRows(claims) {
+  const leaves = personalLeaves(claims);
+  const order = (page.typeMetadata?.claims ?? []).map((c) => c.path);
+  const rank = (path) => {
+    const i = order.findIndex((p) => samePath(p, path));
+    return i < 0 ? order.length : i;
+  };
+  const sorted = leaves
+    .map((leaf, i) => ({ leaf, i }))
+    .sort((a, b) => rank(a.leaf[0]) - rank(b.leaf[0]) || a.i - b.i)
+    .map(({ leaf }) => leaf);
+  const rows = [];
+  const headed = new Set();
+  for (const [path, value] of sorted) {
+    const parent = path.slice(0, -1);
+    if (parent.length && !headed.has(pathKey(parent))) {
+      headed.add(pathKey(parent));
+      rows.push({ path: parent, group: true });
+    }
+    rows.push({ path, value, group: false });
+  }
+  return rows;
+}
+
 /** The personal claims of a credential as [path, value] leaves, envelope claims left out. */
 function personalLeaves(claims, path = []) {
   const envelope = new Set(["iss", "iat", "nbf", "exp", "vct", "vct#integrity", "cnf",
@@ -720,14 +1005,63 @@ async function renderWallet() {
   list.replaceChildren(...items.map(({ record, parsed }) => {
     // Each name isolated in its own direction, joined by a separator outside both.
     const names = fullNames(parsed.claims).flatMap((n, i) => [i ? " · " : null, el("bdi", {}, n)]);
+    const status = el("div", { class: "wallet-status", dataset: { status: "" } });
+    showWalletStatus(status, record.id, parsed.payload);
     return el("li", { dataset: { credential: record.id } },
       el("div", { class: "meta" }, typeName()),
+      status,
       el("div", { class: "names" }, ...names),
       el("div", {}, `${labelFor(["national_id"])}: `, el("bdi", {}, parsed.claims.national_id ?? "")),
       parsed.payload.exp
         ? el("div", { class: "meta" }, t("validUntil", { date: formatDate(parsed.payload.exp) }))
         : null);
   }));
+}
+
+// The wallet reads its credential's status as any relying party would: the issuer's Token
+// Status List at the credential's status URI, its signature checked with the issuer's
+// published keys (ES256), the 2-bit entry at the credential's index.
+const STATUS_NAMES = { 0: "valid", 1: "revoked", 2: "suspended" };
+
+async function credentialStatus(payload) {
+  const ref = payload.status?.status_list;
+  if (!ref || !Number.isInteger(ref.idx) || !sameOrigin(ref.uri)) throw new Error("status");
+  const response = await wfetch(ref.uri, { headers: { Accept: "application/statuslist+jwt" } });
+  if (!response.ok) throw new Error("status");
+  const token = await response.text();
+  const [h, p, sig] = token.trim().split(".");
+  const header = unb64urlJson(h);
+  const claims = unb64urlJson(p);
+  if (header.typ !== "statuslist+jwt" || header.alg !== "ES256" || claims.sub !== ref.uri) {
+    throw new Error("status");
+  }
+  const issuer = await wjson(wellKnown(payload.iss, "jwt-vc-issuer"));
+  const jwk = (issuer.jwks?.keys ?? []).find((k) => k.kid === header.kid);
+  if (!jwk) throw new Error("status");
+  const key = await crypto.subtle.importKey(
+    "jwk", { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y }, { name: "ECDSA", namedCurve: "P-256" },
+    false, ["verify"]);
+  const ok = await crypto.subtle.verify(
+    { name: "ECDSA", hash: "SHA-256" }, key, unb64url(sig), utf8.encode(`${h}.${p}`));
+  if (!ok || claims.status_list?.bits !== 2) throw new Error("status");
+  const packed = new Blob([unb64url(claims.status_list.lst)]).stream()
+    .pipeThrough(new DecompressionStream("deflate"));
+  const bytes = new Uint8Array(await new Response(packed).arrayBuffer());
+  const bit = ref.idx * 2;
+  if ((bit >> 3) >= bytes.length) throw new Error("status");
+  return STATUS_NAMES[(bytes[bit >> 3] >> (bit & 7)) & 3] ?? "unknown";
+}
+
+async function showWalletStatus(node, id, payload) {
+  let status = "unknown";
+  try {
+    status = await credentialStatus(payload);
+  } catch {
+    // Unreadable, unsigned or not this issuer's: the wallet says it does not know.
+  }
+  node.dataset.status = status;
+  node.className = `wallet-status status-${status}`;
+  node.textContent = status === "unknown" ? t("statusUnknown") : t(`status_${status}`);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -990,7 +1324,10 @@ function renderConsent() {
   const meta = request.client_metadata ?? {};
   $("consent-verifier").textContent = meta.client_name || request.client_id;
   $("consent-purpose").textContent = meta.purpose ?? "";
-  $("consent-claims").replaceChildren(...personalLeaves(item.parsed.claims).map(([path, value], i) => {
+  $("consent-claims").replaceChildren(...orderedRows(item.parsed.claims).map(({ path, value, group }, i) => {
+    if (group) {
+      return el("li", { class: "group", dataset: { group: pathKey(path) } }, labelFor(path));
+    }
     const id = `consent-${i}`;
     const box = el("input", {
       type: "checkbox", id, checked: chosen.has(pathKey(path)), dataset: { path: pathKey(path) },
@@ -1186,8 +1523,10 @@ function renderVerdict() {
   status.textContent = verdict.credential_status ? t(`status_${verdict.credential_status}`) : "—";
   status.className = verdict.credential_status ? `status-${verdict.credential_status}` : "";
   $("verdict-errors").replaceChildren(...(verdict.errors ?? []).map((e) =>
-    el("li", { dataset: { code: e.code } }, el("code", {}, e.code), e.message ? ` — ${e.message}` : "")));
-  const leaves = verdict.claims ? personalLeaves(verdict.claims) : [];
+    el("li", { dataset: { code: e.code } }, el("code", {}, e.code), ` — ${codeText(e.code, e.message)}`)));
+  const leaves = verdict.claims
+    ? orderedRows(verdict.claims).filter((row) => !row.group).map((row) => [row.path, row.value])
+    : [];
   table.hidden = !leaves.length;
   $("verdict-claims").replaceChildren(...leaves.map(([path, value]) =>
     el("tr", { dataset: { path: pathKey(path) } },
