@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from service.core.x509 import authority_key_identifier
 from service.errors import StoreUnavailable
 from service.keyring.certificates import AccessCredential, CertificateError, Pki, access_host
-from service.keyring.keyring import INDEX, KeyRing, KeyRingError, load_or_create, read_ring
+from service.keyring.keyring import INDEX, KeyRing, KeyRingError, load_or_create, locked, read_ring
 from service.keyring.live import KeyRingHolder, LiveTrust
 from service.keyring.offer_claims import OfferClaimsSealer
 from service.keyring.trust_list import load_trust_list
@@ -176,7 +176,10 @@ def open_keyring(settings: Settings) -> KeyRingHolder:
             settings.keys_dir, alg=settings.signing_alg, passphrase=key_passphrase(settings)
         )
         try:
-            pki.provision(ring, issuer_url=settings.issuer_url, now=int(time.time()))
+            # Under the key ring's writers' lock: workers starting together on an empty
+            # folder must not each make a root of their own.
+            with locked(settings.keys_dir):
+                pki.provision(ring, issuer_url=settings.issuer_url, now=int(time.time()))
         except CertificateError as exc:
             raise KeyRingError(str(exc)) from exc
     return KeyRingHolder(

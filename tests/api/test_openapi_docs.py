@@ -133,7 +133,10 @@ def _class_of(code: str, style: BodyStyle, status: int) -> type[ThiqaError]:
     found = [
         cls
         for cls in wire_errors()
-        if cls.code == code and cls.style is style and cls.status == status
+        if cls.code == code
+        and cls.style is style
+        and cls.status == status
+        and "code" in cls.__dict__  # a subclass keeping its parent's code is that error
     ]
     assert len(found) == 1, (code, style, status)
     return found[0]

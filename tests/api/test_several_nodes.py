@@ -156,8 +156,10 @@ def test_offers_presentations_and_revocations_cross_processes(
             waiter = threading.Thread(target=poll)
             waiter.start()
             time.sleep(0.5)  # let the long-poll start waiting before the answer
-            present(request["wallet_uri"], wallet=wallet, http=phone)
-            waiter.join(timeout=25)
+            try:
+                present(request["wallet_uri"], wallet=wallet, http=phone)
+            finally:
+                waiter.join(timeout=25)  # never leave it reading from a closed client
             return request, polled
 
         _, polled = ask()
