@@ -611,7 +611,7 @@ def test_compromise_revocation_on_a_running_server(
     issued = issue_one(client, wallet)
     assert verify(client, issued["credential"], wallet)["valid"] is True
 
-    revoked = thiqa(["keys", "revoke", old_kid, "--compromised"], cli_env)
+    revoked = thiqa(["keys", "revoke", "--compromised", "--", old_kid], cli_env)
     assert revoked.returncode == 0, revoked.stderr
     assert "key_revoked" in revoked.stdout
     assert "Warning" not in revoked.stderr
@@ -718,7 +718,7 @@ def test_keys_commands_refuse_a_keys_folder_owned_by_another_user(
     for path in (keys_dir, *keys_dir.iterdir()):
         os.chown(path, nobody.pw_uid, nobody.pw_gid)
     index, files = _index_bytes(keys_dir), _files(keys_dir)
-    for args in (["keys", "revoke", old_kid, "--compromised"], ["keys", "rotate"]):
+    for args in (["keys", "revoke", "--compromised", "--", old_kid], ["keys", "rotate"]):
         result = thiqa(args, keys_env)  # as root, as with sudo
         assert result.returncode == 1, result.stdout
         assert "owned by nobody" in result.stderr
@@ -735,7 +735,7 @@ def test_every_server_process_follows_the_ring(settings: Settings, cli_env: dict
         clients = [httpx.Client(base_url=s.url, timeout=10) for s in (one, two)]
         try:
             old_kid = load_or_create(settings.keys_dir).active.kid
-            result = thiqa(["keys", "revoke", old_kid, "--compromised"], cli_env)
+            result = thiqa(["keys", "revoke", "--compromised", "--", old_kid], cli_env)
             assert result.returncode == 0, result.stderr
             new_kid = load_or_create(settings.keys_dir).active.kid
             for http in clients:
@@ -765,7 +765,7 @@ def test_revoke_without_compromised_is_refused_with_the_reason(
 ) -> None:
     kid = load_or_create(tmp_path / "keys").active.kid
     before = _index_bytes(tmp_path / "keys")
-    result = thiqa(["keys", "revoke", kid], keys_env)
+    result = thiqa(["keys", "revoke", "--", kid], keys_env)
     assert result.returncode == 2
     assert "only a compromised key is revoked" in result.stderr
     assert "--compromised" in result.stderr
