@@ -432,7 +432,7 @@ class ResponseStoreUnavailable(DirectPostError):
     error = "temporarily_unavailable"
 
 
-# --- X.509 and HAIP presentation requests (issue 10) ------------------------------------------
+# --- X.509 and HAIP presentation requests ---------------------------------------------------
 
 
 class AccessCertificateMissing(InvalidRequest):
@@ -499,7 +499,7 @@ class ChangeNotReplicated(StoreUnavailable):
     )
 
 
-# ISO/IEC 18013-5 mdoc credentials (service.core.mdoc, issue 11).
+# ISO/IEC 18013-5 mdoc credentials (service.core.mdoc).
 
 
 class UnsupportedCredentialFormat(InvalidRequest):
