@@ -20,6 +20,7 @@ from service.cli.blocks import print_lines
 from service.cli.key_view import certificate_blocks
 from service.keyring.certificates import (
     CertificateError,
+    Pki,
     access_host,
     read_certificates,
     read_private_key,
@@ -86,11 +87,7 @@ def pki_commands(settings: Callable[[], Settings], console: Console, err: Consol
         config = settings()
         pki = open_pki(config)
         try:
-            anchors = read_certificates(root)
-            if len(anchors) != 1:
-                raise CertificateError(f"{root} must hold exactly one root certificate")
-            if not pki.exists or pki.root() != anchors[0]:
-                pki.set_root(anchors[0])
+            _adopt_root(pki, root)
             ring = load_keyring_without_chains(config)
             key = ring.keys.get(kid)
             if key is None:
@@ -113,11 +110,7 @@ def pki_commands(settings: Callable[[], Settings], console: Console, err: Consol
         config = settings()
         pki = open_pki(config)
         try:
-            anchors = read_certificates(root)
-            if len(anchors) != 1:
-                raise CertificateError(f"{root} must hold exactly one root certificate")
-            if not pki.exists or pki.root() != anchors[0]:
-                pki.set_root(anchors[0])
+            _adopt_root(pki, root)
             pki.import_access(
                 read_private_key(key, None),
                 read_certificates(chain),
@@ -140,3 +133,12 @@ def pki_commands(settings: Callable[[], Settings], console: Console, err: Consol
         print_lines(console, lines)
 
     return app
+
+
+def _adopt_root(pki: Pki, root: Path) -> None:
+    """Make the one certificate in ``root`` the PKI's root, unless it already is."""
+    anchors = read_certificates(root)
+    if len(anchors) != 1:
+        raise CertificateError(f"{root} must hold exactly one root certificate")
+    if not pki.exists or pki.root() != anchors[0]:
+        pki.set_root(anchors[0])
