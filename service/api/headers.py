@@ -23,12 +23,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from fastapi import FastAPI
-from starlette.datastructures import MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["API_CSP", "DEMO_CSP", "DOCS_CSP", "SecurityHeaders", "install_cors"]
+__all__ = ["API_CSP", "DEMO_CSP", "DOCS_CSP", "SecurityHeaders", "with_cors"]
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 DOCS_CSP = (
@@ -55,10 +53,16 @@ DEMO_CSP = (
 )
 
 _FIXED = (
-    ("X-Content-Type-Options", "nosniff"),
-    ("Referrer-Policy", "no-referrer"),
-    ("X-Frame-Options", "DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
 )
+_CSP = b"content-security-policy"
+#: Set by this layer whatever the route said.
+_OURS = frozenset({name for name, _ in _FIXED} | {_CSP})
+
+
+_API_CSP, _DOCS_CSP, _DEMO_CSP = (p.encode("ascii") for p in (API_CSP, DOCS_CSP, DEMO_CSP))
 
 
 class SecurityHeaders:
@@ -73,32 +77,36 @@ class SecurityHeaders:
             return
         path = scope["path"]
         if path in self.docs:
-            csp = DOCS_CSP
+            csp = _DOCS_CSP
         elif self.demo and (path == self.demo or path.startswith(self.demo + "/")):
-            csp = DEMO_CSP
+            csp = _DEMO_CSP
         else:
-            csp = API_CSP
+            csp = _API_CSP
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in _FIXED:
-                    headers[name] = value
-                headers["Content-Security-Policy"] = csp
-                if "cache-control" not in headers:
-                    headers["Cache-Control"] = "no-store"
+                # The raw header list, not MutableHeaders: this runs on every answer, and
+                # MutableHeaders rescans the whole list for each header it sets.
+                headers = [(n, v) for n, v in message.get("headers", ()) if n.lower() not in _OURS]
+                cached = any(n.lower() == b"cache-control" for n, _ in headers)
+                headers.extend(_FIXED)
+                headers.append((_CSP, csp))
+                if not cached:
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
 
 
-def install_cors(app: FastAPI, origins: Iterable[str]) -> None:
-    """Open CORS to exactly ``origins``; with none, add nothing (no CORS headers at all)."""
+def with_cors(app: ASGIApp, origins: Iterable[str]) -> ASGIApp:
+    """``app`` open to exactly ``origins`` by CORS; with none, ``app`` itself (no CORS
+    headers at all)."""
     allowed = list(origins)
     if not allowed:
-        return
-    app.add_middleware(
-        CORSMiddleware,
+        return app
+    return CORSMiddleware(
+        app,
         allow_origins=allowed,
         allow_methods=["GET", "POST"],
         allow_headers=["Authorization", "Content-Type"],

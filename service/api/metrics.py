@@ -87,6 +87,9 @@ class Metrics:
             multiprocess_mode="livemax",
         )
         self._keyring_degraded: Callable[[], bool] | None = None
+        self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._valid = self.verifications.labels("valid")
+        self._invalid = self.verifications.labels("invalid")
 
     def follow_keyring(self, degraded: Callable[[], bool]) -> None:
         """Read at each scrape, so the gauge is never stale. A set value, not set_function:
@@ -94,12 +97,22 @@ class Metrics:
         self._keyring_degraded = degraded
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
+        # Each label set's children are looked up once: ``labels()`` validates and locks on
+        # every call, on the path of every request. Label values are bounded (see above), so
+        # is this map.
+        children = self._request_children.get((method, route, status))
+        if children is None:
+            children = (
+                self.requests.labels(method, route, str(status)),
+                self.latency.labels(method, route),
+            )
+            self._request_children[(method, route, status)] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def observe_verdict(self, verdict: Verdict | Outcome) -> None:
         """A verdict of POST /v1/verify, or of a wallet's answer to a presentation request."""
-        self.verifications.labels("valid" if verdict.valid else "invalid").inc()
+        (self._valid if verdict.valid else self._invalid).inc()
         for failure in verdict.failures:
             self.verification_errors.labels(failure.reason.value).inc()
 

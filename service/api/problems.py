@@ -200,7 +200,15 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     # The route template, never the raw path: it may carry an offer or request id.
     route = getattr(request.scope.get("route"), "path", "unmatched")
-    log.error("unhandled %s on %s %s", type(exc).__name__, request.method, route)
+    # With the exception's type and traceback (the log formatter keeps no message: it may
+    # quote a claim).
+    log.error(
+        "unhandled %s on %s %s",
+        type(exc).__name__,
+        request.method,
+        route,
+        exc_info=(type(exc), exc, exc.__traceback__),
+    )
     return problem_response(ThiqaError())
 
 

@@ -26,7 +26,6 @@ import re
 import secrets
 import time
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.api.metrics import Metrics
@@ -37,6 +36,7 @@ from service.logs import RequestContext, current_request
 __all__ = ["REQUEST_ID_HEADER", "RequestObserver", "valid_request_id"]
 
 REQUEST_ID_HEADER = "X-Request-ID"
+_ID_HEADER = REQUEST_ID_HEADER.lower().encode("ascii")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _MAX_LOGGED_PATH = 256
 
@@ -121,8 +121,11 @@ class RequestObserver:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = MutableHeaders(scope=message)
-                headers[REQUEST_ID_HEADER] = context.request_id
+                # Raw, as in SecurityHeaders: replaces any the route set.
+                message["headers"] = [
+                    *(h for h in message.get("headers", ()) if h[0].lower() != _ID_HEADER),
+                    (_ID_HEADER, context.request_id.encode("latin-1")),
+                ]
             if message["type"] == "http.response.body" and not message.get("more_body", False):
                 # Logged as the last bytes are handed over, so the line is there by the time
                 # the caller has its answer.

@@ -38,7 +38,7 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 def from_environment() -> FastAPI:
     """App factory for ``uvicorn --factory``: each worker reads ``THIQA_*`` itself, and finds
     the metrics folder its parent made."""
-    return create_app(Settings(), metrics_dir=os.environ.get(MULTIPROC_ENV))
+    return create_app(Settings(), metrics_dir=os.environ.get(MULTIPROC_ENV), freeze_heap=True)
 
 
 def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -81,7 +81,7 @@ def serve(settings: Settings, *, workers: int = 1) -> None:
                     "service.api.server:from_environment", factory=True, workers=workers, **common
                 )
         else:
-            uvicorn.run(create_app(settings), **common)
+            uvicorn.run(create_app(settings, freeze_heap=True), **common)
     finally:
         if main:
             signal.signal(signal.SIGTERM, previous)
