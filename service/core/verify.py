@@ -246,8 +246,16 @@ def _inspect(
     if not presentation.isascii():
         raise VerificationFailure(Reason.MALFORMED, "not ASCII")
     parts = split(presentation)
+
     # 2. Header: typ, algorithm allow-list, kid.
-    token = jws.parse(parts.issuer_jwt, typ=policy.credential_typs)
+    def parsed() -> jws.Jws:
+        return jws.parse(parts.issuer_jwt, typ=policy.credential_typs)
+
+    token = (
+        parsed()
+        if memo is None
+        else memo.remembered(memo.tokens, (parts.issuer_jwt, policy.credential_typs), parsed)
+    )
     # 3. Issuer and key. ``iss`` is read before the signature only to choose whose keys to use.
     iss = token.payload.get("iss")
     if not isinstance(iss, str):
@@ -298,10 +306,18 @@ def _inspect(
     elif vct not in issuer.types:
         failures.append(Failure.of(Reason.UNTRUSTED_TYPE))
 
+    def disclosed() -> Resolved:
+        return disclose(payload, parts.disclosures, never_disclosable=NEVER_DISCLOSABLE, memo=memo)
+
     resolved: Resolved | None = None
     try:
-        resolved = disclose(
-            payload, parts.disclosures, never_disclosable=NEVER_DISCLOSABLE, memo=memo
+        # Remembered only now that the issuer's signature holds over this exact payload.
+        resolved = (
+            disclosed()
+            if memo is None
+            else memo.remembered(
+                memo.resolutions, (parts.issuer_jwt, tuple(parts.disclosures)), disclosed
+            )
         )
     except VerificationFailure as failure:
         failures.append(failure.failure)

@@ -124,3 +124,79 @@ def test_the_memo_is_bounded() -> None:
     for n in range(100):
         memo.signature_holds(b"k", n.to_bytes(2, "big"), b"s", lambda: True)
     assert len(memo._signatures) == 8
+
+
+def _claims(presentation: str, trusted: dict[str, Any], memo: Memo | None) -> dict[str, Any]:
+    inspection = inspect(
+        presentation,
+        trusted=trusted,
+        policy=Policy(),
+        expect=Expectations(nonce="n", audience="a"),
+        now=NOW,
+        memo=memo,
+    )
+    assert inspection.failures == ()
+    assert inspection.claims is not None
+    return dict(inspection.claims)
+
+
+def test_remembered_claims_are_those_of_the_exact_disclosures(material: dict[str, Any]) -> None:
+    """The same credential presented with all its claims, then with one: the second verdict
+    carries that one claim only, never what the first presentation disclosed."""
+    issuer, wallet = material["issuer"], generate_signing_key()
+    credential = issue(
+        CLAIMS,
+        issuer=ISS,
+        vct=VCT,
+        key=issuer,
+        status=StatusReference(uri=f"{ISS}/status-lists/abcdefabcdef", idx=4),
+        issued_at=NOW - 10,
+        expires_at=NOW + 3600,
+        holder_jwk=public_jwk(wallet.key),
+    )
+    trusted = _trusted(issuer, kid=issuer.kid)
+    memo = Memo()
+    everything = holder.present(
+        credential, list(CLAIMS), holder_key=wallet, nonce="n", audience="a", now=NOW
+    )
+    one = holder.present(
+        credential, ["given_name"], holder_key=wallet, nonce="n", audience="a", now=NOW
+    )
+    for _ in range(2):
+        full = _claims(everything, trusted, memo)
+        assert {k: full[k] for k in CLAIMS} == CLAIMS
+        minimal = _claims(one, trusted, memo)
+        assert minimal["given_name"] == "Amina"
+        assert "family_name" not in minimal
+        assert "address" not in minimal
+        assert minimal == _claims(one, trusted, None)
+    assert len(memo.resolutions) == 2
+    assert len(memo.tokens) == 1  # one credential, parsed once
+
+
+def test_remembered_keeps_no_failure() -> None:
+    memo, calls = Memo(), []
+
+    def failing() -> object:
+        calls.append(1)
+        raise ValueError("refused")
+
+    for _ in range(2):
+        with pytest.raises(ValueError, match="refused"):
+            Memo.remembered(memo.tokens, ("token", frozenset({"typ"})), failing)
+    assert len(calls) == 2
+    assert len(memo.tokens) == 0
+    kept = object()
+    assert Memo.remembered(memo.tokens, ("token", frozenset({"typ"})), lambda: kept) is kept
+    assert Memo.remembered(memo.tokens, ("token", frozenset({"typ"})), failing) is kept
+    # The allowed typ values are part of the key: a policy allowing others parses again.
+    with pytest.raises(ValueError, match="refused"):
+        Memo.remembered(memo.tokens, ("token", frozenset({"other"})), failing)
+
+
+def test_parsed_tokens_and_claims_are_bounded() -> None:
+    memo = Memo(parsed_entries=4)
+    for n in range(50):
+        Memo.remembered(memo.tokens, (str(n), frozenset()), object)
+        Memo.remembered(memo.resolutions, (str(n), ()), object)
+    assert (len(memo.tokens), len(memo.resolutions)) == (4, 4)
