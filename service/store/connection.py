@@ -34,6 +34,7 @@ from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.exceptions import RedisError
 
 from service.errors import StoreUnavailable
+from service.store.multiplexed import Multiplexed
 
 __all__ = [
     "KeySpace",
@@ -135,6 +136,33 @@ class _Cluster(RedisCluster):
         return await super().execute_command(*args, **kwargs)
 
 
+class _Single(aioredis.Redis):
+    """One server's client; without TLS, with the pipelined connection the hot path shares
+    (:mod:`service.store.multiplexed`), closed with it."""
+
+    multiplexed: Multiplexed | None = None
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        if self.multiplexed is not None:
+            self.multiplexed.close()
+        await super().aclose(close_connection_pool)
+
+
+def _multiplexed(kwargs: dict[str, Any]) -> Multiplexed:
+    """The pipelined connection to the server redis-py's pool reaches, with its credentials,
+    database and deadlines."""
+    return Multiplexed(
+        path=kwargs.get("path"),
+        host=kwargs.get("host", "localhost"),
+        port=int(kwargs.get("port", 6379)),
+        username=kwargs.get("username"),
+        password=kwargs.get("password"),
+        db=int(kwargs.get("db") or 0),
+        timeout=SOCKET_TIMEOUT,
+        connect_timeout=SOCKET_TIMEOUT,
+    )
+
+
 class _BlockingSentinelPool(SentinelConnectionPool, aioredis.BlockingConnectionPool):
     """Sentinel's master-following pool, waiting for a free connection like the one-server
     pool does instead of failing when all are busy."""
@@ -168,11 +196,17 @@ def connect(url: str) -> aioredis.Redis:
     }
     pool = {"max_connections": MAX_CONNECTIONS, "timeout": SOCKET_TIMEOUT}
     if topology.kind == "single":
-        return aioredis.Redis.from_pool(
-            aioredis.BlockingConnectionPool.from_url(
-                url, health_check_interval=15, **pool, **common
-            )
+        single = cast(
+            _Single,
+            _Single.from_pool(
+                aioredis.BlockingConnectionPool.from_url(
+                    url, health_check_interval=15, **pool, **common
+                )
+            ),
         )
+        if not topology.tls:
+            single.multiplexed = _multiplexed(single.connection_pool.connection_kwargs)
+        return single
     if topology.kind == "cluster":
         cluster = _Cluster(
             startup_nodes=[ClusterNode(host, port) for host, port in topology.nodes],

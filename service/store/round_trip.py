@@ -78,8 +78,14 @@ async def send_together(redis: aioredis.Redis, commands: Sequence[tuple[Any, ...
     """Write ``commands`` at once on one connection and read their answers in order; an
     error answer is returned in its place, not raised.
 
-    On Redis Cluster the commands' slots live on several nodes: there the cluster client's
-    own pipeline sends each node its share, at once, and answers in the same order."""
+    On one server (without TLS) they go on the connection all callers share
+    (:mod:`service.store.multiplexed`). On Redis Cluster the commands' slots live on several
+    nodes: there the cluster client's own pipeline sends each node its share, at once, and
+    answers in the same order. Otherwise, on a pooled connection of redis-py's."""
+    multiplexed = getattr(redis, "multiplexed", None)
+    if multiplexed is not None:  # one server: the process's shared pipelined connection
+        answers: list[Any] = await multiplexed.send(commands)
+        return answers
     pool = getattr(redis, "connection_pool", None)
     if pool is None:
         async with redis.pipeline() as pipe:
@@ -89,7 +95,7 @@ async def send_together(redis: aioredis.Redis, commands: Sequence[tuple[Any, ...
     connection = await pool.get_connection()
     try:
         await connection.send_packed_command(connection.pack_commands(commands))
-        answers: list[Any] = []
+        answers = []
         for _ in commands:
             try:
                 answers.append(await connection.read_response())
