@@ -9,7 +9,7 @@ it up, and drives it with wrk at 32 connections; each row drives Thiqa, then the
 to back. Prints one table, Thiqa and the anchor side by side (requests/s, p50, p99,
 non-2xx), and writes ``bench/results.json`` and
 ``bench/results.md``. It asserts nothing; before timing, it checks that each request really
-succeeds (a valid verdict, a 201, a signed list).
+succeeds (a valid verdict, a 201, a signed list, a credential bound to the wallet's key).
 
 Rows:
 
@@ -24,6 +24,12 @@ Rows:
   (8 connections, each 35 ms after its last answer: about 200 a second while answers are
   fast; the rate reached is recorded).
 * ``issue``: ``POST /v1/credentials`` / the anchor's PyJWT ES256 signature and Redis INCR.
+* ``issue (OpenID4VCI credential endpoint)``: the wallet's ``POST /credential`` (access token,
+  key proof with a c_nonce) / the anchor's ``/issue`` again. Each request uses up an offer's
+  access token and a c_nonce, so each wrk run sends requests prepared for it alone just before
+  it (one offer through the API and copies of it in Redis, the wallet's token and nonce
+  requests over HTTP, a key proof as the test wallet makes it): one set for the warm-up, then
+  one sized from the warm-up's rate.
 * ``verify, 2 workers``: ``verify`` with ``--workers 2`` on both sides.
 
 The machine's CPU count and load average are recorded: wrk, Redis and the server share it.
@@ -33,22 +39,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import platform
 import re
 import secrets
 import shutil
+import string
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import jwt
@@ -59,11 +69,25 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from service.api.server import free_port
 from service.core import holder
-from service.core.keys import generate_signing_key, public_jwk
+from service.core.keys import SigningKey, generate_signing_key, public_jwk
+from service.core.openid4vci import PRE_AUTHORIZED_GRANT
 from service.core.status_list import redis_offset
+from service.keyring.offer_claims import OfferClaimsSealer
+from service.services.openid4vci_issuer import tx_code_hash
 from service.store.clients import ClientStore, Scope
 from service.store.connection import KeySpace, connect
 from service.store.embedded import EmbeddedRedis
+from service.store.offers import OfferStore, new_secret
+from service.wallet.openid4vci import (
+    Discovery,
+    check_credential,
+    discover,
+    make_proof,
+    new_http,
+    read_offer,
+    redeem,
+)
+from service.wallet.store import WalletError
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -73,6 +97,10 @@ PREFIX = "bench"
 NONCE = "bench-nonce-5Qd2"
 AUDIENCE = "https://verifier.bench.example"
 CONNECTIONS = 32
+#: The CPUs this script may use when it starts.
+ALL_CPUS = frozenset(os.sched_getaffinity(0))
+#: wrk threads of every run (the connections are shared among them).
+THREADS = 2
 #: A batch takes about a hundred times as long as one verification: with 32 in flight, most
 #: would not finish within a run, and wrk counts only those that do.
 BATCH_CONNECTIONS = 4
@@ -81,6 +109,17 @@ BATCH_CONNECTIONS = 4
 STORM_CONNECTIONS = 8
 STORM_DELAY_MS = 35
 BATCH = 100
+#: Credential requests are single-use. The warm-up gets this many (2 s at up to 1,500/s);
+#: the measured run gets the warm-up's rate, times the margin, plus one per connection (in
+#: flight when the run ends).
+WARM_CREDENTIAL_REQUESTS = 3000
+CREDENTIAL_MARGIN = 2.0
+#: Access tokens and key proofs live 300 s (``THIQA_ACCESS_TOKEN_TTL_SECONDS`` can be no more,
+#: ``THIQA_C_NONCE_TTL_SECONDS`` bounds a proof's age): the oldest must still be good when the
+#: measured run ends.
+CREDENTIAL_LIFETIME_S = 300 - 30
+#: Wallets preparing requests at once.
+PREPARING_WALLETS = 8
 LIST_SIZE = 1 << 20
 REVOKED_SHARE = 0.01
 CITIZEN: dict[str, Any] = {
@@ -138,10 +177,18 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
 
 
 @contextmanager
-def running(command: list[str], env: dict[str, str], ready_url: str, log: Path) -> Iterator[None]:
+def running(
+    command: list[str], env: dict[str, str], ready_url: str, log: Path, cpus: frozenset[int]
+) -> Iterator[None]:
     with log.open("wb") as out:
         process = subprocess.Popen(
-            command, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
+            command,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            # The server (and any workers it starts) on ``cpus``: see Pinning.
+            preexec_fn=functools.partial(os.sched_setaffinity, 0, cpus),
         )
         try:
             _wait_ready(ready_url, process, log)
@@ -155,7 +202,12 @@ def running(command: list[str], env: dict[str, str], ready_url: str, log: Path) 
                 process.wait()
 
 
-def thiqa(workdir: Path, redis_url: str, port: int, workers: int) -> Any:
+def thiqa(
+    workdir: Path, redis_url: str, port: int, workers: int, public_url: str, cpus: frozenset[int]
+) -> Any:
+    """``thiqa serve`` on ``port``; every server of a run has the same ``public_url`` (the
+    first one's address): the keys' certificates name it, and credentials issued by one are
+    verified by another as the same issuer's."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("THIQA_")}
     env.update(
         {
@@ -165,6 +217,7 @@ def thiqa(workdir: Path, redis_url: str, port: int, workers: int) -> Any:
             "THIQA_REDIS_PREFIX": PREFIX,
             "THIQA_HOST": "127.0.0.1",
             "THIQA_PORT": str(port),
+            "THIQA_PUBLIC_URL": public_url,
             "THIQA_LOG_LEVEL": "warning",
             # The per-key limit stays on (counted in the same round trip as in production),
             # high enough not to throttle the benchmark.
@@ -174,10 +227,12 @@ def thiqa(workdir: Path, redis_url: str, port: int, workers: int) -> Any:
         }
     )
     command = [sys.executable, "-m", "service.cli", "serve", "--workers", str(workers)]
-    return running(command, env, f"http://127.0.0.1:{port}/health", workdir / "thiqa.log")
+    return running(command, env, f"http://127.0.0.1:{port}/health", workdir / "thiqa.log", cpus)
 
 
-def anchor_server(workdir: Path, redis_url: str, port: int, workers: int, public_hex: str) -> Any:
+def anchor_server(
+    workdir: Path, redis_url: str, port: int, workers: int, public_hex: str, cpus: frozenset[int]
+) -> Any:
     env = {**os.environ, "ANCHOR_REDIS_URL": redis_url, "ANCHOR_PUBLIC_KEY": public_hex}
     env["PYTHONPATH"] = str(ROOT)
     # The options `thiqa serve` gives uvicorn (service/api/server.py).
@@ -199,7 +254,7 @@ def anchor_server(workdir: Path, redis_url: str, port: int, workers: int, public
         "--no-proxy-headers",
         "--no-server-header",
     ]
-    return running(command, env, f"http://127.0.0.1:{port}/docs", workdir / "anchor.log")
+    return running(command, env, f"http://127.0.0.1:{port}/docs", workdir / "anchor.log", cpus)
 
 
 # --- wrk -------------------------------------------------------------------------------------
@@ -265,16 +320,24 @@ def parse_wrk(output: str) -> Load:
 def drive(
     workdir: Path,
     url: str,
-    lua: str,
+    lua: Script,
     seconds: int,
     connections: int,
     storm: tuple[str, str] | None = None,
 ) -> tuple[Load, float | None]:
     """Warm up for 2 s, then measure ``seconds``; with ``storm`` (a URL and its script), a
     second wrk fetches it beside the measured one the whole time. Returns the load and the
-    storm's fetches per second."""
-    warm = wrk_command(workdir, url, lua, seconds=2, connections=connections, threads=2)
-    subprocess.run(warm, check=True, capture_output=True)
+    storm's fetches per second. With :class:`CredentialRequests`, each of the two runs gets
+    single-use requests of its own, made just before it."""
+    fresh: CredentialRequests | None = None
+    if isinstance(lua, CredentialRequests):
+        fresh, script = lua, lua.warm_up(workdir)
+    else:
+        script = lua
+    warm = wrk_command(workdir, url, script, seconds=2, connections=connections, threads=THREADS)
+    warmed = subprocess.run(warm, check=True, capture_output=True, text=True).stdout
+    if fresh is not None:
+        script = fresh.measured(workdir, parse_wrk(warmed), seconds, connections)
     stormer = None
     if storm is not None:
         command = wrk_command(
@@ -287,9 +350,13 @@ def drive(
         )
         stormer = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         time.sleep(1)
-    command = wrk_command(workdir, url, lua, seconds=seconds, connections=connections, threads=2)
+    command = wrk_command(
+        workdir, url, script, seconds=seconds, connections=connections, threads=THREADS
+    )
     measured = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     load = parse_wrk(measured)
+    if fresh is not None:
+        fresh.report(measured)
     storm_rate = None
     if stormer is not None:
         out, _ = stormer.communicate(timeout=60)
@@ -347,10 +414,257 @@ def anchor_material(redis_url: str, list_body: bytes) -> tuple[str, str]:
     return token, point.hex()
 
 
+def credential_requests(
+    base: str, auth: dict[str, str], redis_url: str, keys_dir: Path
+) -> CredentialRequests:
+    """The wallet's view of the issuer (its metadata, from an offer), checked with one
+    prepared credential request: a 200 with a credential signed by the issuer and bound to
+    the key of the proof."""
+    with new_http() as http:
+        offer = check(
+            http.post(f"{base}/v1/credential-offers", headers=auth, json={"claims": CITIZEN}), 201
+        )
+        discovery = discover(read_offer(offer["offer_uri"], http), http)
+        requests = CredentialRequests(base, auth, redis_url, keys_dir, discovery)
+        (sample,) = requests.prepare(1)
+        answer = check(
+            http.post(discovery.credential_endpoint, headers=sample.headers, content=sample.body),
+            200,
+        )
+        try:
+            check_credential(
+                answer["credentials"][0]["credential"],
+                discovery=discovery,
+                key=sample.key,
+                http=http,
+            )
+        except WalletError as exc:
+            raise SystemExit(f"the credential endpoint's answer does not check: {exc}") from exc
+    return requests
+
+
 def check(response: httpx.Response, status: int) -> dict[str, Any]:
     if response.status_code != status:
         raise SystemExit(f"{response.request.url} answered {response.status_code}")
     return response.json() if "json" in response.headers.get("content-type", "") else {}
+
+
+# --- OpenID4VCI credential requests ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One credential request as the wallet sends it, and the key its proof was made with."""
+
+    access_token: str
+    body: str
+    key: SigningKey
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}", "Content-Type": "application/json"}
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def clone_offers(
+    redis_url: str, keys_dir: Path, template: dict[str, Any], count: int
+) -> list[tuple[dict[str, Any], str]]:
+    """``count`` offers like ``template``, made through the API a moment before: its Redis
+    hash written again by the service's own store with a new id, pre-authorized code and
+    transaction code, and its claims (checked by the API) opened and sealed again for the new
+    id with the service's own sealer. Drawing each one's QR code through the API (about 15 ms
+    of Python) would make preparing ten times slower than the endpoint. Returns each offer
+    document and its transaction code."""
+    template_id = template["offer_id"]
+    digits = template["credential_offer"]["grants"][PRE_AUTHORIZED_GRANT]["tx_code"]["length"]
+    sealer = OfferClaimsSealer(keys_dir)
+    keys = KeySpace(PREFIX)
+
+    async def go() -> list[tuple[dict[str, Any], str]]:
+        client = connect(redis_url)
+        try:
+            raw = await client.hgetall(keys.credential_offer(template_id))
+            stored = {_text(k): _text(v) for k, v in raw.items()}
+            parked = sealer.open(stored["claims"], offer_id=template_id)
+            offers = OfferStore(client, keys)
+
+            async def one() -> tuple[dict[str, Any], str]:
+                offer_id = OfferStore.new_offer_id()
+                code = new_secret(offer_id)
+                pin = "".join(secrets.choice(string.digits) for _ in range(digits))
+                document = json.loads(stored["offer"])
+                document["grants"][PRE_AUTHORIZED_GRANT]["pre-authorized_code"] = code
+                await offers.create(
+                    offer_id,
+                    code=code,
+                    tx_hash=tx_code_hash(code, pin),
+                    attempts=int(stored["attempts"]),
+                    document=document,
+                    sealed_claims=sealer.seal(parked, offer_id=offer_id),
+                    expires_at=int(stored["exp"]),
+                    client=stored["client"],
+                )
+                return document, pin
+
+            made: list[tuple[dict[str, Any], str]] = []
+            while len(made) < count:
+                made += await asyncio.gather(*(one() for _ in range(min(64, count - len(made)))))
+            return made
+        finally:
+            await client.aclose()
+
+    return asyncio.run(go())
+
+
+#: Hands each wrk thread its own file of prepared requests (``token<TAB>body`` a line), each
+#: sent once; ``done()`` prints how many each thread sent. Past the end of its file a thread
+#: starts again: those requests are refused (401) and counted as non-2xx.
+_SINGLE_USE_LUA = """\
+wrk.method = "POST"
+local threads = {}
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("id", #threads)
+end
+function init(args)
+  prepared, sent = {}, 0
+  for line in io.lines("%(files)s" .. id .. ".txt") do
+    local token, body = line:match("^([^\\t]+)\\t(.+)$")
+    prepared[#prepared + 1] = wrk.format(nil, nil, {
+      ["Authorization"] = "Bearer " .. token,
+      ["Content-Type"] = "application/json",
+    }, body)
+  end
+  size = #prepared
+end
+function request()
+  sent = sent + 1
+  return prepared[(sent - 1) %% size + 1]
+end
+function done(summary, latency, requests)
+  for _, thread in ipairs(threads) do
+    io.write(string.format("single-use: thread %%d sent %%d of %%d\\n",
+      thread:get("id"), thread:get("sent"), thread:get("size")))
+  end
+end
+"""
+
+
+@dataclass
+class CredentialRequests:
+    """The credential endpoint's wrk scripts. A credential request uses up its access token
+    and its c_nonce (a second one is refused, 401 ``invalid_token``), so each run gets
+    requests of its own, made just before it: a fixed set for the warm-up, then, for the
+    measured run, the warm-up's rate over ``seconds`` with a margin."""
+
+    base: str
+    auth: dict[str, str]
+    redis_url: str
+    keys_dir: Path
+    discovery: Discovery
+    #: Requests prepared per second, as last seen.
+    preparing_rate: float = 0.0
+
+    def prepare(self, count: int) -> list[Prepared]:
+        """``count`` credential requests, each made as a wallet makes one: an offer (one
+        through the API, the rest copies of it: :func:`clone_offers`), the wallet's token
+        request with the transaction code, a c_nonce from the nonce endpoint, and a key proof
+        signed with a new key (service/wallet/openid4vci.py); several wallets at once."""
+        discovery = self.discovery
+        nonce_endpoint = discovery.nonce_endpoint
+        if nonce_endpoint is None:
+            raise SystemExit("the issuer metadata names no nonce endpoint")
+        template = check(
+            httpx.post(
+                f"{self.base}/v1/credential-offers", headers=self.auth, json={"claims": CITIZEN}
+            ),
+            201,
+        )
+        offers = clone_offers(self.redis_url, self.keys_dir, template, count)
+
+        def some(share: list[tuple[dict[str, Any], str]]) -> list[Prepared]:
+            made = []
+            with new_http() as http:
+                for document, pin in share:
+                    link = "openid-credential-offer://?" + urlencode(
+                        {"credential_offer": json.dumps(document)}
+                    )
+                    token = redeem(read_offer(link, http), discovery, http, pin)
+                    nonce = check(http.post(nonce_endpoint), 200)["c_nonce"]
+                    key = generate_signing_key("ES256")  # a new key for each credential
+                    proof = make_proof(
+                        key, audience=discovery.credential_issuer, nonce=nonce, now=int(time.time())
+                    )
+                    request = {
+                        "credential_configuration_id": discovery.configuration_id,
+                        "proofs": {"jwt": [proof]},
+                    }
+                    made.append(Prepared(token, json.dumps(request), key))
+            return made
+
+        shares = [offers[i::PREPARING_WALLETS] for i in range(PREPARING_WALLETS)]
+        with ThreadPoolExecutor(PREPARING_WALLETS) as pool:
+            return [request for made in pool.map(some, shares) for request in made]
+
+    def script(self, workdir: Path, count: int, seconds: int) -> str:
+        began = time.monotonic()
+        requests = self.prepare(count)
+        took = time.monotonic() - began
+        self.preparing_rate = count / took
+        if took + seconds > CREDENTIAL_LIFETIME_S:
+            raise SystemExit(
+                f"{count} credential requests took {took:.0f} s to prepare: the first ones "
+                f"would expire during a {seconds} s run; try fewer --seconds"
+            )
+        files = workdir / f"credential-{secrets.token_hex(4)}-"
+        for thread in range(THREADS):
+            share = requests[thread::THREADS]
+            lines = "".join(f"{r.access_token}\t{r.body}\n" for r in share)
+            Path(f"{files}{thread + 1}.txt").write_text(lines, encoding="utf-8")
+        print(f"  {count} credential requests prepared in {took:.1f} s", flush=True)
+        return _SINGLE_USE_LUA % {"files": files}
+
+    def warm_up(self, workdir: Path) -> str:
+        return self.script(workdir, WARM_CREDENTIAL_REQUESTS, 2)
+
+    def measured(self, workdir: Path, warm: Load, seconds: int, connections: int) -> str:
+        # Every answer of the warm-up counts, refusals too: if its set ran out, the rate
+        # is overestimated, never underestimated.
+        rate = warm.requests / 2
+        count = int(rate * seconds * CREDENTIAL_MARGIN) + connections
+        expected = count / self.preparing_rate
+        if expected + seconds > CREDENTIAL_LIFETIME_S:
+            raise SystemExit(
+                f"{count} credential requests ({rate:.0f}/s in the warm-up) would take about "
+                f"{expected:.0f} s to prepare, too long for their tokens; try fewer --seconds"
+            )
+        return self.script(workdir, count, seconds)
+
+    @staticmethod
+    def report(output: str) -> None:
+        """How many requests wrk sent, and whether a thread ran out (and sent some again)."""
+        threads = [
+            (int(sent), int(size))
+            for sent, size in re.findall(r"single-use: thread \d+ sent (\d+) of (\d+)", output)
+        ]
+        if len(threads) != THREADS:
+            raise SystemExit(f"wrk did not say how many credential requests it sent:\n{output}")
+        again = sum(max(0, sent - size) for sent, size in threads)
+        print(
+            f"  {sum(sent for sent, _ in threads)} of {sum(size for _, size in threads)} "
+            "credential requests sent"
+            + (f"; a thread ran out, {again} sent again (refused: non-2xx)" if again else ""),
+            flush=True,
+        )
+
+
+#: A wrk script, or the credential endpoint's single-use requests.
+Script = str | CredentialRequests
+#: A row: its name, Thiqa's URL and script, the anchor's, connections, and the storm's URLs.
+Step = tuple[str, tuple[str, Script], tuple[str, Script], int, tuple[str, str] | None]
 
 
 # --- output --------------------------------------------------------------------------------
@@ -383,12 +697,34 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=10, help="measured seconds per run")
     parser.add_argument("--skip-workers", action="store_true", help="no --workers 2 row")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="runs per side and row, alternating; the table shows each side's median run",
+    )
+    parser.add_argument(
+        "--no-pin", action="store_true", help="let the scheduler place servers, wrk and Redis"
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="ROW",
+        help="measure only this row (repeatable; for profiling: writes no results files)",
+    )
     options = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("bench/run.py needs wrk: apt-get install wrk")
+    server_cpus = ALL_CPUS
+    if not options.no_pin and len(ALL_CPUS) >= 2:
+        # Pinning: the one-worker server under test gets the first CPU to itself; this
+        # script and what it starts after this line (Redis, wrk) share the others.
+        server_cpus = frozenset({min(ALL_CPUS)})
+        os.sched_setaffinity(0, ALL_CPUS - server_cpus)
     load_before = os.getloadavg()
     started = time.monotonic()
     seconds = options.seconds
+    repeat = max(1, options.repeat)
     rows: list[Row] = []
     storms: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="thiqa-bench-") as tmp:
@@ -404,7 +740,7 @@ def main() -> int:
             )
             port, a_port = free_port(), free_port()
             base, a_base = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{a_port}"
-            with thiqa(workdir, url, port, 1):
+            with thiqa(workdir, url, port, 1, base, server_cpus):
                 issued = check(
                     httpx.post(f"{base}/v1/credentials", headers=auth, content=issue_body), 201
                 )
@@ -432,8 +768,9 @@ def main() -> int:
                 if not all(v["valid"] for v in batch["verdicts"]):
                     raise SystemExit("the batch does not verify")
                 list_body = httpx.get(f"{base}{list_path}").raise_for_status().content
+                credentials = credential_requests(base, auth, url, workdir / "keys")
                 token, public_hex = anchor_material(url, list_body)
-                with anchor_server(workdir, url, a_port, 1, public_hex):
+                with anchor_server(workdir, url, a_port, 1, public_hex, server_cpus):
                     anchor_verify = json.dumps({"token": token})
                     check(
                         httpx.post(f"{a_base}/verify", content=anchor_verify, headers=json_only),
@@ -446,7 +783,7 @@ def main() -> int:
                     )
                     # Each row drives Thiqa, then the anchor, back to back: other load on the
                     # machine drifts, and a row's two figures should see the same.
-                    plan = [
+                    plan: list[Step] = [
                         (
                             "verify",
                             (f"{base}/v1/verify", _lua("POST", verify_body, auth)),
@@ -488,52 +825,84 @@ def main() -> int:
                             CONNECTIONS,
                             None,
                         ),
+                        (
+                            "issue (OpenID4VCI credential endpoint)",
+                            (credentials.discovery.credential_endpoint, credentials),
+                            (
+                                f"{a_base}/issue",
+                                _lua("POST", json.dumps({"claims": CITIZEN}), json_only),
+                            ),
+                            CONNECTIONS,
+                            None,
+                        ),
                     ]
+                    if options.only:
+                        plan = [step for step in plan if step[0] in options.only]
                     for name, ours, theirs, connections, storm in plan:
                         storm_lua = _lua("GET", None, {}, delay_ms=STORM_DELAY_MS)
-                        loads = []
-                        for side, (target, lua) in enumerate((ours, theirs)):
-                            stormed = (storm[side], storm_lua) if storm else None
-                            load, storm_rate = drive(
-                                workdir, target, lua, seconds, connections, stormed
-                            )
-                            loads.append(load)
-                            if storm_rate is not None:
-                                storms["thiqa" if side == 0 else "anchor"] = storm_rate
+                        runs: list[list[tuple[Load, float | None]]] = [[], []]
+                        # Thiqa, anchor, Thiqa, anchor...: drift on the machine meets both.
+                        for _ in range(repeat):
+                            for side, (target, lua) in enumerate((ours, theirs)):
+                                stormed = (storm[side], storm_lua) if storm else None
+                                runs[side].append(
+                                    drive(workdir, target, lua, seconds, connections, stormed)
+                                )
+                        (thiqa_load, thiqa_storm), (anchor_load, anchor_storm) = (
+                            median_run(r) for r in runs
+                        )
+                        if storm:
+                            assert thiqa_storm is not None
+                            assert anchor_storm is not None
+                            storms.update(thiqa=thiqa_storm, anchor=anchor_storm)
                         per = BATCH if name == "verify batch" else 1
-                        rows.append(Row(name, loads[0], loads[1], per, connections))
+                        rows.append(Row(name, thiqa_load, anchor_load, per, connections))
                         print(table(rows[-1:]).splitlines()[-1], flush=True)
-            if not options.skip_workers:
+            if not options.skip_workers and not options.only:
                 port2, a_port2 = free_port(), free_port()
                 with (
-                    thiqa(workdir, url, port2, 2),
-                    anchor_server(workdir, url, a_port2, 2, public_hex),
+                    # Two workers: every CPU, shared with wrk and Redis as on a real machine.
+                    thiqa(workdir, url, port2, 2, base, ALL_CPUS),
+                    anchor_server(workdir, url, a_port2, 2, public_hex, ALL_CPUS),
                 ):
-                    t2, _ = drive(
-                        workdir,
-                        f"http://127.0.0.1:{port2}/v1/verify",
-                        _lua("POST", verify_body, auth),
-                        seconds,
-                        CONNECTIONS,
-                    )
-                    a2, _ = drive(
-                        workdir,
-                        f"http://127.0.0.1:{a_port2}/verify",
-                        _lua("POST", json.dumps({"token": token}), json_only),
-                        seconds,
-                        CONNECTIONS,
-                    )
+                    runs = [[], []]
+                    for _ in range(repeat):
+                        runs[0].append(
+                            drive(
+                                workdir,
+                                f"http://127.0.0.1:{port2}/v1/verify",
+                                _lua("POST", verify_body, auth),
+                                seconds,
+                                CONNECTIONS,
+                            )
+                        )
+                        runs[1].append(
+                            drive(
+                                workdir,
+                                f"http://127.0.0.1:{a_port2}/verify",
+                                _lua("POST", json.dumps({"token": token}), json_only),
+                                seconds,
+                                CONNECTIONS,
+                            )
+                        )
+                    (t2, _), (a2, _) = (median_run(r) for r in runs)
                 rows.append(Row("verify, 2 workers", t2, a2))
     load_after = os.getloadavg()
+    if options.only:
+        print(table(rows))
+        return 0
     single = rows[0].thiqa
     context = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
+        "server_cpus": sorted(server_cpus),
+        "load_generator_cpus": sorted(ALL_CPUS - server_cpus or ALL_CPUS),
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in load_after],
         "seconds_per_run": seconds,
+        "runs_per_side": repeat,
         "seconds": round(time.monotonic() - started, 1),
         "presentation_bytes": len(presentation),
         "status_list": {"entries": LIST_SIZE, "revoked": revoked, "bytes": len(list_body)},
@@ -575,6 +944,12 @@ def main() -> int:
         encoding="utf-8",
     )
     return 0
+
+
+def median_run(runs: list[tuple[Load, float | None]]) -> tuple[Load, float | None]:
+    """Of a side's runs, the one with the median requests/s (its latencies with it)."""
+    ordered = sorted(runs, key=lambda run: run[0].requests_per_s)
+    return ordered[(len(ordered) - 1) // 2]
 
 
 def urlpath(uri: str) -> str:

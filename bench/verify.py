@@ -7,7 +7,8 @@ One run measures, on the same machine and the same presentation (a national-ID c
 
   core       service.core.verify.inspect: parse, signature, 12 disclosures, times, KB-JWT,
              with a Memo as the server has (this credential seen before: the issuer
-             signature, holder key and disclosures remembered; the KB-JWT checked anew)
+             signature, holder key, parsed JWT and disclosed claims remembered; key
+             choice, times and the KB-JWT checked anew)
   core, cold the same with nothing remembered
   reference  sd_jwt.verifier.SDJWTVerifier (PyPI sd-jwt) on the very same presentation
   http       POST /v1/verify on a live Thiqa (its own process) over a private embedded Redis,
@@ -212,8 +213,9 @@ def bench_core(
         )
     }
     policy, expect, now = Policy(), Expectations(nonce=NONCE, audience=AUDIENCE), int(time.time())
-    # As the server verifies: with a Memo, the issuer signature, the holder key and the
-    # disclosures of a credential seen before are remembered; the KB-JWT is checked anew.
+    # As the server verifies: with a Memo, the issuer signature, the holder key, the parsed
+    # JWT and the disclosed claims of a credential seen before are remembered; the key
+    # choice, times and the KB-JWT are checked anew.
     memo = Memo() if warm else None
 
     def once() -> Inspection:
