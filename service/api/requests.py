@@ -106,6 +106,8 @@ class RequestObserver:
             seconds = time.perf_counter() - started
             route = _route_of(scope)
             self.metrics.observe_request(scope["method"], route, final_status, seconds)
+            if not access_log.isEnabledFor(logging.INFO):  # THIQA_LOG_LEVEL above info
+                return
             access_log.info(
                 "request",
                 extra={
