@@ -81,18 +81,18 @@ def _reject_constant(name: str) -> Any:
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _check_tree(value: Any, limit: int) -> None:
-    """Bounded depth, and no lone surrogates (``"\\ud800"`` parses, but is not text and
-    cannot be written back out as UTF-8)."""
+def _check_tree(value: Any, limit: int, *, surrogates: bool = True) -> None:
+    """Bounded depth, and (with ``surrogates``) no lone surrogates (``"\\ud800"`` parses, but
+    is not text and cannot be written back out as UTF-8)."""
     stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
         if isinstance(item, str):
-            if _SURROGATE.search(item):
+            if surrogates and _SURROGATE.search(item):
                 raise EncodingError("lone surrogate in a JSON string")
             continue
         if isinstance(item, dict):
-            if any(_SURROGATE.search(key) for key in item):
+            if surrogates and any(_SURROGATE.search(key) for key in item):
                 raise EncodingError("lone surrogate in a JSON member name")
             children: Iterable[Any] = item.values()
         elif isinstance(item, list):
@@ -134,9 +134,15 @@ def json_loads(data: str | bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
         # ValueError beyond JSONDecodeError: int() of more than 4300 digits.
         raise EncodingError("not JSON") from exc
     # The tree walk is only needed when the text could hold what it looks for: most tokens
-    # have fewer brackets than the depth limit and no surrogate escape, and skip it.
-    if text.count("{") + text.count("[") > max_depth or _SURROGATE_ESCAPE.search(text) is not None:
-        _check_tree(value, max_depth)
+    # have fewer brackets than the depth limit and no surrogate escape, and skip it. A body
+    # of many objects (a batch) is walked for its depth only, unless it could hold a lone
+    # surrogate: as a \u escape, or as itself in text that was never UTF-8.
+    deep = text.count("{") + text.count("[") > max_depth
+    surrogates = _SURROGATE_ESCAPE.search(text) is not None or (
+        data is text and _SURROGATE.search(text) is not None
+    )
+    if deep or surrogates:
+        _check_tree(value, max_depth, surrogates=surrogates)
     return value
 
 
