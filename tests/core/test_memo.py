@@ -20,19 +20,23 @@ NOW = 2_000_000_000
 CLAIMS = {"given_name": "Amina", "family_name": "El Idrissi", "address": {"locality": "Fès"}}
 
 
-@pytest.fixture(scope="module")
-def material() -> dict[str, Any]:
-    issuer, other, wallet = (generate_signing_key() for _ in range(3))
-    credential = issue(
+def _credential(issuer: Any, wallet: Any, idx: int) -> str:
+    return issue(
         CLAIMS,
         issuer=ISS,
         vct=VCT,
         key=issuer,
-        status=StatusReference(uri=f"{ISS}/status-lists/abcdefabcdef", idx=3),
+        status=StatusReference(uri=f"{ISS}/status-lists/abcdefabcdef", idx=idx),
         issued_at=NOW - 10,
         expires_at=NOW + 3600,
         holder_jwk=public_jwk(wallet.key),
     )
+
+
+@pytest.fixture(scope="module")
+def material() -> dict[str, Any]:
+    issuer, other, wallet = (generate_signing_key() for _ in range(3))
+    credential = _credential(issuer, wallet, 3)
     presentation = holder.present(
         credential, list(CLAIMS), holder_key=wallet, nonce="n", audience="a", now=NOW
     )
@@ -144,16 +148,7 @@ def test_remembered_claims_are_those_of_the_exact_disclosures(material: dict[str
     """The same credential presented with all its claims, then with one: the second verdict
     carries that one claim only, never what the first presentation disclosed."""
     issuer, wallet = material["issuer"], generate_signing_key()
-    credential = issue(
-        CLAIMS,
-        issuer=ISS,
-        vct=VCT,
-        key=issuer,
-        status=StatusReference(uri=f"{ISS}/status-lists/abcdefabcdef", idx=4),
-        issued_at=NOW - 10,
-        expires_at=NOW + 3600,
-        holder_jwk=public_jwk(wallet.key),
-    )
+    credential = _credential(issuer, wallet, 4)
     trusted = _trusted(issuer, kid=issuer.kid)
     memo = Memo()
     everything = holder.present(
