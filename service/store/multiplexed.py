@@ -117,10 +117,15 @@ class _Protocol(asyncio.Protocol):
             raise RedisConnectionError("Connection to Redis lost")
         if len(self._waiting) >= MAX_WAITING:
             raise RedisConnectionError("Too many commands waiting for Redis")
+        if not commands:
+            return []
+        # Packed before anything is queued: an argument hiredis cannot pack raises here,
+        # and must not leave a caller in the queue whose commands were never sent.
+        packed = [hiredis.pack_command(tuple(c)) for c in commands]
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[Any]] = loop.create_future()
         self._waiting.append(_Waiter(future, len(commands)))
-        self._unsent.extend(hiredis.pack_command(tuple(c)) for c in commands)
+        self._unsent.extend(packed)
         if not self._flush_scheduled:
             self._flush_scheduled = True
             loop.call_soon(self._flush)

@@ -132,6 +132,12 @@ def test_each_caller_gets_its_own_answers_even_beside_a_cancelled_one(
             refused, after = await mux.send([("EVALSHA", "0" * 40, 0), ("ECHO", "after")])
             assert isinstance(refused, NoScriptError)
             assert after == b"after"
+            # A command that cannot be packed is refused before anything is sent: the next
+            # caller still gets its own answer, and nothing is asked of nobody.
+            with pytest.raises(TypeError):
+                await mux.send([("ECHO", "fine"), ("SET", "k", None)])
+            assert await mux.send([]) == []
+            assert await mux.send([("ECHO", "next")]) == [b"next"]
         finally:
             mux.close()
 
