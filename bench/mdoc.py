@@ -29,18 +29,10 @@ from service.core.mdoc.cbor import decode, encode
 from service.core.mdoc.device_response import present
 from service.core.mdoc.handover import redirect_session_transcript
 from service.core.mdoc.verify import MdocAnchor, inspect_mdoc
+from service.services.seeds import load_citizens
 
-CLAIMS = {
-    "given_name": "Amina",
-    "given_name#ar": "أمينة",
-    "family_name": "El Idrissi",
-    "family_name#ar": "الإدريسي",
-    "birthdate": "1990-04-12",
-    "place_of_birth": {"locality": "Fès", "locality#ar": "فاس", "country": "MA"},
-    "sex": "F",
-    "national_id": "ZZ104233",
-    "nationality": "MA",
-}
+#: Synthetic citizen 0 of seeds/citizens.json (never a real person).
+CLAIMS = load_citizens()[0]
 N = 300
 
 

@@ -74,6 +74,7 @@ from service.core.openid4vci import PRE_AUTHORIZED_GRANT
 from service.core.status_list import redis_offset
 from service.keyring.offer_claims import OfferClaimsSealer
 from service.services.openid4vci_issuer import tx_code_hash
+from service.services.seeds import load_citizens
 from service.store.clients import ClientStore, Scope
 from service.store.connection import KeySpace, connect
 from service.store.embedded import EmbeddedRedis
@@ -123,17 +124,8 @@ CREDENTIAL_LIFETIME_S = 300 - 30
 PREPARING_WALLETS = 8
 LIST_SIZE = 1 << 20
 REVOKED_SHARE = 0.01
-CITIZEN: dict[str, Any] = {
-    "given_name": "Amina",
-    "given_name#ar": "أمينة",
-    "family_name": "El Idrissi",
-    "family_name#ar": "الإدريسي",
-    "birthdate": "1990-04-12",
-    "place_of_birth": {"locality": "Fès", "locality#ar": "فاس", "country": "MA"},
-    "sex": "F",
-    "national_id": "ZZ104233",
-    "nationality": "MA",
-}
+#: Synthetic citizen 0 of seeds/citizens.json (never a real person).
+CITIZEN: dict[str, Any] = load_citizens()[0]
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,7 @@ from service.core.verify import (
     conclude,
     inspect,
 )
+from service.services.seeds import load_citizens
 from service.store.clients import ClientStore, Scope
 from service.store.connection import KeySpace, connect
 from service.store.embedded import EmbeddedRedis
@@ -70,17 +71,8 @@ NONCE = "bench-nonce-5Qd2"
 AUDIENCE = "https://verifier.bench.example"
 CONCURRENCY = 8
 
-CITIZEN: dict[str, Any] = {
-    "given_name": "Amina",
-    "given_name#ar": "أمينة",
-    "family_name": "El Idrissi",
-    "family_name#ar": "الإدريسي",
-    "birthdate": "1990-04-12",
-    "place_of_birth": {"locality": "Fès", "locality#ar": "فاس", "country": "MA"},
-    "sex": "F",
-    "national_id": "ZZ104233",
-    "nationality": "MA",
-}
+#: Synthetic citizen 0 of seeds/citizens.json (never a real person).
+CITIZEN: dict[str, Any] = load_citizens()[0]
 ENVELOPE = frozenset({"iss", "iat", "exp", "vct", "status", "cnf"})
 
 

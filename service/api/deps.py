@@ -21,6 +21,7 @@ __all__ = [
     "RevokingClient",
     "RuntimeDep",
     "VerifyingClient",
+    "api_key_of",
     "require_scope",
 ]
 
@@ -42,7 +43,7 @@ MALFORMED = "The Authorization header is not Bearer <API key> with a Thiqa API k
 NOT_ACCEPTED = "The API key is not accepted: it is unknown, deleted or mistyped."
 
 
-def _api_key(request: Request) -> str:
+def api_key_of(request: Request) -> str:
     """The API key of the request's ``Authorization`` header; raises Unauthenticated saying
     whether the header is missing or malformed."""
     header = request.headers.get("authorization")
@@ -63,7 +64,7 @@ def require_scope(*accepted: Scope) -> Callable[..., Awaitable[Client]]:
         runtime: RuntimeDep,
         _documented: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Client:
-        api_key = _api_key(request)
+        api_key = api_key_of(request)
         try:
             client = await runtime.clients.authenticate(
                 api_key, per_minute=runtime.settings.rate_limit_per_minute

@@ -19,14 +19,14 @@ from collections.abc import Sequence
 
 from starlette.requests import Request
 
-from service.api.deps import MALFORMED, NO_HEADER, NOT_ACCEPTED
+from service.api.deps import MALFORMED, NOT_ACCEPTED, api_key_of
 from service.core.reasons import Failure, Reason
 from service.core.verify import Verdict
 from service.errors import InsufficientScope, StatusUnavailable, StoreUnavailable, Unauthenticated
 from service.logs import bind_client
 from service.services.runtime import Runtime
 from service.services.verifying import Presented
-from service.store.clients import Client, PendingAuthentication, Scope, looks_like_api_key
+from service.store.clients import Client, PendingAuthentication, Scope
 from service.store.connection import translate_errors
 
 __all__ = ["VerifyAccess", "bearer_key"]
@@ -35,17 +35,9 @@ _MAX_KNOWN = 10_000
 
 
 async def bearer_key(request: Request) -> str:
-    """The API key of ``Authorization: Bearer <key>``; Unauthenticated saying whether the
-    header is missing or malformed, as for every API-key route (:mod:`service.api.deps`).
-    (async: FastAPI runs a plain def dependency on a worker thread, a hop per request.)"""
-    header = request.headers.get("authorization")
-    if header is None or not header.strip():
-        raise Unauthenticated(NO_HEADER)
-    scheme, _, value = header.strip().partition(" ")
-    value = value.strip()
-    if scheme.lower() != "bearer" or not looks_like_api_key(value):
-        raise Unauthenticated(MALFORMED)
-    return value
+    """:func:`service.api.deps.api_key_of` for the verification lane (async: FastAPI runs a
+    plain def dependency on a worker thread, a hop per request)."""
+    return api_key_of(request)
 
 
 class VerifyAccess:

@@ -100,22 +100,8 @@ class Verifier:
         return sorted({vct for issuer in self._trusted.values() for vct in issuer.types})
 
     def _inspect(self, presentation: str, expect: Expectations, now: int) -> Inspection:
-        inspection = inspect(
-            presentation,
-            trusted=self._trusted,
-            policy=self._policy,
-            expect=expect,
-            now=now,
-            memo=self._memo,
-        )
-        if (
-            self._refresh_keys is not None
-            and inspection.failures
-            and inspection.failures[0].reason is Reason.UNKNOWN_KEY
-            and self._refresh_keys()
-        ):
-            # The key may be one another process published a moment ago: look once more.
-            inspection = inspect(
+        def once() -> Inspection:
+            return inspect(
                 presentation,
                 trusted=self._trusted,
                 policy=self._policy,
@@ -123,6 +109,16 @@ class Verifier:
                 now=now,
                 memo=self._memo,
             )
+
+        inspection = once()
+        if (
+            self._refresh_keys is not None
+            and inspection.failures
+            and inspection.failures[0].reason is Reason.UNKNOWN_KEY
+            and self._refresh_keys()
+        ):
+            # The key may be one another process published a moment ago: look once more.
+            inspection = once()
         return inspection
 
     async def verify_mdoc(
